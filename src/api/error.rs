@@ -1,0 +1,138 @@
+//! The one error type of the local API. Every refusal becomes an
+//! `application/problem+json` answer with a message a person can act on.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::events::EventError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Short machine-readable slug, becomes `urn:store-edge:problem:<slug>`.
+    pub kind: &'static str,
+    pub detail: String,
+    /// Extra members of the problem object (e.g. `current_state`).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn unprocessable(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", detail)
+    }
+
+    pub fn too_large(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", detail)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    /// Prefixes the detail, e.g. with the index of the failing event.
+    pub fn context(mut self, prefix: &str) -> ApiError {
+        self.detail = format!("{prefix}: {}", self.detail);
+        self
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> ApiError {
+        match e {
+            EventError::ServiceOnly(_) => {
+                Self::new(StatusCode::FORBIDDEN, "service-only-type", e.to_string())
+            }
+            other => Self::unprocessable(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let status = match &e {
+            StoreError::QuotaReached { .. } | StoreError::DiskFull => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            StoreError::IdempotencyMismatch | StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::WriterStopped | StoreError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let kind = match &e {
+            StoreError::QuotaReached { .. } => "quota-reached",
+            StoreError::DiskFull => "disk-full",
+            StoreError::IdempotencyMismatch => "idempotency-mismatch",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::NotFound(_) => "not-found",
+            StoreError::WriterStopped | StoreError::Busy(_) => "unavailable",
+            _ => "storage-error",
+        };
+        if status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE {
+            tracing::error!(error = %e, "request failed in the store");
+        }
+        Self::new(status, kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "type".into(),
+            format!("urn:store-edge:problem:{}", self.kind).into(),
+        );
+        body.insert(
+            "title".into(),
+            self.status.canonical_reason().unwrap_or("Error").into(),
+        );
+        body.insert("status".into(), self.status.as_u16().into());
+        body.insert("detail".into(), self.detail.into());
+        if let Some(extra) = self.extra {
+            body.extend(extra);
+        }
+        let text = serde_json::Value::Object(body).to_string();
+        let mut response = (self.status, text).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

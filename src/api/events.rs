@@ -1,0 +1,270 @@
+//! `POST /api/v1/events` and `GET /api/v1/events`: record touchpoints and
+//! read the log. A 201 is sent only after the events' transaction committed.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{auth::Caller, ApiError, AppState};
+use crate::events::{source_of, CloudEvent, NewEvent};
+use crate::store::{read, tokens::Role, AppendOutcome, Idempotency};
+
+/// Largest array accepted in one request (all-or-nothing).
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One event as a client posts it. The service fills id, sequence,
+/// source, journeystage, recordedat and (if absent) time and subject.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// An event type of events.md, e.g. `store.loyalty.identified`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The type's data object (see events.md).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Optional; must equal the data field events.md names for the type.
+    pub subject: Option<String>,
+    /// When it happened (RFC 3339); defaults to the recording time.
+    pub time: Option<String>,
+}
+
+/// The acknowledgement of one recorded event.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventAck {
+    pub id: String,
+    pub sequence: String,
+}
+
+/// Record one event or an array of up to 1,000 (all-or-nothing).
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    request_body(content = EventIn, content_type = "application/json",
+        description = "One event object, or a JSON array of up to 1,000 of them"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "8–128 characters; a repeat with the same body answers 200 with the original result, with another body 409")),
+    responses(
+        (status = 201, description = "Recorded and on disk", body = EventAck),
+        (status = 200, description = "Idempotent repeat: the original answer", body = EventAck),
+        (status = 400, description = "Malformed JSON", body = super::error::Problem),
+        (status = 401, description = "Missing, unknown or revoked token", body = super::error::Problem),
+        (status = 403, description = "Role may not post this type, or the type is recorded by the service itself", body = super::error::Problem),
+        (status = 409, description = "Idempotency-Key reused with another body", body = super::error::Problem),
+        (status = 413, description = "Body over 1 MiB or more than 1,000 events", body = super::error::Problem),
+        (status = 415, description = "Content-Type is not application/json", body = super::error::Problem),
+        (status = 422, description = "Unknown type, missing or invalid field", body = super::error::Problem),
+        (status = 507, description = "Storage quota reached", body = super::error::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Pos, Role::Staff, Role::Kiosk], "post events")?;
+    check_json_content_type(&headers)?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes; send fewer events per request"
+            ))
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {rejection}"))
+        }
+    })?;
+    let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
+        key,
+        request_hash: Sha256::digest(&body).into(),
+    });
+    let parsed: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let (items, single) = match parsed {
+        Value::Array(items) => {
+            if items.len() > MAX_EVENTS_PER_REQUEST {
+                return Err(ApiError::too_large(format!(
+                    "{} events in one request; at most {MAX_EVENTS_PER_REQUEST} are accepted",
+                    items.len()
+                )));
+            }
+            if items.is_empty() {
+                return Err(ApiError::unprocessable("the array holds no events"));
+            }
+            (items, false)
+        }
+        object @ Value::Object(_) => (vec![object], true),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "the body must be one event object or an array of them",
+            ))
+        }
+    };
+    let mut events = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = |e: ApiError| {
+            if single {
+                e
+            } else {
+                e.context(&format!("event {i}"))
+            }
+        };
+        let event: EventIn = serde_json::from_value(item)
+            .map_err(|e| at(ApiError::unprocessable(format!("not an event: {e}"))))?;
+        if caller.role() == Role::Kiosk && event.event_type != "store.feedback.submitted" {
+            return Err(at(ApiError::forbidden(
+                "a kiosk token may only post store.feedback.submitted",
+            )));
+        }
+        let new = NewEvent::from_client(
+            &event.event_type,
+            event.data,
+            event.subject,
+            event.time.as_deref(),
+        )
+        .map_err(|e| at(e.into()))?;
+        events.push(new);
+    }
+    match state.writer.append(events, idempotency, single).await? {
+        AppendOutcome::Created { body, .. } => Ok(json_response(StatusCode::CREATED, body)),
+        AppendOutcome::Replayed { body, .. } => Ok(json_response(StatusCode::OK, body)),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only events with a greater sequence (default 0).
+    pub after: Option<u64>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Only this event type.
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+}
+
+/// Read the event log, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{\"events\": [CloudEvent…], \"next_after\": \"SEQ\" | null}`"),
+        (status = 400, description = "Bad query parameter", body = super::error::Problem),
+        (status = 401, description = "Missing, unknown or revoked token", body = super::error::Problem),
+        (status = 403, description = "Role may not read events", body = super::error::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "read events")?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let readers = state.readers.clone();
+    let source = state.source.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let conn = readers.get()?;
+        let rows = read::list_events(
+            &conn,
+            query.after.unwrap_or(0),
+            limit,
+            query.event_type.as_deref(),
+        )?;
+        render_page(&rows, &source, limit)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("listing failed: {e}")))??;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// `{"events": [...], "next_after": "SEQ" | null}`; shared with the CLI.
+pub fn render_page(
+    rows: &[crate::events::StoredEvent],
+    source: &str,
+    limit: u32,
+) -> Result<String, ApiError> {
+    #[derive(Serialize)]
+    struct Page<'a> {
+        events: Vec<CloudEvent<'a>>,
+        next_after: Option<String>,
+    }
+    let events = rows
+        .iter()
+        .map(|r| r.to_cloudevent(source))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("stored event data is not JSON: {e}")))?;
+    let next_after = (rows.len() as u32 >= limit)
+        .then(|| rows.last().map(|r| r.sequence.to_string()))
+        .flatten();
+    serde_json::to_string(&Page { events, next_after })
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|mime| {
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the events as JSON with `Content-Type: application/json`",
+        ))
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (8..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 8 to 128 visible ASCII characters")
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// The source string of this store, shared by the handlers.
+pub fn source(store_id: &str) -> std::sync::Arc<str> {
+    source_of(store_id).into()
+}

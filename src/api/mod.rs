@@ -1,0 +1,181 @@
+//! The local HTTP API (axum): events, health, readiness, metrics and the
+//! OpenAPI document generated from the handlers (so it cannot drift).
+//!
+//! Architecture invariant: handlers never wait on the network to central;
+//! they only talk to `store/` (the writer queue and read connections).
+
+pub mod auth;
+pub mod error;
+pub mod events;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+
+use crate::store::{ReadPool, Writer};
+use crate::telemetry::Metrics;
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub writer: Writer,
+    pub readers: ReadPool,
+    pub metrics: Arc<Metrics>,
+    /// `urn:store-edge:<store_id>`.
+    pub source: Arc<str>,
+    /// Set once the listener is bound (migrations ran before the writer started).
+    pub listening: Arc<AtomicBool>,
+}
+
+/// Why the service is not ready, if it is not.
+pub fn readiness(state: &AppState) -> Result<ReadyBody, String> {
+    if let Some(fatal) = state.writer.health.fatal_error() {
+        return Err(format!("database not writable: {fatal}"));
+    }
+    if !state.listening.load(Ordering::Relaxed) {
+        return Err("listener not bound yet".into());
+    }
+    // The writer beats after every group and at least every second.
+    let age = state.writer.health.heartbeat_age();
+    if age > Duration::from_secs(15) {
+        return Err(format!(
+            "database writer has not answered for {}s",
+            age.as_secs()
+        ));
+    }
+    Ok(ReadyBody {
+        ready: true,
+        quota_reached: state.writer.health.quota_reached.load(Ordering::Relaxed),
+    })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadyBody {
+    pub ready: bool,
+    /// True while new events are refused (507); the box is still healthy.
+    pub quota_reached: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json."),
+    paths(events::post_events, events::list_events, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole router. Open routes: health, readiness, metrics, OpenAPI.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/events",
+            get(events::list_events).post(events::post_events),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            count_rejections,
+        ))
+        .with_state(state)
+}
+
+async fn count_rejections(State(state): State<AppState>, response: Response) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        state.metrics.http_rejected.inc();
+    }
+    response
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The process is up")))]
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: migrations done, database writable, listener bound. Still 200
+/// at quota (with `quota_reached: true`) so supervisors don't restart a
+/// healthy box.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "Ready", body = ReadyBody),
+    (status = 503, description = "Not ready", body = error::Problem)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match readiness(&state) {
+        Ok(body) => Json(body).into_response(),
+        Err(reason) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", reason).into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let health = &state.writer.health;
+    state
+        .metrics
+        .events_unsent
+        .set(health.unsent.load(Ordering::Relaxed).max(0));
+    state
+        .metrics
+        .db_size_bytes
+        .set(health.db_size_bytes.load(Ordering::Relaxed) as i64);
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(text) => {
+            let mut r = text.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => {
+            ApiError::internal(format!("cannot render the OpenAPI document: {e}")).into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "no such route; the routes are listed at /api/openapi.json",
+    )
+}

@@ -1,0 +1,22 @@
+//! `store-edge bench …`: performance measured on the box itself, with the
+//! limits (raw SQLite, in-process group commit) measured in the same run on
+//! the same disk. Numbers go to BENCHMARKS.md; tests never time anything.
+
+mod ingest;
+
+use std::path::Path;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Acknowledged events/s and latency through the HTTP API at 1, 16 and 64
+    /// clients, against raw SQLite and in-process group commit; RSS; time to ready.
+    Ingest(ingest::IngestArgs),
+}
+
+pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ingest(args) => ingest::run(args),
+    }
+}

@@ -1,0 +1,294 @@
+//! The command line: what store IT types. Each command maps its failures
+//! to an exit code: 0 ok, 1 runtime error, 2 usage or config error.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+use crate::store::{self, read, tokens, tokens::Role};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "store-edge",
+    version,
+    about = "The store's edge service: records every in-store touchpoint and click-and-collect pickup \
+             durably in SQLite and syncs them to the central platform exactly once.",
+    long_about = None,
+    after_help = "Start with `store-edge config check`, then `store-edge token create --role admin --name it`, \
+                  then `store-edge run` (or `systemctl enable --now store-edge`).\n\
+                  Exit codes: 0 ok, 1 runtime error, 2 usage or config error."
+)]
+pub struct Cli {
+    /// The config file [default: $STORE_EDGE_CONFIG, else /etc/store-edge/store-edge.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (what systemd starts).
+    Run,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the local API's bearer tokens (tills, tablets, kiosks, IT).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the event log (works while the service runs).
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Summary of the database: events, unsent, size, tokens.
+    Status(JsonFlag),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Measure performance on this box; prints a report for BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON with stable field names instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and print the effective values (secrets masked).
+    Check(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token. Prints exactly the token and a newline on stdout;
+    /// only its hash is stored, so copy it now.
+    Create {
+        /// What the token may do: pos (tills), staff (tablets), kiosk (feedback only), admin (IT).
+        #[arg(long, value_enum)]
+        role: Role,
+        /// A name to recognise and revoke it by, e.g. "till-1" or "tablet-pickup".
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and roles; never the tokens themselves).
+    List(JsonFlag),
+    /// Revoke a token by name; it is refused from the next request on.
+    Revoke {
+        /// The token's name as shown by `token list`.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List recorded events, oldest first.
+    List {
+        /// Only events with a greater sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// Only this event type, e.g. store.loyalty.identified.
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Full integrity check of the database file (PRAGMA integrity_check).
+    /// Takes seconds on a large database; safe while the service runs.
+    Check(JsonFlag),
+}
+
+/// A failure with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl From<store::StoreError> for CliError {
+    fn from(e: store::StoreError) -> Self {
+        CliError::Runtime(e.to_string())
+    }
+}
+
+fn runtime(e: impl std::fmt::Display) -> CliError {
+    CliError::Runtime(e.to_string())
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(runtime)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Runs a parsed command line. `run` and `bench` need the tokio runtime;
+/// the others are plain blocking SQLite work.
+pub fn execute(cli: Cli) -> Result<(), CliError> {
+    let config_path = config::resolve_path(cli.config.as_deref());
+    let load = || Config::load(&config_path);
+    match cli.command {
+        Command::Run => {
+            let config = load()?;
+            crate::telemetry::init_logging(&config.log.level);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(runtime)?;
+            rt.block_on(crate::service::run(config)).map_err(runtime)
+        }
+        Command::Config(ConfigCommand::Check(flag)) => {
+            let config = load()?;
+            if flag.json {
+                print_json(&config)
+            } else {
+                eprintln!("{}: ok", config.file.display());
+                print!("{}", config.to_toml());
+                Ok(())
+            }
+        }
+        Command::Token(cmd) => {
+            let config = load()?;
+            let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;
+            match cmd {
+                TokenCommand::Create { role, name } => {
+                    let token = tokens::create(&conn, &name, role)?;
+                    eprintln!(
+                        "created {} token `{name}`; it is shown only now (only its hash is stored):",
+                        role.as_str()
+                    );
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{token}")
+                        .and_then(|()| out.flush())
+                        .map_err(runtime)
+                }
+                TokenCommand::List(flag) => {
+                    let list = tokens::list(&conn)?;
+                    if flag.json {
+                        return print_json(&list);
+                    }
+                    println!("{:<32} {:<6} {:<25} REVOKED", "NAME", "ROLE", "CREATED");
+                    for t in list {
+                        println!(
+                            "{:<32} {:<6} {:<25} {}",
+                            t.name,
+                            t.role,
+                            t.created_at,
+                            t.revoked_at.as_deref().unwrap_or("-")
+                        );
+                    }
+                    Ok(())
+                }
+                TokenCommand::Revoke { name } => {
+                    tokens::revoke(&conn, &name)?;
+                    eprintln!("revoked token `{name}`");
+                    Ok(())
+                }
+            }
+        }
+        Command::Events(EventsCommand::List {
+            after,
+            limit,
+            event_type,
+            json,
+        }) => {
+            let config = load()?;
+            let conn = store::open_existing(&config.storage.path, &config.store.id)?;
+            let rows = read::list_events(&conn, after, limit, event_type.as_deref())?;
+            if json.json {
+                let source = crate::events::source_of(&config.store.id);
+                let page = crate::api::events::render_page(&rows, &source, limit)
+                    .map_err(|e| runtime(e.detail))?;
+                println!("{page}");
+                return Ok(());
+            }
+            for r in &rows {
+                println!(
+                    "{:>10}  {}  {:<30} {}",
+                    r.sequence,
+                    r.time,
+                    r.event_type,
+                    r.subject.as_deref().unwrap_or("-")
+                );
+            }
+            if rows.is_empty() {
+                eprintln!("no events after sequence {after}");
+            }
+            Ok(())
+        }
+        Command::Status(flag) => {
+            let config = load()?;
+            let conn = store::open_existing(&config.storage.path, &config.store.id)?;
+            let status = read::status(&conn, &config.storage.path)?;
+            if flag.json {
+                return print_json(&status);
+            }
+            println!("store            {}", status.store_id);
+            println!("database         {}", config.storage.path.display());
+            println!("schema version   {}", status.schema_version);
+            println!("events stored    {}", status.events_stored);
+            println!("last sequence    {}", status.last_sequence);
+            println!("unsent           {}", status.unsent);
+            println!("quarantined      {}", status.quarantined);
+            println!(
+                "oldest unsent    {}",
+                status.oldest_unsent_recorded_at.as_deref().unwrap_or("-")
+            );
+            println!(
+                "size             {:.1} MiB of {} MiB quota",
+                status.size_bytes as f64 / 1048576.0,
+                config.storage.max_size_mb
+            );
+            println!("active tokens    {}", status.api_tokens_active);
+            Ok(())
+        }
+        Command::Db(DbCommand::Check(flag)) => {
+            let config = load()?;
+            let conn = store::open_existing(&config.storage.path, &config.store.id)?;
+            eprintln!(
+                "checking {} (this reads the whole file) ...",
+                config.storage.path.display()
+            );
+            let problems = read::integrity_check(&conn)?;
+            let ok = problems.len() == 1 && problems[0] == "ok";
+            if flag.json {
+                print_json(&serde_json::json!({"ok": ok, "result": problems}))?;
+            } else {
+                for line in &problems {
+                    println!("{line}");
+                }
+            }
+            if ok {
+                Ok(())
+            } else {
+                Err(runtime(format!(
+                    "{} failed the integrity check; stop the service and restore from a backup",
+                    config.storage.path.display()
+                )))
+            }
+        }
+        Command::Bench(cmd) => crate::bench::execute(cmd, cli.config.as_deref()).map_err(runtime),
+    }
+}

@@ -1,0 +1,387 @@
+//! Configuration in two stages: `raw` serde structs that mirror the TOML file
+//! (unknown keys refused), then a resolved [`Config`] with parsed addresses,
+//! absolute paths and checked values. Every error names the file, the line,
+//! the key, what was found and what is allowed. Never reads secrets into
+//! anything that is printed.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use toml::Spanned;
+
+/// Where the config is looked for when `--config` is not given and
+/// `$STORE_EDGE_CONFIG` is unset.
+pub const DEFAULT_PATH: &str = "/etc/store-edge/store-edge.toml";
+
+/// The resolved configuration the service runs with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file this was read from (absolute).
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub store: StoreConfig,
+    pub storage: StorageConfig,
+    pub api: ApiConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub central: Option<CentralConfig>,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreConfig {
+    pub id: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    pub max_size_mb: u64,
+    pub retain_sent_days: u32,
+}
+
+impl StorageConfig {
+    pub fn max_size_bytes(&self) -> u64 {
+        self.max_size_mb.saturating_mul(1024 * 1024)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CentralConfig {
+    pub url: String,
+    pub token_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `store_edge=debug,info`.
+    pub level: String,
+}
+
+/// A config problem, located as precisely as the file allows.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source} (give another with --config FILE or $STORE_EDGE_CONFIG)")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: `{key}` = {found}: {allowed}")]
+    Value {
+        file: PathBuf,
+        line: usize,
+        key: &'static str,
+        found: String,
+        allowed: String,
+    },
+}
+
+/// Which config file to use: the flag, else `$STORE_EDGE_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("STORE_EDGE_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_PATH),
+    }
+}
+
+impl Config {
+    /// Reads, parses and resolves the file. Relative paths in it are taken
+    /// relative to the current directory (the demo config relies on that).
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        let file = absolute(file);
+        Self::parse(&text, &file)
+    }
+
+    /// Parses config text; `file` is used for messages and is not read.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+            message: e.message().trim().to_owned(),
+        })?;
+        Resolver { text, file }.resolve(raw)
+    }
+
+    /// The effective config as TOML, for `config check`. Holds no secrets:
+    /// the central token stays in its file and only the path is shown.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+struct Resolver<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Resolver<'_> {
+    fn err<T>(
+        &self,
+        at: &Spanned<T>,
+        key: &'static str,
+        found: impl ToString,
+        allowed: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Value {
+            file: self.file.to_path_buf(),
+            line: line_of(self.text, at.span().start),
+            key,
+            found: found.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+
+    fn resolve(&self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
+        let id = &raw.store.id;
+        if !is_store_id(id.get_ref()) {
+            return Err(self.err(
+                id,
+                "store.id",
+                format!("{:?}", id.get_ref()),
+                "1 to 64 characters of A-Z a-z 0-9 _ -",
+            ));
+        }
+        let tz = &raw.store.timezone;
+        if !is_timezone(tz.get_ref()) {
+            return Err(self.err(
+                tz,
+                "store.timezone",
+                format!("{:?}", tz.get_ref()),
+                "an IANA time zone name such as \"Europe/Berlin\" or \"UTC\"",
+            ));
+        }
+        let path = &raw.storage.path;
+        if path.get_ref().trim().is_empty() {
+            return Err(self.err(
+                path,
+                "storage.path",
+                "\"\"",
+                "a file path for the SQLite database",
+            ));
+        }
+        let max = &raw.storage.max_size_mb;
+        if *max.get_ref() == 0 || *max.get_ref() > 1024 * 1024 {
+            return Err(self.err(
+                max,
+                "storage.max_size_mb",
+                max.get_ref(),
+                "a size in MiB from 1 to 1048576",
+            ));
+        }
+        let retain = &raw.storage.retain_sent_days;
+        if *retain.get_ref() > 3650 {
+            return Err(self.err(
+                retain,
+                "storage.retain_sent_days",
+                retain.get_ref(),
+                "0 to 3650 days (0 prunes sent events at once)",
+            ));
+        }
+        let listen = &raw.api.listen;
+        let listen_addr: SocketAddr = listen.get_ref().parse().map_err(|_| {
+            self.err(
+                listen,
+                "api.listen",
+                format!("{:?}", listen.get_ref()),
+                "an address with port such as \"0.0.0.0:8080\" or \"127.0.0.1:8080\"",
+            )
+        })?;
+        let central = match raw.central {
+            None => None,
+            Some(c) => {
+                check_central_url(c.url.get_ref()).map_err(|allowed| {
+                    self.err(
+                        &c.url,
+                        "central.url",
+                        format!("{:?}", c.url.get_ref()),
+                        allowed,
+                    )
+                })?;
+                if c.token_file.get_ref().trim().is_empty() {
+                    return Err(self.err(
+                        &c.token_file,
+                        "central.token_file",
+                        "\"\"",
+                        "the path of the file that holds the store's central token",
+                    ));
+                }
+                Some(CentralConfig {
+                    url: c.url.get_ref().trim_end_matches('/').to_owned(),
+                    token_file: absolute(Path::new(c.token_file.get_ref())),
+                })
+            }
+        };
+        let level = raw
+            .log
+            .map(|l| l.level.into_inner())
+            .unwrap_or_else(|| "info".to_owned());
+        Ok(Config {
+            file: self.file.to_path_buf(),
+            store: StoreConfig {
+                id: id.get_ref().clone(),
+                timezone: tz.get_ref().clone(),
+            },
+            storage: StorageConfig {
+                path: absolute(Path::new(path.get_ref())),
+                max_size_mb: *max.get_ref(),
+                retain_sent_days: *retain.get_ref(),
+            },
+            api: ApiConfig {
+                listen: listen_addr,
+            },
+            central,
+            log: LogConfig { level },
+        })
+    }
+}
+
+/// `[A-Za-z0-9_-]{1,64}`, the store id pattern of the central contract.
+pub fn is_store_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn is_timezone(s: &str) -> bool {
+    if s == "UTC" {
+        return true;
+    }
+    let shaped = !s.is_empty()
+        && !s.starts_with('/')
+        && !s.contains("..")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+    if !shaped {
+        return false;
+    }
+    // Where the system has a zone database, the name must be in it.
+    let zoneinfo = Path::new("/usr/share/zoneinfo");
+    !zoneinfo.is_dir() || zoneinfo.join(s).is_file()
+}
+
+/// https anywhere; plain http only to a loopback address (tests, demo).
+fn check_central_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("not a URL ({e}); expected e.g. \"https://central.example.com\""))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err("https:// is required; plain http:// only for loopback addresses (127.0.0.1, ::1, localhost)".into())
+            }
+        }
+        other => Err(format!("scheme {other}:// is not allowed; use https://")),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/store-edge/store-edge.toml")).map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str = "[store]\nid = \"berlin-01\"\n[storage]\npath = \"/tmp/x.db\"\n";
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.storage.max_size_mb, 2048);
+        assert_eq!(c.storage.retain_sent_days, 30);
+        assert_eq!(c.api.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.store.timezone, "UTC");
+    }
+
+    #[test]
+    fn errors_name_file_line_key_and_what_is_allowed() {
+        let e =
+            parse("[store]\nid = \"berlin 01\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/etc/store-edge/store-edge.toml:2: `store.id`"),
+            "{e}"
+        );
+        assert!(e.contains("A-Z a-z 0-9"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}max_size_mb = 0\n")).unwrap_err();
+        assert!(e.contains(":5: `storage.max_size_mb` = 0"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}colour = \"blue\"\n")).unwrap_err();
+        assert!(
+            e.contains(":5:") && e.contains("unknown field `colour`"),
+            "{e}"
+        );
+
+        let e = parse(&format!("{MINIMAL}[api]\nlisten = \"8080\"\n")).unwrap_err();
+        assert!(e.contains("`api.listen`") && e.contains(":6:"), "{e}");
+
+        let e = parse(&format!(
+            "{MINIMAL}[central]\nurl = \"http://central.example.com\"\ntoken_file = \"/t\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("https:// is required"), "{e}");
+        assert!(parse(&format!(
+            "{MINIMAL}[central]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"/t\"\n"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn timezone_must_exist() {
+        let e =
+            parse("[store]\nid = \"a\"\ntimezone = \"Mars/Olympus\"\n[storage]\npath = \"/x\"\n")
+                .unwrap_err();
+        assert!(e.contains("`store.timezone`"), "{e}");
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for name in ["store-edge.toml", "demo.toml"] {
+            let c = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!c.to_toml().is_empty());
+        }
+        let demo = Config::load(&root.join("demo.toml")).unwrap();
+        assert!(demo.storage.path.to_string_lossy().contains("/var/"));
+        assert_eq!(demo.api.listen.to_string(), "127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,76 @@
+//! The TOML file as written, key for key. Spans are kept on every value that
+//! is checked later so that errors can point at the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub store: RawStore,
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub api: RawApi,
+    pub central: Option<RawCentral>,
+    pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub id: Spanned<String>,
+    #[serde(default = "default_timezone")]
+    pub timezone: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    pub path: Spanned<String>,
+    #[serde(default = "default_max_size_mb")]
+    pub max_size_mb: Spanned<u64>,
+    #[serde(default = "default_retain_sent_days")]
+    pub retain_sent_days: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApi {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCentral {
+    pub url: Spanned<String>,
+    pub token_file: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub level: Spanned<String>,
+}
+
+// Defaults carry an empty span: an error on a default value points at line 1.
+fn default_timezone() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_owned())
+}
+fn default_max_size_mb() -> Spanned<u64> {
+    Spanned::new(0..0, 2048)
+}
+fn default_retain_sent_days() -> Spanned<u32> {
+    Spanned::new(0..0, 30)
+}
+fn default_listen() -> Spanned<String> {
+    Spanned::new(0..0, "0.0.0.0:8080".to_owned())
+}

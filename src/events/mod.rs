@@ -1,0 +1,227 @@
+//! The domain model of a store event (a touchpoint) and its CloudEvents wire
+//! form. Plain Rust types; serialization happens only at the edges (`api/`,
+//! `sync/`). Never carries a clear loyalty number, card track or pickup code.
+
+pub mod catalog;
+
+use serde::Serialize;
+use serde_json::{value::RawValue, Map, Value};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
+
+pub use catalog::{lookup, DataError, EventType, Producer, Stage, CATALOG};
+
+/// An event as a producer hands it to the store, before it has an id and a
+/// sequence number. Validated against the catalog on construction.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: &'static EventType,
+    pub subject: Option<String>,
+    /// When it happened, if the producer said so (else the recording time).
+    pub time: Option<OffsetDateTime>,
+    pub data: Map<String, Value>,
+}
+
+/// Why an event cannot be recorded. Each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("unknown event type `{0}`; the types are listed in events.md (e.g. store.loyalty.identified)")]
+    UnknownType(String),
+    #[error("`{0}` is recorded by the service itself and cannot be posted")]
+    ServiceOnly(&'static str),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("`subject` is `{given}` but {field} in data is `{expected}`; omit subject or make them equal")]
+    SubjectMismatch {
+        given: String,
+        field: &'static str,
+        expected: String,
+    },
+    #[error("`subject` given but data has no `{0}` to derive it from")]
+    SubjectWithoutField(&'static str),
+    #[error("`time` is not an RFC 3339 date-time: {0}")]
+    BadTime(String),
+}
+
+impl NewEvent {
+    /// Builds an event produced by the service itself (pickup workflow,
+    /// devices). The subject is derived from the data.
+    pub fn service(type_name: &str, data: Value) -> Result<Self, EventError> {
+        let event_type =
+            lookup(type_name).ok_or_else(|| EventError::UnknownType(type_name.into()))?;
+        Self::build(event_type, data, None, None)
+    }
+
+    /// Builds an event posted by a client: service-only types are refused.
+    pub fn from_client(
+        type_name: &str,
+        data: Value,
+        subject: Option<String>,
+        time: Option<&str>,
+    ) -> Result<Self, EventError> {
+        let event_type =
+            lookup(type_name).ok_or_else(|| EventError::UnknownType(type_name.into()))?;
+        if event_type.producer == Producer::Service {
+            return Err(EventError::ServiceOnly(event_type.name));
+        }
+        let time = time
+            .map(|t| parse_time(t).map_err(|_| EventError::BadTime(t.to_owned())))
+            .transpose()?;
+        Self::build(event_type, data, subject, time)
+    }
+
+    fn build(
+        event_type: &'static EventType,
+        data: Value,
+        subject: Option<String>,
+        time: Option<OffsetDateTime>,
+    ) -> Result<Self, EventError> {
+        event_type.validate(&data)?;
+        let Value::Object(data) = data else {
+            return Err(DataError::NotAnObject.into());
+        };
+        let derived = event_type.subject_of(&data);
+        let subject = match (subject, derived) {
+            (Some(given), Some(expected)) if given != expected => {
+                return Err(EventError::SubjectMismatch {
+                    given,
+                    field: event_type.subject_field,
+                    expected,
+                })
+            }
+            (Some(_), None) => {
+                return Err(EventError::SubjectWithoutField(event_type.subject_field))
+            }
+            (_, derived) => derived,
+        };
+        Ok(NewEvent {
+            event_type,
+            subject,
+            time,
+            data,
+        })
+    }
+}
+
+/// An event as stored: the row of the `events` table.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub sequence: u64,
+    pub id: String,
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub time: String,
+    pub recorded_at: String,
+    pub stage: Option<String>,
+    pub clockjump: Option<i64>,
+    /// The data object exactly as stored (JSON text).
+    pub data: String,
+}
+
+/// CloudEvents 1.0 JSON form, as central and the local API expect it.
+/// Borrowed so that sync can serialize a page of rows without copying.
+#[derive(Debug, Serialize)]
+pub struct CloudEvent<'a> {
+    pub specversion: &'static str,
+    pub id: &'a str,
+    pub source: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    pub time: &'a str,
+    pub datacontenttype: &'static str,
+    pub sequence: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journeystage: Option<&'a str>,
+    pub recordedat: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clockjump: Option<i64>,
+    pub data: &'a RawValue,
+}
+
+impl StoredEvent {
+    /// The CloudEvents form. `source` is `urn:store-edge:<store_id>`.
+    /// Fails only if the stored data is not JSON, which `store/` prevents.
+    pub fn to_cloudevent<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> Result<CloudEvent<'a>, serde_json::Error> {
+        let data: &RawValue = serde_json::from_str(&self.data)?;
+        Ok(CloudEvent {
+            specversion: "1.0",
+            id: &self.id,
+            source,
+            event_type: &self.event_type,
+            subject: self.subject.as_deref(),
+            time: &self.time,
+            datacontenttype: "application/json",
+            sequence: self.sequence.to_string(),
+            journeystage: self.stage.as_deref(),
+            recordedat: &self.recorded_at,
+            clockjump: self.clockjump,
+            data,
+        })
+    }
+}
+
+/// `urn:store-edge:<store_id>`, the CloudEvents source of this store.
+pub fn source_of(store_id: &str) -> String {
+    format!("urn:store-edge:{store_id}")
+}
+
+/// RFC 3339 in UTC with milliseconds: `2026-11-26T10:00:00.123Z`.
+pub fn format_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&format)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Parses an RFC 3339 date-time (any offset).
+pub fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(s, &Rfc3339)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subject_is_derived_and_checked() {
+        let e = NewEvent::from_client(
+            "store.transaction.completed",
+            json!({"transaction_id": "T1", "register_id": "r", "total_minor": 100, "currency": "EUR", "item_count": 1}),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.subject.as_deref(), Some("T1"));
+        let err = NewEvent::from_client(
+            "store.transaction.completed",
+            json!({"transaction_id": "T1", "register_id": "r", "total_minor": 100, "currency": "EUR", "item_count": 1}),
+            Some("T2".into()),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, EventError::SubjectMismatch { .. }));
+    }
+
+    #[test]
+    fn service_only_types_are_refused_from_clients() {
+        let err = NewEvent::from_client("store.pickup.ready", json!({}), None, None).unwrap_err();
+        assert!(matches!(err, EventError::ServiceOnly("store.pickup.ready")));
+        assert!(matches!(
+            NewEvent::from_client("store.nope", json!({}), None, None),
+            Err(EventError::UnknownType(_))
+        ));
+    }
+
+    #[test]
+    fn time_is_utc_millis() {
+        let t = parse_time("2026-11-26T11:00:00.5+01:00").unwrap();
+        assert_eq!(format_time(t), "2026-11-26T10:00:00.500Z");
+    }
+}

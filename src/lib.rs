@@ -1,0 +1,11 @@
+//! store-edge: the store's edge service. See ARCHITECTURE.md for the map;
+//! `main.rs` only parses arguments and maps errors to exit codes.
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod service;
+pub mod store;
+pub mod telemetry;

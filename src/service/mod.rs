@@ -1,0 +1,165 @@
+//! `store-edge run`: wires the parts together and owns the lifecycle —
+//! open and check the database, start the writer, bind the API, tell
+//! systemd, and on SIGTERM stop taking requests, finish in-flight commits
+//! and exit cleanly.
+
+mod systemd;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::store::{self, ReadPool, StoreError, Writer, WriterSettings};
+use crate::telemetry::Metrics;
+
+/// How long in-flight requests may take to finish after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source} (is another store-edge running? change api.listen in {config})")]
+    Listen {
+        addr: std::net::SocketAddr,
+        config: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database writer stopped: {0}")]
+    WriterFailed(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
+pub async fn run(config: Config) -> Result<(), ServiceError> {
+    let path = config.storage.path.clone();
+    let store_id = config.store.id.clone();
+    let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path, &store_id))
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+    let metrics = Arc::new(Metrics::new());
+    let (writer, writer_thread) = Writer::start(
+        conn,
+        WriterSettings {
+            path: config.storage.path.clone(),
+            max_size_bytes: config.storage.max_size_bytes(),
+            retain_sent_days: config.storage.retain_sent_days,
+        },
+        metrics.clone(),
+    )?;
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| ServiceError::Listen {
+            addr: config.api.listen,
+            config: config.file.display().to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(config.api.listen);
+    let state = AppState {
+        writer: writer.clone(),
+        readers: ReadPool::new(&config.storage.path),
+        metrics,
+        source: api::events::source(&config.store.id),
+        listening: Arc::new(AtomicBool::new(true)),
+    };
+
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
+
+    // Heartbeat and maintenance for the writer; also notices a dead writer.
+    {
+        let writer = writer.clone();
+        let cancel = cancel.clone();
+        let fatal = fatal.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Some(e) = writer.health.fatal_error() {
+                            if let Ok(mut f) = fatal.lock() { *f = Some(e); }
+                            cancel.cancel();
+                            break;
+                        }
+                        if writer.tick().is_err() { cancel.cancel(); break; }
+                    }
+                }
+            }
+        });
+    }
+    tasks.spawn(systemd::notifier(state.clone(), cancel.clone()));
+    tasks.spawn(wait_for_signal(cancel.clone()));
+    drop(writer);
+
+    tracing::info!(
+        api = %format!("http://{bound}"),
+        store_id = %config.store.id,
+        database = %config.storage.path.display(),
+        "store-edge is running; API at http://{bound}/api/v1 — create a token with: store-edge token create --role admin --name it --config {}",
+        config.file.display()
+    );
+
+    let server = axum::serve(listener, api::router(state.clone()))
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+    cancel.cancelled().await;
+    state.listening.store(false, Ordering::Relaxed);
+    tracing::info!("stopping: no new requests; finishing those in flight");
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!(
+            "requests still running after {}s; closing them",
+            DRAIN_TIMEOUT.as_secs()
+        ),
+    }
+    tasks.close();
+    tasks.wait().await;
+    // Every Writer handle is gone now: the writer commits what is queued and ends.
+    drop(state);
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        return Err(ServiceError::WriterFailed(
+            "the writer thread panicked".into(),
+        ));
+    }
+    let fatal = fatal.lock().ok().and_then(|f| f.clone());
+    match fatal {
+        Some(e) => Err(ServiceError::WriterFailed(e)),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot install signal handlers; stopping");
+            cancel.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = cancel.cancelled() => {}
+    }
+    cancel.cancel();
+}

@@ -1,0 +1,181 @@
+//! The local SQLite database: the only source of truth. One writer thread
+//! owns the read-write connection ([`writer`]); readers use pooled
+//! read-only connections ([`ReadPool`]).
+//!
+//! Architecture invariant: only `store/` issues SQL. Everything else calls
+//! the functions and write operations defined here.
+
+mod migrations;
+mod open;
+pub mod read;
+pub mod tokens;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrations::LATEST as SCHEMA_VERSION;
+pub use writer::{
+    AppendOutcome, Appended, Idempotency, WriteCtx, WriteOp, Writer, WriterHealth, WriterSettings,
+};
+
+/// Errors of the store, each with a message a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be used as this store's database (startup).
+    #[error("database {file}: {problem}")]
+    Unusable { file: PathBuf, problem: String },
+    #[error("storage quota reached: {used_bytes} of {max_bytes} bytes in use; new events are refused until sent events are pruned or storage.max_size_mb is raised")]
+    QuotaReached { used_bytes: u64, max_bytes: u64 },
+    #[error("the disk is full; free space on the data disk")]
+    DiskFull,
+    #[error("the Idempotency-Key was already used with a different request body")]
+    IdempotencyMismatch,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("the database writer has stopped; the service is shutting down")]
+    WriterStopped,
+    #[error("database busy: {0}")]
+    Busy(String),
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("database I/O error: {0}")]
+    Io(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DiskFull) => StoreError::DiskFull,
+            Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Busy(e.to_string()),
+            Some(
+                C::SystemIoFailure
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+                | C::CannotOpen
+                | C::ReadOnly,
+            ) => StoreError::Io(e.to_string()),
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Errors after which the writer must not go on.
+    fn is_fatal(&self) -> bool {
+        matches!(self, StoreError::Io(_))
+    }
+
+    /// A copy to answer each caller of a failed group with.
+    fn clone_for_reply(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull => StoreError::DiskFull,
+            StoreError::QuotaReached {
+                used_bytes,
+                max_bytes,
+            } => StoreError::QuotaReached {
+                used_bytes: *used_bytes,
+                max_bytes: *max_bytes,
+            },
+            StoreError::Busy(m) => StoreError::Busy(m.clone()),
+            StoreError::Io(m) => StoreError::Io(m.clone()),
+            other => StoreError::Sqlite(other.to_string()),
+        }
+    }
+}
+
+/// Opens (creating if missing) and migrates the database of `store_id`,
+/// refusing damaged, foreign, newer or other-store files without changing
+/// their bytes. Returns the read-write connection for the writer.
+pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+    open::open_checked(path, store_id)
+}
+
+/// Read-only connections, reused. SQLite connections are cheap but not
+/// free to open; a handful serve the API's concurrent readers.
+#[derive(Clone)]
+pub struct ReadPool {
+    path: Arc<PathBuf>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+/// A connection borrowed from the pool; returned on drop.
+pub struct PooledConn {
+    conn: Option<Connection>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Set in `get`, taken only in `drop`.
+        self.conn
+            .as_ref()
+            .expect("pooled connection present until drop")
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.idle.lock()) {
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl ReadPool {
+    pub fn new(path: &Path) -> ReadPool {
+        ReadPool {
+            path: Arc::new(path.to_path_buf()),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self) -> Result<PooledConn, StoreError> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match reused {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    self.path.as_ref(),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        Ok(PooledConn {
+            conn: Some(conn),
+            idle: self.idle.clone(),
+        })
+    }
+}
+
+/// For commands that read or edit the database while the service may be
+/// running (`token`, `events list`, `status`, `db check`): the same checks
+/// as at start, then a normal read-write connection (WAL lets both work).
+pub fn open_for_cli(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+    open::open_checked(path, store_id)
+}
+
+/// For commands that read a database that must already exist.
+pub fn open_existing(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Unusable {
+            file: path.to_path_buf(),
+            problem: "does not exist yet; start the service once (store-edge run) or create a token to create it".into(),
+        });
+    }
+    open::open_checked(path, store_id)
+}

@@ -1,0 +1,229 @@
+//! Opening the database file safely: recognise damaged, foreign, newer or
+//! other-store files *before* writing a byte, then migrate.
+//!
+//! Architecture invariant: no startup path deletes or rewrites data it
+//! cannot parse. Checks read the header bytes and then open the file
+//! read-only; only a file that passed them is opened for writing.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::migrations::{APPLICATION_ID, LATEST, STEPS};
+use super::StoreError;
+
+const HEADER_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Pragmas every connection gets. `synchronous=FULL` in WAL mode: a commit
+/// returns only after the WAL is fsync'd, so an acknowledged event survives
+/// power loss.
+pub(super) fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Checks the file (if it exists) and returns a read-write connection with
+/// the schema migrated to [`LATEST`] and the store id recorded.
+pub(super) fn open_checked(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+    let fail = |problem: String| StoreError::Unusable {
+        file: path.to_path_buf(),
+        problem,
+    };
+    let exists = path.exists();
+    if exists {
+        check_header(path).map_err(fail)?;
+        probe(path, store_id)?;
+    } else if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            fail(format!(
+                "cannot create its directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| fail(format!("cannot open: {e}")))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| fail(format!("cannot switch to WAL mode: {e}")))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(fail(format!(
+            "journal mode is {mode}, WAL is required (is the file on a network share?)"
+        )));
+    }
+    configure(&conn).map_err(|e| fail(e.to_string()))?;
+    // Keep the WAL file from staying large after a checkpoint; it counts
+    // against the quota.
+    conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
+        .map_err(|e| fail(e.to_string()))?;
+    migrate(&conn, store_id).map_err(|e| fail(format!("migration failed: {e}")))?;
+    Ok(conn)
+}
+
+/// The 100-byte header must be SQLite's, with sane fixed fields.
+fn check_header(path: &Path) -> Result<(), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    if len == 0 {
+        // An empty file is what SQLite itself creates; it holds nothing.
+        return Ok(());
+    }
+    let mut header = [0u8; 100];
+    file.read_exact(&mut header).map_err(|_| {
+        format!("is not an SQLite database (only {len} bytes, shorter than a header)")
+    })?;
+    if &header[..16] != HEADER_MAGIC {
+        return Err(
+            "is not an SQLite database (the header does not start with \"SQLite format 3\")".into(),
+        );
+    }
+    let page_size = u16::from_be_bytes([header[16], header[17]]) as u32;
+    let page_size = if page_size == 1 { 65536 } else { page_size };
+    let fixed_ok = page_size.is_power_of_two()
+        && (512..=65536).contains(&page_size)
+        && matches!(header[18], 1 | 2)
+        && matches!(header[19], 1 | 2)
+        && header[21] == 64
+        && header[22] == 32
+        && header[23] == 32;
+    if !fixed_ok {
+        return Err(
+            "has a damaged SQLite header (page size, versions or payload fractions are invalid); \
+                    restore it from a backup or move it aside"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Reads identity and version through a read-only connection.
+fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
+    let fail = |problem: String| StoreError::Unusable {
+        file: path.to_path_buf(),
+        problem,
+    };
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(c) => c,
+        Err(e) => return Err(fail(format!("cannot open read-only: {e}"))),
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| fail(e.to_string()))?;
+    let read = || -> Result<(i32, i64, bool, Option<String>), rusqlite::Error> {
+        let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
+                [],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        let owner = if has_meta {
+            conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+        } else {
+            None
+        };
+        Ok((app_id, version, tables > 0, owner))
+    };
+    let (app_id, version, has_tables, owner) = match read() {
+        Ok(v) => v,
+        // A WAL left by a crash may need recovery, which a read-only
+        // connection cannot do; the header was checked, so let the
+        // read-write open recover it and run the same checks afterwards.
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::DatabaseBusy
+            ) =>
+        {
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(fail(format!(
+                "cannot be read ({e}); restore it from a backup or move it aside"
+            )))
+        }
+    };
+    if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
+        return Err(fail(format!(
+            "is an SQLite database of another application (application_id {app_id:#x}, tables present); \
+             point storage.path at a store-edge database or a new file"
+        )));
+    }
+    if version > LATEST {
+        return Err(fail(format!(
+            "has schema version {version}, newer than this binary understands ({LATEST}); \
+             install the store-edge version that wrote it or a newer one"
+        )));
+    }
+    if let Some(owner) = owner {
+        if owner != store_id {
+            return Err(fail(format!(
+                "belongs to store `{owner}` but the config says store.id = `{store_id}`; \
+                 use that store's config or another storage.path"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn migrate(conn: &Connection, store_id: &str) -> Result<(), rusqlite::Error> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if version > LATEST || (app_id != APPLICATION_ID && app_id != 0) {
+        // Checked by probe; repeated here for the crash-recovery path.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "schema version {version} / application_id {app_id:#x} not supported"
+            )),
+        ));
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        if i == 0 {
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2), ('last_seq', '0')",
+                (store_id, crate::events::format_time(time::OffsetDateTime::now_utc())),
+            )?;
+        }
+        tx.commit()?;
+    }
+    let owner: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+            r.get(0)
+        })?;
+    if owner != store_id {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "database belongs to store `{owner}`, config says `{store_id}`"
+            )),
+        ));
+    }
+    Ok(())
+}

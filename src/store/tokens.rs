@@ -1,0 +1,153 @@
+//! Local API tokens: created by `store-edge token create`, looked up by the
+//! API on every request. Only a SHA-256 of each token is stored; tokens are
+//! 256 random bits, so a fast hash is enough (no password stretching needed).
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+
+/// What a token may do (the route table in README.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A till: posts events, identifies loyalty customers.
+    Pos,
+    /// Store staff tablets: read events, pickups.
+    Staff,
+    /// The customer feedback kiosk: only feedback.
+    Kiosk,
+    /// Store IT: everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Pos => "pos",
+            Role::Staff => "staff",
+            Role::Kiosk => "kiosk",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "pos" => Some(Role::Pos),
+            "staff" => Some(Role::Staff),
+            "kiosk" => Some(Role::Kiosk),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling, once a token was recognised.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token: `se_` + 43 characters of base64url (256 bits).
+pub fn generate_token() -> Result<String, StoreError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Io(format!("no randomness available: {e}")))?;
+    Ok(format!(
+        "se_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// Stores a new token for `name`; returns the clear token (shown once).
+pub fn create(conn: &Connection, name: &str, role: Role) -> Result<String, StoreError> {
+    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+        return Err(StoreError::Conflict(
+            "a token name must be 1 to 64 printable characters".into(),
+        ));
+    }
+    let token = generate_token()?;
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let inserted = conn.execute(
+        "INSERT INTO api_tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO NOTHING",
+        rusqlite::params![name, role.as_str(), &hash_token(&token)[..], now],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!(
+            "a token named `{name}` exists already; revoke it first or choose another name"
+        )));
+    }
+    Ok(token)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY name")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(TokenInfo {
+                name: r.get(0)?,
+                role: r.get(1)?,
+                created_at: r.get(2)?,
+                revoked_at: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Revokes `name`; a revoked token is refused from the next request on.
+/// Revoking also frees the name, so a replacement can be created.
+pub fn revoke(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let tx = conn.unchecked_transaction()?;
+    let found: Option<Option<String>> = tx
+        .query_row(
+            "SELECT revoked_at FROM api_tokens WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match found {
+        None => {
+            return Err(StoreError::NotFound(format!(
+                "no token named `{name}` (see `store-edge token list`)"
+            )))
+        }
+        Some(Some(_)) => {}
+        Some(None) => {
+            // Keep the revoked row under a suffixed name for the audit trail.
+            tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?2, name = name || ' (revoked ' || ?2 || ')' WHERE name = ?1",
+                [name, &now],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Finds the active token with this clear value.
+pub fn authenticate(conn: &Connection, token: &str) -> Result<Option<Principal>, StoreError> {
+    let hash = hash_token(token);
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT name, role FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL")?
+        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(name, role)| Role::parse(&role).map(|role| Principal { name, role })))
+}

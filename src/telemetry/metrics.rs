@@ -1,0 +1,121 @@
+//! The service's Prometheus metrics in one typed struct: each notable
+//! thing is a field, so a producer bumps exactly the metric it means.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_ingested: Counter,
+    pub commit_duration: Histogram,
+    pub commit_group_size: Histogram,
+    pub db_size_bytes: Gauge,
+    pub events_unsent: Gauge,
+    pub quota_reached: Gauge,
+    pub http_rejected: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let events_ingested = Counter::default();
+        // 50 µs .. ~1.6 s: one FULL commit is ~0.2 ms on SSD, seconds on a dying SD card.
+        let commit_duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        let commit_group_size = Histogram::new(exponential_buckets(1.0, 2.0, 15));
+        let db_size_bytes = Gauge::default();
+        let events_unsent = Gauge::default();
+        let quota_reached = Gauge::default();
+        let http_rejected = Counter::default();
+        registry.register(
+            "store_edge_events_ingested",
+            "Events committed to the local database",
+            events_ingested.clone(),
+        );
+        registry.register(
+            "store_edge_commit_duration_seconds",
+            "Time from BEGIN to COMMIT of one group commit",
+            commit_duration.clone(),
+        );
+        registry.register(
+            "store_edge_commit_group_size",
+            "Events committed per transaction (group commit)",
+            commit_group_size.clone(),
+        );
+        registry.register(
+            "store_edge_db_size_bytes",
+            "Database pages in use times page size, plus the WAL (what the quota counts)",
+            db_size_bytes.clone(),
+        );
+        registry.register(
+            "store_edge_events_unsent",
+            "Events not yet accepted by central",
+            events_unsent.clone(),
+        );
+        registry.register(
+            "store_edge_quota_reached",
+            "1 while new events are refused because storage.max_size_mb is reached",
+            quota_reached.clone(),
+        );
+        registry.register(
+            "store_edge_http_rejected_requests",
+            "API requests answered with a 4xx or 5xx status",
+            http_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            events_ingested,
+            commit_duration,
+            commit_group_size,
+            db_size_bytes,
+            events_unsent,
+            quota_reached,
+            http_rejected,
+        }
+    }
+
+    /// The Prometheus/OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            out = format!("# metrics encoding failed: {e}\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_documented_ones() {
+        let m = Metrics::new();
+        m.events_ingested.inc();
+        m.commit_duration.observe(0.001);
+        let text = m.render();
+        for name in [
+            "store_edge_events_ingested_total 1",
+            "store_edge_commit_duration_seconds_bucket",
+            "store_edge_commit_group_size_bucket",
+            "store_edge_db_size_bytes",
+            "store_edge_events_unsent",
+        ] {
+            assert!(text.contains(name), "{name} missing in\n{text}");
+        }
+    }
+}

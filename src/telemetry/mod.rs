@@ -1,0 +1,48 @@
+//! Logs and metrics. Logs go to journald when systemd started us
+//! (`JOURNAL_STREAM`), else human-readable to stderr. Metrics are one
+//! registry rendered as Prometheus text at `/metrics`. Never logs secrets,
+//! tokens, clear loyalty numbers or pickup codes.
+
+mod metrics;
+
+pub use metrics::Metrics;
+
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+
+/// Sets up `tracing` once for the process. `level` is a filter such as
+/// `info`; `RUST_LOG` overrides it.
+pub fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        if let Ok(journald) = tracing_journald::layer() {
+            let _ = registry
+                .with(journald.with_syslog_identifier("store-edge".into()))
+                .try_init();
+            return;
+        }
+    }
+    let _ = registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_target(false),
+        )
+        .try_init();
+}
+
+/// Peak and current resident memory of this process from /proc (Linux).
+pub fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
