@@ -19,6 +19,8 @@ pub struct NewEvent {
     /// When it happened, if the producer said so (else the recording time).
     pub time: Option<OffsetDateTime>,
     pub data: Map<String, Value>,
+    /// `data` encoded once as JSON: what is stored and sent.
+    pub data_json: String,
 }
 
 /// Why an event cannot be recorded. Each maps to one HTTP status.
@@ -93,11 +95,14 @@ impl NewEvent {
             }
             (_, derived) => derived,
         };
+        // A Map of Values always serializes; the fallback is unreachable.
+        let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
         Ok(NewEvent {
             event_type,
             subject,
             time,
             data,
+            data_json,
         })
     }
 }

@@ -220,8 +220,6 @@ impl WriteCtx<'_> {
         let clockjump = self.clock.observe(now, Instant::now());
         let id = uuid::Uuid::now_v7().to_string();
         let seq = *self.next_seq;
-        let data = serde_json::to_string(&event.data)
-            .map_err(|e| StoreError::Io(format!("cannot encode event data: {e}")))?;
         self.tx
             .prepare_cached(
                 "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data)
@@ -236,7 +234,7 @@ impl WriteCtx<'_> {
                 recorded_at,
                 event.event_type.stage.map(|s| s.as_str()),
                 clockjump,
-                data,
+                event.data_json,
             ])?;
         *self.next_seq += 1;
         self.appended += 1;
@@ -282,7 +280,7 @@ impl WriteOp for AppendOp {
     fn estimated_bytes(&self) -> u64 {
         self.events
             .iter()
-            .map(|e| 256 + e.data.len() as u64 * 48)
+            .map(|e| 256 + 2 * e.data_json.len() as u64)
             .sum()
     }
 

@@ -1,0 +1,451 @@
+//! The local API against the real binary: every bad input gets its status
+//! code and a problem+json message, and leaves the database unchanged.
+
+mod common;
+
+use common::{marker_event, Service};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+struct Api {
+    svc: Service,
+    http: Client,
+    admin: String,
+    pos: String,
+    staff: String,
+    kiosk: String,
+}
+
+async fn setup() -> Api {
+    let mut svc = Service::new("", "");
+    let admin = svc.token("admin", "it");
+    let pos = svc.token("pos", "till-1");
+    let staff = svc.token("staff", "tablet-1");
+    let kiosk = svc.token("kiosk", "kiosk-1");
+    svc.start().await;
+    Api {
+        svc,
+        http: common::http(),
+        admin,
+        pos,
+        staff,
+        kiosk,
+    }
+}
+
+impl Api {
+    async fn post_raw(
+        &self,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+        idem: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.svc.url("/api/v1/events"))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            assert_eq!(
+                ctype, "application/problem+json",
+                "{status} must be problem+json"
+            );
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.len() > 10),
+                "{status} has a message a person can act on: {body}"
+            );
+        }
+        (status, body)
+    }
+
+    async fn post(&self, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(
+            Some(token),
+            "application/json",
+            body.to_string().into_bytes(),
+            None,
+        )
+        .await
+    }
+
+    /// Posts and asserts the status and that no row was added.
+    async fn refused(
+        &self,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+        want: StatusCode,
+        detail_has: &str,
+    ) {
+        let before = self.svc.event_count();
+        let (status, problem) = self.post_raw(token, content_type, body, None).await;
+        assert_eq!(status, want, "body answer: {problem}");
+        let detail = problem["detail"].as_str().unwrap_or("");
+        assert!(
+            detail.contains(detail_has),
+            "{detail:?} should mention {detail_has:?}"
+        );
+        assert_eq!(
+            self.svc.event_count(),
+            before,
+            "a refused request stored nothing"
+        );
+    }
+}
+
+fn json_bytes(v: &Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+const TOKEN43: &str = "q9xT3mJ0bq2bB5Kc1nO8ZrE4vW7yU6sA0dF2gH4jK5l";
+
+#[tokio::test]
+async fn every_bad_input_gets_its_status_and_stores_nothing() {
+    let api = setup().await;
+    let ok = marker_event("T-ok");
+    let json = "application/json";
+
+    // 400 malformed JSON
+    api.refused(
+        Some(&api.pos),
+        json,
+        b"{\"type\": ".to_vec(),
+        StatusCode::BAD_REQUEST,
+        "not valid JSON",
+    )
+    .await;
+    // 401 missing, unknown
+    api.refused(
+        None,
+        json,
+        json_bytes(&ok),
+        StatusCode::UNAUTHORIZED,
+        "missing token",
+    )
+    .await;
+    api.refused(
+        Some("se_not-a-real-token"),
+        json,
+        json_bytes(&ok),
+        StatusCode::UNAUTHORIZED,
+        "unknown or revoked",
+    )
+    .await;
+    // 403 wrong role, service-only type
+    let loyalty = json!({"type": "store.loyalty.identified", "data": {"customer_token": TOKEN43, "method": "barcode", "device_id": "s1"}});
+    api.refused(
+        Some(&api.kiosk),
+        json,
+        json_bytes(&loyalty),
+        StatusCode::FORBIDDEN,
+        "kiosk",
+    )
+    .await;
+    let ready = json!({"type": "store.pickup.ready", "data": {"order_id": "o1", "staff_id": "s", "location": "A1", "missing_lines": []}});
+    api.refused(
+        Some(&api.admin),
+        json,
+        json_bytes(&ready),
+        StatusCode::FORBIDDEN,
+        "recorded by the service itself",
+    )
+    .await;
+    let device = json!({"type": "store.device.status", "data": {"device_id": "d", "kind": "scanner", "state": "online"}});
+    api.refused(
+        Some(&api.pos),
+        json,
+        json_bytes(&device),
+        StatusCode::FORBIDDEN,
+        "service itself",
+    )
+    .await;
+    // 413 body over 1 MiB; 1,001 events under 1 MiB
+    let big = json!({"type": "store.feedback.submitted", "data": {"score": 9, "context": "pickup", "comment": "x".repeat(1_100_000)}});
+    api.refused(
+        Some(&api.pos),
+        json,
+        json_bytes(&big),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger than",
+    )
+    .await;
+    let small =
+        json!({"type": "store.feedback.submitted", "data": {"score": 9, "context": "pickup"}});
+    let many = Value::Array(vec![small.clone(); 1001]);
+    let many = json_bytes(&many);
+    assert!(many.len() < 1024 * 1024);
+    api.refused(
+        Some(&api.pos),
+        json,
+        many,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "1001 events",
+    )
+    .await;
+    // 415 wrong content type
+    api.refused(
+        Some(&api.pos),
+        "text/plain",
+        json_bytes(&ok),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "application/json",
+    )
+    .await;
+    // 422 unknown type, missing field, bad enum, clear card number, subject mismatch, bad time
+    let cases = [
+        (
+            json!({"type": "store.teleport.used", "data": {}}),
+            "unknown event type",
+        ),
+        (
+            json!({"type": "store.feedback.submitted", "data": {"context": "pickup"}}),
+            "`score` is required",
+        ),
+        (
+            json!({"type": "store.feedback.submitted", "data": {"score": 9, "context": "beach"}}),
+            "must be one of",
+        ),
+        (
+            json!({"type": "store.loyalty.identified", "data": {"customer_token": "4111111111111111", "method": "barcode", "device_id": "s1"}}),
+            "clear card numbers are never accepted",
+        ),
+        (
+            json!({"type": "store.loyalty.identified", "data": {"customer_token": "4111 1111 1111 1111 1111 1111 1111 1111 111", "method": "barcode", "device_id": "s1"}}),
+            "customer token",
+        ),
+        (
+            json!({"type": "store.transaction.completed", "subject": "T-other", "data": {"transaction_id": "T1", "register_id": "r", "total_minor": 1, "currency": "EUR", "item_count": 1}}),
+            "subject",
+        ),
+        (
+            json!({"type": "store.feedback.submitted", "time": "yesterday", "data": {"score": 1, "context": "pickup"}}),
+            "RFC 3339",
+        ),
+        (
+            json!({"type": "store.feedback.submitted", "id": "mine", "data": {"score": 1, "context": "pickup"}}),
+            "unknown field `id`",
+        ),
+        (json!([]), "no events"),
+        (json!(42), "event object"),
+    ];
+    for (body, detail) in cases {
+        api.refused(
+            Some(&api.pos),
+            json,
+            json_bytes(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+        )
+        .await;
+    }
+    // All-or-nothing: one bad event in an array stores none of it.
+    let mixed = json!([marker_event("T-a"), {"type": "store.feedback.submitted", "data": {"score": 99, "context": "pickup"}}]);
+    api.refused(
+        Some(&api.pos),
+        json,
+        json_bytes(&mixed),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "event 1",
+    )
+    .await;
+    assert_eq!(api.svc.event_count(), 0);
+
+    // And the good request still works.
+    let (status, ack) = api.post(&api.pos, &ok).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(ack["sequence"], "1");
+    assert_eq!(api.svc.event_count(), 1);
+}
+
+#[tokio::test]
+async fn idempotent_retry_answers_the_original_and_mismatch_is_409() {
+    let api = setup().await;
+    let body = json_bytes(&json!([marker_event("T-1"), marker_event("T-2")]));
+    let (s1, a1) = api
+        .post_raw(
+            Some(&api.pos),
+            "application/json",
+            body.clone(),
+            Some("batch-0001"),
+        )
+        .await;
+    assert_eq!(s1, StatusCode::CREATED);
+    assert_eq!(a1.as_array().map(Vec::len), Some(2));
+    let (s2, a2) = api
+        .post_raw(Some(&api.pos), "application/json", body, Some("batch-0001"))
+        .await;
+    assert_eq!(s2, StatusCode::OK, "a repeat answers 200");
+    assert_eq!(a1, a2, "with the original ids and sequences");
+    assert_eq!(api.svc.event_count(), 2);
+    let other = json_bytes(&json!([marker_event("T-3")]));
+    let (s3, p3) = api
+        .post_raw(
+            Some(&api.pos),
+            "application/json",
+            other,
+            Some("batch-0001"),
+        )
+        .await;
+    assert_eq!(s3, StatusCode::CONFLICT, "{p3}");
+    assert_eq!(api.svc.event_count(), 2);
+    let (s4, _) = api
+        .post_raw(
+            Some(&api.pos),
+            "application/json",
+            json_bytes(&marker_event("x")),
+            Some("short"),
+        )
+        .await;
+    assert_eq!(s4, StatusCode::BAD_REQUEST, "keys are 8-128 characters");
+    assert_eq!(api.svc.event_count(), 2);
+}
+
+#[tokio::test]
+async fn roles_tokens_and_reading_the_log() {
+    let api = setup().await;
+    // kiosk may post feedback; pos may post; neither may read.
+    let feedback = json!({"type": "store.feedback.submitted", "data": {"score": 10, "context": "pickup", "order_id": "W-1"}});
+    assert_eq!(api.post(&api.kiosk, &feedback).await.0, StatusCode::CREATED);
+    for i in 0..5 {
+        assert_eq!(
+            api.post(&api.pos, &marker_event(&format!("T-{i}"))).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let get = |token: &str, query: &str| {
+        api.http
+            .get(api.svc.url(&format!("/api/v1/events{query}")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        get(&api.pos, "").await.expect("get").status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&api.kiosk, "").await.expect("get").status(),
+        StatusCode::FORBIDDEN
+    );
+    let page: Value = get(&api.staff, "?after=1&limit=2")
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let events = page["events"].as_array().expect("events");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["sequence"], "2");
+    assert_eq!(page["next_after"], "3");
+    let first: Value = get(&api.admin, "?limit=1")
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let e = &first["events"][0];
+    assert_eq!(e["specversion"], "1.0");
+    assert_eq!(e["source"], "urn:store-edge:test-store-01");
+    assert_eq!(e["type"], "store.feedback.submitted");
+    assert_eq!(e["journeystage"], "loyalty");
+    assert_eq!(e["subject"], "W-1");
+    assert_eq!(e["datacontenttype"], "application/json");
+    assert_eq!(e["time"], e["recordedat"]);
+    assert_eq!(e["id"].as_str().map(|s| &s[14..15]), Some("7"), "UUIDv7");
+    let typed: Value = get(&api.staff, "?type=store.feedback.submitted")
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(typed["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(typed["next_after"], Value::Null);
+    assert_eq!(
+        get(&api.staff, "?limit=0").await.expect("get").status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&api.staff, "?after=x").await.expect("get").status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Revocation takes effect on the next request.
+    let out = api.svc.cli(&["token", "revoke", "till-1"]);
+    assert!(out.status.success());
+    let (status, _) = api.post(&api.pos, &marker_event("T-after-revoke")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Cookie sessions are accepted like bearer tokens.
+    let r = api
+        .http
+        .get(api.svc.url("/api/v1/events?limit=1"))
+        .header(
+            "cookie",
+            format!("theme=dark; store_edge_session={}", api.staff),
+        )
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn open_routes_health_metrics_openapi() {
+    let api = setup().await;
+    let get = |path: &str| api.http.get(api.svc.url(path)).send();
+    assert_eq!(
+        get("/healthz").await.expect("healthz").status(),
+        StatusCode::OK
+    );
+    let ready: Value = get("/readyz")
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready, json!({"ready": true, "quota_reached": false}));
+    api.post(&api.pos, &marker_event("T-m")).await;
+    let metrics = get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "store_edge_events_ingested_total 1",
+        "store_edge_commit_duration_seconds_bucket",
+        "store_edge_commit_group_size_bucket",
+        "store_edge_db_size_bytes",
+        "store_edge_events_unsent",
+    ] {
+        assert!(metrics.contains(name), "{name} in /metrics");
+    }
+    let doc: Value = get("/api/openapi.json")
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["openapi"].as_str().map(|s| &s[..2]), Some("3."));
+    for path in ["/api/v1/events", "/healthz", "/readyz", "/metrics"] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(doc["paths"]["/api/v1/events"]["post"]["responses"]["507"].is_object());
+    let r = get("/api/v1/nothing").await.expect("404");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,247 @@
+//! Test harness: a real `store-edge` binary on a real SQLite file in a
+//! temporary directory, on a free 127.0.0.1 port. Processes are killed by
+//! pid when the harness is dropped, so no test leaves a server behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_store-edge");
+pub const STORE_ID: &str = "test-store-01";
+/// Generous deadline for anything a test waits for; never a timing assertion.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+pub struct Service {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub db: PathBuf,
+    pub port: u16,
+    pub child: Option<Child>,
+    pub log: PathBuf,
+    starts: usize,
+}
+
+impl Service {
+    /// A config with the given extra TOML after `[storage]` keys (e.g.
+    /// `max_size_mb = 1`) and any further sections.
+    pub fn new(storage_extra: &str, extra_sections: &str) -> Service {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let db = dir.path().join("data").join("store-edge.db");
+        let config = dir.path().join("store-edge.toml");
+        let svc = Service {
+            log: dir.path().join("service.log"),
+            dir,
+            config,
+            db,
+            port,
+            child: None,
+            starts: 0,
+        };
+        svc.write_config(storage_extra, extra_sections);
+        svc
+    }
+
+    pub fn write_config(&self, storage_extra: &str, extra_sections: &str) {
+        let text = format!(
+            "[store]\nid = \"{STORE_ID}\"\ntimezone = \"UTC\"\n\n[storage]\npath = \"{}\"\n{storage_extra}\n\n[api]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"info\"\n{extra_sections}\n",
+            self.db.display(),
+            self.port
+        );
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Runs a CLI command against this config and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run store-edge")
+    }
+
+    pub fn token(&self, role: &str, name: &str) -> String {
+        let out = self.cli(&["token", "create", "--role", role, "--name", name]);
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).expect("utf8 token");
+        stdout.trim_end_matches('\n').to_owned()
+    }
+
+    /// Starts the binary (logs appended to `service.log`).
+    pub fn spawn(&mut self, envs: &[(&str, &str)]) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("JOURNAL_STREAM");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn store-edge"));
+        self.starts += 1;
+    }
+
+    /// Starts and waits until `/readyz` answers 200.
+    pub async fn start(&mut self) {
+        self.spawn(&[]);
+        self.wait_ready().await;
+    }
+
+    pub async fn wait_ready(&mut self) {
+        let client = http();
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "store-edge exited during start with {status}; log:\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+            if let Ok(r) = client.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "not ready in time; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn term(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        wait_with_deadline(&mut child)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A separate read connection to the database file.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db")
+    }
+
+    pub fn event_count(&self) -> i64 {
+        self.db()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .expect("count")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("process did not exit within the deadline");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A unique marker event: a completed transaction whose id is `marker`.
+pub fn marker_event(marker: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "store.transaction.completed",
+        "data": {"transaction_id": marker, "register_id": "till-1", "total_minor": 1299, "currency": "EUR", "item_count": 2}
+    })
+}
+
+pub fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read file")
+}
+
+/// Tiny deterministic PRNG (xorshift) so tests need no extra crate.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded() -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(42)
+            | 1;
+        eprintln!("rng seed {seed}");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// An HTTP client (installs the process-wide rustls provider first, as the
+/// binary's main does).
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("http client")
+}
+
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
