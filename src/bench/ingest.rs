@@ -1,6 +1,594 @@
-//! The ingest benchmark (filled in below).
+//! `store-edge bench ingest`: acknowledged events per second through the
+//! real HTTP API (the real binary as a child process) at 1, 16 and 64
+//! clients, single events and batches of 100, with p50/p99 latency; a paced
+//! 50 events/s run; peak RSS idle and loaded; time to ready with 1 million
+//! events stored. In the same run, on the same disk, the two limits: raw
+//! rusqlite inserting 1,000 rows per transaction into the same schema, and
+//! the in-process group commit with the same number of waiting callers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::events::NewEvent;
+use crate::store::{self, Writer, WriterSettings};
+use crate::telemetry::Metrics;
+
 #[derive(Debug, clap::Args)]
-pub struct IngestArgs {}
-pub fn run(_args: IngestArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub struct IngestArgs {
+    /// Working directory for the benchmark databases (on the disk to measure).
+    #[arg(long, default_value = "var/bench")]
+    pub dir: PathBuf,
+    /// Seconds per HTTP measurement.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Events stored before measuring the time to ready.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub ready_events: u64,
+}
+
+fn sample_event(i: u64) -> serde_json::Value {
+    json!({
+        "type": "store.transaction.completed",
+        "data": {"transaction_id": format!("T-{i}"), "register_id": "till-1", "total_minor": 1299 + (i % 500) as i64,
+                 "currency": "EUR", "item_count": 3, "customer_token": "q9xT3mJ0bq2bB5Kc1nO8ZrE4vW7yU6sA0dF2gH4jK5l"}
+    })
+}
+
+fn new_event(i: u64) -> anyhow::Result<NewEvent> {
+    let v = sample_event(i);
+    Ok(NewEvent::from_client(
+        "store.transaction.completed",
+        v["data"].clone(),
+        None,
+        None,
+    )?)
+}
+
+fn fresh_dir(base: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = base.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(std::path::absolute(&dir)?)
+}
+
+pub fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&args.dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "# store-edge bench ingest ({} cores, dir {})",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        args.dir.display()
+    );
+    println!();
+
+    eprintln!("[1/6] raw rusqlite, 1,000 rows per transaction ...");
+    let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000)?;
+    let plain = raw_plain(&fresh_dir(&args.dir, "plain")?, 300_000)?;
+    let one_commit = raw_single_commit(&fresh_dir(&args.dir, "single")?, 500)?;
+    println!("| limit | result |\n|---|---|");
+    println!("| raw rusqlite, 1,000 rows/transaction, plain 2-column table | {plain:.0} rows/s |");
+    println!("| raw rusqlite, 1,000 rows/transaction, same schema | {raw:.0} rows/s |");
+    println!(
+        "| one FULL commit of one row (median of 500) | {:.3} ms |",
+        one_commit * 1000.0
+    );
+
+    eprintln!("[2/6] in-process group commit ...");
+    let mut group = Vec::new();
+    for callers in [1usize, 16, 64] {
+        let rate = rt.block_on(in_process_group_commit(
+            &fresh_dir(&args.dir, "group")?,
+            callers,
+            Duration::from_secs(args.seconds),
+        ))?;
+        println!("| in-process group commit, {callers} waiting callers | {rate:.0} events/s |");
+        group.push((callers, rate));
+    }
+    println!();
+
+    eprintln!("[3/6] HTTP through the real binary ...");
+    let server = Server::start(&fresh_dir(&args.dir, "http")?)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = server.memory_kib()?;
+    println!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit |\n|---|---|---|---|---|---|");
+    for batch in [1usize, 100] {
+        for clients in [1usize, 16, 64] {
+            let r = rt.block_on(http_load(
+                &server,
+                clients,
+                batch,
+                Duration::from_secs(args.seconds),
+            ))?;
+            let limit = if batch == 1 {
+                group
+                    .iter()
+                    .find(|(c, _)| *c == clients)
+                    .map(|(_, r)| *r)
+                    .unwrap_or(1.0)
+            } else {
+                raw
+            };
+            let limit_name = if batch == 1 {
+                "group commit"
+            } else {
+                "raw batched"
+            };
+            println!(
+                "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} |",
+                if batch == 1 {
+                    "1 event".to_owned()
+                } else {
+                    format!("batch of {batch}")
+                },
+                r.events_per_s,
+                r.p50_ms,
+                r.p99_ms,
+                100.0 * r.events_per_s / limit
+            );
+        }
+    }
+    eprintln!("[4/6] paced 50 events/s ...");
+    let paced = rt.block_on(paced_load(
+        &server,
+        50.0,
+        Duration::from_secs(args.seconds.max(10)),
+    ))?;
+    println!();
+    println!("| paced load | p50 ms | p99 ms | max ms |\n|---|---|---|---|");
+    println!(
+        "| 50 events/s, single-event requests | {:.2} | {:.2} | {:.2} |",
+        paced.p50_ms, paced.p99_ms, paced.max_ms
+    );
+    let loaded = server.memory_kib()?;
+    drop(server);
+    println!();
+    println!("| memory (server process) | KiB |\n|---|---|");
+    println!("| RSS idle after start | {} |", idle.1);
+    println!("| peak RSS (VmHWM) after all load | {} |", loaded.0);
+
+    eprintln!(
+        "[5/6] building a database with {} events ...",
+        args.ready_events
+    );
+    let ready_dir = fresh_dir(&args.dir, "ready")?;
+    fill(&ready_dir.join("store-edge.db"), args.ready_events)?;
+    eprintln!("[6/6] time to ready ...");
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        times.push(time_to_ready(&ready_dir)?);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!();
+    println!(
+        "| time to ready, {} events stored | ms |\n|---|---|",
+        args.ready_events
+    );
+    println!(
+        "| first (cold-ish) start | {:.1} |",
+        times.first().copied().unwrap_or(0.0)
+    );
+    println!(
+        "| median of 5 warm starts | {:.1} |",
+        times[times.len() / 2]
+    );
+    Ok(())
+}
+
+/// Inserts `rows` rows, 1,000 per transaction, into a fresh database with
+/// the service's own schema and pragmas. Returns rows/s.
+fn raw_sqlite(dir: &Path, rows: u64) -> anyhow::Result<f64> {
+    let conn = store::open_for_writing(&dir.join("raw.db"), "bench")?;
+    let data = serde_json::to_string(&sample_event(1)["data"])?;
+    let started = Instant::now();
+    let mut seq = 0u64;
+    while seq < rows {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+            )?;
+            for _ in 0..1000 {
+                seq += 1;
+                let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+                stmt.execute(rusqlite::params![
+                    seq as i64,
+                    uuid::Uuid::now_v7().to_string(),
+                    "store.transaction.completed",
+                    format!("T-{seq}"),
+                    now,
+                    "decision",
+                    data
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The plainest batched insert: a 2-column table, same pragmas, same payload.
+fn raw_plain(dir: &Path, rows: u64) -> anyhow::Result<f64> {
+    let path = dir.join("plain.db");
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);")?;
+    let data = serde_json::to_string(&sample_event(1)["data"])?;
+    let started = Instant::now();
+    let mut id = 0u64;
+    while id < rows {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO t (id, payload) VALUES (?1, ?2)")?;
+            for _ in 0..1000 {
+                id += 1;
+                stmt.execute(rusqlite::params![id as i64, data])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Median seconds of one FULL commit holding one row.
+fn raw_single_commit(dir: &Path, n: usize) -> anyhow::Result<f64> {
+    let conn = store::open_for_writing(&dir.join("single.db"), "bench")?;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        conn.execute(
+            "INSERT INTO events (seq, id, type, time, recorded_at, data) VALUES (?1, ?2, 'store.feedback.submitted', 'x', 'x', '{}')",
+            rusqlite::params![i as i64 + 1, uuid::Uuid::now_v7().to_string()],
+        )?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[n / 2])
+}
+
+async fn in_process_group_commit(
+    dir: &Path,
+    callers: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let path = dir.join("group.db");
+    let conn = store::open_for_writing(&path, "bench")?;
+    let (writer, thread) = Writer::start(
+        conn,
+        WriterSettings {
+            path,
+            max_size_bytes: u64::MAX / 2,
+            retain_sent_days: 30,
+        },
+        Arc::new(Metrics::new()),
+    )?;
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let event = new_event(c as u64 * 1_000_000_000 + n)?;
+                writer.append(vec![event], None, true).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    drop(writer);
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    Ok(total as f64 / elapsed)
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let config = dir.join("bench.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n",
+                dir.join("store-edge.db").display()
+            ),
+        )?;
+        let exe = std::env::current_exe()?;
+        let out = Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .args(["token", "create", "--role", "pos", "--name", "bench"])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let token = String::from_utf8(out.stdout)?.trim().to_owned();
+        let child = Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .env_remove("NOTIFY_SOCKET")
+            .spawn()?;
+        let server = Server { child, port, token };
+        server.wait_ready(Duration::from_secs(30))?;
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/events", self.port)
+    }
+
+    fn wait_ready(&self, limit: Duration) -> anyhow::Result<Duration> {
+        wait_ready_at(self.port, limit)
+    }
+
+    /// (VmHWM, VmRSS) of the server in KiB.
+    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok((field("VmHWM:"), field("VmRSS:")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM for a clean stop; SIGKILL if it does not go.
+        signal_process(self.child.id(), 15);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal_process(pid: u32, signal: i32) {
+    // std has no SIGTERM; `kill` the command is always present on Linux.
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn wait_ready_at(port: u16, limit: Duration) -> anyhow::Result<Duration> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200" {
+                return Ok(started.elapsed());
+            }
+        }
+        if started.elapsed() > limit {
+            bail!("server not ready within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+struct LoadResult {
+    events_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn summarize(mut latencies: Vec<f64>, events: u64, elapsed: f64) -> LoadResult {
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1000.0
+    };
+    LoadResult {
+        events_per_s: events as f64 / elapsed,
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+        max_ms: pick(1.0),
+    }
+}
+
+async fn http_load(
+    server: &Server,
+    clients: usize,
+    batch: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (url, token) = (server.url(), server.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?;
+            let mut lat = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let body = if batch == 1 {
+                    sample_event(n).to_string()
+                } else {
+                    serde_json::Value::Array(
+                        (0..batch as u64).map(|i| sample_event(n + i)).collect(),
+                    )
+                    .to_string()
+                };
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                if r.status() != 201 {
+                    bail!("client {c}: status {}", r.status());
+                }
+                r.bytes().await?;
+                lat.push(t.elapsed().as_secs_f64());
+                n += batch as u64;
+            }
+            anyhow::Ok((lat, n))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut events = 0;
+    for t in tasks {
+        let (lat, n) = t.await??;
+        all.extend(lat);
+        events += n;
+    }
+    Ok(summarize(all, events, started.elapsed().as_secs_f64()))
+}
+
+async fn paced_load(
+    server: &Server,
+    per_second: f64,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let http = reqwest::Client::new();
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    let mut n = 0;
+    while started.elapsed() < duration {
+        interval.tick().await;
+        let t = Instant::now();
+        let r = http
+            .post(server.url())
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .body(sample_event(n).to_string())
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("status {}", r.status());
+        }
+        r.bytes().await?;
+        lat.push(t.elapsed().as_secs_f64());
+        n += 1;
+    }
+    Ok(summarize(lat, n, started.elapsed().as_secs_f64()))
+}
+
+/// Fills a database with `n` events through the service's schema.
+fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
+    let conn = store::open_for_writing(path, "bench")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    let data = serde_json::to_string(&sample_event(1)["data"])?;
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let mut seq = 0u64;
+    while seq < n {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+            )?;
+            for _ in 0..10_000 {
+                if seq >= n {
+                    break;
+                }
+                seq += 1;
+                stmt.execute(rusqlite::params![
+                    seq as i64,
+                    uuid::Uuid::now_v7().to_string(),
+                    "store.transaction.completed",
+                    format!("T-{seq}"),
+                    now,
+                    "decision",
+                    data
+                ])?;
+            }
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
+            [seq.to_string()],
+        )?;
+        tx.commit()?;
+        if seq % 200_000 == 0 {
+            eprintln!("  {seq} / {n} events");
+        }
+    }
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
+
+/// Milliseconds from spawning the binary to `/readyz` answering 200.
+fn time_to_ready(dir: &Path) -> anyhow::Result<f64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.join("ready.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n",
+            dir.join("store-edge.db").display()
+        ),
+    )?;
+    let started = Instant::now();
+    let child = Command::new(std::env::current_exe()?)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .env_remove("NOTIFY_SOCKET")
+        .spawn()?;
+    let server = Server {
+        child,
+        port,
+        token: String::new(),
+    };
+    server.wait_ready(Duration::from_secs(60))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    drop(server);
+    Ok(ms)
 }

@@ -130,6 +130,7 @@ impl Writer {
             next_seq: last_seq + 1,
             clock: ClockTracker::default(),
             last_prune: None,
+            estimated_since_measure: 0,
         };
         state.refresh_size();
         let handle = std::thread::Builder::new()
@@ -341,6 +342,8 @@ struct WriterThread {
     next_seq: u64,
     clock: ClockTracker,
     last_prune: Option<Instant>,
+    /// Bytes estimated for commits since the size was last measured.
+    estimated_since_measure: u64,
 }
 
 impl WriterThread {
@@ -400,8 +403,16 @@ impl WriterThread {
     fn commit_group(&mut self, ops: Vec<Box<dyn WriteOp>>) -> Result<(), StoreError> {
         let started = Instant::now();
         let seq_before = self.next_seq;
-        let mut used = self.used_bytes().unwrap_or(0);
         let max = self.settings.max_size_bytes;
+        // Measuring costs two queries and a stat; near the quota (or with a
+        // quota alarm raised) measure every group, else trust the estimate.
+        let mut used =
+            self.health.db_size_bytes.load(Ordering::Relaxed) + self.estimated_since_measure;
+        if used >= max / 10 * 9 || self.health.quota_reached.load(Ordering::Relaxed) {
+            self.refresh_size();
+            used = self.health.db_size_bytes.load(Ordering::Relaxed);
+        }
+        let used_before = used;
         let tx = match self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -442,16 +453,17 @@ impl WriterThread {
             }
             let seq_at_op = *ctx.next_seq;
             let appended_at_op = ctx.appended;
-            let outcome = match ctx.tx.execute_batch("SAVEPOINT op") {
+            let outcome = match savepoint(ctx.tx, "SAVEPOINT op") {
                 Err(e) => Err(StoreError::from(e)),
                 Ok(()) => {
                     let outcome = op.apply(&mut ctx);
                     let end = if outcome.is_ok() {
-                        "RELEASE op"
+                        savepoint(ctx.tx, "RELEASE op")
                     } else {
-                        "ROLLBACK TO op; RELEASE op"
+                        savepoint(ctx.tx, "ROLLBACK TO op")
+                            .and_then(|()| savepoint(ctx.tx, "RELEASE op"))
                     };
-                    match ctx.tx.execute_batch(end) {
+                    match end {
                         Ok(()) => outcome,
                         Err(e) => Err(StoreError::from(e)),
                     }
@@ -459,7 +471,6 @@ impl WriterThread {
             };
             if let Err(e) = &outcome {
                 if e.is_fatal() {
-                    drop(ctx);
                     drop(tx);
                     self.next_seq = seq_before;
                     let err = StoreError::Io(e.to_string());
@@ -478,7 +489,6 @@ impl WriterThread {
         }
         let appended = ctx.appended;
         let last_seq = *ctx.next_seq - 1;
-        drop(ctx);
         let committed = if appended > 0 {
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
@@ -507,7 +517,7 @@ impl WriterThread {
                 if any_adding {
                     self.note_quota(quota_hit, used, max);
                 }
-                self.refresh_size();
+                self.estimated_since_measure += used - used_before;
                 for (op, outcome) in results {
                     op.finish(outcome);
                 }
@@ -565,6 +575,7 @@ impl WriterThread {
 
     fn refresh_size(&mut self) {
         if let Ok(size) = self.used_bytes() {
+            self.estimated_since_measure = 0;
             self.health.db_size_bytes.store(size, Ordering::Relaxed);
             self.metrics.db_size_bytes.set(size as i64);
         }
@@ -618,6 +629,11 @@ impl WriterThread {
         }
         Ok(())
     }
+}
+
+/// Savepoint statements, prepared once per connection.
+fn savepoint(tx: &Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn read_last_seq(conn: &Connection) -> Result<u64, StoreError> {
