@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod fake_central;
 pub mod service;
 pub mod store;
 pub mod telemetry;

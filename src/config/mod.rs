@@ -27,6 +27,7 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub central: Option<CentralConfig>,
+    pub sync: SyncConfig,
     pub log: LogConfig,
 }
 
@@ -54,10 +55,40 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
 }
 
+/// Where central is: a real platform, or the built-in fake (demo).
 #[derive(Debug, Clone, Serialize)]
-pub struct CentralConfig {
-    pub url: String,
-    pub token_file: PathBuf,
+#[serde(untagged)]
+pub enum CentralConfig {
+    Remote { url: String, token_file: PathBuf },
+    Fake { fake: bool },
+}
+
+/// The `[sync]` section: batching, timeouts, backoff, polling.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncConfig {
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    pub gzip_level: u32,
+    pub request_timeout_s: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_s: u64,
+    pub poll_interval_s: u64,
+    pub unsent_alarm_after_s: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            batch_max_events: 500,
+            batch_max_bytes: 1024 * 1024,
+            gzip_level: 6,
+            request_timeout_s: 30,
+            backoff_base_ms: 500,
+            backoff_cap_s: 300,
+            poll_interval_s: 15,
+            unsent_alarm_after_s: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +184,37 @@ impl Resolver<'_> {
         }
     }
 
+    fn missing(&self, key: &'static str, allowed: &str) -> ConfigError {
+        ConfigError::Value {
+            file: self.file.to_path_buf(),
+            line: 0,
+            key,
+            found: "nothing".into(),
+            allowed: format!("required: {allowed}"),
+        }
+    }
+
+    fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
+        let d = SyncConfig::default();
+        let pick = |v: &Option<Spanned<u64>>, key: &'static str, default: u64, min: u64, max: u64, what: &str| -> Result<u64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
+                Some(s) => Err(self.err(s, key, s.get_ref(), format!("{what} from {min} to {max}"))),
+            }
+        };
+        Ok(SyncConfig {
+            batch_max_events: pick(&raw.batch_max_events, "sync.batch_max_events", d.batch_max_events as u64, 1, 5000, "events per batch (central takes at most 5000)")? as usize,
+            batch_max_bytes: pick(&raw.batch_max_bytes, "sync.batch_max_bytes", d.batch_max_bytes as u64, 1024, 64 * 1024 * 1024, "bytes per batch before gzip")? as usize,
+            gzip_level: pick(&raw.gzip_level, "sync.gzip_level", u64::from(d.gzip_level), 0, 9, "a gzip level")? as u32,
+            request_timeout_s: pick(&raw.request_timeout_s, "sync.request_timeout_s", d.request_timeout_s, 1, 600, "seconds")?,
+            backoff_base_ms: pick(&raw.backoff_base_ms, "sync.backoff_base_ms", d.backoff_base_ms, 1, 60_000, "milliseconds")?,
+            backoff_cap_s: pick(&raw.backoff_cap_s, "sync.backoff_cap_s", d.backoff_cap_s, 1, 86_400, "seconds")?,
+            poll_interval_s: pick(&raw.poll_interval_s, "sync.poll_interval_s", d.poll_interval_s, 1, 86_400, "seconds")?,
+            unsent_alarm_after_s: pick(&raw.unsent_alarm_after_s, "sync.unsent_alarm_after_s", d.unsent_alarm_after_s, 1, 30 * 86_400, "seconds")?,
+        })
+    }
+
     fn resolve(&self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
         let id = &raw.store.id;
         if !is_store_id(id.get_ref()) {
@@ -210,29 +272,31 @@ impl Resolver<'_> {
         })?;
         let central = match raw.central {
             None => None,
+            Some(c) if c.fake => Some(CentralConfig::Fake { fake: true }),
             Some(c) => {
-                check_central_url(c.url.get_ref()).map_err(|allowed| {
-                    self.err(
-                        &c.url,
-                        "central.url",
-                        format!("{:?}", c.url.get_ref()),
-                        allowed,
-                    )
+                let url = c.url.ok_or_else(|| {
+                    self.missing("central.url", "the central platform's https:// URL (or fake = true for the built-in fake)")
                 })?;
-                if c.token_file.get_ref().trim().is_empty() {
+                check_central_url(url.get_ref())
+                    .map_err(|allowed| self.err(&url, "central.url", format!("{:?}", url.get_ref()), allowed))?;
+                let token_file = c.token_file.ok_or_else(|| {
+                    self.missing("central.token_file", "the path of the file that holds the store's central token")
+                })?;
+                if token_file.get_ref().trim().is_empty() {
                     return Err(self.err(
-                        &c.token_file,
+                        &token_file,
                         "central.token_file",
                         "\"\"",
                         "the path of the file that holds the store's central token",
                     ));
                 }
-                Some(CentralConfig {
-                    url: c.url.get_ref().trim_end_matches('/').to_owned(),
-                    token_file: absolute(Path::new(c.token_file.get_ref())),
+                Some(CentralConfig::Remote {
+                    url: url.get_ref().trim_end_matches('/').to_owned(),
+                    token_file: absolute(Path::new(token_file.get_ref())),
                 })
             }
         };
+        let sync = self.resolve_sync(raw.sync.unwrap_or_default())?;
         let level = raw
             .log
             .map(|l| l.level.into_inner())
@@ -252,6 +316,7 @@ impl Resolver<'_> {
                 listen: listen_addr,
             },
             central,
+            sync,
             log: LogConfig { level },
         })
     }

@@ -12,6 +12,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub api: RawApi,
     pub central: Option<RawCentral>,
+    pub sync: Option<RawSync>,
     pub log: Option<RawLog>,
 }
 
@@ -51,8 +52,23 @@ impl Default for RawApi {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCentral {
-    pub url: Spanned<String>,
-    pub token_file: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub fake: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSync {
+    pub batch_max_events: Option<Spanned<u64>>,
+    pub batch_max_bytes: Option<Spanned<u64>>,
+    pub gzip_level: Option<Spanned<u64>>,
+    pub request_timeout_s: Option<Spanned<u64>>,
+    pub backoff_base_ms: Option<Spanned<u64>>,
+    pub backoff_cap_s: Option<Spanned<u64>>,
+    pub poll_interval_s: Option<Spanned<u64>>,
+    pub unsent_alarm_after_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

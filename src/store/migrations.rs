@@ -60,6 +60,40 @@ pub const STEPS: &[&str] = &[
     );
     CREATE INDEX idempotency_created ON idempotency(created_at);
     "#,
+    // 2: sync with central — fixed uplink batches, central's pickup orders,
+    // the cached pickup-pass keys.
+    r#"
+    -- An uplink batch is fixed before its first send: its key and sequence
+    -- range are stored, and every retry (also after a restart) sends the
+    -- unsent events of exactly that range with exactly that key. Rows are
+    -- deleted when central's per-event results are applied.
+    CREATE TABLE uplink_batches (
+        idempotency_key TEXT PRIMARY KEY,
+        first_seq       INTEGER NOT NULL,
+        last_seq        INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        CHECK (first_seq <= last_seq)
+    );
+    CREATE INDEX uplink_batches_order ON uplink_batches(first_seq);
+
+    -- Central's order documents, the highest version seen of each. The
+    -- store's own workflow state is added by the click-and-collect capability.
+    CREATE TABLE pickup_orders (
+        order_id       TEXT PRIMARY KEY,
+        version        INTEGER NOT NULL CHECK (version >= 1),
+        central_status TEXT NOT NULL CHECK (central_status IN ('open', 'cancelled')),
+        document       TEXT NOT NULL CHECK (json_valid(document)),
+        received_at    TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+    );
+
+    -- Ed25519 public keys that sign pickup passes, as central last listed them.
+    CREATE TABLE pickup_keys (
+        kid        TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+        fetched_at TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

@@ -8,6 +8,7 @@
 mod migrations;
 mod open;
 pub mod read;
+pub mod sync;
 pub mod tokens;
 pub mod writer;
 

@@ -8,6 +8,23 @@ use serde::Serialize;
 use super::StoreError;
 use crate::events::StoredEvent;
 
+/// The columns [`event_from_row`] reads, in order.
+pub(crate) const COLUMNS: &str = "seq, id, type, subject, time, recorded_at, journeystage, clockjump, data";
+
+pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
+    Ok(StoredEvent {
+        sequence: r.get::<_, i64>(0)? as u64,
+        id: r.get(1)?,
+        event_type: r.get(2)?,
+        subject: r.get(3)?,
+        time: r.get(4)?,
+        recorded_at: r.get(5)?,
+        stage: r.get(6)?,
+        clockjump: r.get(7)?,
+        data: r.get(8)?,
+    })
+}
+
 /// Events with `sequence > after`, oldest first, optionally of one type.
 pub fn list_events(
     conn: &Connection,

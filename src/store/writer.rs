@@ -173,6 +173,71 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Runs `f` inside the next group transaction and returns its result
+    /// after the commit. `estimated_bytes` > 0 makes it subject to the quota.
+    pub async fn run<T, F>(&self, estimated_bytes: u64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Box::new(FnOp {
+            estimated_bytes,
+            f: Some(f),
+            value: None,
+            reply: Some(reply),
+        }))?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Like [`Writer::run`], for threads outside the runtime.
+    pub fn run_blocking<T, F>(&self, estimated_bytes: u64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Box::new(FnOp {
+            estimated_bytes,
+            f: Some(f),
+            value: None,
+            reply: Some(reply),
+        }))?;
+        rx.blocking_recv().map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+struct FnOp<T, F> {
+    estimated_bytes: u64,
+    f: Option<F>,
+    value: Option<T>,
+    reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+}
+
+impl<T, F> WriteOp for FnOp<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    fn estimated_bytes(&self) -> u64 {
+        self.estimated_bytes
+    }
+
+    fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), StoreError> {
+        let f = self.f.take().ok_or(StoreError::WriterStopped)?;
+        self.value = Some(f(ctx)?);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, outcome: Result<(), StoreError>) {
+        let result = outcome.and_then(|()| self.value.take().ok_or(StoreError::WriterStopped));
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+}
+
 /// The id and sequence given to a recorded event.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Appended {
@@ -201,11 +266,18 @@ pub struct WriteCtx<'a> {
     next_seq: &'a mut u64,
     clock: &'a mut ClockTracker,
     appended: u64,
+    unsent_delta: i64,
 }
 
 impl WriteCtx<'_> {
     pub fn conn(&self) -> &Connection {
         self.tx
+    }
+
+    /// Tells the writer that this op changed the number of unsent events
+    /// other than by appending (sync marking sent, quarantine, requeue).
+    pub fn note_unsent_change(&mut self, delta: i64) {
+        self.unsent_delta += delta;
     }
 
     /// Records one event: gives it its id (UUIDv7, kept forever), its
@@ -432,6 +504,7 @@ impl WriterThread {
             next_seq: &mut self.next_seq,
             clock: &mut self.clock,
             appended: 0,
+            unsent_delta: 0,
         };
         let mut results: Vec<(Box<dyn WriteOp>, Result<(), StoreError>)> =
             Vec::with_capacity(ops.len());
@@ -453,6 +526,7 @@ impl WriterThread {
             }
             let seq_at_op = *ctx.next_seq;
             let appended_at_op = ctx.appended;
+            let unsent_at_op = ctx.unsent_delta;
             let outcome = match savepoint(ctx.tx, "SAVEPOINT op") {
                 Err(e) => Err(StoreError::from(e)),
                 Ok(()) => {
@@ -482,12 +556,14 @@ impl WriterThread {
                 }
                 *ctx.next_seq = seq_at_op;
                 ctx.appended = appended_at_op;
+                ctx.unsent_delta = unsent_at_op;
             } else {
                 used = used.saturating_add(estimate);
             }
             results.push((op, outcome));
         }
         let appended = ctx.appended;
+        let unsent_delta = ctx.unsent_delta;
         let last_seq = *ctx.next_seq - 1;
         let committed = if appended > 0 {
             tx.execute(
@@ -504,11 +580,10 @@ impl WriterThread {
                 self.health.last_seq.store(last_seq, Ordering::Relaxed);
                 if appended > 0 {
                     self.metrics.events_ingested.inc_by(appended);
-                    if self.health.unsent.load(Ordering::Relaxed) >= 0 {
-                        self.health
-                            .unsent
-                            .fetch_add(appended as i64, Ordering::Relaxed);
-                    }
+                }
+                let change = appended as i64 + unsent_delta;
+                if change != 0 && self.health.unsent.load(Ordering::Relaxed) >= 0 {
+                    self.health.unsent.fetch_add(change, Ordering::Relaxed);
                 }
                 self.metrics
                     .commit_duration

@@ -1,0 +1,419 @@
+//! The store side of sync: fixed uplink batches, marking results, the
+//! quarantine, central's orders and pickup keys, and sync status in `meta`.
+//!
+//! Must never: mark an event sent without central's `accepted`/`duplicate`
+//! for its id, delete an unsent or quarantined event, or let an older order
+//! version overwrite a newer one.
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::read::{event_from_row, COLUMNS};
+use super::{StoreError, WriteCtx};
+use crate::events::{NewEvent, StoredEvent};
+
+/// A fixed uplink batch: every retry sends the unsent events of this range
+/// under this key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRange {
+    pub key: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// What central said about one event, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFate {
+    /// `accepted` or `duplicate`: delivered, never send again.
+    Delivered,
+    /// `rejected` or `conflict` (or a lone event answered 4xx): kept aside
+    /// for an operator with the reason.
+    Quarantined(String),
+}
+
+pub fn pending_batches(conn: &Connection) -> Result<Vec<BatchRange>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT idempotency_key, first_seq, last_seq FROM uplink_batches ORDER BY first_seq")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(BatchRange {
+                key: r.get(0)?,
+                first_seq: r.get::<_, i64>(1)? as u64,
+                last_seq: r.get::<_, i64>(2)? as u64,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Unsent events after `after`, oldest first, at most `max_events` and
+/// about `max_bytes` of data (always at least one).
+pub fn unsent_after(conn: &Connection, after: u64, max_events: usize, max_bytes: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params![after as i64, max_events as i64])?;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let event = event_from_row(row)?;
+        bytes += event.data.len() + 300;
+        if !out.is_empty() && bytes > max_bytes {
+            break;
+        }
+        out.push(event);
+    }
+    Ok(out)
+}
+
+/// The unsent events of a fixed batch's range.
+pub fn unsent_in_range(conn: &Connection, first: u64, last: u64) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq"
+    ))?;
+    let rows = stmt
+        .query_map(rusqlite::params![first as i64, last as i64], event_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Persists a new batch (before its first send).
+pub fn create_batch(ctx: &mut WriteCtx<'_>, batch: &BatchRange) -> Result<(), StoreError> {
+    ctx.conn()
+        .prepare_cached("INSERT INTO uplink_batches (idempotency_key, first_seq, last_seq, created_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(rusqlite::params![batch.key, batch.first_seq as i64, batch.last_seq as i64, super::writer::unix_now()])?;
+    Ok(())
+}
+
+/// Applies central's per-event results and retires the batch, in one
+/// transaction. `fates` pairs sequence numbers with what central said.
+/// Returns how many events were marked sent and quarantined.
+pub fn apply_results(ctx: &mut WriteCtx<'_>, batch_key: &str, fates: &[(u64, EventFate)]) -> Result<(u64, u64), StoreError> {
+    let now = super::writer::unix_now();
+    let mut sent = 0u64;
+    let mut quarantined = 0u64;
+    // Consecutive delivered sequences become one ranged UPDATE.
+    let mut run: Option<(u64, u64)> = None;
+    let flush = |ctx: &WriteCtx<'_>, run: &mut Option<(u64, u64)>, sent: &mut u64| -> Result<(), StoreError> {
+        if let Some((a, b)) = run.take() {
+            *sent += ctx
+                .conn()
+                .prepare_cached("UPDATE events SET sync_state = 1, sent_at = ?3 WHERE seq BETWEEN ?1 AND ?2 AND sync_state = 0")?
+                .execute(rusqlite::params![a as i64, b as i64, now])? as u64;
+        }
+        Ok(())
+    };
+    for (seq, fate) in fates {
+        match fate {
+            EventFate::Delivered => {
+                run = match run {
+                    Some((a, b)) if b + 1 == *seq => Some((a, *seq)),
+                    other => {
+                        let mut other = other;
+                        flush(ctx, &mut other, &mut sent)?;
+                        Some((*seq, *seq))
+                    }
+                };
+            }
+            EventFate::Quarantined(reason) => {
+                flush(ctx, &mut run, &mut sent)?;
+                quarantined += ctx
+                    .conn()
+                    .prepare_cached("UPDATE events SET sync_state = 2, quarantine_reason = ?2 WHERE seq = ?1 AND sync_state = 0")?
+                    .execute(rusqlite::params![*seq as i64, reason])? as u64;
+            }
+        }
+    }
+    flush(ctx, &mut run, &mut sent)?;
+    ctx.conn()
+        .prepare_cached("DELETE FROM uplink_batches WHERE idempotency_key = ?1")?
+        .execute([batch_key])?;
+    ctx.note_unsent_change(-((sent + quarantined) as i64));
+    Ok((sent, quarantined))
+}
+
+/// Replaces a batch by new groupings (413 split, 4xx bisection). The new
+/// batches get new keys: central has never seen them.
+pub fn replace_batch(ctx: &mut WriteCtx<'_>, old_key: &str, new: &[BatchRange]) -> Result<(), StoreError> {
+    ctx.conn()
+        .prepare_cached("DELETE FROM uplink_batches WHERE idempotency_key = ?1")?
+        .execute([old_key])?;
+    for b in new {
+        create_batch(ctx, b)?;
+    }
+    Ok(())
+}
+
+/// Drops a batch whose range holds no unsent event any more.
+pub fn drop_batch(ctx: &mut WriteCtx<'_>, key: &str) -> Result<(), StoreError> {
+    ctx.conn()
+        .prepare_cached("DELETE FROM uplink_batches WHERE idempotency_key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// Sends quarantined events again: all, or those with the given ids.
+/// Pending batches are dropped so that everything is grouped anew (new
+/// keys), and `requeue_generation` tells a running uplink to start over.
+pub fn requeue(ctx: &mut WriteCtx<'_>, ids: Option<&[String]>) -> Result<u64, StoreError> {
+    let n = match ids {
+        None => ctx.conn().execute(
+            "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2",
+            [],
+        )?,
+        Some(ids) => {
+            let mut n = 0;
+            let mut stmt = ctx.conn().prepare_cached(
+                "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2 AND id = ?1",
+            )?;
+            for id in ids {
+                n += stmt.execute([id])?;
+            }
+            n
+        }
+    } as u64;
+    if n > 0 {
+        ctx.conn().execute("DELETE FROM uplink_batches", [])?;
+        ctx.conn().execute(
+            "INSERT INTO meta (key, value) VALUES ('requeue_generation', '1')
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
+        )?;
+        ctx.note_unsent_change(n as i64);
+    }
+    Ok(n)
+}
+
+/// Same as [`requeue`], for the CLI's own connection.
+pub fn requeue_direct(conn: &mut Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
+    let tx = conn.transaction()?;
+    let n = match ids {
+        None => tx.execute("UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2", [])?,
+        Some(ids) => {
+            let mut n = 0;
+            for id in ids {
+                n += tx.execute(
+                    "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2 AND id = ?1",
+                    [id],
+                )?;
+            }
+            n
+        }
+    } as u64;
+    if n > 0 {
+        tx.execute("DELETE FROM uplink_batches", [])?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('requeue_generation', '1')
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Sets (or, with `None`, removes) `meta` keys.
+pub fn meta_set(conn: &Connection, pairs: &[(&str, Option<String>)]) -> Result<(), StoreError> {
+    for (key, value) in pairs {
+        match value {
+            Some(v) => conn
+                .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+                .execute([key, &v.as_str()])?,
+            None => conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?.execute([key])?,
+        };
+    }
+    Ok(())
+}
+
+/// One quarantined event, for `sync status` and the API.
+#[derive(Debug, Serialize)]
+pub struct Quarantined {
+    pub sequence: String,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub reason: Option<String>,
+}
+
+pub fn quarantined(conn: &Connection, limit: u32) -> Result<Vec<Quarantined>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, type, quarantine_reason FROM events WHERE sync_state = 2 ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(Quarantined {
+                sequence: r.get::<_, i64>(0)?.to_string(),
+                id: r.get(1)?,
+                event_type: r.get(2)?,
+                reason: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Counts for the sync status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncCounts {
+    pub unsent: i64,
+    pub quarantined: i64,
+    pub oldest_unsent_recorded_at: Option<String>,
+}
+
+pub fn sync_counts(conn: &Connection) -> Result<SyncCounts, StoreError> {
+    Ok(SyncCounts {
+        unsent: conn.query_row("SELECT count(*) FROM events WHERE sync_state = 0", [], |r| r.get(0))?,
+        quarantined: conn.query_row("SELECT count(*) FROM events WHERE sync_state = 2", [], |r| r.get(0))?,
+        oldest_unsent_recorded_at: oldest_unsent(conn)?,
+    })
+}
+
+pub fn oldest_unsent(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT recorded_at FROM events WHERE sync_state = 0 ORDER BY seq LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
+/// One of central's order documents, checked by `sync/` against the contract.
+#[derive(Debug, Clone)]
+pub struct CentralOrder {
+    pub order_id: String,
+    pub version: i64,
+    pub status: String,
+    pub channel: String,
+    pub item_count: i64,
+    pub pickup_by: String,
+    /// The whole document as central sent it (JSON).
+    pub document: String,
+}
+
+/// What storing a page of the order feed did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub new: u64,
+    pub updated: u64,
+    pub ignored_older: u64,
+}
+
+/// Stores a page of the order feed and the cursor after it, in the caller's
+/// (one) transaction. Newly seen orders record `store.pickup.received`.
+pub fn store_orders_page(ctx: &mut WriteCtx<'_>, orders: &[CentralOrder], next_cursor: &str) -> Result<PageOutcome, StoreError> {
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let mut outcome = PageOutcome::default();
+    for order in orders {
+        let known: Option<i64> = ctx
+            .conn()
+            .prepare_cached("SELECT version FROM pickup_orders WHERE order_id = ?1")?
+            .query_row([&order.order_id], |r| r.get(0))
+            .optional()?;
+        match known {
+            Some(v) if v >= order.version => outcome.ignored_older += 1,
+            Some(_) => {
+                ctx.conn()
+                    .prepare_cached(
+                        "UPDATE pickup_orders SET version = ?2, central_status = ?3, document = ?4, updated_at = ?5 WHERE order_id = ?1",
+                    )?
+                    .execute(rusqlite::params![order.order_id, order.version, order.status, order.document, now])?;
+                outcome.updated += 1;
+            }
+            None => {
+                ctx.conn()
+                    .prepare_cached(
+                        "INSERT INTO pickup_orders (order_id, version, central_status, document, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                    )?
+                    .execute(rusqlite::params![order.order_id, order.version, order.status, order.document, now])?;
+                let event = NewEvent::service(
+                    "store.pickup.received",
+                    serde_json::json!({
+                        "order_id": order.order_id,
+                        "version": order.version,
+                        "channel": order.channel,
+                        "item_count": order.item_count,
+                        "pickup_by": order.pickup_by,
+                    }),
+                )
+                .map_err(|e| StoreError::Conflict(format!("order {}: {e}", order.order_id)))?;
+                ctx.append(&event)?;
+                outcome.new += 1;
+            }
+        }
+    }
+    meta_set(
+        ctx.conn(),
+        &[
+            ("downlink_cursor", Some(next_cursor.to_owned())),
+            ("downlink_cursor_at", Some(now)),
+        ],
+    )?;
+    Ok(outcome)
+}
+
+/// Replaces the cached pickup-pass keys with central's current list.
+pub fn replace_keys(ctx: &mut WriteCtx<'_>, keys: &[(String, [u8; 32])]) -> Result<(), StoreError> {
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    ctx.conn().execute("DELETE FROM pickup_keys", [])?;
+    for (kid, key) in keys {
+        ctx.conn()
+            .prepare_cached("INSERT INTO pickup_keys (kid, public_key, fetched_at) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![kid, &key[..], now])?;
+    }
+    Ok(())
+}
+
+pub fn pickup_keys(conn: &Connection) -> Result<Vec<(String, [u8; 32])>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT kid, public_key FROM pickup_keys ORDER BY kid")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kid, key)| <[u8; 32]>::try_from(key.as_slice()).ok().map(|k| (kid, k)))
+        .collect())
+}
+
+/// A stored order as the API shows it (central's document plus status).
+#[derive(Debug, Serialize)]
+pub struct StoredOrder {
+    pub order_id: String,
+    pub version: i64,
+    pub central_status: String,
+    pub document: serde_json::Value,
+    pub received_at: String,
+    pub updated_at: String,
+}
+
+fn order_from_row(r: &rusqlite::Row<'_>) -> Result<StoredOrder, rusqlite::Error> {
+    let doc: String = r.get(3)?;
+    Ok(StoredOrder {
+        order_id: r.get(0)?,
+        version: r.get(1)?,
+        central_status: r.get(2)?,
+        document: serde_json::from_str(&doc).unwrap_or(serde_json::Value::Null),
+        received_at: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+pub fn list_orders(conn: &Connection, limit: u32) -> Result<Vec<StoredOrder>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT order_id, version, central_status, document, received_at, updated_at FROM pickup_orders ORDER BY updated_at DESC, order_id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], order_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn get_order(conn: &Connection, order_id: &str) -> Result<Option<StoredOrder>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT order_id, version, central_status, document, received_at, updated_at FROM pickup_orders WHERE order_id = ?1",
+        )?
+        .query_row([order_id], order_from_row)
+        .optional()?)
+}
