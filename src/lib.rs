@@ -9,4 +9,5 @@ pub mod events;
 pub mod fake_central;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,6 +36,10 @@ pub struct AppState {
     pub source: Arc<str>,
     /// Set once the listener is bound (migrations ran before the writer started).
     pub listening: Arc<AtomicBool>,
+    /// "sync now" for the running sync tasks; None without `[central]`.
+    pub sync: Option<crate::sync::SyncHandle>,
+    /// `sync.unsent_alarm_after_s`, for the status.
+    pub unsent_alarm_after: Duration,
 }
 
 /// Why the service is not ready, if it is not.
@@ -69,8 +74,8 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json."),
-    paths(events::post_events, events::list_events, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody)),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, sync::list_pickups, sync::get_pickup, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -95,6 +100,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/events",
             get(events::list_events).post(events::post_events),
         )
+        .route("/api/v1/sync", get(sync::status))
+        .route("/api/v1/sync/now", axum::routing::post(sync::now))
+        .route("/api/v1/sync/requeue", axum::routing::post(sync::requeue))
+        .route("/api/v1/pickups", get(sync::list_pickups))
+        .route("/api/v1/pickups/{order_id}", get(sync::get_pickup))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

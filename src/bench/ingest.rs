@@ -31,7 +31,7 @@ pub struct IngestArgs {
     pub ready_events: u64,
 }
 
-fn sample_event(i: u64) -> serde_json::Value {
+pub(super) fn sample_event(i: u64) -> serde_json::Value {
     json!({
         "type": "store.transaction.completed",
         "data": {"transaction_id": format!("T-{i}"), "register_id": "till-1", "total_minor": 1299 + (i % 500) as i64,
@@ -49,7 +49,7 @@ fn new_event(i: u64) -> anyhow::Result<NewEvent> {
     )?)
 }
 
-fn fresh_dir(base: &Path, name: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn fresh_dir(base: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = base.join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -297,10 +297,10 @@ async fn in_process_group_commit(
     Ok(total as f64 / elapsed)
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-    token: String,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) port: u16,
+    pub(super) token: String,
 }
 
 impl Server {
@@ -352,7 +352,7 @@ impl Server {
     }
 
     /// (VmHWM, VmRSS) of the server in KiB.
-    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+    pub(super) fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let field = |name: &str| {
             status
@@ -382,7 +382,7 @@ impl Drop for Server {
     }
 }
 
-fn signal_process(pid: u32, signal: i32) {
+pub(super) fn signal_process(pid: u32, signal: i32) {
     // std has no SIGTERM; `kill` the command is always present on Linux.
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
@@ -390,7 +390,7 @@ fn signal_process(pid: u32, signal: i32) {
         .status();
 }
 
-fn wait_ready_at(port: u16, limit: Duration) -> anyhow::Result<Duration> {
+pub(super) fn wait_ready_at(port: u16, limit: Duration) -> anyhow::Result<Duration> {
     use std::io::{Read, Write};
     let started = Instant::now();
     loop {
@@ -518,7 +518,7 @@ async fn paced_load(
 }
 
 /// Fills a database with `n` events through the service's schema.
-fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
+pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
     let conn = store::open_for_writing(path, "bench")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     let data = serde_json::to_string(&sample_event(1)["data"])?;

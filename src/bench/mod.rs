@@ -2,6 +2,7 @@
 //! limits (raw SQLite, in-process group commit) measured in the same run on
 //! the same disk. Numbers go to BENCHMARKS.md; tests never time anything.
 
+mod drain;
 mod ingest;
 
 use std::path::Path;
@@ -13,10 +14,14 @@ pub enum BenchCommand {
     /// Acknowledged events/s and latency through the HTTP API at 1, 16 and 64
     /// clients, against raw SQLite and in-process group commit; RSS; time to ready.
     Ingest(ingest::IngestArgs),
+    /// Drain a 1M-event backlog to a count-only fake central; the one-thread
+    /// in-process limit and one-event-per-request in the same run.
+    Drain(drain::DrainArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest::run(args),
+        BenchCommand::Drain(args) => drain::run(args),
     }
 }

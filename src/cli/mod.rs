@@ -46,6 +46,11 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Sync with central: status, try now, send quarantined events again.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Run the fake central platform (tests, demos, benchmarks; never in a store).
+    FakeCentral(crate::fake_central::FakeCentralArgs),
     /// Measure performance on this box; prints a report for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -100,6 +105,23 @@ pub enum EventsCommand {
         event_type: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Reachability, unsent backlog, quarantine, clock skew, order cursor age.
+    Status(JsonFlag),
+    /// Make the running service try to reach central at once.
+    Now,
+    /// Send quarantined events again (after central was fixed).
+    Requeue {
+        /// Event ids as shown by `sync status`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Every quarantined event.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -288,6 +310,91 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                     config.storage.path.display()
                 )))
             }
+        }
+        Command::Sync(cmd) => {
+            let config = load()?;
+            let mut conn = store::open_existing(&config.storage.path, &config.store.id)?;
+            match cmd {
+                SyncCommand::Status(flag) => {
+                    let alarm = std::time::Duration::from_secs(config.sync.unsent_alarm_after_s);
+                    let status = crate::sync::status(&conn, alarm)?;
+                    if flag.json {
+                        return print_json(&status);
+                    }
+                    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                    println!(
+                        "central          {}",
+                        match (config.central.is_some(), status.reachable) {
+                            (false, _) => "not configured".to_owned(),
+                            (true, None) => "not tried yet".to_owned(),
+                            (true, Some(true)) => format!("reachable since {}", opt(&status.since)),
+                            (true, Some(false)) =>
+                                format!("UNREACHABLE since {}", opt(&status.since)),
+                        }
+                    );
+                    println!("unsent           {}", status.unsent);
+                    println!(
+                        "oldest unsent    {}{}",
+                        status
+                            .oldest_unsent_age_s
+                            .map(|a| format!("{a} s old"))
+                            .unwrap_or_else(|| "-".into()),
+                        if status.unsent_alarm { "  ALARM" } else { "" }
+                    );
+                    println!("last success     {}", opt(&status.last_success));
+                    println!("last error       {}", opt(&status.last_error));
+                    println!(
+                        "clock skew       {}",
+                        status
+                            .clock_skew_s
+                            .map(|s| format!("{s} s"))
+                            .unwrap_or_else(|| "-".into())
+                    );
+                    println!(
+                        "order cursor     {}",
+                        status
+                            .cursor_age_s
+                            .map(|s| format!("stored {s} s ago"))
+                            .unwrap_or_else(|| "-".into())
+                    );
+                    println!("quarantined      {}", status.quarantined);
+                    for q in &status.quarantine {
+                        println!(
+                            "  {} seq {} {}: {}",
+                            q.id,
+                            q.sequence,
+                            q.event_type,
+                            q.reason.as_deref().unwrap_or("-")
+                        );
+                    }
+                    Ok(())
+                }
+                SyncCommand::Now => {
+                    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+                    store::sync::meta_set(&conn, &[("sync_now_requested", Some(now))])?;
+                    eprintln!("asked the running service to sync now (it checks within a second)");
+                    Ok(())
+                }
+                SyncCommand::Requeue { ids, all } => {
+                    let n = store::sync::requeue_direct(
+                        &mut conn,
+                        if all { None } else { Some(&ids) },
+                    )?;
+                    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+                    store::sync::meta_set(&conn, &[("sync_now_requested", Some(now))])?;
+                    eprintln!("{n} event(s) will be sent again");
+                    if n == 0 && !all {
+                        return Err(runtime(
+                            "none of these ids is quarantined (see `store-edge sync status`)",
+                        ));
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::FakeCentral(args) => {
+            crate::telemetry::init_logging("info");
+            crate::fake_central::run_cli(args).map_err(runtime)
         }
         Command::Bench(cmd) => crate::bench::execute(cmd, cli.config.as_deref()).map_err(runtime),
     }

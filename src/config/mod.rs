@@ -196,22 +196,86 @@ impl Resolver<'_> {
 
     fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
         let d = SyncConfig::default();
-        let pick = |v: &Option<Spanned<u64>>, key: &'static str, default: u64, min: u64, max: u64, what: &str| -> Result<u64, ConfigError> {
+        let pick = |v: &Option<Spanned<u64>>,
+                    key: &'static str,
+                    default: u64,
+                    min: u64,
+                    max: u64,
+                    what: &str|
+         -> Result<u64, ConfigError> {
             match v {
                 None => Ok(default),
                 Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
-                Some(s) => Err(self.err(s, key, s.get_ref(), format!("{what} from {min} to {max}"))),
+                Some(s) => {
+                    Err(self.err(s, key, s.get_ref(), format!("{what} from {min} to {max}")))
+                }
             }
         };
         Ok(SyncConfig {
-            batch_max_events: pick(&raw.batch_max_events, "sync.batch_max_events", d.batch_max_events as u64, 1, 5000, "events per batch (central takes at most 5000)")? as usize,
-            batch_max_bytes: pick(&raw.batch_max_bytes, "sync.batch_max_bytes", d.batch_max_bytes as u64, 1024, 64 * 1024 * 1024, "bytes per batch before gzip")? as usize,
-            gzip_level: pick(&raw.gzip_level, "sync.gzip_level", u64::from(d.gzip_level), 0, 9, "a gzip level")? as u32,
-            request_timeout_s: pick(&raw.request_timeout_s, "sync.request_timeout_s", d.request_timeout_s, 1, 600, "seconds")?,
-            backoff_base_ms: pick(&raw.backoff_base_ms, "sync.backoff_base_ms", d.backoff_base_ms, 1, 60_000, "milliseconds")?,
-            backoff_cap_s: pick(&raw.backoff_cap_s, "sync.backoff_cap_s", d.backoff_cap_s, 1, 86_400, "seconds")?,
-            poll_interval_s: pick(&raw.poll_interval_s, "sync.poll_interval_s", d.poll_interval_s, 1, 86_400, "seconds")?,
-            unsent_alarm_after_s: pick(&raw.unsent_alarm_after_s, "sync.unsent_alarm_after_s", d.unsent_alarm_after_s, 1, 30 * 86_400, "seconds")?,
+            batch_max_events: pick(
+                &raw.batch_max_events,
+                "sync.batch_max_events",
+                d.batch_max_events as u64,
+                1,
+                5000,
+                "events per batch (central takes at most 5000)",
+            )? as usize,
+            batch_max_bytes: pick(
+                &raw.batch_max_bytes,
+                "sync.batch_max_bytes",
+                d.batch_max_bytes as u64,
+                1024,
+                64 * 1024 * 1024,
+                "bytes per batch before gzip",
+            )? as usize,
+            gzip_level: pick(
+                &raw.gzip_level,
+                "sync.gzip_level",
+                u64::from(d.gzip_level),
+                0,
+                9,
+                "a gzip level",
+            )? as u32,
+            request_timeout_s: pick(
+                &raw.request_timeout_s,
+                "sync.request_timeout_s",
+                d.request_timeout_s,
+                1,
+                600,
+                "seconds",
+            )?,
+            backoff_base_ms: pick(
+                &raw.backoff_base_ms,
+                "sync.backoff_base_ms",
+                d.backoff_base_ms,
+                1,
+                60_000,
+                "milliseconds",
+            )?,
+            backoff_cap_s: pick(
+                &raw.backoff_cap_s,
+                "sync.backoff_cap_s",
+                d.backoff_cap_s,
+                1,
+                86_400,
+                "seconds",
+            )?,
+            poll_interval_s: pick(
+                &raw.poll_interval_s,
+                "sync.poll_interval_s",
+                d.poll_interval_s,
+                1,
+                86_400,
+                "seconds",
+            )?,
+            unsent_alarm_after_s: pick(
+                &raw.unsent_alarm_after_s,
+                "sync.unsent_alarm_after_s",
+                d.unsent_alarm_after_s,
+                1,
+                30 * 86_400,
+                "seconds",
+            )?,
         })
     }
 
@@ -277,10 +341,14 @@ impl Resolver<'_> {
                 let url = c.url.ok_or_else(|| {
                     self.missing("central.url", "the central platform's https:// URL (or fake = true for the built-in fake)")
                 })?;
-                check_central_url(url.get_ref())
-                    .map_err(|allowed| self.err(&url, "central.url", format!("{:?}", url.get_ref()), allowed))?;
+                check_central_url(url.get_ref()).map_err(|allowed| {
+                    self.err(&url, "central.url", format!("{:?}", url.get_ref()), allowed)
+                })?;
                 let token_file = c.token_file.ok_or_else(|| {
-                    self.missing("central.token_file", "the path of the file that holds the store's central token")
+                    self.missing(
+                        "central.token_file",
+                        "the path of the file that holds the store's central token",
+                    )
                 })?;
                 if token_file.get_ref().trim().is_empty() {
                     return Err(self.err(

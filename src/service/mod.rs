@@ -35,6 +35,8 @@ pub enum ServiceError {
     WriterFailed(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
@@ -62,16 +64,20 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             source,
         })?;
     let bound = listener.local_addr().unwrap_or(config.api.listen);
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let readers = ReadPool::new(&config.storage.path);
+    let sync = crate::sync::start(&config, &writer, &readers, &metrics, &tasks, &cancel).await?;
     let state = AppState {
         writer: writer.clone(),
-        readers: ReadPool::new(&config.storage.path),
+        readers,
         metrics,
         source: api::events::source(&config.store.id),
         listening: Arc::new(AtomicBool::new(true)),
+        sync,
+        unsent_alarm_after: Duration::from_secs(config.sync.unsent_alarm_after_s),
     };
 
-    let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
 
     // Heartbeat and maintenance for the writer; also notices a dead writer.

@@ -9,7 +9,8 @@ use super::StoreError;
 use crate::events::StoredEvent;
 
 /// The columns [`event_from_row`] reads, in order.
-pub(crate) const COLUMNS: &str = "seq, id, type, subject, time, recorded_at, journeystage, clockjump, data";
+pub(crate) const COLUMNS: &str =
+    "seq, id, type, subject, time, recorded_at, journeystage, clockjump, data";
 
 pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
     Ok(StoredEvent {

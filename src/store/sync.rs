@@ -32,7 +32,9 @@ pub enum EventFate {
 }
 
 pub fn pending_batches(conn: &Connection) -> Result<Vec<BatchRange>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT idempotency_key, first_seq, last_seq FROM uplink_batches ORDER BY first_seq")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT idempotency_key, first_seq, last_seq FROM uplink_batches ORDER BY first_seq",
+    )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(BatchRange {
@@ -47,7 +49,12 @@ pub fn pending_batches(conn: &Connection) -> Result<Vec<BatchRange>, StoreError>
 
 /// Unsent events after `after`, oldest first, at most `max_events` and
 /// about `max_bytes` of data (always at least one).
-pub fn unsent_after(conn: &Connection, after: u64, max_events: usize, max_bytes: usize) -> Result<Vec<StoredEvent>, StoreError> {
+pub fn unsent_after(
+    conn: &Connection,
+    after: u64,
+    max_events: usize,
+    max_bytes: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
     ))?;
@@ -66,7 +73,11 @@ pub fn unsent_after(conn: &Connection, after: u64, max_events: usize, max_bytes:
 }
 
 /// The unsent events of a fixed batch's range.
-pub fn unsent_in_range(conn: &Connection, first: u64, last: u64) -> Result<Vec<StoredEvent>, StoreError> {
+pub fn unsent_in_range(
+    conn: &Connection,
+    first: u64,
+    last: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq"
     ))?;
@@ -87,13 +98,20 @@ pub fn create_batch(ctx: &mut WriteCtx<'_>, batch: &BatchRange) -> Result<(), St
 /// Applies central's per-event results and retires the batch, in one
 /// transaction. `fates` pairs sequence numbers with what central said.
 /// Returns how many events were marked sent and quarantined.
-pub fn apply_results(ctx: &mut WriteCtx<'_>, batch_key: &str, fates: &[(u64, EventFate)]) -> Result<(u64, u64), StoreError> {
+pub fn apply_results(
+    ctx: &mut WriteCtx<'_>,
+    batch_key: &str,
+    fates: &[(u64, EventFate)],
+) -> Result<(u64, u64), StoreError> {
     let now = super::writer::unix_now();
     let mut sent = 0u64;
     let mut quarantined = 0u64;
     // Consecutive delivered sequences become one ranged UPDATE.
     let mut run: Option<(u64, u64)> = None;
-    let flush = |ctx: &WriteCtx<'_>, run: &mut Option<(u64, u64)>, sent: &mut u64| -> Result<(), StoreError> {
+    let flush = |ctx: &WriteCtx<'_>,
+                 run: &mut Option<(u64, u64)>,
+                 sent: &mut u64|
+     -> Result<(), StoreError> {
         if let Some((a, b)) = run.take() {
             *sent += ctx
                 .conn()
@@ -133,7 +151,11 @@ pub fn apply_results(ctx: &mut WriteCtx<'_>, batch_key: &str, fates: &[(u64, Eve
 
 /// Replaces a batch by new groupings (413 split, 4xx bisection). The new
 /// batches get new keys: central has never seen them.
-pub fn replace_batch(ctx: &mut WriteCtx<'_>, old_key: &str, new: &[BatchRange]) -> Result<(), StoreError> {
+pub fn replace_batch(
+    ctx: &mut WriteCtx<'_>,
+    old_key: &str,
+    new: &[BatchRange],
+) -> Result<(), StoreError> {
     ctx.conn()
         .prepare_cached("DELETE FROM uplink_batches WHERE idempotency_key = ?1")?
         .execute([old_key])?;
@@ -187,7 +209,10 @@ pub fn requeue(ctx: &mut WriteCtx<'_>, ids: Option<&[String]>) -> Result<u64, St
 pub fn requeue_direct(conn: &mut Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
     let tx = conn.transaction()?;
     let n = match ids {
-        None => tx.execute("UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2", [])?,
+        None => tx.execute(
+            "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2",
+            [],
+        )?,
         Some(ids) => {
             let mut n = 0;
             for id in ids {
@@ -268,8 +293,16 @@ pub struct SyncCounts {
 
 pub fn sync_counts(conn: &Connection) -> Result<SyncCounts, StoreError> {
     Ok(SyncCounts {
-        unsent: conn.query_row("SELECT count(*) FROM events WHERE sync_state = 0", [], |r| r.get(0))?,
-        quarantined: conn.query_row("SELECT count(*) FROM events WHERE sync_state = 2", [], |r| r.get(0))?,
+        unsent: conn.query_row(
+            "SELECT count(*) FROM events WHERE sync_state = 0",
+            [],
+            |r| r.get(0),
+        )?,
+        quarantined: conn.query_row(
+            "SELECT count(*) FROM events WHERE sync_state = 2",
+            [],
+            |r| r.get(0),
+        )?,
         oldest_unsent_recorded_at: oldest_unsent(conn)?,
     })
 }
@@ -304,7 +337,11 @@ pub struct PageOutcome {
 
 /// Stores a page of the order feed and the cursor after it, in the caller's
 /// (one) transaction. Newly seen orders record `store.pickup.received`.
-pub fn store_orders_page(ctx: &mut WriteCtx<'_>, orders: &[CentralOrder], next_cursor: &str) -> Result<PageOutcome, StoreError> {
+pub fn store_orders_page(
+    ctx: &mut WriteCtx<'_>,
+    orders: &[CentralOrder],
+    next_cursor: &str,
+) -> Result<PageOutcome, StoreError> {
     let now = crate::events::format_time(time::OffsetDateTime::now_utc());
     let mut outcome = PageOutcome::default();
     for order in orders {
@@ -361,7 +398,9 @@ pub fn replace_keys(ctx: &mut WriteCtx<'_>, keys: &[(String, [u8; 32])]) -> Resu
     ctx.conn().execute("DELETE FROM pickup_keys", [])?;
     for (kid, key) in keys {
         ctx.conn()
-            .prepare_cached("INSERT INTO pickup_keys (kid, public_key, fetched_at) VALUES (?1, ?2, ?3)")?
+            .prepare_cached(
+                "INSERT INTO pickup_keys (kid, public_key, fetched_at) VALUES (?1, ?2, ?3)",
+            )?
             .execute(rusqlite::params![kid, &key[..], now])?;
     }
     Ok(())
@@ -370,7 +409,9 @@ pub fn replace_keys(ctx: &mut WriteCtx<'_>, keys: &[(String, [u8; 32])]) -> Resu
 pub fn pickup_keys(conn: &Connection) -> Result<Vec<(String, [u8; 32])>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT kid, public_key FROM pickup_keys ORDER BY kid")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows
         .into_iter()
@@ -405,7 +446,9 @@ pub fn list_orders(conn: &Connection, limit: u32) -> Result<Vec<StoredOrder>, St
     let mut stmt = conn.prepare_cached(
         "SELECT order_id, version, central_status, document, received_at, updated_at FROM pickup_orders ORDER BY updated_at DESC, order_id LIMIT ?1",
     )?;
-    let rows = stmt.query_map([limit], order_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt
+        .query_map([limit], order_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 

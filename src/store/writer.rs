@@ -635,6 +635,15 @@ impl WriterThread {
         }
     }
 
+    /// The WAL file counts against the quota; after a checkpoint it keeps
+    /// its size until truncated. Near the quota, truncate it so that only
+    /// real data counts. Readers may hold it back; that is fine.
+    fn shrink_wal(&mut self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::debug!(error = %e, "WAL checkpoint near the quota did not complete");
+        }
+    }
+
     /// Pages in use times page size, plus the WAL file.
     fn used_bytes(&self) -> Result<u64, rusqlite::Error> {
         let (pages, free, page_size): (i64, i64, i64) = self.conn.query_row(
@@ -669,9 +678,16 @@ impl WriterThread {
         self.metrics
             .events_unsent
             .set(self.health.unsent.load(Ordering::Relaxed).max(0));
-        let due = self
-            .last_prune
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        // Hourly-ish is plenty for day-based retention; with 0 days ("prune
+        // at once") or a quota alarm, every tick.
+        let every = if self.settings.retain_sent_days == 0
+            || self.health.quota_reached.load(Ordering::Relaxed)
+        {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(60)
+        };
+        let due = self.last_prune.is_none_or(|t| t.elapsed() >= every);
         if due {
             self.last_prune = Some(Instant::now());
             let cutoff = unix_now() - i64::from(self.settings.retain_sent_days) * 86_400;
@@ -694,14 +710,10 @@ impl WriterThread {
                 }
             }
         }
-        self.refresh_size();
         if self.health.quota_reached.load(Ordering::Relaxed) {
-            let used = self.health.db_size_bytes.load(Ordering::Relaxed);
-            if used < self.settings.max_size_bytes {
-                // Room again: the next group will try and clear the alarm.
-                tracing::debug!(used, "quota may have cleared");
-            }
+            self.shrink_wal();
         }
+        self.refresh_size();
         Ok(())
     }
 }

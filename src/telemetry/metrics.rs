@@ -3,6 +3,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -16,6 +17,12 @@ pub struct Metrics {
     pub events_unsent: Gauge,
     pub quota_reached: Gauge,
     pub http_rejected: Counter,
+    pub sync_batches: Counter,
+    /// Labelled by `cause`: server_error, timeout, connection, malformed_answer, rate_limited, unauthorized.
+    pub sync_retries: Family<Vec<(String, String)>, Counter>,
+    pub sync_wire_bytes: Counter,
+    pub quarantine_events: Gauge,
+    pub oldest_unsent_age_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -41,6 +48,36 @@ impl Metrics {
         let events_unsent = Gauge::default();
         let quota_reached = Gauge::default();
         let http_rejected = Counter::default();
+        let sync_batches = Counter::default();
+        let sync_retries = Family::<Vec<(String, String)>, Counter>::default();
+        let sync_wire_bytes = Counter::default();
+        let quarantine_events = Gauge::default();
+        let oldest_unsent_age_seconds = Gauge::default();
+        registry.register(
+            "store_edge_sync_batches",
+            "Batches central answered per event",
+            sync_batches.clone(),
+        );
+        registry.register(
+            "store_edge_sync_retries",
+            "Uplink sends that must be retried, by cause",
+            sync_retries.clone(),
+        );
+        registry.register(
+            "store_edge_sync_wire_bytes",
+            "Compressed bytes sent to central (retries included)",
+            sync_wire_bytes.clone(),
+        );
+        registry.register(
+            "store_edge_quarantine_events",
+            "Events central refused, kept aside for an operator",
+            quarantine_events.clone(),
+        );
+        registry.register(
+            "store_edge_oldest_unsent_age_seconds",
+            "Age of the oldest event not yet accepted by central",
+            oldest_unsent_age_seconds.clone(),
+        );
         registry.register(
             "store_edge_events_ingested",
             "Events committed to the local database",
@@ -85,6 +122,11 @@ impl Metrics {
             events_unsent,
             quota_reached,
             http_rejected,
+            sync_batches,
+            sync_retries,
+            sync_wire_bytes,
+            quarantine_events,
+            oldest_unsent_age_seconds,
         }
     }
 

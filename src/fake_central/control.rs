@@ -1,0 +1,115 @@
+//! `/_control/`: the fake's own routes for tests and the demo — set faults,
+//! read what was stored and the counters, add order changes, make pickup
+//! passes. No authentication: the fake must only listen on loopback.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::faults::Faults;
+use super::problem::Problem;
+use super::{lock, orders, Shared};
+
+fn bad_json(e: JsonRejection) -> Response {
+    Problem::new(e.status(), "bad-request", e.body_text()).into_response()
+}
+
+/// `PUT /_control/faults` with a `Faults` document (missing keys take
+/// their defaults, so `{}` clears every fault).
+pub(crate) async fn put_faults(
+    State(shared): State<Shared>,
+    faults: Result<Json<Faults>, JsonRejection>,
+) -> Response {
+    match faults {
+        Ok(Json(faults)) => {
+            tracing::info!(?faults, "fake central: faults set");
+            *shared
+                .inner
+                .faults
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = faults.into();
+            Json(&*shared.inner.faults()).into_response()
+        }
+        Err(e) => bad_json(e),
+    }
+}
+
+pub(crate) async fn get_faults(State(shared): State<Shared>) -> Response {
+    Json(&*shared.inner.faults()).into_response()
+}
+
+/// `GET /_control/events`: the accepted events in receipt order, as one
+/// JSON array joined from the stored text (no re-parsing).
+pub(crate) async fn events(State(shared): State<Shared>) -> Response {
+    let body = {
+        let ledger = lock(&shared.inner.ledger);
+        let len = ledger.events.iter().map(|e| e.len() + 1).sum::<usize>() + 2;
+        let mut body = String::with_capacity(len);
+        body.push('[');
+        for (i, event) in ledger.events.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(event);
+        }
+        body.push(']');
+        body
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub(crate) async fn stats(State(shared): State<Shared>) -> Response {
+    Json(shared.inner.stats()).into_response()
+}
+
+/// `POST /_control/orders` with one order document: appended to the feed
+/// as it is (not validated, so tests can feed the edge malformed ones).
+pub(crate) async fn push_order(
+    State(shared): State<Shared>,
+    order: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    match order {
+        Ok(Json(order)) if order.is_object() => {
+            let feed_length = shared.inner.push_order(order);
+            Json(json!({"feed_length": feed_length})).into_response()
+        }
+        Ok(Json(_)) => {
+            Problem::bad_request("an order document must be a JSON object").into_response()
+        }
+        Err(e) => bad_json(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PassRequest {
+    order_id: String,
+    /// Unix seconds.
+    exp: i64,
+    /// Defaults to this central's store; another id makes a wrong-store pass.
+    store_id: Option<String>,
+}
+
+/// `POST /_control/passes {"order_id", "exp", "store_id"?}` → `{"pass"}`.
+pub(crate) async fn make_pass(
+    State(shared): State<Shared>,
+    request: Result<Json<PassRequest>, JsonRejection>,
+) -> Response {
+    match request {
+        Ok(Json(r)) => {
+            let store_id = r.store_id.as_deref().unwrap_or(&shared.inner.store_id);
+            let pass = orders::sign_pass(&shared.inner.key, &r.order_id, store_id, r.exp);
+            Json(json!({"pass": pass})).into_response()
+        }
+        Err(e) => bad_json(e),
+    }
+}

@@ -1,0 +1,314 @@
+//! Building a batch and judging central's answer: pure functions, no I/O
+//! (shaped like a Vector sink's request builder and retry logic). The
+//! verdict is a closed enum; the uplink only acts on it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::events::StoredEvent;
+use crate::store::sync::EventFate;
+
+/// The JSON array body of a batch (CloudEvents batch format).
+pub fn encode(events: &[StoredEvent], source: &str) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(events.len() * 420 + 2);
+    out.push(b'[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &e.to_cloudevent(source)?)?;
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// gzip at `level` (0–9).
+pub fn gzip(body: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 5 + 64),
+        flate2::Compression::new(level),
+    );
+    enc.write_all(body)?;
+    enc.finish()
+}
+
+/// Why a send is retried (the `cause` label of the retries metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryCause {
+    ServerError,
+    Timeout,
+    Connection,
+    Malformed,
+    RateLimited,
+}
+
+impl RetryCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryCause::ServerError => "server_error",
+            RetryCause::Timeout => "timeout",
+            RetryCause::Connection => "connection",
+            RetryCause::Malformed => "malformed_answer",
+            RetryCause::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// What to do after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Central answered per event: apply these fates (one per event sent).
+    Delivered(Vec<EventFate>),
+    /// Nothing counts as delivered; send the same batch again later
+    /// (at least `after`, from Retry-After).
+    Retry {
+        cause: RetryCause,
+        detail: String,
+        after: Option<Duration>,
+    },
+    /// 401/403: keep everything, raise the alarm, retry at the backoff cap.
+    AuthFailed { status: u16, detail: String },
+    /// 413: the batch is too large; split it in two.
+    Split,
+    /// 400/415/422: the batch as a whole was refused; bisect until the
+    /// offending event is alone, then quarantine it with `problem`.
+    Bisect { status: u16, problem: String },
+}
+
+#[derive(Deserialize)]
+struct BatchResult {
+    results: Vec<EventResult>,
+}
+
+#[derive(Deserialize)]
+struct EventResult {
+    id: String,
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Judges an HTTP answer. `sent_ids` are the ids of the batch, in order.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], sent_ids: &[&str]) -> Verdict {
+    let after = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = || String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned();
+    match status {
+        200 => judge_results(body, sent_ids),
+        429 => Verdict::Retry {
+            cause: RetryCause::RateLimited,
+            detail: "429 too many requests".into(),
+            after,
+        },
+        401 | 403 => Verdict::AuthFailed {
+            status,
+            detail: problem_detail(body).unwrap_or_else(text),
+        },
+        413 => Verdict::Split,
+        400 | 415 | 422 => Verdict::Bisect {
+            status,
+            problem: format!(
+                "central answered {status}: {}",
+                problem_detail(body).unwrap_or_else(text)
+            ),
+        },
+        s if s >= 500 => Verdict::Retry {
+            cause: RetryCause::ServerError,
+            detail: format!("central answered {s}"),
+            after,
+        },
+        other => Verdict::Retry {
+            cause: RetryCause::Malformed,
+            detail: format!("unexpected status {other}"),
+            after,
+        },
+    }
+}
+
+fn problem_detail(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("detail")
+        .or_else(|| v.get("title"))
+        .and_then(|d| d.as_str())
+        .map(str::to_owned)
+}
+
+fn judge_results(body: &[u8], sent_ids: &[&str]) -> Verdict {
+    let malformed = |detail: String| Verdict::Retry {
+        cause: RetryCause::Malformed,
+        detail,
+        after: None,
+    };
+    let parsed: BatchResult = match serde_json::from_slice(body) {
+        Ok(p) => p,
+        Err(e) => return malformed(format!("answer is not a batch result: {e}")),
+    };
+    if parsed.results.len() != sent_ids.len() {
+        return malformed(format!(
+            "answer has {} results for {} events",
+            parsed.results.len(),
+            sent_ids.len()
+        ));
+    }
+    let mut fates = Vec::with_capacity(sent_ids.len());
+    for (result, id) in parsed.results.iter().zip(sent_ids) {
+        if result.id != *id {
+            return malformed(format!("answer names id {} where {id} was sent", result.id));
+        }
+        let fate = match result.status.as_str() {
+            "accepted" | "duplicate" => EventFate::Delivered,
+            "rejected" | "conflict" => EventFate::Quarantined(format!(
+                "central: {}{}",
+                result.status,
+                result
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )),
+            other => return malformed(format!("unknown result status {other:?} for {id}")),
+        };
+        fates.push(fate);
+    }
+    Verdict::Delivered(fates)
+}
+
+/// Capped exponential backoff with full jitter: a random delay in
+/// `[0, min(cap, base·2^attempt)]`, but never less than Retry-After.
+/// `random` is a number in [0, 1).
+pub fn backoff(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+    random: f64,
+) -> Duration {
+    let exp = base.saturating_mul(1u32.checked_shl(attempt.min(30)).unwrap_or(u32::MAX));
+    let ceiling = exp.min(cap);
+    let jittered = ceiling.mul_f64(random.clamp(0.0, 1.0));
+    match retry_after {
+        Some(after) => jittered.max(after),
+        None => jittered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDS: &[&str] = &["a", "b", "c"];
+
+    fn check(status: u16, retry_after: Option<&str>, body: &str, expect: &Verdict) {
+        assert_eq!(
+            &classify(status, retry_after, body.as_bytes(), IDS),
+            expect,
+            "{status} {body}"
+        );
+    }
+
+    #[test]
+    fn per_event_results_map_to_fates() {
+        check(
+            200,
+            None,
+            r#"{"results":[{"id":"a","status":"accepted"},{"id":"b","status":"duplicate"},{"id":"c","status":"rejected","reason":"data field `score` is required"}]}"#,
+            &Verdict::Delivered(vec![
+                EventFate::Delivered,
+                EventFate::Delivered,
+                EventFate::Quarantined("central: rejected: data field `score` is required".into()),
+            ]),
+        );
+    }
+
+    #[test]
+    fn malformed_answers_deliver_nothing() {
+        for body in [
+            "not json",
+            r#"{"results":[{"id":"a","status":"accepted"}]}"#,
+            r#"{"results":[{"id":"a","status":"accepted"},{"id":"x","status":"accepted"},{"id":"c","status":"accepted"}]}"#,
+            r#"{"results":[{"id":"a","status":"accepted"},{"id":"b","status":"maybe"},{"id":"c","status":"accepted"}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    classify(200, None, body.as_bytes(), IDS),
+                    Verdict::Retry {
+                        cause: RetryCause::Malformed,
+                        ..
+                    }
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        assert!(
+            matches!(classify(503, Some("7"), b"", IDS), Verdict::Retry { cause: RetryCause::ServerError, after: Some(d), .. } if d == Duration::from_secs(7))
+        );
+        assert!(
+            matches!(classify(429, Some("3"), b"", IDS), Verdict::Retry { cause: RetryCause::RateLimited, after: Some(d), .. } if d == Duration::from_secs(3))
+        );
+        assert!(matches!(
+            classify(401, None, b"", IDS),
+            Verdict::AuthFailed { status: 401, .. }
+        ));
+        assert!(matches!(
+            classify(403, None, b"", IDS),
+            Verdict::AuthFailed { status: 403, .. }
+        ));
+        assert_eq!(classify(413, None, b"", IDS), Verdict::Split);
+        assert!(
+            matches!(classify(400, None, br#"{"detail":"not an array"}"#, IDS), Verdict::Bisect { status: 400, problem } if problem.contains("not an array"))
+        );
+        assert!(matches!(
+            classify(422, None, b"", IDS),
+            Verdict::Bisect { status: 422, .. }
+        ));
+        assert!(matches!(
+            classify(415, None, b"", IDS),
+            Verdict::Bisect { .. }
+        ));
+    }
+
+    #[test]
+    fn backoff_is_capped_jittered_and_honours_retry_after() {
+        let base = Duration::from_millis(500);
+        let cap = Duration::from_secs(300);
+        assert_eq!(backoff(0, base, cap, None, 0.999_999).as_millis(), 499);
+        assert_eq!(backoff(3, base, cap, None, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(40, base, cap, None, 0.5), Duration::from_secs(150));
+        assert_eq!(
+            backoff(2, base, cap, Some(Duration::from_secs(10)), 0.1),
+            Duration::from_secs(10)
+        );
+        assert_eq!(backoff(0, base, cap, None, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn encode_and_gzip_round_trip() {
+        let e = StoredEvent {
+            sequence: 7,
+            id: "0190-x".into(),
+            event_type: "store.feedback.submitted".into(),
+            subject: None,
+            time: "2026-11-26T10:00:00.000Z".into(),
+            recorded_at: "2026-11-26T10:00:00.000Z".into(),
+            stage: Some("loyalty".into()),
+            clockjump: Some(-5),
+            data: r#"{"score":9,"context":"pickup"}"#.into(),
+        };
+        let body = encode(&[e.clone(), e], "urn:store-edge:s1").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v[1]["sequence"], "7");
+        assert_eq!(v[0]["clockjump"], -5);
+        assert_eq!(v[0]["data"]["score"], 9);
+        let gz = gzip(&body, 6).unwrap();
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+        assert_eq!(back, body);
+    }
+}

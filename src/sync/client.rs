@@ -1,0 +1,162 @@
+//! The HTTP calls to central (reqwest, rustls on ring): push a batch, read
+//! a page of the order feed, read the pickup keys. The only network I/O of
+//! sync. Notes central's `Date` header to estimate clock skew.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, DATE, RETRY_AFTER};
+
+/// A raw answer: status, Retry-After, body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A transport failure: nothing was delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+#[derive(Clone)]
+pub struct CentralClient {
+    http: reqwest::Client,
+    base: String,
+    store_id: String,
+    token: Arc<str>,
+    timeout: Duration,
+    /// Central's clock minus ours, in seconds, from the last `Date` header
+    /// (i64::MIN until known).
+    pub skew_s: Arc<AtomicI64>,
+}
+
+impl CentralClient {
+    pub fn new(
+        base: &str,
+        store_id: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<CentralClient, reqwest::Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("store-edge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(CentralClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            store_id: store_id.to_owned(),
+            token: token.into(),
+            timeout,
+            skew_s: Arc::new(AtomicI64::new(i64::MIN)),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/stores/{}/{path}", self.base, self.store_id)
+    }
+
+    fn map_err(&self, e: reqwest::Error) -> TransportError {
+        if e.is_timeout() {
+            TransportError::Timeout(self.timeout)
+        } else {
+            // Without the URL: it is in the config, and errors go to logs.
+            TransportError::Connection(e.without_url().to_string())
+        }
+    }
+
+    async fn finish(&self, resp: reqwest::Response) -> Result<Answer, TransportError> {
+        self.note_date(resp.headers());
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.bytes().await.map_err(|e| self.map_err(e))?.to_vec();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    fn note_date(&self, headers: &HeaderMap) {
+        let Some(date) = headers.get(DATE).and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let format = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        if let Ok(theirs) = time::PrimitiveDateTime::parse(date, &format) {
+            let skew = theirs.assume_utc().unix_timestamp()
+                - time::OffsetDateTime::now_utc().unix_timestamp();
+            self.skew_s.store(skew, Ordering::Relaxed);
+        }
+    }
+
+    /// `POST /v1/stores/{id}/events` with a gzip body and the batch's key.
+    pub async fn push(
+        &self,
+        idempotency_key: &str,
+        gz_body: Vec<u8>,
+    ) -> Result<Answer, TransportError> {
+        let resp = self
+            .http
+            .post(self.url("events"))
+            .bearer_auth(&*self.token)
+            .header(CONTENT_TYPE, "application/cloudevents-batch+json")
+            .header(CONTENT_ENCODING, "gzip")
+            .header("Idempotency-Key", idempotency_key)
+            .body(gz_body)
+            .send()
+            .await
+            .map_err(|e| self.map_err(e))?;
+        self.finish(resp).await
+    }
+
+    /// `GET /v1/stores/{id}/pickup-orders?cursor=&limit=`.
+    pub async fn orders_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Answer, TransportError> {
+        let mut req = self
+            .http
+            .get(self.url("pickup-orders"))
+            .bearer_auth(&*self.token)
+            .query(&[("limit", limit.to_string())]);
+        if let Some(c) = cursor {
+            req = req.query(&[("cursor", c)]);
+        }
+        let resp = req.send().await.map_err(|e| self.map_err(e))?;
+        self.finish(resp).await
+    }
+
+    /// `GET /v1/stores/{id}/pickup-keys`.
+    pub async fn pickup_keys(&self) -> Result<Answer, TransportError> {
+        let resp = self
+            .http
+            .get(self.url("pickup-keys"))
+            .bearer_auth(&*self.token)
+            .send()
+            .await
+            .map_err(|e| self.map_err(e))?;
+        self.finish(resp).await
+    }
+
+    /// Central's clock minus ours, if an answer carried a `Date`.
+    pub fn clock_skew_s(&self) -> Option<i64> {
+        let v = self.skew_s.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v)
+    }
+}

@@ -1,0 +1,374 @@
+//! Sync with the central platform: the uplink delivers every event exactly
+//! once in effect (`uplink.rs`), the downlink pulls the pickup order feed
+//! (`downlink.rs`). `batch.rs` is pure (build a batch, judge an answer),
+//! `client.rs` is the only network I/O.
+//!
+//! Architecture invariant: nothing here blocks ingest. Sync reads through
+//! its own read connections and writes only through short writer ops; no
+//! SQLite transaction is ever held across an HTTP request.
+
+pub mod batch;
+pub mod client;
+pub mod demo;
+pub mod downlink;
+pub mod uplink;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{CentralConfig, Config, SyncConfig};
+use crate::store::sync as store_sync;
+use crate::store::{ReadPool, StoreError, Writer};
+use crate::telemetry::Metrics;
+
+/// `[sync]` with durations resolved.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    pub gzip_level: u32,
+    pub request_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub poll_interval: Duration,
+    pub unsent_alarm_after: Duration,
+}
+
+impl From<&SyncConfig> for SyncSettings {
+    fn from(c: &SyncConfig) -> Self {
+        SyncSettings {
+            batch_max_events: c.batch_max_events,
+            batch_max_bytes: c.batch_max_bytes,
+            gzip_level: c.gzip_level,
+            request_timeout: Duration::from_secs(c.request_timeout_s),
+            backoff_base: Duration::from_millis(c.backoff_base_ms),
+            backoff_cap: Duration::from_secs(c.backoff_cap_s),
+            poll_interval: Duration::from_secs(c.poll_interval_s),
+            unsent_alarm_after: Duration::from_secs(c.unsent_alarm_after_s),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot read the central token file {file}: {source} (set central.token_file)")]
+    TokenFile {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the central token file {0} is empty")]
+    EmptyToken(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot start the built-in fake central: {0}")]
+    Fake(String),
+}
+
+/// Everything the sync tasks share.
+#[derive(Clone)]
+pub struct SyncContext {
+    pub store_id: String,
+    pub source: Arc<str>,
+    pub settings: SyncSettings,
+    pub client: client::CentralClient,
+    pub writer: Writer,
+    pub readers: ReadPool,
+    pub metrics: Arc<Metrics>,
+    pub link: Arc<Link>,
+    /// "sync now" for the uplink's backoff.
+    pub now: Arc<Notify>,
+    /// "poll now" for the downlink (sync now, or the uplink recovered).
+    pub now_downlink: Arc<Notify>,
+}
+
+/// Reachability of central, kept in memory and mirrored to `meta` on every
+/// change so that `store-edge sync status` can read it from the database.
+#[derive(Debug, Default)]
+pub struct Link {
+    state: Mutex<LinkState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct LinkState {
+    reachable: Option<bool>,
+    last_error: Option<String>,
+}
+
+impl Link {
+    async fn succeeded(&self, ctx: &SyncContext) {
+        let changed = {
+            let Ok(mut s) = self.state.lock() else { return };
+            let changed = s.reachable != Some(true);
+            s.reachable = Some(true);
+            changed
+        };
+        if changed {
+            tracing::info!("central is reachable");
+            ctx.now_downlink.notify_one();
+            self.persist(ctx, true, None).await;
+        }
+        self.persist_skew(ctx).await;
+    }
+
+    async fn failed(&self, ctx: &SyncContext, error: &str) {
+        let changed = {
+            let Ok(mut s) = self.state.lock() else { return };
+            let changed = s.reachable != Some(false) || s.last_error.as_deref() != Some(error);
+            let was_up = s.reachable != Some(false);
+            s.reachable = Some(false);
+            s.last_error = Some(error.to_owned());
+            if was_up {
+                tracing::warn!(
+                    error,
+                    "central is not reachable; events are kept and sent later"
+                );
+            }
+            changed
+        };
+        if changed {
+            self.persist(ctx, false, Some(error.to_owned())).await;
+        }
+    }
+
+    async fn persist(&self, ctx: &SyncContext, reachable: bool, error: Option<String>) {
+        let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+        let result = ctx
+            .writer
+            .run(0, move |w| {
+                let since: Option<String> = store_sync::meta_get(w.conn(), "sync_reachable")?
+                    .filter(|r| r == if reachable { "true" } else { "false" })
+                    .and_then(|_| store_sync::meta_get(w.conn(), "sync_since").ok().flatten());
+                let mut pairs = vec![
+                    ("sync_reachable", Some(reachable.to_string())),
+                    ("sync_since", Some(since.unwrap_or_else(|| now.clone()))),
+                ];
+                if let Some(e) = error {
+                    pairs.push(("sync_last_error", Some(e)));
+                    pairs.push(("sync_last_error_at", Some(now.clone())));
+                }
+                store_sync::meta_set(w.conn(), &pairs)
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot record sync status");
+        }
+    }
+
+    async fn persist_skew(&self, ctx: &SyncContext) {
+        if let Some(skew) = ctx.client.clock_skew_s() {
+            let _ = ctx
+                .writer
+                .run(0, move |w| {
+                    store_sync::meta_set(w.conn(), &[("clock_skew_s", Some(skew.to_string()))])
+                })
+                .await;
+        }
+    }
+}
+
+/// The sync status as `store-edge sync status` and `GET /api/v1/sync` show it.
+#[derive(Debug, Serialize)]
+pub struct SyncStatus {
+    pub reachable: Option<bool>,
+    pub since: Option<String>,
+    pub unsent: i64,
+    pub oldest_unsent_age_s: Option<i64>,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub quarantined: i64,
+    pub clock_skew_s: Option<i64>,
+    pub cursor_age_s: Option<u64>,
+    pub unsent_alarm: bool,
+    pub quarantine: Vec<store_sync::Quarantined>,
+}
+
+/// Reads the status from the database (works with or without the service).
+pub fn status(
+    conn: &rusqlite::Connection,
+    unsent_alarm_after: Duration,
+) -> Result<SyncStatus, StoreError> {
+    let counts = store_sync::sync_counts(conn)?;
+    let meta = |k: &str| store_sync::meta_get(conn, k);
+    let oldest_unsent_age_s = counts
+        .oldest_unsent_recorded_at
+        .as_deref()
+        .and_then(|t| crate::events::parse_time(t).ok())
+        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0));
+    Ok(SyncStatus {
+        reachable: meta("sync_reachable")?.map(|v| v == "true"),
+        since: meta("sync_since")?,
+        unsent: counts.unsent,
+        oldest_unsent_age_s,
+        last_success: meta("sync_last_success")?,
+        last_error: meta("sync_last_error")?,
+        last_error_at: meta("sync_last_error_at")?,
+        quarantined: counts.quarantined,
+        clock_skew_s: meta("clock_skew_s")?.and_then(|v| v.parse().ok()),
+        cursor_age_s: downlink::cursor_age(conn).map(|d| d.as_secs()),
+        unsent_alarm: oldest_unsent_age_s.is_some_and(|a| a as u64 > unsent_alarm_after.as_secs()),
+        quarantine: store_sync::quarantined(conn, 100)?,
+    })
+}
+
+/// Handles the running service keeps: "sync now" triggers.
+#[derive(Clone)]
+pub struct SyncHandle {
+    pub now: Arc<Notify>,
+    pub now_downlink: Arc<Notify>,
+}
+
+impl SyncHandle {
+    pub fn sync_now(&self) {
+        self.now.notify_one();
+        self.now_downlink.notify_one();
+    }
+}
+
+/// Starts uplink, downlink and the watcher (alarm, metrics, CLI "sync now")
+/// on `tasks`. With `[central] fake = true` the built-in fake central runs
+/// in-process on a loopback port first. Returns None without `[central]`.
+pub async fn start(
+    config: &Config,
+    writer: &Writer,
+    readers: &ReadPool,
+    metrics: &Arc<Metrics>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<SyncHandle>, SyncError> {
+    let Some(central) = &config.central else {
+        tracing::warn!("no [central] in the config: events are recorded but not synced");
+        return Ok(None);
+    };
+    let (url, token) = match central {
+        CentralConfig::Remote { url, token_file } => {
+            let token =
+                std::fs::read_to_string(token_file).map_err(|source| SyncError::TokenFile {
+                    file: token_file.display().to_string(),
+                    source,
+                })?;
+            let token = token.trim().to_owned();
+            if token.is_empty() {
+                return Err(SyncError::EmptyToken(token_file.display().to_string()));
+            }
+            (url.clone(), token)
+        }
+        CentralConfig::Fake { .. } => {
+            let token = crate::store::tokens::generate_token()
+                .map_err(|e| SyncError::Fake(e.to_string()))?;
+            let fake =
+                crate::fake_central::FakeCentral::new(crate::fake_central::FakeCentralConfig {
+                    store_id: config.store.id.clone(),
+                    token: token.clone(),
+                    orders: demo::orders(),
+                    count_only: false,
+                    faults: Default::default(),
+                    signing_key: None,
+                });
+            let addr = fake
+                .spawn(
+                    "127.0.0.1:0"
+                        .parse()
+                        .map_err(|e| SyncError::Fake(format!("{e}")))?,
+                    cancel.clone(),
+                )
+                .await
+                .map_err(|e| SyncError::Fake(e.to_string()))?;
+            tracing::info!(url = %format!("http://{addr}"), "built-in fake central running (demo mode)");
+            (format!("http://{addr}"), token)
+        }
+    };
+    let settings = SyncSettings::from(&config.sync);
+    let client =
+        client::CentralClient::new(&url, &config.store.id, &token, settings.request_timeout)
+            .map_err(|e| SyncError::Client(e.to_string()))?;
+    let ctx = SyncContext {
+        store_id: config.store.id.clone(),
+        source: crate::events::source_of(&config.store.id).into(),
+        settings,
+        client,
+        writer: writer.clone(),
+        readers: readers.clone(),
+        metrics: metrics.clone(),
+        link: Arc::new(Link::default()),
+        now: Arc::new(Notify::new()),
+        now_downlink: Arc::new(Notify::new()),
+    };
+    let handle = SyncHandle {
+        now: ctx.now.clone(),
+        now_downlink: ctx.now_downlink.clone(),
+    };
+
+    // Preparer thread → bounded channel → sender task.
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        tasks.spawn_blocking(move || uplink::run_preparer(ctx, tx, stop));
+    }
+    tasks.spawn(uplink::run_sender(ctx.clone(), rx, cancel.clone()));
+    tasks.spawn(downlink::run(ctx.clone(), cancel.clone()));
+    tasks.spawn(watch(ctx, cancel.clone(), stop));
+    Ok(Some(handle))
+}
+
+/// Once a second: the unsent-age alarm (logged once per crossing), the
+/// sync gauges, and "sync now" asked by the CLI through the database.
+async fn watch(ctx: SyncContext, cancel: CancellationToken, stop_preparer: Arc<AtomicBool>) {
+    let mut alarmed = false;
+    // The first reading of `sync_now_requested` is the baseline; a later
+    // change means the CLI asked.
+    let mut seen_now: Option<Option<String>> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let readers = ctx.readers.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let conn = readers.get()?;
+            let oldest = store_sync::oldest_unsent(&conn)?;
+            let quarantined: i64 = store_sync::sync_counts(&conn).map(|c| c.quarantined)?;
+            let now_req = store_sync::meta_get(&conn, "sync_now_requested")?;
+            Ok((oldest, quarantined, now_req))
+        })
+        .await;
+        let Ok(Ok((oldest, quarantined, now_req))) = read else {
+            continue;
+        };
+        let age = oldest
+            .as_deref()
+            .and_then(|t| crate::events::parse_time(t).ok())
+            .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0))
+            .unwrap_or(0);
+        ctx.metrics.oldest_unsent_age_seconds.set(age);
+        ctx.metrics.quarantine_events.set(quarantined);
+        let over = age as u64 > ctx.settings.unsent_alarm_after.as_secs();
+        if over && !alarmed {
+            tracing::error!(
+                oldest_unsent_age_s = age,
+                threshold_s = ctx.settings.unsent_alarm_after.as_secs(),
+                "ALARM: events are waiting too long to reach central"
+            );
+        } else if !over && alarmed {
+            tracing::info!("unsent events are flowing again; alarm cleared");
+        }
+        alarmed = over;
+        if seen_now.as_ref().is_some_and(|prev| *prev != now_req) {
+            tracing::info!("sync now (asked from the command line)");
+            ctx.now.notify_one();
+            ctx.now_downlink.notify_one();
+        }
+        seen_now = Some(now_req);
+    }
+    stop_preparer.store(true, Ordering::Relaxed);
+}

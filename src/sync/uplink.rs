@@ -1,0 +1,427 @@
+//! The uplink: delivers unsent events to central in sequence order, in
+//! fixed batches, exactly once in effect.
+//!
+//! Two stages keep both cores busy: a *preparer* thread reads unsent
+//! events, fixes each batch in the database (key + range) before it is
+//! ever sent, and serializes and compresses it; the *sender* task posts
+//! batches in order and applies central's per-event results. A retry
+//! always resends the same batch with the same key; only a 413 split, a
+//! 4xx bisection or a requeue makes new groupings (with new keys).
+//!
+//! Must never: mark an event sent without its `accepted`/`duplicate`, hold
+//! a transaction across a request, drop an event, or stall on one bad event.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::batch::{self, RetryCause, Verdict};
+use super::client::TransportError;
+use super::SyncContext;
+use crate::events::StoredEvent;
+use crate::store::sync::{self as store_sync, BatchRange, EventFate};
+use crate::store::StoreError;
+
+/// A batch ready to send: its fixed range, its events and the gzip body.
+pub(super) struct Prepared {
+    range: BatchRange,
+    events: Vec<StoredEvent>,
+    gz: Vec<u8>,
+}
+
+/// A fresh idempotency key: the store, the range and a random suffix (so a
+/// regrouping of the same range after a requeue never reuses a key).
+fn new_key(store_id: &str, first: u64, last: u64) -> String {
+    let mut r = [0u8; 6];
+    let _ = getrandom::fill(&mut r);
+    let suffix: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    let mut key = format!("{store_id}-{first}-{last}-{suffix}");
+    key.truncate(128);
+    key
+}
+
+fn prepare(
+    ctx: &SyncContext,
+    range: BatchRange,
+    events: Vec<StoredEvent>,
+) -> Result<Prepared, String> {
+    let body =
+        batch::encode(&events, &ctx.source).map_err(|e| format!("cannot encode batch: {e}"))?;
+    let gz = batch::gzip(&body, ctx.settings.gzip_level)
+        .map_err(|e| format!("cannot gzip batch: {e}"))?;
+    Ok(Prepared { range, events, gz })
+}
+
+/// The preparer thread: pending batches first (after a restart they are
+/// resent exactly), then new ones. Stops when `stop` is set or the
+/// channel closes.
+pub(super) fn run_preparer(ctx: SyncContext, tx: mpsc::Sender<Prepared>, stop: Arc<AtomicBool>) {
+    let idle = Duration::from_millis(20);
+    'restart: while !stop.load(Ordering::Relaxed) {
+        let generation = read_generation(&ctx);
+        let conn = match ctx.readers.get() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "uplink cannot read the database; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let pending = match store_sync::pending_batches(&conn) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "uplink cannot read pending batches; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let mut after = 0u64;
+        for range in pending {
+            after = after.max(range.last_seq);
+            let events = match store_sync::unsent_in_range(&conn, range.first_seq, range.last_seq) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "uplink cannot read a pending batch; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue 'restart;
+                }
+            };
+            if events.is_empty() {
+                let key = range.key.clone();
+                let _ = ctx
+                    .writer
+                    .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
+                continue;
+            }
+            if !send_prepared(&ctx, &tx, range, events) {
+                return;
+            }
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if read_generation(&ctx) != generation {
+                tracing::info!("quarantined events were requeued; regrouping the uplink");
+                continue 'restart;
+            }
+            let events = match store_sync::unsent_after(
+                &conn,
+                after,
+                ctx.settings.batch_max_events,
+                ctx.settings.batch_max_bytes,
+            ) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "uplink cannot read unsent events; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                std::thread::sleep(idle);
+                continue;
+            };
+            let range = BatchRange {
+                key: new_key(&ctx.store_id, first.sequence, last.sequence),
+                first_seq: first.sequence,
+                last_seq: last.sequence,
+            };
+            // Fixed before its first send.
+            let fixed = range.clone();
+            match ctx
+                .writer
+                .run_blocking(0, move |w| store_sync::create_batch(w, &fixed))
+            {
+                Ok(()) => {}
+                Err(StoreError::WriterStopped) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "uplink cannot record a batch; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+            after = last.sequence;
+            if !send_prepared(&ctx, &tx, range, events) {
+                return;
+            }
+        }
+    }
+}
+
+fn read_generation(ctx: &SyncContext) -> Option<String> {
+    ctx.readers.get().ok().and_then(|c| {
+        store_sync::meta_get(&c, "requeue_generation")
+            .ok()
+            .flatten()
+    })
+}
+
+/// Prepares and hands over; false when the sender is gone.
+fn send_prepared(
+    ctx: &SyncContext,
+    tx: &mpsc::Sender<Prepared>,
+    range: BatchRange,
+    events: Vec<StoredEvent>,
+) -> bool {
+    match prepare(ctx, range, events) {
+        Ok(p) => tx.blocking_send(p).is_ok(),
+        Err(e) => {
+            // Encoding stored JSON cannot fail unless the row is damaged;
+            // say so loudly and leave the batch for an operator.
+            tracing::error!(error = %e, "cannot prepare an uplink batch");
+            std::thread::sleep(Duration::from_secs(5));
+            true
+        }
+    }
+}
+
+/// The sender task: one batch at a time, in order, until cancelled.
+pub(super) async fn run_sender(
+    ctx: SyncContext,
+    mut rx: mpsc::Receiver<Prepared>,
+    cancel: CancellationToken,
+) {
+    let mut attempt = 0u32;
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = rx.recv() => p,
+        };
+        let Some(prepared) = next else { return };
+        if !deliver(&ctx, prepared, &mut attempt, &cancel).await {
+            return;
+        }
+    }
+}
+
+/// Sends one batch until central has answered for every event in it.
+/// Returns false when cancelled.
+async fn deliver(
+    ctx: &SyncContext,
+    prepared: Prepared,
+    attempt: &mut u32,
+    cancel: &CancellationToken,
+) -> bool {
+    let mut stack = vec![prepared];
+    while let Some(p) = stack.pop() {
+        loop {
+            if cancel.is_cancelled() {
+                return false;
+            }
+            let ids: Vec<&str> = p.events.iter().map(|e| e.id.as_str()).collect();
+            ctx.metrics.sync_wire_bytes.inc_by(p.gz.len() as u64);
+            let verdict = match ctx.client.push(&p.range.key, p.gz.clone()).await {
+                Ok(answer) => batch::classify(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    &ids,
+                ),
+                Err(TransportError::Timeout(d)) => Verdict::Retry {
+                    cause: RetryCause::Timeout,
+                    detail: format!("no answer within {d:?}"),
+                    after: None,
+                },
+                Err(TransportError::Connection(e)) => Verdict::Retry {
+                    cause: RetryCause::Connection,
+                    detail: e,
+                    after: None,
+                },
+            };
+            match verdict {
+                Verdict::Delivered(fates) => {
+                    let pairs: Vec<(u64, EventFate)> =
+                        p.events.iter().map(|e| e.sequence).zip(fates).collect();
+                    let quarantined: Vec<(u64, String)> = pairs
+                        .iter()
+                        .filter_map(|(s, f)| match f {
+                            EventFate::Quarantined(r) => Some((*s, r.clone())),
+                            EventFate::Delivered => None,
+                        })
+                        .collect();
+                    if !apply(ctx, &p.range.key, pairs).await {
+                        return false;
+                    }
+                    for (seq, reason) in quarantined {
+                        tracing::warn!(sequence = seq, reason = %reason, "central refused an event; it is kept in quarantine (store-edge sync status)");
+                    }
+                    ctx.metrics.sync_batches.inc();
+                    ctx.link.succeeded(ctx).await;
+                    *attempt = 0;
+                    break;
+                }
+                Verdict::Retry {
+                    cause,
+                    detail,
+                    after,
+                } => {
+                    ctx.metrics
+                        .sync_retries
+                        .get_or_create(&vec![("cause".to_owned(), cause.as_str().to_owned())])
+                        .inc();
+                    ctx.link.failed(ctx, &format!("uplink: {detail}")).await;
+                    let wait = batch::backoff(
+                        *attempt,
+                        ctx.settings.backoff_base,
+                        ctx.settings.backoff_cap,
+                        after,
+                        fastrand(),
+                    );
+                    *attempt = attempt.saturating_add(1);
+                    if !sleep_or_wake(ctx, wait, cancel).await {
+                        return false;
+                    }
+                }
+                Verdict::AuthFailed { status, detail } => {
+                    ctx.metrics
+                        .sync_retries
+                        .get_or_create(&vec![("cause".to_owned(), "unauthorized".to_owned())])
+                        .inc();
+                    tracing::error!(status, detail = %detail, "ALARM: central refuses this store's token; events are kept; check central.token_file");
+                    ctx.link.failed(ctx, &format!("ALARM: central answered {status}: check the store token ({detail})")).await;
+                    if !sleep_or_wake(ctx, ctx.settings.backoff_cap, cancel).await {
+                        return false;
+                    }
+                }
+                Verdict::Split | Verdict::Bisect { .. } => {
+                    let problem = match &verdict {
+                        Verdict::Bisect { problem, .. } => problem.clone(),
+                        _ => "central answered 413: a single event is too large for central"
+                            .to_owned(),
+                    };
+                    if let Verdict::Bisect { status, .. } = &verdict {
+                        tracing::error!(status, problem = %problem, events = p.events.len(), "ALARM: central refused a whole batch; bisecting to find the event");
+                    }
+                    if p.events.len() == 1 {
+                        let seq = p.events[0].sequence;
+                        if !apply(
+                            ctx,
+                            &p.range.key,
+                            vec![(seq, EventFate::Quarantined(problem.clone()))],
+                        )
+                        .await
+                        {
+                            return false;
+                        }
+                        tracing::warn!(sequence = seq, reason = %problem, "event quarantined after bisection");
+                        break;
+                    }
+                    match split(ctx, p).await {
+                        Some(halves) => {
+                            // The first half goes first: order is kept.
+                            stack.extend(halves.into_iter().rev());
+                        }
+                        None => return false,
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Applies fates in one transaction; retries on a busy database.
+async fn apply(ctx: &SyncContext, key: &str, pairs: Vec<(u64, EventFate)>) -> bool {
+    let key = key.to_owned();
+    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    loop {
+        let (k, p, n) = (key.clone(), pairs.clone(), now.clone());
+        let result = ctx
+            .writer
+            .run(0, move |w| {
+                let done = store_sync::apply_results(w, &k, &p)?;
+                store_sync::meta_set(w.conn(), &[("sync_last_success", Some(n))])?;
+                Ok(done)
+            })
+            .await;
+        match result {
+            Ok(_) => return true,
+            Err(StoreError::WriterStopped) => return false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record central's results; retrying (the batch would be resent and answered duplicate)");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Replaces a batch by its two halves (new keys), prepared for sending.
+async fn split(ctx: &SyncContext, p: Prepared) -> Option<Vec<Prepared>> {
+    let mid = p.events.len() / 2;
+    let mut events = p.events;
+    let second: Vec<StoredEvent> = events.split_off(mid);
+    let first = events;
+    let mk = |evs: &[StoredEvent]| BatchRange {
+        key: new_key(&ctx.store_id, evs[0].sequence, evs[evs.len() - 1].sequence),
+        first_seq: evs[0].sequence,
+        last_seq: evs[evs.len() - 1].sequence,
+    };
+    let ranges = vec![mk(&first), mk(&second)];
+    let old = p.range.key.clone();
+    let new = ranges.clone();
+    match ctx
+        .writer
+        .run(0, move |w| store_sync::replace_batch(w, &old, &new))
+        .await
+    {
+        Ok(()) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the split batches");
+            return None;
+        }
+    }
+    let c = ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for (range, evs) in ranges.into_iter().zip([first, second]) {
+            out.push(prepare(&c, range, evs).ok()?);
+        }
+        Some(out)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Sleeps, unless cancelled (false) or woken by "sync now".
+async fn sleep_or_wake(ctx: &SyncContext, wait: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
+        _ = ctx.now.notified() => true,
+    }
+}
+
+/// A number in [0, 1) for jitter, from the OS's randomness.
+fn fastrand() -> f64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fresh_and_within_the_contract() {
+        let a = new_key("berlin-01", 1, 500);
+        let b = new_key("berlin-01", 1, 500);
+        assert_ne!(a, b);
+        assert!(a.starts_with("berlin-01-1-500-") && (8..=128).contains(&a.len()));
+        assert!(new_key(&"x".repeat(64), u64::MAX, u64::MAX).len() <= 128);
+    }
+
+    #[test]
+    fn jitter_is_in_range() {
+        for _ in 0..1000 {
+            let r = fastrand();
+            assert!((0.0..1.0).contains(&r));
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Sync end to end: the real edge binary against the fake central as its
+//! own process. Waits are generous deadlines, never timing assertions.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{marker_event, order_doc, FakeCentralProc, Rng, Service};
+use serde_json::{json, Value};
+
+/// Posts `n` marker events in batches of 100; returns the acknowledged ids.
+async fn post_markers(svc: &Service, token: &str, prefix: &str, n: usize) -> Vec<String> {
+    let http = common::http();
+    let mut acked = Vec::new();
+    for chunk in 0..n.div_ceil(100) {
+        let body = Value::Array(
+            (0..100.min(n - chunk * 100))
+                .map(|i| marker_event(&format!("{prefix}-{chunk}-{i}")))
+                .collect(),
+        );
+        if let Ok(r) = http
+            .post(svc.url("/api/v1/events"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+        {
+            if r.status() == 201 {
+                let acks: Vec<Value> = r.json().await.expect("acks");
+                acked.extend(
+                    acks.iter()
+                        .map(|a| a["id"].as_str().expect("id").to_owned()),
+                );
+            }
+        }
+    }
+    acked
+}
+
+/// Central holds each of `acked` exactly once, and the sequences it holds
+/// are gap-free from 1.
+fn assert_exactly_once(central: &[Value], acked: &[String]) {
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    for e in central {
+        *by_id.entry(e["id"].as_str().expect("id")).or_default() += 1;
+    }
+    assert!(
+        by_id.values().all(|n| *n == 1),
+        "central holds an event twice"
+    );
+    for id in acked {
+        assert_eq!(
+            by_id.get(id.as_str()),
+            Some(&1),
+            "acknowledged event {id} missing at central"
+        );
+    }
+    let mut seqs: Vec<u64> = central
+        .iter()
+        .map(|e| {
+            e["sequence"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("sequence")
+        })
+        .collect();
+    seqs.sort_unstable();
+    for (i, s) in seqs.iter().enumerate() {
+        assert_eq!(*s, i as u64 + 1, "gap-free sequence at central");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_every_acknowledged_event_reaches_central_exactly_once() {
+    let fake = FakeCentralProc::start(&[], &[]).await;
+    fake.set_faults(json!({
+        "fail_5xx_pct": 30, "timeout_pct": 10, "timeout_ms": 1500,
+        "drop_after_store_pct": 10, "status_429_pct": 5, "retry_after_s": 1
+    }))
+    .await;
+    let mut svc = Service::new("", &fake.edge_sections("batch_max_events = 500"));
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    let mut rng = Rng::seeded();
+    let mut acked = Vec::new();
+    for round in 0..10 {
+        acked.extend(post_markers(&svc, &token, &format!("r{round}"), 2000).await);
+        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        svc.kill9();
+        svc.start().await;
+    }
+    assert!(
+        acked.len() >= 19_000,
+        "the API acknowledged {} of 20,000",
+        acked.len()
+    );
+    // Central recovers; everything drains.
+    fake.set_faults(json!({})).await;
+    let status = svc
+        .wait_sync("all delivered", |s| {
+            s["unsent"] == 0 && s["quarantined"] == 0
+        })
+        .await;
+    assert_eq!(status["reachable"], true);
+    let central = fake.events().await;
+    assert_eq!(
+        central.len(),
+        svc.event_count() as usize,
+        "central holds every recorded event"
+    );
+    assert_exactly_once(&central, &acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_event_is_quarantined_passed_and_delivered_after_requeue() {
+    let fake = FakeCentralProc::start(&[], &[]).await;
+    fake.set_faults(json!({"reject_subjects": ["T-bad"], "status_400_if_subject": ["T-poison"]}))
+        .await;
+    let mut svc = Service::new("", &fake.edge_sections(""));
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    let http = common::http();
+    let post = |body: Value| {
+        let req = http
+            .post(svc.url("/api/v1/events"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move { assert_eq!(req.send().await.expect("post").status(), 201) }
+    };
+    post(json!([
+        marker_event("T-1"),
+        marker_event("T-2"),
+        marker_event("T-bad"),
+        marker_event("T-3")
+    ]))
+    .await;
+    let status = svc
+        .wait_sync("the bad event is quarantined", |s| {
+            s["unsent"] == 0 && s["quarantined"] == 1
+        })
+        .await;
+    let q = &status["quarantine"][0];
+    assert!(
+        q["reason"].as_str().is_some_and(|r| r.contains("rejected")),
+        "{q}"
+    );
+    // Events behind it were delivered.
+    let subjects: Vec<String> = fake
+        .events()
+        .await
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(subjects, ["T-1", "T-2", "T-3"]);
+
+    // A batch answered 400 is bisected down to its poison event.
+    let mut batch: Vec<Value> = (0..20).map(|i| marker_event(&format!("P-{i}"))).collect();
+    batch[13] = marker_event("T-poison");
+    post(Value::Array(batch)).await;
+    let status = svc
+        .wait_sync("the poison event is isolated", |s| {
+            s["unsent"] == 0 && s["quarantined"] == 2
+        })
+        .await;
+    let reasons: Vec<&str> = status["quarantine"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|q| q["reason"].as_str())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("400")), "{reasons:?}");
+    assert_eq!(fake.events().await.len(), 3 + 19);
+    assert!(svc.log_text().contains("bisecting"));
+
+    // Central is fixed; an operator requeues.
+    fake.set_faults(json!({})).await;
+    let out = svc.cli(&["sync", "requeue", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    svc.wait_sync("requeued events delivered", |s| {
+        s["unsent"] == 0 && s["quarantined"] == 0
+    })
+    .await;
+    let central = fake.events().await;
+    assert_eq!(central.len(), 24);
+    assert_exactly_once(&central, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_day_backlog_of_300k_drains_within_64_mb() {
+    let fake = FakeCentralProc::start(&[], &[]).await;
+    let mut svc = Service::new("", "");
+    svc.token("pos", "till-1"); // creates and migrates the database
+                                // Three days of a busy store while central was down: 300,000 events.
+    {
+        let db = rusqlite::Connection::open(&svc.db).expect("open");
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; BEGIN;")
+            .expect("begin");
+        let three_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(3);
+        let mut stmt = db
+            .prepare("INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, 'store.transaction.completed', ?3, ?4, ?4, 'decision', ?5)")
+            .expect("prepare");
+        for seq in 1..=300_000i64 {
+            let at = three_days_ago + time::Duration::seconds(seq / 2);
+            let at = at
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("time");
+            let data = json!({"transaction_id": format!("T-{seq}"), "register_id": "till-1", "total_minor": 1299, "currency": "EUR", "item_count": 2});
+            stmt.execute(rusqlite::params![
+                seq,
+                uuid::Uuid::now_v7().to_string(),
+                format!("T-{seq}"),
+                at,
+                data.to_string()
+            ])
+            .expect("insert");
+        }
+        drop(stmt);
+        db.execute_batch("UPDATE meta SET value = '300000' WHERE key = 'last_seq'; COMMIT;")
+            .expect("commit");
+    }
+    svc.write_config("", &fake.edge_sections("batch_max_events = 2000"));
+    svc.start().await;
+    let pid = svc.pid();
+    svc.wait_sync("backlog drained", |s| s["unsent"] == 0).await;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let hwm_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    eprintln!("peak RSS while draining 300,000 events: {hwm_kib} KiB");
+    assert!(
+        hwm_kib <= 64 * 1024,
+        "peak RSS {hwm_kib} KiB must stay within 64 MiB"
+    );
+    let central = fake.events().await;
+    assert_eq!(central.len(), 300_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downlink_pages_with_an_atomic_cursor_through_kill_9() {
+    let orders: Vec<Value> = (0..250)
+        .map(|i| order_doc(&format!("W-{i:04}"), 1, "open"))
+        .collect();
+    let fake = FakeCentralProc::start(&orders, &[]).await;
+    // Slow pages so that kill -9 lands between and during them.
+    fake.set_faults(json!({"delay_ms": 150})).await;
+    let mut svc = Service::new("", &fake.edge_sections(""));
+    svc.token("staff", "tablet-1");
+    svc.start().await;
+    let mut rng = Rng::seeded();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100 + rng.below(300))).await;
+        svc.kill9();
+        svc.start().await;
+    }
+    fake.set_faults(json!({})).await;
+    let wait_for = |pred: &dyn Fn(&rusqlite::Connection) -> bool| {
+        let started = std::time::Instant::now();
+        loop {
+            if pred(&svc.db()) {
+                break;
+            }
+            assert!(
+                started.elapsed() < common::DEADLINE,
+                "downlink did not get there; log:\n{}",
+                svc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let count = |db: &rusqlite::Connection, sql: &str| -> i64 {
+        db.query_row(sql, [], |r| r.get(0)).expect("count")
+    };
+    wait_for(&|db| count(db, "SELECT count(*) FROM pickup_orders") == 250);
+    let db = svc.db();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE type = 'store.pickup.received'"
+        ),
+        250,
+        "each order recorded as received exactly once"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(DISTINCT subject) FROM events WHERE type = 'store.pickup.received'"
+        ),
+        250
+    );
+    // Versions only go up; a cancellation version is stored.
+    fake.push_order(order_doc("W-0007", 3, "cancelled")).await;
+    fake.push_order(order_doc("W-0007", 2, "open")).await;
+    wait_for(&|db| {
+        count(
+            db,
+            "SELECT count(*) FROM pickup_orders WHERE order_id = 'W-0007' AND version = 3",
+        ) == 1
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await; // another poll has run past the older version
+    let db = svc.db();
+    let (version, status): (i64, String) = db
+        .query_row(
+            "SELECT version, central_status FROM pickup_orders WHERE order_id = 'W-0007'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("order");
+    assert_eq!((version, status.as_str()), (3, "cancelled"));
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE type = 'store.pickup.received'"
+        ),
+        250
+    );
+    // The API shows central's document with its status.
+    let admin = svc.token("admin", "it");
+    let order: Value = common::http()
+        .get(svc.url("/api/v1/pickups/W-0007"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(order["central_status"], "cancelled");
+    assert_eq!(order["version"], 3);
+    assert!(
+        order.get("verification").is_none(),
+        "the code hash is not shown"
+    );
+    let keys: i64 = count(&db, "SELECT count(*) FROM pickup_keys");
+    assert!(keys >= 1, "pickup keys cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_removes_sent_events_never_unsent_and_clears_the_quota() {
+    let mut fake = FakeCentralProc::start(&[], &[]).await;
+    fake.set_faults(json!({"fail_5xx_pct": 100})).await;
+    let mut svc = Service::new(
+        "max_size_mb = 2\nretain_sent_days = 0",
+        &fake.edge_sections(""),
+    );
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    // Central down: fill up to the quota; nothing may be pruned.
+    let http = common::http();
+    let mut stored = 0usize;
+    let mut hit_quota = false;
+    for chunk in 0..400 {
+        let body = Value::Array(
+            (0..100)
+                .map(|i| marker_event(&format!("Q-{chunk}-{i}")))
+                .collect(),
+        );
+        let r = http
+            .post(svc.url("/api/v1/events"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        if r.status() == 507 {
+            hit_quota = true;
+            break;
+        }
+        assert_eq!(r.status(), 201);
+        stored += 100;
+    }
+    assert!(hit_quota, "the quota was reached");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        svc.event_count() as usize,
+        stored,
+        "unsent events are never pruned"
+    );
+    // Central comes back: sent events are pruned, room returns.
+    fake.set_faults(json!({})).await;
+    svc.wait_sync("delivered", |s| s["unsent"] == 0).await;
+    let started = std::time::Instant::now();
+    loop {
+        let r = http
+            .post(svc.url("/api/v1/events"))
+            .bearer_auth(&token)
+            .json(&marker_event("after-prune"))
+            .send()
+            .await
+            .expect("post");
+        if r.status() == 201 {
+            break;
+        }
+        assert_eq!(r.status(), 507);
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "the quota error did not clear"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let delivered_q = fake
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["subject"].as_str().is_some_and(|s| s.starts_with("Q-")))
+        .count();
+    assert_eq!(
+        delivered_q, stored,
+        "every pruned event had reached central"
+    );
+    fake.stop();
+    assert!(svc.event_count() < stored as i64, "sent events were pruned");
+}
