@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod fake_central;
+pub mod scan;
 pub mod service;
 pub mod store;
 pub mod sync;

@@ -72,7 +72,9 @@ impl Symbology {
 pub fn split_aim(text: &str) -> (Option<Symbology>, &str) {
     let b = text.as_bytes();
     match (b.first(), b.get(1), b.get(2)) {
-        (Some(b']'), Some(&c), Some(&m)) if c.is_ascii_alphabetic() && m.is_ascii_alphanumeric() => {
+        (Some(b']'), Some(&c), Some(&m))
+            if c.is_ascii_alphabetic() && m.is_ascii_alphanumeric() =>
+        {
             // The first three bytes are ASCII, so byte 3 is a char boundary.
             let rest = text.get(3..).unwrap_or("");
             (
@@ -134,7 +136,10 @@ mod tests {
         check("]E09501101530003", (Some("]E0"), "9501101530003"));
         check("]E412345670", (Some("]E4"), "12345670"));
         check("]C10109501101530003", (Some("]C1"), "0109501101530003"));
-        check("]Q3010950110153000317251231", (Some("]Q3"), "010950110153000317251231"));
+        check(
+            "]Q3010950110153000317251231",
+            (Some("]Q3"), "010950110153000317251231"),
+        );
         check("]d201095011015300031", (Some("]d2"), "01095011015300031"));
         check("]e00109501101530003", (Some("]e0"), "0109501101530003"));
         check("]A0ABC-123", (Some("]A0"), "ABC-123"));

@@ -82,8 +82,16 @@ pub fn percent_decode(s: &str) -> Result<String, ScanError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_value).ok_or_else(bad)?;
-            let lo = bytes.get(i + 2).copied().and_then(hex_value).ok_or_else(bad)?;
+            let hi = bytes
+                .get(i + 1)
+                .copied()
+                .and_then(hex_value)
+                .ok_or_else(bad)?;
+            let lo = bytes
+                .get(i + 2)
+                .copied()
+                .and_then(hex_value)
+                .ok_or_else(bad)?;
             out.push(hi * 16 + lo);
             i += 3;
         } else {
@@ -91,8 +99,7 @@ pub fn percent_decode(s: &str) -> Result<String, ScanError> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| ScanError::new("the Digital Link decodes to invalid UTF-8"))
+    String::from_utf8(out).map_err(|_| ScanError::new("the Digital Link decodes to invalid UTF-8"))
 }
 
 /// Split a Digital Link into `(AI, value)` pairs: path AIs first, then query AIs.
@@ -174,7 +181,11 @@ mod tests {
         match (parse_digital_link(input, 2025), expected) {
             (Ok(Some(data)), Ok(Some(fields))) => {
                 for (ai, v) in fields {
-                    assert_eq!(data.ais.get(*ai).map(String::as_str), Some(*v), "{input} ({ai})");
+                    assert_eq!(
+                        data.ais.get(*ai).map(String::as_str),
+                        Some(*v),
+                        "{input} ({ai})"
+                    );
                 }
             }
             (Ok(None), Ok(None)) => {}
@@ -187,7 +198,11 @@ mod tests {
     fn digital_link_standard_examples() {
         check(
             "https://id.gs1.org/01/09501101530003/10/ABC?17=251231",
-            Ok(Some(&[("01", "09501101530003"), ("10", "ABC"), ("17", "251231")])),
+            Ok(Some(&[
+                ("01", "09501101530003"),
+                ("10", "ABC"),
+                ("17", "251231"),
+            ])),
         );
         check(
             "https://id.gs1.org/01/09520123456788",
@@ -219,7 +234,11 @@ mod tests {
         );
         check(
             "HTTPS://example.com/gtin/09520123456788/lot/AB%2F12/ser/1%2B2#frag",
-            Ok(Some(&[("01", "09520123456788"), ("10", "AB/12"), ("21", "1+2")])),
+            Ok(Some(&[
+                ("01", "09520123456788"),
+                ("10", "AB/12"),
+                ("21", "1+2"),
+            ])),
         );
         check(
             "https://example.com/01/09520123456788/?3103=000500",
@@ -236,14 +255,35 @@ mod tests {
         check("https:///01/09520123456788", Ok(None));
         check("https://id.gs1.org/01", Err("no value"));
         check("https://id.gs1.org/01/09520123456788/10", Err("no value"));
-        check("https://id.gs1.org/01/09520123456788/xx/1", Err("not a GS1 AI"));
-        check("https://id.gs1.org/01/09520123456789", Err("AI (01) has a wrong check digit"));
-        check("https://id.gs1.org/01/09520123456788/10/A%2", Err("percent-escape"));
-        check("https://id.gs1.org/01/09520123456788/10/A%ZZ", Err("percent-escape"));
+        check(
+            "https://id.gs1.org/01/09520123456788/xx/1",
+            Err("not a GS1 AI"),
+        );
+        check(
+            "https://id.gs1.org/01/09520123456789",
+            Err("AI (01) has a wrong check digit"),
+        );
+        check(
+            "https://id.gs1.org/01/09520123456788/10/A%2",
+            Err("percent-escape"),
+        );
+        check(
+            "https://id.gs1.org/01/09520123456788/10/A%ZZ",
+            Err("percent-escape"),
+        );
         check("https://id.gs1.org/01/09520123456788/10/%FF", Err("UTF-8"));
-        check("https://id.gs1.org/01/09520123456788/10/A%20B", Err("AI (10) contains"));
-        check("https://id.gs1.org/01/09520123456788?17=251301", Err("AI (17) is not a valid"));
-        check("https://id.gs1.org/01/09520123456788?7777=1", Err("AI (7777)"));
+        check(
+            "https://id.gs1.org/01/09520123456788/10/A%20B",
+            Err("AI (10) contains"),
+        );
+        check(
+            "https://id.gs1.org/01/09520123456788?17=251301",
+            Err("AI (17) is not a valid"),
+        );
+        check(
+            "https://id.gs1.org/01/09520123456788?7777=1",
+            Err("AI (7777)"),
+        );
         check(
             "https://id.gs1.org/01/09520123456788/10/A?10=B",
             Err("AI (10) appears twice"),

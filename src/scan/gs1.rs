@@ -90,7 +90,13 @@ impl AiDef {
         }
     }
     /// `num_prefix` digits followed by `min - num_prefix ..= max - num_prefix` characters.
-    const fn mixed(ai_len: usize, num_prefix: usize, min: usize, max: usize, tail: Charset) -> Self {
+    const fn mixed(
+        ai_len: usize,
+        num_prefix: usize,
+        min: usize,
+        max: usize,
+        tail: Charset,
+    ) -> Self {
         AiDef {
             ai_len,
             num_prefix,
@@ -313,10 +319,12 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 /// The four-digit year of a two-digit GS1 year, by the sliding window of the GS1 General
 /// Specifications (7.12): with D = YY − (current year mod 100), D in 51…99 means the
 /// previous century, D in −99…−50 the next one, otherwise the current century.
-pub fn full_year(yy: i64, current_year: i32) -> i64 {
+pub fn full_year(yy: u8, current_year: i32) -> i64 {
     let current = i64::from(current_year);
     let current_yy = current.rem_euclid(100);
     let century = current - current_yy;
+    // i64 arithmetic on an i32 year and a u8: cannot overflow.
+    let yy = i64::from(yy);
     let diff = yy - current_yy;
     if diff >= 51 {
         century - 100 + yy
@@ -333,7 +341,8 @@ pub fn expand_date(yymmdd: &str, current_year: i32) -> Option<String> {
     if yymmdd.len() != 6 {
         return None;
     }
-    let year = full_year(two_digits(yymmdd, 0)?, current_year);
+    let yy = u8::try_from(two_digits(yymmdd, 0)?).ok()?;
+    let year = full_year(yy, current_year);
     let month = two_digits(yymmdd, 2)?;
     let day = two_digits(yymmdd, 4)?;
     if !(1..=12).contains(&month) || !(0..=9999).contains(&year) {
@@ -360,7 +369,9 @@ fn valid_date_time(s: &str, current_year: i32) -> bool {
     let rest_ok = match s.len() {
         8 => true,
         10 => two_digits(s, 8).is_some_and(|m| m <= 59),
-        12 => two_digits(s, 8).is_some_and(|m| m <= 59) && two_digits(s, 10).is_some_and(|x| x <= 59),
+        12 => {
+            two_digits(s, 8).is_some_and(|m| m <= 59) && two_digits(s, 10).is_some_and(|x| x <= 59)
+        }
         _ => false,
     };
     hour_ok && rest_ok
@@ -388,7 +399,12 @@ fn validate(ai: &str, def: &AiDef, value: &str, current_year: i32) -> Result<(),
     }
     let len = value.len();
     if len < def.min || len > def.max {
-        return Err(err(if def.is_fixed() {
+        return Err(err(if def.is_fixed() && len > def.max {
+            format!(
+                "AI ({ai}) must have {} characters, found {len} (missing separator?)",
+                def.max
+            )
+        } else if def.is_fixed() {
             format!("AI ({ai}) must have {} characters, found {len}", def.max)
         } else if len > def.max {
             format!(
@@ -396,13 +412,19 @@ fn validate(ai: &str, def: &AiDef, value: &str, current_year: i32) -> Result<(),
                 def.max
             )
         } else {
-            format!("AI ({ai}) must have at least {} characters, found {len}", def.min)
+            format!(
+                "AI ({ai}) must have at least {} characters, found {len}",
+                def.min
+            )
         }));
     }
     let head = value.get(..def.num_prefix).unwrap_or("");
     let tail = value.get(def.num_prefix..).unwrap_or("");
     if !head.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(format!("AI ({ai}) must start with {} digits", def.num_prefix)));
+        return Err(err(format!(
+            "AI ({ai}) must start with {} digits",
+            def.num_prefix
+        )));
     }
     let tail_ok = match def.tail {
         Charset::Numeric => tail.bytes().all(|b| b.is_ascii_digit()),
@@ -457,7 +479,9 @@ pub fn assemble(pairs: Vec<(String, String)>, current_year: i32) -> Result<Gs1Da
         validate(&ai, &def, &value, current_year)?;
         if let Some(previous) = data.ais.get(&ai) {
             if previous != &value {
-                return Err(err(format!("AI ({ai}) appears twice with different values")));
+                return Err(err(format!(
+                    "AI ({ai}) appears twice with different values"
+                )));
             }
         }
         data.ais.insert(ai, value);
@@ -481,7 +505,10 @@ pub fn assemble(pairs: Vec<(String, String)>, current_year: i32) -> Result<Gs1Da
         .iter()
         .find(|(ai, _)| ai.len() == 4 && ai.starts_with("310"))
         .map(|(ai, v)| {
-            let decimals = ai.bytes().nth(3).map_or(0, |d| usize::from(d.wrapping_sub(b'0')));
+            let decimals = ai
+                .as_bytes()
+                .get(3)
+                .map_or(0, |d| usize::from(d.wrapping_sub(b'0')));
             decimal(v, decimals)
         });
     data.gtin = gtin;
@@ -498,9 +525,10 @@ pub fn assemble(pairs: Vec<(String, String)>, current_year: i32) -> Result<Gs1Da
 
 /// Split an FNC1 element string (GS as separator) into `(AI, value)` pairs without judging
 /// the values. A leading `]C1`, `]d2`, `]Q3` or `]e0` and leading GS characters are
-/// skipped. Fixed-length AIs end after their length (a GS after them is allowed, and is not
-/// required even for fixed-length AIs outside the predefined table, since their end is
-/// unambiguous); variable-length AIs end at GS or at the end of the data.
+/// skipped. AIs of predefined length (00–02, 11–17, 20, 31–36, 41x) end after their length
+/// and need no GS (one is tolerated). Every other AI ends at GS or at the end of the data,
+/// as the GS1 General Specifications require, even when its length is fixed (e.g. 422,
+/// 7003): a missing GS there is reported rather than guessed around.
 pub fn split_element_string(input: &str) -> Result<Vec<(String, String)>, ScanError> {
     let mut rest = input;
     for aim in ["]C1", "]d2", "]Q3", "]e0"] {
@@ -516,12 +544,11 @@ pub fn split_element_string(input: &str) -> Result<Vec<(String, String)>, ScanEr
             break;
         }
         let position = input.len() - rest.len();
-        let (ai, def) = lookup(rest).ok_or_else(|| {
-            err(format!("no known GS1 AI at character {position}"))
-        })?;
+        let (ai, def) =
+            lookup(rest).ok_or_else(|| err(format!("no known GS1 AI at character {position}")))?;
         let data = rest.get(ai.len()..).unwrap_or("");
         let field_end = data.find(GS).unwrap_or(data.len());
-        let value_len = if def.is_fixed() {
+        let value_len = if def.predefined {
             if field_end < def.max {
                 return Err(err(format!(
                     "AI ({ai}) is truncated: expected {} characters, found {field_end}",
@@ -530,10 +557,14 @@ pub fn split_element_string(input: &str) -> Result<Vec<(String, String)>, ScanEr
             }
             def.max
         } else {
+            // Length (including a fixed one) is checked in `validate`, which reports a
+            // missing separator as "too long".
             field_end
         };
         let value = data.get(..value_len).ok_or_else(|| {
-            err(format!("AI ({ai}) contains a character outside the GS1 character set"))
+            err(format!(
+                "AI ({ai}) contains a character outside the GS1 character set"
+            ))
         })?;
         if value.is_empty() {
             return Err(err(format!("AI ({ai}) has no data")));
@@ -607,7 +638,7 @@ mod tests {
     /// `expected`: Ok(list of (field, value)) checked against the JSON form, or Err(part of
     /// the reason).
     fn check(input: &str, expected: Result<&[(&str, &str)], &str>) {
-        let got = if looks_bracketed(input) {
+        let got = if input.starts_with('(') {
             parse_bracketed(input, YEAR)
         } else {
             parse_element_string(input, YEAR)
@@ -637,12 +668,20 @@ mod tests {
         check("(01)09501101530003", Ok(&[("gtin", "09501101530003")]));
         check(
             "(01)09501101530003(17)251231(10)ABC",
-            Ok(&[("gtin", "09501101530003"), ("expiry", "2025-12-31"), ("batch", "ABC")]),
+            Ok(&[
+                ("gtin", "09501101530003"),
+                ("expiry", "2025-12-31"),
+                ("batch", "ABC"),
+            ]),
         );
         // FNC1 form: 01 and 17 are predefined-length, so no GS is needed after them.
         check(
             "]C101095011015300031725123110ABC",
-            Ok(&[("gtin", "09501101530003"), ("expiry", "2025-12-31"), ("batch", "ABC")]),
+            Ok(&[
+                ("gtin", "09501101530003"),
+                ("expiry", "2025-12-31"),
+                ("batch", "ABC"),
+            ]),
         );
         check(
             "01095011015300031725123110ABC\u{1d}21XYZ-1",
@@ -650,23 +689,45 @@ mod tests {
         );
         // Leading GS (FNC1 in first position as sent by some scanners) and a superfluous GS.
         check("\u{1d}0109501101530003\u{1d}10ABC", Ok(&[("batch", "ABC")]));
-        check("00106141412345678908", Ok(&[("sscc", "106141412345678908")]));
+        check(
+            "00106141412345678908",
+            Ok(&[("sscc", "106141412345678908")]),
+        );
         check(
             "(00)106141412345678908(02)09501101530003(37)25",
-            Ok(&[("sscc", "106141412345678908"), ("count", "25"), ("ai:02", "09501101530003")]),
+            Ok(&[
+                ("sscc", "106141412345678908"),
+                ("count", "25"),
+                ("ai:02", "09501101530003"),
+            ]),
         );
         check(
             "(01)95012345678903(3103)000123",
             Ok(&[("net_weight_kg", "0.123"), ("ai:3103", "000123")]),
         );
-        check("]C1010950110153000331020012341112345", Err("AI (11) is truncated"));
+        check(
+            "]C1010950110153000331020012341112345",
+            Err("AI (11) is truncated"),
+        );
         check(
             "0109501101530003310200123411250101",
-            Ok(&[("net_weight_kg", "12.34"), ("production_date", "2025-01-01")]),
+            Ok(&[
+                ("net_weight_kg", "12.34"),
+                ("production_date", "2025-01-01"),
+            ]),
         );
-        check("01095011015300033100000500", Ok(&[("net_weight_kg", "500")]));
-        check("(01)09501101530003(15)260200", Ok(&[("best_before", "2026-02-28")]));
-        check("(01)09501101530003(17)240200", Ok(&[("expiry", "2024-02-29")]));
+        check(
+            "01095011015300033100000500",
+            Ok(&[("net_weight_kg", "500")]),
+        );
+        check(
+            "(01)09501101530003(15)260200",
+            Ok(&[("best_before", "2026-02-28")]),
+        );
+        check(
+            "(01)09501101530003(17)240200",
+            Ok(&[("expiry", "2024-02-29")]),
+        );
         check("(01)09501101530003(30)12", Ok(&[("count", "12")]));
         check(
             "(414)0614141000012(254)A1\u{1d}",
@@ -681,10 +742,19 @@ mod tests {
             "(7003)2512312359(8008)25123123(422)276(421)276D-10115",
             Ok(&[("ai:7003", "2512312359"), ("ai:422", "276")]),
         );
-        check("(402)06141411234567890", Ok(&[("ai:402", "06141411234567890")]));
+        check(
+            "(402)06141411234567890",
+            Ok(&[("ai:402", "06141411234567890")]),
+        );
         check("(3922)1299(3932)9781299", Ok(&[("ai:3932", "9781299")]));
-        check("(240)ABC(241)DEF(250)1(251)2(253)0614141000012X(255)0614141000012", Ok(&[]));
-        check("(90)INTERN(91)A(99)Z(20)01(22)CPV(400)PO1(401)C1(403)R1(16)250101(12)250101(13)250101", Ok(&[]));
+        check(
+            "(240)ABC(241)DEF(250)1(251)2(253)0614141000012X(255)0614141000012",
+            Ok(&[]),
+        );
+        check(
+            "(90)INTERN(91)A(99)Z(20)01(22)CPV(400)PO1(401)C1(403)R1(16)250101(12)250101(13)250101",
+            Ok(&[]),
+        );
         check("(410)0614141000012(411)0614141000012(412)0614141000012(413)0614141000012(415)0614141000012(416)0614141000012(417)0614141000012", Ok(&[]));
         check(
             "(8020)REF1(8017)106141412345678908(8018)106141412345678908(7006)250101(3205)000001",
@@ -702,14 +772,23 @@ mod tests {
         check("(17)250231", Err("AI (17) is not a valid YYMMDD date"));
         check("(17)250229", Err("AI (17)"));
         check("(11)2501", Err("AI (11) must have 6"));
-        check("(10)ABCDEFGHIJKLMNOPQRSTU", Err("AI (10) must have at most 20"));
+        check(
+            "(10)ABCDEFGHIJKLMNOPQRSTU",
+            Err("AI (10) must have at most 20"),
+        );
         check("10ABC DEF", Err("AI (10) contains a character outside"));
         check("(10)ABCé", Err("AI (10) contains a character outside"));
         check("(3106)001234", Err("AI (3106) is unknown"));
         check("(99)", Err("AI (99) has no data"));
         check("(23)X", Err("AI (23) is unknown"));
-        check("(01)09501101530003(01)09501101530010", Err("AI (01) appears twice"));
-        check("(01)09501101530003(01)09501101530003", Ok(&[("gtin", "09501101530003")]));
+        check(
+            "(01)09501101530003(01)09501101530010",
+            Err("AI (01) appears twice"),
+        );
+        check(
+            "(01)09501101530003(01)09501101530003",
+            Ok(&[("gtin", "09501101530003")]),
+        );
         check("(01)09501101530003)", Err("AI (01) must have 14"));
         check("01ABCDEFGHIJKLMN", Err("AI (01) must start with 14 digits"));
         check("(30)1A", Err("AI (30) must be numeric"));
@@ -720,10 +799,29 @@ mod tests {
         check("ABC", Err("no known GS1 AI at character 0"));
         check("0109501101530003XY", Err("no known GS1 AI at character 16"));
         check("\u{1d}\u{1d}", Err("no GS1 element"));
-        check("(7003)2512319960", Err("AI (7003) is not a valid date and time"));
+        check(
+            "(7003)2512319960",
+            Err("AI (7003) is not a valid date and time"),
+        );
         check("(8008)251231", Err("AI (8008) must have at least 8"));
-        check("(8008)251231230", Err("AI (8008) is not a valid date and time"));
-        check("(00)106141412345678900", Err("AI (00) has a wrong check digit"));
+        check(
+            "(8008)251231230",
+            Err("AI (8008) is not a valid date and time"),
+        );
+        check(
+            "(00)106141412345678900",
+            Err("AI (00) has a wrong check digit"),
+        );
+        // 422 has a fixed length but is not in the predefined table: GS required after it.
+        check(
+            "4222761725123",
+            Err("AI (422) must have 3 characters, found 10 (missing separator?)"),
+        );
+        check(
+            "422276\u{1d}17251231",
+            Ok(&[("ai:422", "276"), ("expiry", "2025-12-31")]),
+        );
+        check("17251231422276", Ok(&[("ai:422", "276")]));
     }
 
     #[test]

@@ -73,8 +73,8 @@ pub fn check_digit(body: &str) -> Option<u8> {
         let weighted = if i % 2 == 0 { d * 3 } else { d };
         sum = (sum + weighted) % 10;
     }
-    // sum < 10, so the result is a single digit.
-    Some(((10 - sum) % 10) as u8)
+    // sum < 10, so the result is a single digit and always fits.
+    u8::try_from((10 - sum) % 10).ok()
 }
 
 /// True when `s` is at least two ASCII digits and its last digit is the GS1 mod-10 check
@@ -127,7 +127,9 @@ pub fn expand_upce(s: &str) -> Result<String, ScanError> {
     }
     let [ns, d1, d2, d3, d4, d5, d6, check] = b;
     if ns != b'0' && ns != b'1' {
-        return Err(ScanError::new("a UPC-E code starts with number system 0 or 1"));
+        return Err(ScanError::new(
+            "a UPC-E code starts with number system 0 or 1",
+        ));
     }
     // The sixth data digit says where the suppressed zeros go (manufacturer vs item part).
     let middle: [u8; 10] = match d6 {
@@ -201,16 +203,13 @@ mod tests {
 
     #[test]
     fn gtin_vectors() {
-        check(
-            "09501101530003",
-            Ok(("09501101530003", GtinKind::Gtin14)),
-        );
+        check("09501101530003", Ok(("09501101530003", GtinKind::Gtin14)));
         check("9501101530003", Ok(("09501101530003", GtinKind::Gtin13)));
         check("012345000065", Ok(("00012345000065", GtinKind::Gtin12)));
         check("12345670", Ok(("00000012345670", GtinKind::Gtin8)));
         check("9783161484100", Ok(("09783161484100", GtinKind::Gtin13)));
         check("9501101530004", Err("wrong check digit"));
-        check("950110153000", Err("8, 12, 13 or 14"));
+        check("95011015300", Err("8, 12, 13 or 14"));
         check("95011015300a3", Err("only contain digits"));
         check("", Err("8, 12, 13 or 14"));
     }
@@ -223,8 +222,11 @@ mod tests {
         let e3 = expand_upce("0123453").map(|_| ());
         assert!(e3.is_err(), "7 digits is not UPC-E");
         check("04252614", Ok(("00042100005264", GtinKind::UpcE)));
-        check("04252615", Err("wrong check digit"));
-        check("24252614", Err("number system 0 or 1"));
+        let upce_err = |s: &str| expand_upce(s).unwrap_err().reason().to_string();
+        assert!(upce_err("04252615").contains("wrong check digit"));
+        assert!(upce_err("24252614").contains("number system 0 or 1"));
+        assert!(upce_err("0425261").contains("8 digits"));
+        assert!(upce_err("0425261x").contains("only contain digits"));
         // One vector per zero-suppression rule (sixth data digit 0/1, 3, 4, 5–9).
         for (upce, upca) in [
             ("01234505", "012000003455"),

@@ -130,7 +130,9 @@ pub fn normalise_uid(raw: &str) -> Result<String, ScanError> {
         .map(|c| c.to_ascii_uppercase())
         .collect();
     if !uid.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ScanError::new("the card reader sent neither a magstripe track nor a hex NFC UID"));
+        return Err(ScanError::new(
+            "the card reader sent neither a magstripe track nor a hex NFC UID",
+        ));
     }
     if !(4..=MAX_NUMBER_LEN).contains(&uid.len()) {
         return Err(ScanError::new("an NFC UID must have 4 to 64 hex digits"));
@@ -180,7 +182,10 @@ fn program_matches(number: &str, program: &LoyaltyProgram) -> bool {
 
 /// The first program (in configuration order) that `number` matches. The number is
 /// normalised first; only ASCII letters and digits, up to 64 of them, can match.
-pub fn match_program<'a>(number: &str, programs: &'a [LoyaltyProgram]) -> Option<&'a LoyaltyProgram> {
+pub fn match_program<'a>(
+    number: &str,
+    programs: &'a [LoyaltyProgram],
+) -> Option<&'a LoyaltyProgram> {
     let number = normalise_number(number);
     if number.is_empty()
         || number.len() > MAX_NUMBER_LEN
@@ -231,10 +236,14 @@ pub fn parse_key_file(text: &str) -> Result<[u8; 32], ScanError> {
     for (byte, pair) in key.iter_mut().zip(hex.chunks(2)) {
         let nibble = |c: Option<&u8>| -> Option<u8> {
             let c = *c?;
-            char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
         };
         let (Some(hi), Some(lo)) = (nibble(pair.first()), nibble(pair.get(1))) else {
-            return Err(ScanError::new("the key file contains a character that is not hex"));
+            return Err(ScanError::new(
+                "the key file contains a character that is not hex",
+            ));
         };
         *byte = hi * 16 + lo;
     }
@@ -280,9 +289,15 @@ mod tests {
     fn key_file() {
         let text = "0001020304050607 08090a0b0c0d0e0f\n101112131415161718191A1B1C1D1E1F\n";
         assert_eq!(parse_key_file(text), Ok(key()));
-        assert!(parse_key_file("00").unwrap_err().reason().contains("64 hex"));
+        assert!(parse_key_file("00")
+            .unwrap_err()
+            .reason()
+            .contains("64 hex"));
         let bad = format!("{}zz", "0".repeat(62));
-        assert!(parse_key_file(&bad).unwrap_err().reason().contains("not hex"));
+        assert!(parse_key_file(&bad)
+            .unwrap_err()
+            .reason()
+            .contains("not hex"));
         let unicode = format!("{}é", "0".repeat(62)); // 2 bytes: length is right, content not
         assert!(parse_key_file(&unicode).is_err());
         assert!(parse_key_file("").is_err());
@@ -291,8 +306,14 @@ mod tests {
     #[test]
     fn normalisation() {
         assert_eq!(normalise_number("loy 1234-5678"), "LOY12345678");
-        assert_eq!(normalise_number(" 4111 1111 1111 1111 "), "4111111111111111");
-        assert_eq!(normalise_uid("04:a2:24:b2:c3:5e:80").as_deref(), Ok("04A224B2C35E80"));
+        assert_eq!(
+            normalise_number(" 4111 1111 1111 1111 "),
+            "4111111111111111"
+        );
+        assert_eq!(
+            normalise_uid("04:a2:24:b2:c3:5e:80").as_deref(),
+            Ok("04A224B2C35E80")
+        );
         assert_eq!(normalise_uid("04 A2 24 B2").as_deref(), Ok("04A224B2"));
         assert!(normalise_uid("04:G2").is_err());
         assert!(normalise_uid("04").is_err());
@@ -307,7 +328,10 @@ mod tests {
         assert_eq!(mask(""), "****");
         let n = ClearNumber::new("4111111111111234".into());
         assert_eq!(format!("{n:?}"), "ClearNumber(****1234)");
-        assert_eq!(format!("{:?}", TokenKey::new(key())), "TokenKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", TokenKey::new(key())),
+            "TokenKey(<redacted>)"
+        );
     }
 
     #[test]
