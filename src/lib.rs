@@ -5,6 +5,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod events;
 pub mod fake_central;
 pub mod scan;

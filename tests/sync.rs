@@ -418,3 +418,149 @@ async fn pruning_removes_sent_events_never_unsent_and_clears_the_quota() {
     fake.stop();
     assert!(svc.event_count() < stored as i64, "sent events were pruned");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_wakes_a_sleeping_uplink_and_metrics_show_sync() {
+    let fake = FakeCentralProc::start(&[], &[]).await;
+    // 401 makes the uplink wait the backoff cap: 10 minutes here.
+    fake.set_faults(json!({"unauthorized": true})).await;
+    let mut svc = Service::new(
+        "",
+        &fake
+            .edge_sections("")
+            .replace("backoff_cap_s = 1", "backoff_cap_s = 600"),
+    );
+    let token = svc.token("pos", "till-1");
+    let admin = svc.token("admin", "it");
+    let staff = svc.token("staff", "tablet");
+    svc.start().await;
+    let http = common::http();
+    let r = http
+        .post(svc.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .json(&marker_event("T-now"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let status = svc
+        .wait_sync("the token alarm is raised", |s| {
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("ALARM"))
+        })
+        .await;
+    assert_eq!(status["reachable"], false);
+    assert_eq!(
+        status["unsent"], 1,
+        "events are kept while central refuses the token"
+    );
+    assert!(svc
+        .log_text()
+        .contains("central refuses this store's token"));
+    fake.set_faults(json!({})).await;
+    // Without "sync now" the uplink would sleep 10 minutes.
+    let out = svc.cli(&["sync", "now"]);
+    assert!(out.status.success());
+    svc.wait_sync("delivered after sync now", |s| {
+        s["unsent"] == 0 && s["reachable"] == true
+    })
+    .await;
+    // The API form: admin only.
+    let now = |t: &str| http.post(svc.url("/api/v1/sync/now")).bearer_auth(t).send();
+    assert_eq!(now(&staff).await.expect("now").status(), 403);
+    assert_eq!(now(&admin).await.expect("now").status(), 202);
+    let api_status: Value = http
+        .get(svc.url("/api/v1/sync"))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .expect("sync")
+        .json()
+        .await
+        .expect("json");
+    for key in [
+        "reachable",
+        "since",
+        "unsent",
+        "oldest_unsent_age_s",
+        "last_success",
+        "last_error",
+        "quarantined",
+        "clock_skew_s",
+        "cursor_age_s",
+    ] {
+        assert!(
+            api_status.get(key).is_some(),
+            "{key} in GET /api/v1/sync: {api_status}"
+        );
+    }
+    assert!(
+        api_status["clock_skew_s"]
+            .as_i64()
+            .is_some_and(|s| s.abs() <= 5),
+        "skew from central's Date header"
+    );
+    let bad = http
+        .post(svc.url("/api/v1/sync/requeue"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("requeue");
+    assert_eq!(bad.status(), 422);
+    let metrics = http
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "store_edge_events_unsent 0",
+        "store_edge_oldest_unsent_age_seconds",
+        "store_edge_sync_batches_total",
+        "store_edge_sync_retries_total{cause=\"unauthorized\"}",
+        "store_edge_sync_wire_bytes_total",
+        "store_edge_quarantine_events 0",
+    ] {
+        assert!(metrics.contains(name), "{name} in /metrics:\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_config_runs_with_the_builtin_fake_central() {
+    let demo = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml"),
+    )
+    .expect("demo.toml");
+    assert!(
+        demo.contains("fake = true"),
+        "the demo uses the built-in fake central"
+    );
+    let mut svc = Service::new(
+        "",
+        "[central]\nfake = true\n\n[sync]\npoll_interval_s = 1\n",
+    );
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    let r = common::http()
+        .post(svc.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .json(&marker_event("T-demo"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    svc.wait_sync("demo events delivered and orders received", |s| {
+        s["unsent"] == 0 && s["cursor_age_s"].is_u64()
+    })
+    .await;
+    let orders: i64 = svc
+        .db()
+        .query_row("SELECT count(*) FROM pickup_orders", [], |r| r.get(0))
+        .expect("orders");
+    assert!(orders >= 2, "the demo orders arrived");
+    assert!(svc.log_text().contains("built-in fake central running"));
+}
