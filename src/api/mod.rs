@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod sync;
+pub mod touchpoints;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub sync: Option<crate::sync::SyncHandle>,
     /// `sync.unsent_alarm_after_s`, for the status.
     pub unsent_alarm_after: Duration,
+    /// Devices, the live stream and the loyalty key.
+    pub touchpoints: crate::touchpoints::Touchpoints,
 }
 
 /// Why the service is not ready, if it is not.
@@ -74,8 +77,8 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json."),
-    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, sync::list_pickups, sync::get_pickup, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody)),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, sync::list_pickups, sync::get_pickup, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -105,6 +108,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/requeue", axum::routing::post(sync::requeue))
         .route("/api/v1/pickups", get(sync::list_pickups))
         .route("/api/v1/pickups/{order_id}", get(sync::get_pickup))
+        .route("/api/v1/devices", get(touchpoints::devices))
+        .route("/api/v1/stream", get(touchpoints::stream))
+        .route(
+            "/api/v1/loyalty/identify",
+            axum::routing::post(touchpoints::identify),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

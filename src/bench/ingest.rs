@@ -31,12 +31,41 @@ pub struct IngestArgs {
     pub ready_events: u64,
 }
 
+/// A realistic transaction event: ids, amounts, tills and customer tokens
+/// vary the way a day at a till does (so gzip sees real entropy).
 pub(super) fn sample_event(i: u64) -> serde_json::Value {
+    let h = mix(i);
     json!({
         "type": "store.transaction.completed",
-        "data": {"transaction_id": format!("T-{i}"), "register_id": "till-1", "total_minor": 1299 + (i % 500) as i64,
-                 "currency": "EUR", "item_count": 3, "customer_token": "q9xT3mJ0bq2bB5Kc1nO8ZrE4vW7yU6sA0dF2gH4jK5l"}
+        "data": {"transaction_id": format!("T-{:06}-{i}", h % 1_000_000), "register_id": format!("till-{}", h % 8 + 1),
+                 "total_minor": (h >> 8) % 250_000 + 99, "currency": "EUR", "item_count": (h >> 20) % 12 + 1,
+                 "customer_token": pseudo_token(h), "pickup_order_id": format!("W-{}", (h >> 30) % 90_000 + 10_000)}
     })
+}
+
+/// SplitMix64: a cheap, well-spread hash for synthetic data.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// 43 base64url characters, like a real customer token (one of 50,000
+/// customers, so repeat visits repeat tokens).
+fn pseudo_token(h: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut x = mix(h % 50_000);
+    (0..43)
+        .map(|k| {
+            if k % 10 == 0 {
+                x = mix(x);
+            }
+            let c = ALPHABET[(x & 63) as usize] as char;
+            x >>= 6;
+            c
+        })
+        .collect()
 }
 
 fn new_event(i: u64) -> anyhow::Result<NewEvent> {
@@ -521,8 +550,7 @@ async fn paced_load(
 pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
     let conn = store::open_for_writing(path, "bench")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
-    let data = serde_json::to_string(&sample_event(1)["data"])?;
-    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let start = time::OffsetDateTime::now_utc() - time::Duration::days(3);
     let mut seq = 0u64;
     while seq < n {
         let tx = conn.unchecked_transaction()?;
@@ -535,12 +563,17 @@ pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
                     break;
                 }
                 seq += 1;
+                let event = sample_event(seq);
+                let data = event["data"].to_string();
+                let at = crate::events::format_time(
+                    start + time::Duration::milliseconds(seq as i64 * 250),
+                );
                 stmt.execute(rusqlite::params![
                     seq as i64,
                     uuid::Uuid::now_v7().to_string(),
                     "store.transaction.completed",
-                    format!("T-{seq}"),
-                    now,
+                    event["data"]["transaction_id"].as_str(),
+                    at,
                     "decision",
                     data
                 ])?;

@@ -46,6 +46,17 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Decode scanner or card-reader input and print what it means, one JSON
+    /// object per input (loyalty numbers only masked, or as a token when the
+    /// [loyalty] key file is readable). Without INPUTs, reads one per line
+    /// from stdin.
+    Decode {
+        /// Raw scans; the escapes \x1d (GS/FNC1), \r, \n, \t and \\ are understood.
+        inputs: Vec<String>,
+        /// Treat the input as coming from a card reader (magstripe, NFC) rather than a scanner.
+        #[arg(long)]
+        card_reader: bool,
+    },
     /// Sync with central: status, try now, send quarantined events again.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -158,6 +169,58 @@ impl From<store::StoreError> for CliError {
 
 fn runtime(e: impl std::fmt::Display) -> CliError {
     CliError::Runtime(e.to_string())
+}
+
+fn decode(
+    config_path: &std::path::Path,
+    explicit: bool,
+    inputs: Vec<String>,
+    card_reader: bool,
+) -> Result<(), CliError> {
+    use std::io::BufRead;
+    // The config is optional here: programs and the key come from it when
+    // it is there; an explicitly named config must load.
+    let loyalty = match Config::load(config_path) {
+        Ok(c) => c.loyalty,
+        Err(e) if explicit => return Err(e.into()),
+        Err(_) => None,
+    };
+    let year = time::OffsetDateTime::now_utc().year();
+    let mut cfg = if card_reader {
+        crate::scan::DecodeConfig::card_reader(year)
+    } else {
+        crate::scan::DecodeConfig::scanner(year)
+    };
+    if let Some(l) = loyalty {
+        cfg = cfg.with_programs(l.programs.clone());
+        match std::fs::read_to_string(&l.key_file)
+            .ok()
+            .map(|t| crate::scan::parse_key_file(&t))
+        {
+            Some(Ok(key)) => cfg = cfg.with_token_key(key),
+            _ => eprintln!(
+                "note: {} not readable; loyalty numbers are shown masked, without customer_token",
+                l.key_file.display()
+            ),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let mut one = |raw: &[u8]| -> Result<(), CliError> {
+        let decoded = crate::scan::decode(raw, &cfg);
+        let line = serde_json::to_string(&decoded).map_err(runtime)?;
+        writeln!(out, "{line}").map_err(runtime)
+    };
+    if inputs.is_empty() {
+        for line in std::io::stdin().lock().split(b'\n') {
+            let line = line.map_err(runtime)?;
+            one(&crate::devices::simulated::unescape(&line))?;
+        }
+    } else {
+        for input in &inputs {
+            one(&crate::devices::simulated::unescape(input.as_bytes()))?;
+        }
+    }
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
@@ -392,6 +455,10 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 }
             }
         }
+        Command::Decode {
+            inputs,
+            card_reader,
+        } => decode(&config_path, cli.config.is_some(), inputs, card_reader),
         Command::FakeCentral(args) => {
             crate::telemetry::init_logging("info");
             crate::fake_central::run_cli(args).map_err(runtime)

@@ -28,7 +28,21 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub central: Option<CentralConfig>,
     pub sync: SyncConfig,
+    /// `[[devices]]`, checked (shown by `config check` as a summary).
+    #[serde(skip)]
+    pub devices: Vec<crate::devices::DeviceConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<LoyaltyConfig>,
     pub log: LogConfig,
+}
+
+/// `[loyalty]`: where the chain-wide token key is, and the card programs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoyaltyConfig {
+    /// The file holding the 64-hex-character key (never its content).
+    pub key_file: PathBuf,
+    #[serde(skip)]
+    pub programs: Vec<crate::scan::LoyaltyProgram>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -365,6 +379,30 @@ impl Resolver<'_> {
             }
         };
         let sync = self.resolve_sync(raw.sync.unwrap_or_default())?;
+        let mut devices = Vec::with_capacity(raw.devices.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in raw.devices.into_iter().enumerate() {
+            let line = nth_table_line(self.text, "[[devices]]", i);
+            let id = d.id.clone();
+            let device =
+                crate::devices::resolve(d).map_err(|(key, message)| ConfigError::Syntax {
+                    file: self.file.to_path_buf(),
+                    line,
+                    message: format!("[[devices]] #{} (`{id}`): `{key}` {message}", i + 1),
+                })?;
+            if !seen.insert(device.id.clone()) {
+                return Err(ConfigError::Syntax {
+                    file: self.file.to_path_buf(),
+                    line,
+                    message: format!("[[devices]] #{}: the id `{id}` is used twice; every device needs its own id", i + 1),
+                });
+            }
+            devices.push(device);
+        }
+        let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
+            key_file: absolute(Path::new(l.key_file.get_ref())),
+            programs: l.programs,
+        });
         let level = raw
             .log
             .map(|l| l.level.into_inner())
@@ -385,6 +423,8 @@ impl Resolver<'_> {
             },
             central,
             sync,
+            devices,
+            loyalty,
             log: LogConfig { level },
         })
     }
@@ -439,6 +479,15 @@ fn check_central_url(url: &str) -> Result<(), String> {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The line of the `n`-th (0-based) `header` table in the text.
+fn nth_table_line(text: &str, header: &str, n: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(header))
+        .nth(n)
+        .map_or(0, |(i, _)| i + 1)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

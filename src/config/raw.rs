@@ -13,7 +13,18 @@ pub(super) struct RawConfig {
     pub api: RawApi,
     pub central: Option<RawCentral>,
     pub sync: Option<RawSync>,
+    #[serde(default)]
+    pub devices: Vec<crate::devices::RawDevice>,
+    pub loyalty: Option<RawLoyalty>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoyalty {
+    pub key_file: Spanned<String>,
+    #[serde(default)]
+    pub programs: Vec<crate::scan::LoyaltyProgram>,
 }
 
 #[derive(Debug, Deserialize)]

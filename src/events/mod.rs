@@ -124,7 +124,7 @@ pub struct StoredEvent {
 
 /// CloudEvents 1.0 JSON form, as central and the local API expect it.
 /// Borrowed so that sync can serialize a page of rows without copying.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CloudEvent<'a> {
     pub specversion: &'static str,
     pub id: &'a str,

@@ -37,6 +37,8 @@ pub enum ServiceError {
     Signals(std::io::Error),
     #[error(transparent)]
     Sync(#[from] crate::sync::SyncError),
+    #[error("[loyalty] key_file {file}: {problem}")]
+    LoyaltyKey { file: String, problem: String },
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
@@ -68,6 +70,25 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let tasks = TaskTracker::new();
     let readers = ReadPool::new(&config.storage.path);
     let sync = crate::sync::start(&config, &writer, &readers, &metrics, &tasks, &cancel).await?;
+    let loyalty = load_loyalty(&config)?;
+    let touchpoints = crate::touchpoints::Touchpoints::new(&config.devices, loyalty);
+    if !config.devices.is_empty() {
+        let (dev_tx, dev_rx) = tokio::sync::mpsc::channel(1024);
+        let device_tasks =
+            crate::devices::spawn_all(config.devices.clone(), dev_tx, cancel.clone());
+        tasks.spawn(crate::touchpoints::run(
+            touchpoints.clone(),
+            config.devices.clone(),
+            writer.clone(),
+            dev_rx,
+            cancel.clone(),
+        ));
+        tasks.spawn(async move {
+            device_tasks.close();
+            device_tasks.wait().await;
+        });
+        tracing::info!(devices = config.devices.len(), "devices started");
+    }
     let state = AppState {
         writer: writer.clone(),
         readers,
@@ -76,6 +97,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         listening: Arc::new(AtomicBool::new(true)),
         sync,
         unsent_alarm_after: Duration::from_secs(config.sync.unsent_alarm_after_s),
+        touchpoints,
     };
 
     let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -147,6 +169,25 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             Ok(())
         }
     }
+}
+
+/// Reads the chain-wide loyalty key (64 hex characters) named by
+/// `[loyalty] key_file`. Never logs it.
+fn load_loyalty(config: &Config) -> Result<crate::touchpoints::LoyaltySettings, ServiceError> {
+    let Some(l) = &config.loyalty else {
+        return Ok(Default::default());
+    };
+    let fail = |problem: String| ServiceError::LoyaltyKey {
+        file: l.key_file.display().to_string(),
+        problem,
+    };
+    let text =
+        std::fs::read_to_string(&l.key_file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let key = crate::scan::parse_key_file(&text).map_err(|e| fail(e.reason().to_owned()))?;
+    Ok(crate::touchpoints::LoyaltySettings {
+        key: Some(crate::scan::TokenKey::new(key)),
+        programs: l.programs.clone(),
+    })
 }
 
 async fn wait_for_signal(cancel: CancellationToken) {

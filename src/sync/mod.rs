@@ -93,6 +93,8 @@ pub struct SyncContext {
 #[derive(Debug, Default)]
 pub struct Link {
     state: Mutex<LinkState>,
+    /// The clock skew last written to `meta` (written only when it changes).
+    skew_written: Mutex<Option<i64>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -162,7 +164,15 @@ impl Link {
     }
 
     async fn persist_skew(&self, ctx: &SyncContext) {
-        if let Some(skew) = ctx.client.clock_skew_s() {
+        let Some(skew) = ctx.client.clock_skew_s() else {
+            return;
+        };
+        let changed = self
+            .skew_written
+            .lock()
+            .map(|mut w| w.replace(skew) != Some(skew))
+            .unwrap_or(false);
+        if changed {
             let _ = ctx
                 .writer
                 .run(0, move |w| {
@@ -307,12 +317,14 @@ pub async fn start(
     };
 
     // Preparer thread → bounded channel → sender task.
+    // Up to two batches are compressed at once ahead of the one in flight.
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let ctx = ctx.clone();
         let stop = stop.clone();
-        tasks.spawn_blocking(move || uplink::run_preparer(ctx, tx, stop));
+        let rt = tokio::runtime::Handle::current();
+        tasks.spawn_blocking(move || uplink::run_preparer(ctx, tx, stop, rt));
     }
     tasks.spawn(uplink::run_sender(ctx.clone(), rx, cancel.clone()));
     tasks.spawn(downlink::run(ctx.clone(), cancel.clone()));

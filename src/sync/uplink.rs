@@ -25,10 +25,12 @@ use crate::events::StoredEvent;
 use crate::store::sync::{self as store_sync, BatchRange, EventFate};
 use crate::store::StoreError;
 
-/// A batch ready to send: its fixed range, its events and the gzip body.
+/// A batch ready to send: its fixed range, the (sequence, id) of each
+/// event in it and the gzip body. The events themselves are dropped once
+/// encoded, which keeps a large backlog drain within its memory budget.
 pub(super) struct Prepared {
     range: BatchRange,
-    events: Vec<StoredEvent>,
+    events: Vec<(u64, String)>,
     gz: Vec<u8>,
 }
 
@@ -52,13 +54,19 @@ fn prepare(
         batch::encode(&events, &ctx.source).map_err(|e| format!("cannot encode batch: {e}"))?;
     let gz = batch::gzip(&body, ctx.settings.gzip_level)
         .map_err(|e| format!("cannot gzip batch: {e}"))?;
+    let events = events.into_iter().map(|e| (e.sequence, e.id)).collect();
     Ok(Prepared { range, events, gz })
 }
 
 /// The preparer thread: pending batches first (after a restart they are
 /// resent exactly), then new ones. Stops when `stop` is set or the
 /// channel closes.
-pub(super) fn run_preparer(ctx: SyncContext, tx: mpsc::Sender<Prepared>, stop: Arc<AtomicBool>) {
+pub(super) fn run_preparer(
+    ctx: SyncContext,
+    tx: mpsc::Sender<PreparedJob>,
+    stop: Arc<AtomicBool>,
+    rt: tokio::runtime::Handle,
+) {
     let idle = Duration::from_millis(20);
     'restart: while !stop.load(Ordering::Relaxed) {
         let generation = read_generation(&ctx);
@@ -96,7 +104,7 @@ pub(super) fn run_preparer(ctx: SyncContext, tx: mpsc::Sender<Prepared>, stop: A
                     .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
                 continue;
             }
-            if !send_prepared(&ctx, &tx, range, events) {
+            if !send_prepared(&ctx, &tx, &rt, range, events) {
                 return;
             }
         }
@@ -145,7 +153,7 @@ pub(super) fn run_preparer(ctx: SyncContext, tx: mpsc::Sender<Prepared>, stop: A
                 }
             }
             after = last.sequence;
-            if !send_prepared(&ctx, &tx, range, events) {
+            if !send_prepared(&ctx, &tx, &rt, range, events) {
                 return;
             }
         }
@@ -160,39 +168,52 @@ fn read_generation(ctx: &SyncContext) -> Option<String> {
     })
 }
 
-/// Prepares and hands over; false when the sender is gone.
+/// A batch being serialized and compressed on the blocking pool. Several
+/// run at once (both cores compress) while the channel keeps their order.
+pub(super) type PreparedJob = tokio::task::JoinHandle<Result<Prepared, String>>;
+
+/// Starts encoding + gzip of a fixed batch and hands the job over in
+/// order; false when the sender is gone.
 fn send_prepared(
     ctx: &SyncContext,
-    tx: &mpsc::Sender<Prepared>,
+    tx: &mpsc::Sender<PreparedJob>,
+    rt: &tokio::runtime::Handle,
     range: BatchRange,
     events: Vec<StoredEvent>,
 ) -> bool {
-    match prepare(ctx, range, events) {
-        Ok(p) => tx.blocking_send(p).is_ok(),
-        Err(e) => {
-            // Encoding stored JSON cannot fail unless the row is damaged;
-            // say so loudly and leave the batch for an operator.
-            tracing::error!(error = %e, "cannot prepare an uplink batch");
-            std::thread::sleep(Duration::from_secs(5));
-            true
-        }
-    }
+    let c = ctx.clone();
+    let job = rt.spawn_blocking(move || prepare(&c, range, events));
+    tx.blocking_send(job).is_ok()
 }
 
 /// The sender task: one batch at a time, in order, until cancelled.
 pub(super) async fn run_sender(
     ctx: SyncContext,
-    mut rx: mpsc::Receiver<Prepared>,
+    mut rx: mpsc::Receiver<PreparedJob>,
     cancel: CancellationToken,
 ) {
     let mut attempt = 0u32;
+    let mut inflight = std::collections::VecDeque::new();
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => return,
             p = rx.recv() => p,
         };
-        let Some(prepared) = next else { return };
-        if !deliver(&ctx, prepared, &mut attempt, &cancel).await {
+        let Some(job) = next else { return };
+        let prepared = match job.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                // Encoding stored JSON cannot fail unless a row is damaged.
+                // The batch stays recorded; the next start tries it again.
+                tracing::error!(error = %e, "ALARM: cannot prepare an uplink batch; it stays pending");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "uplink batch preparation failed");
+                continue;
+            }
+        };
+        if !deliver(&ctx, prepared, &mut attempt, &mut inflight, &cancel).await {
             return;
         }
     }
@@ -204,6 +225,7 @@ async fn deliver(
     ctx: &SyncContext,
     prepared: Prepared,
     attempt: &mut u32,
+    inflight: &mut std::collections::VecDeque<tokio::task::JoinHandle<bool>>,
     cancel: &CancellationToken,
 ) -> bool {
     let mut stack = vec![prepared];
@@ -212,7 +234,7 @@ async fn deliver(
             if cancel.is_cancelled() {
                 return false;
             }
-            let ids: Vec<&str> = p.events.iter().map(|e| e.id.as_str()).collect();
+            let ids: Vec<&str> = p.events.iter().map(|(_, id)| id.as_str()).collect();
             ctx.metrics.sync_wire_bytes.inc_by(p.gz.len() as u64);
             let verdict = match ctx.client.push(&p.range.key, p.gz.clone()).await {
                 Ok(answer) => batch::classify(
@@ -235,7 +257,7 @@ async fn deliver(
             match verdict {
                 Verdict::Delivered(fates) => {
                     let pairs: Vec<(u64, EventFate)> =
-                        p.events.iter().map(|e| e.sequence).zip(fates).collect();
+                        p.events.iter().map(|(seq, _)| *seq).zip(fates).collect();
                     let quarantined: Vec<(u64, String)> = pairs
                         .iter()
                         .filter_map(|(s, f)| match f {
@@ -243,8 +265,16 @@ async fn deliver(
                             EventFate::Delivered => None,
                         })
                         .collect();
-                    if !apply(ctx, &p.range.key, pairs).await {
-                        return false;
+                    // Recording the results runs beside the next send (the
+                    // writer keeps them durable); at most one waits at once.
+                    let (c, key) = (ctx.clone(), p.range.key.clone());
+                    inflight.push_back(tokio::spawn(async move { apply(&c, &key, pairs).await }));
+                    while inflight.len() > 1 {
+                        if let Some(oldest) = inflight.pop_front() {
+                            if !oldest.await.unwrap_or(false) {
+                                return false;
+                            }
+                        }
                     }
                     for (seq, reason) in quarantined {
                         tracing::warn!(sequence = seq, reason = %reason, "central refused an event; it is kept in quarantine (store-edge sync status)");
@@ -297,7 +327,7 @@ async fn deliver(
                         tracing::error!(status, problem = %problem, events = p.events.len(), "ALARM: central refused a whole batch; bisecting to find the event");
                     }
                     if p.events.len() == 1 {
-                        let seq = p.events[0].sequence;
+                        let seq = p.events[0].0;
                         if !apply(
                             ctx,
                             &p.range.key,
@@ -353,15 +383,13 @@ async fn apply(ctx: &SyncContext, key: &str, pairs: Vec<(u64, EventFate)>) -> bo
 /// Replaces a batch by its two halves (new keys), prepared for sending.
 async fn split(ctx: &SyncContext, p: Prepared) -> Option<Vec<Prepared>> {
     let mid = p.events.len() / 2;
-    let mut events = p.events;
-    let second: Vec<StoredEvent> = events.split_off(mid);
-    let first = events;
-    let mk = |evs: &[StoredEvent]| BatchRange {
-        key: new_key(&ctx.store_id, evs[0].sequence, evs[evs.len() - 1].sequence),
-        first_seq: evs[0].sequence,
-        last_seq: evs[evs.len() - 1].sequence,
+    let (first, second) = p.events.split_at(mid);
+    let mk = |evs: &[(u64, String)]| BatchRange {
+        key: new_key(&ctx.store_id, evs[0].0, evs[evs.len() - 1].0),
+        first_seq: evs[0].0,
+        last_seq: evs[evs.len() - 1].0,
     };
-    let ranges = vec![mk(&first), mk(&second)];
+    let ranges = vec![mk(first), mk(second)];
     let old = p.range.key.clone();
     let new = ranges.clone();
     match ctx
@@ -375,10 +403,21 @@ async fn split(ctx: &SyncContext, p: Prepared) -> Option<Vec<Prepared>> {
             return None;
         }
     }
+    // The halves are read again from the database: exactly the unsent
+    // events of each sub-range, as after a restart.
     let c = ctx.clone();
     tokio::task::spawn_blocking(move || {
+        let conn = c.readers.get().ok()?;
         let mut out = Vec::new();
-        for (range, evs) in ranges.into_iter().zip([first, second]) {
+        for range in ranges {
+            let evs = store_sync::unsent_in_range(&conn, range.first_seq, range.last_seq).ok()?;
+            if evs.is_empty() {
+                let key = range.key.clone();
+                let _ = c
+                    .writer
+                    .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
+                continue;
+            }
             out.push(prepare(&c, range, evs).ok()?);
         }
         Some(out)

@@ -1,0 +1,205 @@
+//! Devices and the live stream: `GET /api/v1/devices`, `GET
+//! /api/v1/stream?register=…` (server-sent events for till and counter
+//! tablets) and `POST /api/v1/loyalty/identify` for tills that read cards
+//! themselves. The clear number handed over is tokenised at once and never
+//! stored, logged or echoed.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{auth::Caller, ApiError, AppState};
+use crate::events::NewEvent;
+use crate::scan;
+use crate::store::tokens::Role;
+use crate::store::AppendOutcome;
+
+/// Devices with state, last seen, counts and last error.
+#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, description = "`{\"devices\": [{id, kind, transport, register, context, state, last_seen, frames, bad_frames, last_error}]}`")), security(("bearer" = [])))]
+pub async fn devices(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "list devices")?;
+    let list = state
+        .touchpoints
+        .devices
+        .lock()
+        .map(|d| d.clone())
+        .map_err(|_| ApiError::internal("device registry unavailable"))?;
+    Ok(Json(json!({"devices": list})).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// Only this register's devices (e.g. `till-1`); all when absent.
+    pub register: Option<String>,
+}
+
+/// Live feed: `event: scan` with the decoded scan, `event: device` with state changes.
+#[utoipa::path(get, path = "/api/v1/stream", params(StreamQuery), responses((status = 200, description = "text/event-stream")), security(("bearer" = [])))]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Pos, Role::Staff], "watch the live stream")?;
+    let mut rx = state.touchpoints.stream.subscribe();
+    let register = q.register;
+    let events = async_stream(move |tx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let wanted = match (&register, &e.register) {
+                        (Some(want), Some(got)) => want == got,
+                        (Some(_), None) => e.name == "device",
+                        (None, _) => true,
+                    };
+                    if wanted
+                        && tx
+                            .send(Ok(Event::default().event(e.name).data(e.json)))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let note = Event::default()
+                        .event("lagged")
+                        .data(json!({"missed": n}).to_string());
+                    if tx.send(Ok(note)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// A channel-backed stream: the producer future runs as a task.
+fn async_stream<F, Fut>(producer: F) -> impl futures_core::Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(producer(tx));
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Event, Infallible>>);
+
+impl futures_core::Stream for ReceiverStream {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyBody {
+    /// The clear card number as the till read it (never stored).
+    pub number: String,
+    /// barcode, magstripe, nfc, manual or app.
+    pub method: String,
+    pub register_id: Option<String>,
+}
+
+/// A till that reads cards itself hands over the number; the edge
+/// tokenises it and records `store.loyalty.identified`.
+#[utoipa::path(post, path = "/api/v1/loyalty/identify", request_body = IdentifyBody, responses(
+    (status = 201, description = "`{customer_token, number_masked, program?, id, sequence}`"),
+    (status = 422, description = "Bad number or method", body = super::error::Problem),
+    (status = 409, description = "No [loyalty] key configured", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn identify(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<IdentifyBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Pos], "identify loyalty customers")?;
+    // The rejection text could quote the body (the clear number): keep it out.
+    let Json(body) = body.map_err(|_| {
+        ApiError::unprocessable(
+            "expected {\"number\": string, \"method\": string, \"register_id\"?: string}",
+        )
+    })?;
+    let Some(key) = &state.touchpoints.loyalty.key else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no-loyalty-key",
+            "no [loyalty] key_file is configured, so numbers cannot be tokenised",
+        ));
+    };
+    if !["barcode", "magstripe", "nfc", "manual", "app"].contains(&body.method.as_str()) {
+        return Err(ApiError::unprocessable(
+            "method must be barcode, magstripe, nfc, manual or app",
+        ));
+    }
+    let normalised = if body.method == "nfc" {
+        scan::loyalty::normalise_uid(&body.number)
+            .map_err(|e| ApiError::unprocessable(format!("number: {}", e.reason())))?
+    } else {
+        scan::normalise_number(&body.number)
+    };
+    if normalised.len() < 4
+        || normalised.len() > 64
+        || !normalised.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ApiError::unprocessable(
+            "number must be 4 to 64 letters and digits (spaces and dashes are ignored)",
+        ));
+    }
+    let token = scan::customer_token(key.as_bytes(), &normalised);
+    let masked = scan::mask(&normalised);
+    let program = scan::match_program(&normalised, &state.touchpoints.loyalty.programs)
+        .map(|p| p.name.clone());
+    let mut data = json!({
+        "customer_token": token,
+        "method": body.method,
+        "device_id": format!("pos:{}", caller.0.name),
+        "number_masked": masked,
+    });
+    if let Some(p) = &program {
+        data["program"] = json!(p);
+    }
+    if let Some(r) = &body.register_id {
+        data["register_id"] = json!(r);
+    }
+    let event = NewEvent::service("store.loyalty.identified", data)?;
+    let ack = match state.writer.append(vec![event], None, true).await? {
+        AppendOutcome::Created { acks, .. } => acks.into_iter().next(),
+        AppendOutcome::Replayed { .. } => None,
+    }
+    .ok_or_else(|| ApiError::internal("the event was not acknowledged"))?;
+    let mut answer = json!({"customer_token": token, "number_masked": masked, "id": ack.id, "sequence": ack.sequence});
+    if let Some(p) = program {
+        answer["program"] = json!(p);
+    }
+    if let Some(r) = body.register_id {
+        let shown = json!({"kind": "loyalty", "method": body.method, "customer_token": token, "number_masked": masked, "register_id": r, "event_id": ack.id});
+        let _ = state
+            .touchpoints
+            .stream
+            .send(crate::touchpoints::StreamEvent {
+                register: Some(r),
+                name: "scan",
+                json: shown.to_string(),
+            });
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}

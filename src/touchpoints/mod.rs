@@ -1,0 +1,278 @@
+//! From device frames to touchpoints: decode each frame (`scan/`), record
+//! the matching event (`store.loyalty.identified`, `store.product.scanned`,
+//! `store.device.status`), and publish it on the live stream that till
+//! tablets watch. Keeps the device registry for `GET /api/v1/devices`.
+//!
+//! Must never: store, log or publish a clear loyalty number, card track or
+//! pickup code (only tokens and masked forms), or block a device on the
+//! network to central.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::devices::{DeviceConfig, DeviceEvent, DeviceKind, DeviceState};
+use crate::events::NewEvent;
+use crate::scan::{self, DecodeConfig, Decoded, LoyaltyProgram};
+use crate::store::Writer;
+
+/// One message of the live stream (`GET /api/v1/stream`).
+#[derive(Debug, Clone)]
+pub struct StreamEvent {
+    /// The register the device belongs to; None reaches every subscriber.
+    pub register: Option<String>,
+    /// SSE event name: `scan` or `device`.
+    pub name: &'static str,
+    pub json: String,
+}
+
+/// What `GET /api/v1/devices` shows of one device.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub kind: &'static str,
+    pub transport: &'static str,
+    pub register: Option<String>,
+    pub context: String,
+    pub state: &'static str,
+    pub last_seen: Option<String>,
+    pub frames: u64,
+    pub bad_frames: u64,
+    pub last_error: Option<String>,
+}
+
+/// Shared between the touchpoint task and the API.
+#[derive(Clone)]
+pub struct Touchpoints {
+    pub stream: broadcast::Sender<StreamEvent>,
+    pub devices: Arc<Mutex<Vec<DeviceView>>>,
+    pub loyalty: Arc<LoyaltySettings>,
+}
+
+/// `[loyalty]`: the chain-wide token key and the programs.
+#[derive(Debug, Default)]
+pub struct LoyaltySettings {
+    pub key: Option<scan::TokenKey>,
+    pub programs: Vec<LoyaltyProgram>,
+}
+
+fn state_str(s: DeviceState) -> &'static str {
+    match s {
+        DeviceState::Online => "online",
+        DeviceState::Offline => "offline",
+        DeviceState::Error => "error",
+    }
+}
+
+fn now() -> String {
+    crate::events::format_time(time::OffsetDateTime::now_utc())
+}
+
+impl Touchpoints {
+    pub fn new(devices: &[DeviceConfig], loyalty: LoyaltySettings) -> Touchpoints {
+        let (stream, _) = broadcast::channel(1024);
+        let views = devices
+            .iter()
+            .map(|d| DeviceView {
+                id: d.id.clone(),
+                kind: d.kind.as_str(),
+                transport: d.transport.name(),
+                register: d.register.clone(),
+                context: d.context.clone(),
+                state: "offline",
+                last_seen: None,
+                frames: 0,
+                bad_frames: 0,
+                last_error: None,
+            })
+            .collect();
+        Touchpoints {
+            stream,
+            devices: Arc::new(Mutex::new(views)),
+            loyalty: Arc::new(loyalty),
+        }
+    }
+
+    fn publish(&self, register: Option<String>, name: &'static str, json: Value) {
+        // No subscriber is fine: nobody is watching that till.
+        let _ = self.stream.send(StreamEvent {
+            register,
+            name,
+            json: json.to_string(),
+        });
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut DeviceView)) {
+        if let Ok(mut views) = self.devices.lock() {
+            if let Some(v) = views.iter_mut().find(|v| v.id == id) {
+                f(v);
+            }
+        }
+    }
+}
+
+/// Runs until the device channel closes or `cancel` fires.
+pub async fn run(
+    tp: Touchpoints,
+    devices: Vec<DeviceConfig>,
+    writer: Writer,
+    mut rx: mpsc::Receiver<DeviceEvent>,
+    cancel: CancellationToken,
+) {
+    let by_id: HashMap<String, DeviceConfig> =
+        devices.into_iter().map(|d| (d.id.clone(), d)).collect();
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = rx.recv() => e,
+        };
+        let Some(event) = event else { return };
+        match event {
+            DeviceEvent::Frame {
+                device_id, bytes, ..
+            } => {
+                let Some(device) = by_id.get(&device_id) else {
+                    continue;
+                };
+                tp.update(&device_id, |v| {
+                    v.frames += 1;
+                    v.last_seen = Some(now());
+                });
+                frame(&tp, device, &bytes, &writer).await;
+            }
+            DeviceEvent::BadFrame { device_id, reason } => {
+                tp.update(&device_id, |v| {
+                    v.bad_frames += 1;
+                    v.last_error = Some(reason.clone());
+                });
+                let register = by_id.get(&device_id).and_then(|d| d.register.clone());
+                tp.publish(
+                    register,
+                    "scan",
+                    json!({"device_id": device_id, "kind": "invalid", "reason": reason}),
+                );
+            }
+            DeviceEvent::State {
+                device_id,
+                state,
+                detail,
+            } => {
+                let Some(device) = by_id.get(&device_id) else {
+                    continue;
+                };
+                tp.update(&device_id, |v| {
+                    v.state = state_str(state);
+                    if state != DeviceState::Online {
+                        v.last_error = detail.clone();
+                    }
+                });
+                tracing::info!(device_id = %device_id, state = state_str(state), detail = detail.as_deref().unwrap_or(""), "device state");
+                let kind = match device.kind {
+                    DeviceKind::Scanner => "scanner",
+                    DeviceKind::CardReader => "card_reader",
+                };
+                let mut data =
+                    json!({"device_id": device_id, "kind": kind, "state": state_str(state)});
+                if let Some(d) = &detail {
+                    data["detail"] = json!(d);
+                }
+                record(&writer, "store.device.status", data.clone()).await;
+                tp.publish(device.register.clone(), "device", data);
+            }
+        }
+    }
+}
+
+/// Records a service-produced event; a refusal (quota, disk) is logged —
+/// the device cannot be told, and the stream still shows the scan.
+async fn record(writer: &Writer, event_type: &str, data: Value) -> Option<(String, String)> {
+    let event = match NewEvent::service(event_type, data) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(event_type, error = %e, "a device touchpoint does not match the event contract");
+            return None;
+        }
+    };
+    match writer.append(vec![event], None, true).await {
+        Ok(crate::store::AppendOutcome::Created { acks, .. }) => {
+            acks.into_iter().next().map(|a| (a.id, a.sequence))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(event_type, error = %e, "cannot record a device touchpoint");
+            None
+        }
+    }
+}
+
+/// Decodes one frame with this device's settings.
+pub fn decode_frame(device: &DeviceConfig, loyalty: &LoyaltySettings, bytes: &[u8]) -> Decoded {
+    let year = time::OffsetDateTime::now_utc().year();
+    let mut cfg = match device.kind {
+        DeviceKind::Scanner => DecodeConfig::scanner(year),
+        DeviceKind::CardReader => DecodeConfig::card_reader(year),
+    }
+    .with_programs(loyalty.programs.clone());
+    if let Some(k) = &loyalty.key {
+        cfg = cfg.with_token_key(*k.as_bytes());
+    }
+    scan::decode(bytes, &cfg)
+}
+
+async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &Writer) {
+    let decoded = decode_frame(device, &tp.loyalty, bytes);
+    let mut shown = serde_json::to_value(&decoded)
+        .unwrap_or_else(|_| json!({"kind": "invalid", "reason": "cannot show"}));
+    shown["device_id"] = json!(device.id);
+    if let Some(r) = &device.register {
+        shown["register_id"] = json!(r);
+    }
+    match &decoded {
+        Decoded::Loyalty(card) => match &card.customer_token {
+            Some(token) => {
+                let mut data = json!({
+                    "customer_token": token,
+                    "method": serde_json::to_value(card.method).unwrap_or(json!("barcode")),
+                    "device_id": device.id,
+                    "number_masked": card.number_masked,
+                });
+                if let Some(p) = &card.program {
+                    data["program"] = json!(p);
+                }
+                if let Some(r) = &device.register {
+                    data["register_id"] = json!(r);
+                }
+                if let Some((id, seq)) = record(writer, "store.loyalty.identified", data).await {
+                    shown["event_id"] = json!(id);
+                    shown["sequence"] = json!(seq);
+                }
+            }
+            None => {
+                tracing::warn!(device_id = %device.id, "loyalty card read but no [loyalty] key_file is configured; not recorded")
+            }
+        },
+        Decoded::Product(product) => {
+            let mut data = serde_json::to_value(product).unwrap_or_else(|_| json!({}));
+            if let Value::Object(m) = &mut data {
+                m.remove("symbology_inferred");
+            }
+            data["device_id"] = json!(device.id);
+            data["context"] = json!(device.context);
+            if let Some((id, seq)) = record(writer, "store.product.scanned", data).await {
+                shown["event_id"] = json!(id);
+                shown["sequence"] = json!(seq);
+            }
+        }
+        Decoded::PickupPass(_) => {
+            // Verified by the click-and-collect workflow; shown on the counter tablet.
+        }
+        Decoded::Unknown { reason } | Decoded::Invalid { reason } => {
+            tracing::debug!(device_id = %device.id, reason = %reason, "frame not understood");
+        }
+    }
+    tp.publish(device.register.clone(), "scan", shown);
+}
