@@ -43,6 +43,8 @@ pub struct AppState {
     pub unsent_alarm_after: Duration,
     /// Devices, the live stream and the loyalty key.
     pub touchpoints: crate::touchpoints::Touchpoints,
+    /// Fires on SIGTERM: long-lived responses (the live stream) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Why the service is not ready, if it is not.

@@ -51,9 +51,14 @@ pub async fn stream(
     caller.require(&[Role::Pos, Role::Staff], "watch the live stream")?;
     let mut rx = state.touchpoints.stream.subscribe();
     let register = q.register;
+    let shutdown = state.shutdown.clone();
     let events = async_stream(move |tx| async move {
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = rx.recv() => n,
+            };
+            match next {
                 Ok(e) => {
                     let wanted = match (&register, &e.register) {
                         (Some(want), Some(got)) => want == got,

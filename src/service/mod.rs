@@ -98,6 +98,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         sync,
         unsent_alarm_after: Duration::from_secs(config.sync.unsent_alarm_after_s),
         touchpoints,
+        shutdown: cancel.clone(),
     };
 
     let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -139,6 +140,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let server = axum::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let server = tokio::spawn(async move { server.await });
+    let abort_server = server.abort_handle();
     cancel.cancelled().await;
     state.listening.store(false, Ordering::Relaxed);
     tracing::info!("stopping: no new requests; finishing those in flight");

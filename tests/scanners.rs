@@ -1,0 +1,415 @@
+//! Scanners end to end: a serial scanner played through a real pty pair
+//! (socat), recorded by the real binary; unplug and replug; the live stream
+//! with a loyalty scan; no clear number anywhere on disk or in the logs.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Service, DEADLINE};
+use serde_json::{json, Value};
+
+/// A demo key for these tests only (not a secret).
+const KEY_HEX: &str = "7afc0e7c7bf4b24c6e9673a9de072ebf0d35d885daf1052c175d95854a183e44";
+/// A club card: prefix 2400, 13 digits, GTIN check digit. Invented.
+const CLUB_CARD: &str = "2400000012344";
+
+/// `socat pty,raw,echo=0,link=DIR/scanner pty,raw,echo=0,link=DIR/host`:
+/// the service opens `scanner`, the test writes to `host`.
+struct PtyPair {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl PtyPair {
+    fn start(dir: &Path) -> PtyPair {
+        let _ = std::fs::remove_file(dir.join("scanner"));
+        let _ = std::fs::remove_file(dir.join("host"));
+        let child = Command::new("socat")
+            .arg(format!(
+                "pty,raw,echo=0,link={}",
+                dir.join("scanner").display()
+            ))
+            .arg(format!(
+                "pty,raw,echo=0,link={}",
+                dir.join("host").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat must be installed (scripts/test.sh installs it)");
+        let started = Instant::now();
+        while !(dir.join("scanner").exists() && dir.join("host").exists()) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "socat did not create the pty links"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        PtyPair {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn host(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("host"))
+            .expect("open host pty")
+    }
+
+    /// Unplug: the service's reads fail with EIO/HUP.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn ean13(base12: u64) -> String {
+    let s = format!("{base12:012}");
+    let sum: u32 = s
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 1 { 3 } else { 1 })
+        .sum();
+    format!("{s}{}", (10 - sum % 10) % 10)
+}
+
+fn sections(dir: &Path) -> String {
+    let key = dir.join("loyalty.key");
+    std::fs::write(&key, format!("{KEY_HEX}\n")).expect("key");
+    format!(
+        "[[devices]]\nid = \"till-1-scanner\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"till-1\"\ncontext = \"basket\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n\n[loyalty]\nkey_file = \"{}\"\n\n[[loyalty.programs]]\nname = \"club\"\nprefix = \"2400\"\nlength = 13\ncheck = \"gtin\"\n",
+        dir.join("scanner").display(),
+        key.display()
+    )
+}
+
+async fn wait_device_state(svc: &Service, token: &str, state: &str) -> Value {
+    let http = common::http();
+    let started = Instant::now();
+    loop {
+        let v: Value = http
+            .get(svc.url("/api/v1/devices"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("devices")
+            .json()
+            .await
+            .expect("json");
+        if v["devices"][0]["state"] == state {
+            return v;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "device not {state}: {v}\n{}",
+            svc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn scanned_gtins(svc: &Service) -> Vec<String> {
+    let db = svc.db();
+    let mut stmt = db
+        .prepare("SELECT json_extract(data, '$.gtin') FROM events WHERE type = 'store.product.scanned' ORDER BY seq")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+async fn wait_scans(svc: &Service, n: usize) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let got = scanned_gtins(svc);
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} of {n} scans recorded\n{}",
+            got.len(),
+            svc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes scans at 50/s, alternating CR and CRLF, every third one split
+/// across two writes.
+async fn play(host: &mut std::fs::File, codes: &[String]) {
+    for (i, code) in codes.iter().enumerate() {
+        let frame = if i % 2 == 0 {
+            format!("{code}\r")
+        } else {
+            format!("{code}\r\n")
+        };
+        if i % 3 == 0 {
+            let (a, b) = frame.split_at(5);
+            host.write_all(a.as_bytes()).expect("write");
+            host.flush().expect("flush");
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            host.write_all(b.as_bytes()).expect("write");
+        } else {
+            host.write_all(frame.as_bytes()).expect("write");
+        }
+        host.flush().expect("flush");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_scanner_records_every_scan_once_in_order_through_unplug_and_replug() {
+    let mut svc = Service::new("", "");
+    let mut pty = PtyPair::start(svc.dir.path());
+    svc.write_config("", &sections(svc.dir.path()));
+    let staff = svc.token("staff", "tablet");
+    svc.start().await;
+    wait_device_state(&svc, &staff, "online").await;
+
+    let first: Vec<String> = (0..100).map(|i| ean13(400_638_100_000 + i)).collect();
+    play(&mut pty.host(), &first).await;
+    let got = wait_scans(&svc, 100).await;
+    let want: Vec<String> = first.iter().map(|c| format!("0{c}")).collect();
+    assert_eq!(got, want, "every scan once, in order");
+
+    // Unplug.
+    pty.stop();
+    let devices = wait_device_state(&svc, &staff, "offline").await;
+    assert!(devices["devices"][0]["last_error"].is_string());
+    // Replug at the same path.
+    let pty = PtyPair::start(svc.dir.path());
+    wait_device_state(&svc, &staff, "online").await;
+    let second: Vec<String> = (0..30).map(|i| ean13(400_638_200_000 + i)).collect();
+    play(&mut pty.host(), &second).await;
+    let got = wait_scans(&svc, 130).await;
+    let want_after: Vec<String> = second.iter().map(|c| format!("0{c}")).collect();
+    assert_eq!(
+        &got[100..],
+        &want_after[..],
+        "no scan after the replug is lost"
+    );
+
+    let db = svc.db();
+    let states: Vec<String> = db
+        .prepare("SELECT json_extract(data, '$.state') FROM events WHERE type = 'store.device.status' ORDER BY seq")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let transitions: Vec<&str> = states.iter().map(String::as_str).collect();
+    assert!(
+        transitions
+            .windows(3)
+            .any(|w| w == ["online", "offline", "online"]),
+        "device status events record the unplug and replug: {transitions:?}"
+    );
+    let context: String = db
+        .query_row("SELECT json_extract(data, '$.context') FROM events WHERE type = 'store.product.scanned' LIMIT 1", [], |r| r.get(0))
+        .expect("context");
+    assert_eq!(context, "basket");
+}
+
+/// Reads server-sent events until one named `name` arrives; returns its data.
+async fn next_sse(resp: &mut reqwest::Response, buf: &mut String, name: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = "message";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = if e.trim() == name { name } else { "other" };
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if event == name {
+                return serde_json::from_str(&data).expect("sse data is json");
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no `{name}` event on the stream"
+        );
+        match tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => panic!("stream ended"),
+            Ok(Err(e)) => panic!("stream failed: {e}"),
+            Err(_) => {}
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_number_is_kept() {
+    let mut svc = Service::new("", "");
+    let pty = PtyPair::start(svc.dir.path());
+    svc.write_config("", &sections(svc.dir.path()));
+    let pos = svc.token("pos", "till-1");
+    let staff = svc.token("staff", "tablet");
+    svc.start().await;
+    wait_device_state(&svc, &staff, "online").await;
+    let http = common::http();
+    let mut stream = http
+        .get(svc.url("/api/v1/stream?register=till-1"))
+        .bearer_auth(&pos)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut buf = String::new();
+    // Another register's subscriber must not see till-1's scans.
+    let mut other = http
+        .get(svc.url("/api/v1/stream?register=till-9"))
+        .bearer_auth(&pos)
+        .send()
+        .await
+        .expect("stream");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut host = pty.host();
+    host.write_all(format!("{CLUB_CARD}\r").as_bytes())
+        .expect("write");
+    host.flush().expect("flush");
+    let scan = next_sse(&mut stream, &mut buf, "scan").await;
+    assert_eq!(scan["kind"], "loyalty", "{scan}");
+    assert_eq!(scan["number_masked"], "****2344");
+    assert_eq!(scan["program"], "club");
+    assert_eq!(scan["register_id"], "till-1");
+    let token = scan["customer_token"].as_str().expect("token");
+    assert_eq!(token.len(), 43);
+    assert!(
+        !scan.to_string().contains(CLUB_CARD),
+        "the stream never carries the clear number"
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(500), other.chunk()).await;
+    if let Ok(Ok(Some(chunk))) = quiet {
+        assert!(
+            !String::from_utf8_lossy(&chunk).contains("loyalty"),
+            "till-9 saw till-1's scan"
+        );
+    }
+
+    // A till that reads cards itself hands the number over the API.
+    let clear = "4111 1111 1111 1111";
+    let r = http
+        .post(svc.url("/api/v1/loyalty/identify"))
+        .bearer_auth(&pos)
+        .json(&json!({"number": clear, "method": "magstripe", "register_id": "till-1"}))
+        .send()
+        .await
+        .expect("identify");
+    assert_eq!(r.status(), 201);
+    let answer: Value = r.json().await.expect("json");
+    assert_eq!(answer["number_masked"], "****1111");
+    assert_eq!(answer["customer_token"].as_str().map(str::len), Some(43));
+    let bad = http
+        .post(svc.url("/api/v1/loyalty/identify"))
+        .bearer_auth(&staff)
+        .json(&json!({"number": clear, "method": "magstripe"}))
+        .send()
+        .await
+        .expect("identify");
+    assert_eq!(bad.status(), 403, "staff tablets do not identify");
+
+    // The events are stored with tokens; the clear numbers nowhere.
+    let started = Instant::now();
+    while svc
+        .db()
+        .query_row(
+            "SELECT count(*) FROM events WHERE type = 'store.loyalty.identified'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("count")
+        < 2
+    {
+        assert!(started.elapsed() < DEADLINE);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(svc.term().success());
+    let mut files = vec![svc.db.clone(), svc.log.clone()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = svc.db.clone().into_os_string();
+        p.push(suffix);
+        files.push(PathBuf::from(p));
+    }
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for needle in [CLUB_CARD, "4111111111111111", clear] {
+            assert!(
+                !contains(&bytes, needle),
+                "{needle} found in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn decode_prints_one_json_object_per_input() {
+    let svc = Service::new("", "");
+    std::fs::write(svc.dir.path().join("scanner"), "").expect("placeholder");
+    svc.write_config("", &sections(svc.dir.path()));
+    let out = svc.cli(&[
+        "decode",
+        CLUB_CARD,
+        "4006381333931",
+        r"]C1010950110153000317271231\x1d10ABC",
+        "12345",
+        "\u{7}bell",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["kind"], "loyalty");
+    assert_eq!(lines[0]["number_masked"], "****2344");
+    assert_eq!(lines[0]["customer_token"].as_str().map(str::len), Some(43));
+    assert!(
+        !text.contains(CLUB_CARD),
+        "decode never prints the clear number"
+    );
+    assert_eq!(lines[1]["kind"], "product");
+    assert_eq!(lines[1]["gtin"], "04006381333931");
+    assert_eq!(lines[2]["expiry"], "2027-12-31");
+    assert_eq!(lines[2]["batch"], "ABC");
+    assert!(matches!(
+        lines[3]["kind"].as_str(),
+        Some("unknown" | "invalid")
+    ));
+    assert_eq!(lines[4]["kind"], "invalid");
+    assert!(lines[4]["reason"].is_string());
+}
