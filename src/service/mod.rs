@@ -148,10 +148,15 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
-        Err(_) => tracing::warn!(
-            "requests still running after {}s; closing them",
-            DRAIN_TIMEOUT.as_secs()
-        ),
+        Err(_) => {
+            tracing::warn!(
+                "requests still running after {}s; closing them",
+                DRAIN_TIMEOUT.as_secs()
+            );
+            // The server task holds the API state (and a writer handle);
+            // it must end for the writer to finish.
+            abort_server.abort();
+        }
     }
     tasks.close();
     tasks.wait().await;
