@@ -4,6 +4,7 @@
 
 mod drain;
 mod ingest;
+mod scan;
 
 use std::path::Path;
 
@@ -17,11 +18,15 @@ pub enum BenchCommand {
     /// Drain a 1M-event backlog to a count-only fake central; the one-thread
     /// in-process limit and one-event-per-request in the same run.
     Drain(drain::DrainArgs),
+    /// Decoder throughput; scan-to-stream latency from a pty scanner at 50
+    /// scans/s; replug to online (needs socat).
+    Scan(scan::ScanArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest::run(args),
         BenchCommand::Drain(args) => drain::run(args),
+        BenchCommand::Scan(args) => scan::run(args),
     }
 }
