@@ -162,20 +162,7 @@ fn drain_through_http(
         ),
     )?;
     let started = Instant::now();
-    let child = Command::new(&exe)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .env_remove("NOTIFY_SOCKET")
-        .spawn()?;
-    let server = Server {
-        child,
-        port,
-        token: String::new(),
-    };
+    let server = Server::spawn(&config, port, String::new())?;
     wait_ready_at(port, Duration::from_secs(60))?;
     let reader =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;

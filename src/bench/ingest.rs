@@ -333,6 +333,20 @@ pub(super) struct Server {
 }
 
 impl Server {
+    /// Spawns `store-edge run` on `config`, whose API listens on `port`.
+    pub(super) fn spawn(config: &Path, port: u16, token: String) -> anyhow::Result<Server> {
+        let child = Command::new(std::env::current_exe()?)
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .env_remove("NOTIFY_SOCKET")
+            .spawn()?;
+        Ok(Server { child, port, token })
+    }
+
     fn start(dir: &Path) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -358,16 +372,7 @@ impl Server {
             );
         }
         let token = String::from_utf8(out.stdout)?.trim().to_owned();
-        let child = Command::new(&exe)
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .env_remove("NOTIFY_SOCKET")
-            .spawn()?;
-        let server = Server { child, port, token };
+        let server = Server::spawn(&config, port, token)?;
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
     }
@@ -606,20 +611,7 @@ fn time_to_ready(dir: &Path) -> anyhow::Result<f64> {
         ),
     )?;
     let started = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .env_remove("NOTIFY_SOCKET")
-        .spawn()?;
-    let server = Server {
-        child,
-        port,
-        token: String::new(),
-    };
+    let server = Server::spawn(&config, port, String::new())?;
     server.wait_ready(Duration::from_secs(60))?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     drop(server);

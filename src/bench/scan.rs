@@ -35,7 +35,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     println!("| measurement | result |\n|---|---|");
     println!("| decoder throughput, one core, mixed frames (EAN-13, GS1 element string, Digital Link, loyalty with HMAC token, garbage) | {rate:.0} scans/s |");
     let dir = fresh_dir(&args.dir, "scan")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(live(&dir, &args))
 }
 
@@ -48,7 +50,9 @@ fn decoder_throughput(duration: Duration) -> f64 {
     };
     let mut key = [0u8; 32];
     key[0] = 7;
-    let cfg = DecodeConfig::scanner(2026).with_programs(vec![program]).with_token_key(key);
+    let cfg = DecodeConfig::scanner(2026)
+        .with_programs(vec![program])
+        .with_token_key(key);
     let frames: [&[u8]; 6] = [
         b"4006381333931",
         b"]C1010950110153000317271231\x1d10ABC123\x1d21XYZ",
@@ -75,8 +79,14 @@ impl Socat {
         let _ = std::fs::remove_file(dir.join("scanner"));
         let _ = std::fs::remove_file(dir.join("host"));
         let child = Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", dir.join("scanner").display()))
-            .arg(format!("pty,raw,echo=0,link={}", dir.join("host").display()))
+            .arg(format!(
+                "pty,raw,echo=0,link={}",
+                dir.join("scanner").display()
+            ))
+            .arg(format!(
+                "pty,raw,echo=0,link={}",
+                dir.join("host").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -111,7 +121,12 @@ async fn device_state(http: &reqwest::Client, port: u16, token: &str) -> anyhow:
     Ok(v["devices"][0]["state"].as_str().unwrap_or("").to_owned())
 }
 
-async fn wait_state(http: &reqwest::Client, port: u16, token: &str, want: &str) -> anyhow::Result<Duration> {
+async fn wait_state(
+    http: &reqwest::Client,
+    port: u16,
+    token: &str,
+    want: &str,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     while device_state(http, port, token).await? != want {
         if started.elapsed() > Duration::from_secs(60) {
@@ -126,7 +141,9 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut socat = Socat::start(dir)?;
     std::fs::write(dir.join("loyalty.key"), KEY_HEX)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let config = dir.join("scan.toml");
     std::fs::write(
         &config,
@@ -137,25 +154,22 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
             dir.join("loyalty.key").display()
         ),
     )?;
-    let out = Command::new(&exe).arg("--config").arg(&config).args(["token", "create", "--role", "admin", "--name", "bench"]).output()?;
-    let token = String::from_utf8(out.stdout)?.trim().to_owned();
-    let child = Command::new(&exe)
+    let out = Command::new(&exe)
         .arg("--config")
         .arg(&config)
-        .arg("run")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .env_remove("NOTIFY_SOCKET")
-        .spawn()?;
-    let server = Server { child, port, token: token.clone() };
+        .args(["token", "create", "--role", "admin", "--name", "bench"])
+        .output()?;
+    let token = String::from_utf8(out.stdout)?.trim().to_owned();
+    let server = Server::spawn(&config, port, token.clone())?;
     wait_ready_at(port, Duration::from_secs(30))?;
     let http = reqwest::Client::new();
     wait_state(&http, port, &token, "online").await?;
 
     // Scan-to-stream latency at 50 scans/s.
     let mut stream = http
-        .get(format!("http://127.0.0.1:{port}/api/v1/stream?register=till-1"))
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/stream?register=till-1"
+        ))
         .bearer_auth(&token)
         .send()
         .await?;
@@ -171,7 +185,11 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
                 std::thread::sleep(wait);
             }
             let code = format!("{:012}", 400_638_100_000 + i);
-            let sum: u32 = code.bytes().enumerate().map(|(k, b)| u32::from(b - b'0') * if k % 2 == 1 { 3 } else { 1 }).sum();
+            let sum: u32 = code
+                .bytes()
+                .enumerate()
+                .map(|(k, b)| u32::from(b - b'0') * if k % 2 == 1 { 3 } else { 1 })
+                .sum();
             let code = format!("{code}{}", (10 - sum % 10) % 10);
             host.write_all(format!("{code}\r").as_bytes())?;
             host.flush()?;
@@ -203,9 +221,16 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
             }
         }
     }
-    writer.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(f64::NAN);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "| scan-to-stream latency at 50 scans/s ({} of {total} scans seen) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
         latencies.len(),
