@@ -17,4 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# The decoders under libFuzzer (stable Rust, no sanitizer), bounded in time:
+# FUZZ_SECONDS per target (longer runs: FUZZ_SECONDS=600 scripts/fuzz.sh).
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
+
 cargo test --locked --all-targets

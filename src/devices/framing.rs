@@ -178,7 +178,10 @@ impl Decoder for FrameCodec {
                 self.searched = buf.len();
                 if buf.len() > self.max_pending() {
                     let len = buf.len();
-                    buf.clear();
+                    // Keep what may be the start of a suffix that the next
+                    // read completes; dropping it would swallow the next frame.
+                    let keep = (self.suffix.len() - 1).min(len);
+                    buf.advance(len - keep);
                     self.searched = 0;
                     if std::mem::replace(&mut self.discarding, true) {
                         // Still inside the same over-long frame: reported once.
@@ -334,6 +337,21 @@ mod tests {
         );
         // Exactly max_len is fine.
         check(&f, &[b"1234\r"], &["1234"]);
+    }
+
+    /// Found by the `framing` fuzz target: an over-long frame whose
+    /// two-byte suffix was split across reads swallowed the next frame.
+    #[test]
+    fn over_long_frame_with_a_suffix_split_across_reads_keeps_the_next_frame() {
+        let f = framing("", "\r\n", 4);
+        check(
+            &f,
+            &[b"1234567\r", b"\nok\r\n"],
+            &[
+                "!frame longer than 4 bytes (at least 8); discarded up to the next suffix",
+                "ok",
+            ],
+        );
     }
 
     #[test]

@@ -94,7 +94,15 @@ pub fn parse_pass(s: &str) -> Result<PickupPass, ScanError> {
     let payload = URL_SAFE_NO_PAD
         .decode(payload_b64)
         .map_err(|_| ScanError::new("the pickup pass payload is not base64url without padding"))?;
-    let claims: Claims = serde_json::from_slice(&payload).map_err(|_| {
+    // A JSON object in valid UTF-8: serde alone would also take an array in
+    // field order, and skips unknown strings without checking their UTF-8.
+    let payload = std::str::from_utf8(&payload)
+        .ok()
+        .filter(|p| p.trim_start().starts_with('{'))
+        .ok_or_else(|| {
+            ScanError::new("the pickup pass payload is not JSON (a UTF-8 JSON object is required)")
+        })?;
+    let claims: Claims = serde_json::from_str(payload).map_err(|_| {
         ScanError::new("the pickup pass payload is not JSON with oid, sid, kid and exp")
     })?;
     check_id(&claims.oid, "oid")?;
@@ -156,6 +164,24 @@ mod tests {
             (Err(e), Err(part)) => assert!(e.reason().contains(part), "{input}: {e}"),
             (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
         }
+    }
+
+    /// Found by the `pickup_pass` fuzz target: serde took a JSON array in
+    /// claim order, and invalid UTF-8 inside an unknown claim.
+    #[test]
+    fn payload_must_be_a_json_object_in_utf8() {
+        let array = format!("SEP1.{}.{}", b64(r#"["O","S","k",1]"#), sig());
+        check(&array, Err("not JSON"));
+        let mut bad = br#"{"oid":"O","sid":"S","kid":"k","exp":1,"x":""#.to_vec();
+        bad.extend_from_slice(b"\xfc\"}");
+        let bad_utf8 = format!("SEP1.{}.{}", URL_SAFE_NO_PAD.encode(&bad), sig());
+        check(&bad_utf8, Err("not JSON"));
+        let fine = format!(
+            "SEP1.{}.{}",
+            b64(r#" {"oid":"O","sid":"S","kid":"k","exp":1}"#),
+            sig()
+        );
+        check(&fine, Ok(("O", "S", "k", 1)));
     }
 
     #[test]
