@@ -36,18 +36,21 @@ pub fn programs() -> Vec<LoyaltyProgram> {
             prefix: Some("24".into()),
             length: Some(13),
             check: Check::Gtin,
+            regex: None,
         },
         LoyaltyProgram {
             name: "club".into(),
             prefix: Some("LOY".into()),
             length: None,
             check: Check::None,
+            regex: None,
         },
         LoyaltyProgram {
             name: "test-cards".into(),
             prefix: Some("4111".into()),
             length: Some(16),
             check: Check::Luhn,
+            regex: None,
         },
     ]
 }

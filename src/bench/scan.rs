@@ -47,6 +47,7 @@ fn decoder_throughput(duration: Duration) -> f64 {
         prefix: Some("2400".into()),
         length: Some(13),
         check: Check::Gtin,
+        regex: None,
     };
     let mut key = [0u8; 32];
     key[0] = 7;

@@ -34,13 +34,10 @@ pub enum Check {
 /// One loyalty program from the configuration.
 ///
 /// A number matches when it has the `prefix` (if set), exactly `length` characters (if
-/// set) and passes `check`. A program must set at least a prefix or a length, so a
-/// half-written config cannot swallow every scan as a loyalty card.
-///
-/// There is deliberately no regular-expression rule: the service must not pull in a regex
-/// engine for this, so only prefix/length/check are supported. Unknown fields (such as a
-/// `regex` key) are rejected when the config is deserialised, so an unsupported rule is
-/// never silently ignored.
+/// set), matches `regex` as a whole (if set) and passes `check`. A program must set at
+/// least a prefix, a length or a regex, so a half-written config cannot swallow every
+/// scan as a loyalty card. Unknown fields are rejected when the config is deserialised,
+/// so a misspelt rule is never silently ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyProgram {
@@ -54,6 +51,63 @@ pub struct LoyaltyProgram {
     pub length: Option<usize>,
     #[serde(default)]
     pub check: Check,
+    /// A regular expression the whole normalised number must match (compiled once,
+    /// when the config is read; a bad pattern is a config error).
+    #[serde(default)]
+    pub regex: Option<Pattern>,
+}
+
+/// A compiled regular expression that must match the whole number. It serialises as
+/// the pattern text; two patterns are equal when their text is.
+#[derive(Clone)]
+pub struct Pattern {
+    text: String,
+    anchored: regex::Regex,
+}
+
+impl Pattern {
+    pub fn new(text: &str) -> Result<Pattern, regex::Error> {
+        // Bounded size: a config pattern, not a place for a denial of service.
+        let anchored = regex::RegexBuilder::new(&format!("^(?:{text})$"))
+            .size_limit(1 << 20)
+            .build()?;
+        Ok(Pattern {
+            text: text.to_owned(),
+            anchored,
+        })
+    }
+
+    pub fn is_full_match(&self, number: &str) -> bool {
+        self.anchored.is_match(number)
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pattern({:?})", self.text)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Pattern::new(&text)
+            .map_err(|e| serde::de::Error::custom(format!("invalid regex {text:?}: {e}")))
+    }
 }
 
 /// How the customer presented the card (`method` in `store.loyalty.identified`).
@@ -160,8 +214,13 @@ pub fn luhn_valid(s: &str) -> bool {
 }
 
 fn program_matches(number: &str, program: &LoyaltyProgram) -> bool {
-    if program.prefix.is_none() && program.length.is_none() {
+    if program.prefix.is_none() && program.length.is_none() && program.regex.is_none() {
         return false;
+    }
+    if let Some(pattern) = &program.regex {
+        if !pattern.is_full_match(number) {
+            return false;
+        }
     }
     if let Some(prefix) = &program.prefix {
         if !number.starts_with(normalise_number(prefix).as_str()) {
@@ -350,24 +409,28 @@ mod tests {
                 prefix: Some("24".into()),
                 length: Some(13),
                 check: Check::Gtin,
+                regex: None,
             },
             LoyaltyProgram {
                 name: "club".into(),
                 prefix: Some("LOY".into()),
                 length: None,
                 check: Check::None,
+                regex: None,
             },
             LoyaltyProgram {
                 name: "card".into(),
                 prefix: Some("6".into()),
                 length: Some(16),
                 check: Check::Luhn,
+                regex: None,
             },
             LoyaltyProgram {
                 name: "catch-all".into(),
                 prefix: None,
                 length: None,
                 check: Check::None,
+                regex: None,
             },
         ]
     }
@@ -388,7 +451,34 @@ mod tests {
         let config = r#"{"name":"x","prefix":"24","length":13,"check":"gtin"}"#;
         let parsed: LoyaltyProgram = serde_json::from_str(config).unwrap();
         assert_eq!(parsed.check, Check::Gtin);
-        let with_regex = r#"{"name":"x","regex":"^24"}"#;
-        assert!(serde_json::from_str::<LoyaltyProgram>(with_regex).is_err());
+        let misspelt = r#"{"name":"x","regexp":"^24"}"#;
+        assert!(serde_json::from_str::<LoyaltyProgram>(misspelt).is_err());
+    }
+
+    #[test]
+    fn regex_rule_must_match_the_whole_number() {
+        let programs = vec![LoyaltyProgram {
+            name: "app".into(),
+            prefix: None,
+            length: None,
+            check: Check::None,
+            regex: Some(Pattern::new("AP[0-9]{6}").expect("pattern")),
+        }];
+        assert_eq!(
+            match_program("ap-123456", &programs).map(|p| p.name.as_str()),
+            Some("app")
+        );
+        assert!(
+            match_program("AP1234567", &programs).is_none(),
+            "anchored at both ends"
+        );
+        assert!(match_program("XAP123456", &programs).is_none());
+        assert!(Pattern::new("(").is_err());
+        let parsed: LoyaltyProgram =
+            serde_json::from_str(r#"{"name":"x","regex":"[0-9]+"}"#).expect("parse");
+        assert_eq!(parsed.regex, Some(Pattern::new("[0-9]+").expect("pattern")));
+        let bad =
+            serde_json::from_str::<LoyaltyProgram>(r#"{"name":"x","regex":"(("}"#).unwrap_err();
+        assert!(bad.to_string().contains("invalid regex"));
     }
 }
