@@ -8,6 +8,7 @@ pub mod config;
 pub mod devices;
 pub mod events;
 pub mod fake_central;
+pub mod pickup;
 pub mod scan;
 pub mod service;
 pub mod store;
