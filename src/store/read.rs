@@ -33,34 +33,19 @@ pub fn list_events(
     limit: u32,
     event_type: Option<&str>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    const COLUMNS: &str =
-        "seq, id, type, subject, time, recorded_at, journeystage, clockjump, data";
-    let map = |r: &rusqlite::Row<'_>| {
-        Ok(StoredEvent {
-            sequence: r.get::<_, i64>(0)? as u64,
-            id: r.get(1)?,
-            event_type: r.get(2)?,
-            subject: r.get(3)?,
-            time: r.get(4)?,
-            recorded_at: r.get(5)?,
-            stage: r.get(6)?,
-            clockjump: r.get(7)?,
-            data: r.get(8)?,
-        })
-    };
     let after = after.min(i64::MAX as u64) as i64;
     let rows = match event_type {
         Some(t) => conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM events WHERE type = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
             ))?
-            .query_map(rusqlite::params![t, after, limit], map)?
+            .query_map(rusqlite::params![t, after, limit], event_from_row)?
             .collect::<Result<Vec<_>, _>>()?,
         None => conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             ))?
-            .query_map(rusqlite::params![after, limit], map)?
+            .query_map(rusqlite::params![after, limit], event_from_row)?
             .collect::<Result<Vec<_>, _>>()?,
     };
     Ok(rows)
