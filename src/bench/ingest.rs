@@ -352,13 +352,7 @@ impl Server {
             .local_addr()?
             .port();
         let config = dir.join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n",
-                dir.join("store-edge.db").display()
-            ),
-        )?;
+        write_plain_config(&config, dir, port)?;
         let exe = std::env::current_exe()?;
         let out = Command::new(&exe)
             .arg("--config")
@@ -597,19 +591,26 @@ pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A config for the service under measurement: database in `dir`, API on
+/// `port`, no central, quiet logs.
+fn write_plain_config(config: &Path, dir: &Path, port: u16) -> anyhow::Result<()> {
+    std::fs::write(
+        config,
+        format!(
+            "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n",
+            dir.join("store-edge.db").display()
+        ),
+    )?;
+    Ok(())
+}
+
 /// Milliseconds from spawning the binary to `/readyz` answering 200.
 fn time_to_ready(dir: &Path) -> anyhow::Result<f64> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let config = dir.join("ready.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n",
-            dir.join("store-edge.db").display()
-        ),
-    )?;
+    write_plain_config(&config, dir, port)?;
     let started = Instant::now();
     let server = Server::spawn(&config, port, String::new())?;
     server.wait_ready(Duration::from_secs(60))?;

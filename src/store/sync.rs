@@ -177,14 +177,29 @@ pub fn drop_batch(ctx: &mut WriteCtx<'_>, key: &str) -> Result<(), StoreError> {
 /// Pending batches are dropped so that everything is grouped anew (new
 /// keys), and `requeue_generation` tells a running uplink to start over.
 pub fn requeue(ctx: &mut WriteCtx<'_>, ids: Option<&[String]>) -> Result<u64, StoreError> {
+    let n = requeue_rows(ctx.conn(), ids)?;
+    ctx.note_unsent_change(n as i64);
+    Ok(n)
+}
+
+/// Same as [`requeue`], for the CLI's own connection (one transaction).
+pub fn requeue_direct(conn: &mut Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
+    let tx = conn.transaction()?;
+    let n = requeue_rows(&tx, ids)?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The rows of a requeue, inside the caller's transaction.
+fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
     let n = match ids {
-        None => ctx.conn().execute(
+        None => conn.execute(
             "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2",
             [],
         )?,
         Some(ids) => {
             let mut n = 0;
-            let mut stmt = ctx.conn().prepare_cached(
+            let mut stmt = conn.prepare_cached(
                 "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2 AND id = ?1",
             )?;
             for id in ids {
@@ -194,45 +209,13 @@ pub fn requeue(ctx: &mut WriteCtx<'_>, ids: Option<&[String]>) -> Result<u64, St
         }
     } as u64;
     if n > 0 {
-        ctx.conn().execute("DELETE FROM uplink_batches", [])?;
-        ctx.conn().execute(
-            "INSERT INTO meta (key, value) VALUES ('requeue_generation', '1')
-             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            [],
-        )?;
-        ctx.note_unsent_change(n as i64);
-    }
-    Ok(n)
-}
-
-/// Same as [`requeue`], for the CLI's own connection.
-pub fn requeue_direct(conn: &mut Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
-    let tx = conn.transaction()?;
-    let n = match ids {
-        None => tx.execute(
-            "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2",
-            [],
-        )?,
-        Some(ids) => {
-            let mut n = 0;
-            for id in ids {
-                n += tx.execute(
-                    "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2 AND id = ?1",
-                    [id],
-                )?;
-            }
-            n
-        }
-    } as u64;
-    if n > 0 {
-        tx.execute("DELETE FROM uplink_batches", [])?;
-        tx.execute(
+        conn.execute("DELETE FROM uplink_batches", [])?;
+        conn.execute(
             "INSERT INTO meta (key, value) VALUES ('requeue_generation', '1')
              ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             [],
         )?;
     }
-    tx.commit()?;
     Ok(n)
 }
 

@@ -181,18 +181,28 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        self.submit(Box::new(FnOp {
-            estimated_bytes,
-            f: Some(f),
-            value: None,
-            reply: Some(reply),
-        }))?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        self.submit_fn(estimated_bytes, f)?
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Like [`Writer::run`], for threads outside the runtime.
     pub fn run_blocking<T, F>(&self, estimated_bytes: u64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit_fn(estimated_bytes, f)?
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Queues `f` and returns where its result will arrive after the commit.
+    fn submit_fn<T, F>(
+        &self,
+        estimated_bytes: u64,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -204,7 +214,7 @@ impl Writer {
             value: None,
             reply: Some(reply),
         }))?;
-        rx.blocking_recv().map_err(|_| StoreError::WriterStopped)?
+        Ok(rx)
     }
 }
 
