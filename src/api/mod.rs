@@ -7,8 +7,11 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod pickups;
 pub mod sync;
+pub mod tablets;
 pub mod touchpoints;
+pub mod ui;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub unsent_alarm_after: Duration,
     /// Devices, the live stream and the loyalty key.
     pub touchpoints: crate::touchpoints::Touchpoints,
+    /// The click-and-collect workflow (verification, PINs, actions).
+    pub pickups: crate::pickup::service::Pickups,
     /// Fires on SIGTERM: long-lived responses (the live stream) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -79,8 +84,8 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json."),
-    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, sync::list_pickups, sync::get_pickup, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody)),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -108,8 +113,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync", get(sync::status))
         .route("/api/v1/sync/now", axum::routing::post(sync::now))
         .route("/api/v1/sync/requeue", axum::routing::post(sync::requeue))
-        .route("/api/v1/pickups", get(sync::list_pickups))
-        .route("/api/v1/pickups/{order_id}", get(sync::get_pickup))
+        .route("/api/v1/pickups", get(pickups::list))
+        .route("/api/v1/pickups/verify", post(pickups::verify))
+        .route("/api/v1/pickups/{order_id}", get(pickups::get))
+        .route(
+            "/api/v1/pickups/{order_id}/start-picking",
+            post(pickups::start_picking),
+        )
+        .route("/api/v1/pickups/{order_id}/ready", post(pickups::ready))
+        .route("/api/v1/pickups/{order_id}/handover", post(pickups::handover))
+        .route("/api/v1/pickups/{order_id}/refuse", post(pickups::refuse))
+        .route("/api/v1/pickups/{order_id}/cancel", post(pickups::cancel))
+        .route("/api/v1/pickups/{order_id}/reminded", post(pickups::reminded))
+        .route("/api/v1/reservations", post(pickups::reserve))
+        .route("/api/v1/tablets/pair", post(tablets::pair))
+        .route("/api/v1/session", get(tablets::session))
+        .route("/api/v1/staff", get(tablets::list_staff))
+        .route("/api/v1/staff/login", post(tablets::login))
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/index.html", get(ui::index))
+        .route("/ui/app.js", get(ui::app_js))
+        .route("/ui/app.css", get(ui::app_css))
         .route("/api/v1/devices", get(touchpoints::devices))
         .route("/api/v1/stream", get(touchpoints::stream))
         .route(

@@ -2,12 +2,11 @@
 //! orders as received (`/api/v1/pickups…`). Read from the database, so
 //! they answer the same whether central is up or not.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{auth::Caller, ApiError, AppState};
 use crate::store::sync as store_sync;
@@ -101,64 +100,4 @@ pub async fn requeue(
         }
     }
     Ok(Json(serde_json::json!({"requeued": n})).into_response())
-}
-
-fn order_json(o: store_sync::StoredOrder) -> Value {
-    let mut doc = match o.document {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    // The verification hash stays in the store; the tablet never needs it.
-    doc.remove("verification");
-    doc.insert("central_status".into(), o.central_status.into());
-    doc.insert("version".into(), o.version.into());
-    doc.insert("received_at".into(), o.received_at.into());
-    doc.insert("updated_at".into(), o.updated_at.into());
-    Value::Object(doc)
-}
-
-/// Click-and-collect orders as central sent them, newest change first.
-#[utoipa::path(get, path = "/api/v1/pickups", responses((status = 200, description = "`{\"orders\": [order…]}`")), security(("bearer" = [])))]
-pub async fn list_pickups(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Response, ApiError> {
-    caller.require(&[Role::Staff], "read pickup orders")?;
-    let readers = state.readers.clone();
-    let orders = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let conn = readers.get()?;
-        Ok(store_sync::list_orders(&conn, 1000)?)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
-    let orders: Vec<Value> = orders.into_iter().map(order_json).collect();
-    Ok(Json(serde_json::json!({"orders": orders})).into_response())
-}
-
-/// One click-and-collect order.
-#[utoipa::path(get, path = "/api/v1/pickups/{order_id}", params(("order_id" = String, Path)), responses(
-    (status = 200, description = "The order"), (status = 404, description = "Unknown order", body = super::error::Problem)),
-    security(("bearer" = [])))]
-pub async fn get_pickup(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(order_id): Path<String>,
-) -> Result<Response, ApiError> {
-    caller.require(&[Role::Staff], "read pickup orders")?;
-    let readers = state.readers.clone();
-    let id = order_id.clone();
-    let order = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let conn = readers.get()?;
-        Ok(store_sync::get_order(&conn, &id)?)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
-    match order {
-        Some(o) => Ok(Json(order_json(o)).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no pickup order {order_id}"),
-        )),
-    }
 }

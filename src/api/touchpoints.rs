@@ -41,7 +41,9 @@ pub struct StreamQuery {
     pub register: Option<String>,
 }
 
-/// Live feed: `event: scan` with the decoded scan, `event: device` with state changes.
+/// Live feed: `event: scan` with the decoded scan, `event: device` with state changes,
+/// `event: order` when a pickup order changed, `event: pass` with the verification of a
+/// pickup pass scanned on this register's scanner.
 #[utoipa::path(get, path = "/api/v1/stream", params(StreamQuery), responses((status = 200, description = "text/event-stream")), security(("bearer" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -62,7 +64,8 @@ pub async fn stream(
                 Ok(e) => {
                     let wanted = match (&register, &e.register) {
                         (Some(want), Some(got)) => want == got,
-                        (Some(_), None) => e.name == "device",
+                        // Device states and order changes reach every tablet.
+                        (Some(_), None) => matches!(e.name, "device" | "order"),
                         (None, _) => true,
                     };
                     if wanted

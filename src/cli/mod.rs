@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod staff;
+
 use crate::config::{self, Config, ConfigError};
 use crate::store::{self, read, tokens, tokens::Role};
 
@@ -57,6 +59,12 @@ pub enum Command {
         #[arg(long)]
         card_reader: bool,
     },
+    /// Staff of the pickup counter and their PINs.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
+    /// Pair a staff or kiosk tablet.
+    #[command(subcommand)]
+    Tablet(staff::TabletCommand),
     /// Sync with central: status, try now, send quarantined events again.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -253,6 +261,16 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 print!("{}", config.to_toml());
                 Ok(())
             }
+        }
+        Command::Staff(cmd) => {
+            let config = load()?;
+            let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;
+            staff::staff(&conn, cmd)
+        }
+        Command::Tablet(cmd) => {
+            let config = load()?;
+            let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;
+            staff::tablet(&conn, cmd)
         }
         Command::Token(cmd) => {
             let config = load()?;

@@ -33,7 +33,35 @@ pub struct Config {
     pub devices: Vec<crate::devices::DeviceConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loyalty: Option<LoyaltyConfig>,
+    pub pickup: PickupConfig,
     pub log: LogConfig,
+}
+
+/// `[pickup]`: click-and-collect timers, code lockout, the counter register.
+#[derive(Debug, Clone, Serialize)]
+pub struct PickupConfig {
+    /// Minutes after `pickup_by` before an uncollected order is a no-show.
+    pub no_show_grace_min: u64,
+    /// Orders due within this many hours are on the due list.
+    pub reminder_before_h: u64,
+    /// Wrong short codes before the order is locked.
+    pub code_max_failures: u64,
+    /// How long a locked order refuses codes.
+    pub code_lock_min: u64,
+    /// The register whose scanner and tablet serve pickups.
+    pub counter_register: String,
+}
+
+impl Default for PickupConfig {
+    fn default() -> Self {
+        PickupConfig {
+            no_show_grace_min: 0,
+            reminder_before_h: 24,
+            code_max_failures: 5,
+            code_lock_min: 15,
+            counter_register: "counter-1".into(),
+        }
+    }
 }
 
 /// `[loyalty]`: where the chain-wide token key is, and the card programs.
@@ -208,22 +236,78 @@ impl Resolver<'_> {
         }
     }
 
+    /// A number within `min..=max`, or `default` when the key is absent.
+    fn in_range(
+        &self,
+        v: &Option<Spanned<u64>>,
+        key: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+        what: &str,
+    ) -> Result<u64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => Err(self.err(s, key, s.get_ref(), format!("{what} from {min} to {max}"))),
+        }
+    }
+
+    fn resolve_pickup(&self, raw: raw::RawPickup) -> Result<PickupConfig, ConfigError> {
+        let d = PickupConfig::default();
+        let counter_register = match raw.counter_register {
+            None => d.counter_register.clone(),
+            Some(r) if !r.get_ref().is_empty() && r.get_ref().len() <= 64 => r.into_inner(),
+            Some(r) => {
+                return Err(self.err(
+                    &r,
+                    "pickup.counter_register",
+                    format!("{:?}", r.get_ref()),
+                    "a register id of 1 to 64 characters, e.g. \"counter-1\"",
+                ))
+            }
+        };
+        Ok(PickupConfig {
+            no_show_grace_min: self.in_range(
+                &raw.no_show_grace_min,
+                "pickup.no_show_grace_min",
+                d.no_show_grace_min,
+                0,
+                7 * 24 * 60,
+                "minutes after pickup_by",
+            )?,
+            reminder_before_h: self.in_range(
+                &raw.reminder_before_h,
+                "pickup.reminder_before_h",
+                d.reminder_before_h,
+                1,
+                14 * 24,
+                "hours before pickup_by",
+            )?,
+            code_max_failures: self.in_range(
+                &raw.code_max_failures,
+                "pickup.code_max_failures",
+                d.code_max_failures,
+                1,
+                20,
+                "wrong codes before the order is locked",
+            )?,
+            code_lock_min: self.in_range(
+                &raw.code_lock_min,
+                "pickup.code_lock_min",
+                d.code_lock_min,
+                1,
+                24 * 60,
+                "minutes",
+            )?,
+            counter_register,
+        })
+    }
+
     fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
         let d = SyncConfig::default();
-        let pick = |v: &Option<Spanned<u64>>,
-                    key: &'static str,
-                    default: u64,
-                    min: u64,
-                    max: u64,
-                    what: &str|
-         -> Result<u64, ConfigError> {
-            match v {
-                None => Ok(default),
-                Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
-                Some(s) => {
-                    Err(self.err(s, key, s.get_ref(), format!("{what} from {min} to {max}")))
-                }
-            }
+        let pick = |v: &Option<Spanned<u64>>, key, default, min, max, what: &str| {
+            self.in_range(v, key, default, min, max, what)
         };
         Ok(SyncConfig {
             batch_max_events: pick(
@@ -379,6 +463,7 @@ impl Resolver<'_> {
             }
         };
         let sync = self.resolve_sync(raw.sync.unwrap_or_default())?;
+        let pickup = self.resolve_pickup(raw.pickup.unwrap_or_default())?;
         let mut devices = Vec::with_capacity(raw.devices.len());
         let mut seen = std::collections::HashSet::new();
         for (i, d) in raw.devices.into_iter().enumerate() {
@@ -425,6 +510,7 @@ impl Resolver<'_> {
             sync,
             devices,
             loyalty,
+            pickup,
             log: LogConfig { level },
         })
     }

@@ -16,7 +16,18 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub devices: Vec<crate::devices::RawDevice>,
     pub loyalty: Option<RawLoyalty>,
+    pub pickup: Option<RawPickup>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPickup {
+    pub no_show_grace_min: Option<Spanned<u64>>,
+    pub reminder_before_h: Option<Spanned<u64>>,
+    pub code_max_failures: Option<Spanned<u64>>,
+    pub code_lock_min: Option<Spanned<u64>>,
+    pub counter_register: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

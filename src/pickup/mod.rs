@@ -7,6 +7,11 @@
 //! with central becomes a conflict), or allow an action it cannot name in
 //! `allowed()`.
 
+pub mod service;
+pub mod staff;
+pub mod verify;
+pub mod workflow;
+
 use std::fmt;
 
 /// The store's state of an order.

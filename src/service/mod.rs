@@ -89,6 +89,21 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         });
         tracing::info!(devices = config.devices.len(), "devices started");
     }
+    let pickups = crate::pickup::service::Pickups::new(
+        writer.clone(),
+        readers.clone(),
+        &config.store.id,
+        config.pickup.clone(),
+        touchpoints.stream.clone(),
+    );
+    {
+        let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);
+        let _ = touchpoints.passes.set(pass_tx);
+        tasks.spawn(pickups.clone().run_pass_scans(pass_rx, cancel.clone()));
+        // The timer checks deadlines at once: a box that was off over a
+        // deadline catches up before the first tablet asks.
+        tasks.spawn(pickups.clone().run_timer(cancel.clone()));
+    }
     let state = AppState {
         writer: writer.clone(),
         readers,
@@ -98,6 +113,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         sync,
         unsent_alarm_after: Duration::from_secs(config.sync.unsent_alarm_after_s),
         touchpoints,
+        pickups,
         shutdown: cancel.clone(),
     };
 

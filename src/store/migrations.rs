@@ -94,6 +94,49 @@ pub const STEPS: &[&str] = &[
         fetched_at TEXT NOT NULL
     );
     "#,
+    // 3: click-and-collect in the store — the workflow state of each order,
+    // staff with PINs, tablet pairing codes, the register a tablet serves.
+    r#"
+    -- The store's side of an order. `local` holds what the store added
+    -- (picked lines, location, arrival, reminders, what central changed,
+    -- the handover) as JSON; `revision` counts every local change and is
+    -- the ETag / If-Match value. Code failures are counted here so that a
+    -- restart does not reset a lockout.
+    ALTER TABLE pickup_orders ADD COLUMN state TEXT NOT NULL DEFAULT 'received'
+        CHECK (state IN ('received', 'picking', 'ready', 'handed_over',
+                         'partially_handed_over', 'refused', 'no_show', 'cancelled'));
+    ALTER TABLE pickup_orders ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE pickup_orders ADD COLUMN pickup_by_unix INTEGER;
+    ALTER TABLE pickup_orders ADD COLUMN local TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(local));
+    ALTER TABLE pickup_orders ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pickup_orders ADD COLUMN code_locked_until INTEGER;
+    UPDATE pickup_orders SET pickup_by_unix = unixepoch(json_extract(document, '$.pickup_by')),
+                             state = CASE central_status WHEN 'cancelled' THEN 'cancelled' ELSE 'received' END;
+    CREATE INDEX pickup_orders_state ON pickup_orders(state, pickup_by_unix);
+
+    -- Staff who hand over goods: only an argon2id hash of the PIN is kept;
+    -- failures and the lock survive a restart.
+    CREATE TABLE staff (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        pin_hash     TEXT NOT NULL,
+        pin_failures INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER,
+        created_at   TEXT NOT NULL
+    );
+
+    -- One-time tablet pairing codes (a SHA-256 of the 8 digits).
+    CREATE TABLE pairing_codes (
+        code_hash  BLOB PRIMARY KEY,
+        role       TEXT NOT NULL CHECK (role IN ('staff', 'kiosk')),
+        register   TEXT,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER,
+        created_at TEXT NOT NULL
+    );
+
+    ALTER TABLE api_tokens ADD COLUMN register TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::read::{event_from_row, COLUMNS};
 use super::{StoreError, WriteCtx};
-use crate::events::{NewEvent, StoredEvent};
+use crate::events::StoredEvent;
 
 /// A fixed uplink batch: every retry sends the unsent events of this range
 /// under this key.
@@ -319,52 +319,23 @@ pub struct PageOutcome {
 }
 
 /// Stores a page of the order feed and the cursor after it, in the caller's
-/// (one) transaction. Newly seen orders record `store.pickup.received`.
+/// (one) transaction, each order through the pickup workflow's
+/// reconciliation (`pickup::workflow::central_version`).
 pub fn store_orders_page(
     ctx: &mut WriteCtx<'_>,
     orders: &[CentralOrder],
     next_cursor: &str,
 ) -> Result<PageOutcome, StoreError> {
-    let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
     let mut outcome = PageOutcome::default();
     for order in orders {
-        let known: Option<i64> = ctx
-            .conn()
-            .prepare_cached("SELECT version FROM pickup_orders WHERE order_id = ?1")?
-            .query_row([&order.order_id], |r| r.get(0))
-            .optional()?;
-        match known {
-            Some(v) if v >= order.version => outcome.ignored_older += 1,
-            Some(_) => {
-                ctx.conn()
-                    .prepare_cached(
-                        "UPDATE pickup_orders SET version = ?2, central_status = ?3, document = ?4, updated_at = ?5 WHERE order_id = ?1",
-                    )?
-                    .execute(rusqlite::params![order.order_id, order.version, order.status, order.document, now])?;
-                outcome.updated += 1;
-            }
-            None => {
-                ctx.conn()
-                    .prepare_cached(
-                        "INSERT INTO pickup_orders (order_id, version, central_status, document, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                    )?
-                    .execute(rusqlite::params![order.order_id, order.version, order.status, order.document, now])?;
-                let event = NewEvent::service(
-                    "store.pickup.received",
-                    serde_json::json!({
-                        "order_id": order.order_id,
-                        "version": order.version,
-                        "channel": order.channel,
-                        "item_count": order.item_count,
-                        "pickup_by": order.pickup_by,
-                    }),
-                )
-                .map_err(|e| StoreError::Conflict(format!("order {}: {e}", order.order_id)))?;
-                ctx.append(&event)?;
-                outcome.new += 1;
-            }
+        match crate::pickup::workflow::central_version(ctx, order, now)? {
+            crate::pickup::workflow::Stored::New => outcome.new += 1,
+            crate::pickup::workflow::Stored::Updated => outcome.updated += 1,
+            crate::pickup::workflow::Stored::Older => outcome.ignored_older += 1,
         }
     }
+    let now = crate::events::format_time(now);
     meta_set(
         ctx.conn(),
         &[
@@ -400,46 +371,4 @@ pub fn pickup_keys(conn: &Connection) -> Result<Vec<(String, [u8; 32])>, StoreEr
         .into_iter()
         .filter_map(|(kid, key)| <[u8; 32]>::try_from(key.as_slice()).ok().map(|k| (kid, k)))
         .collect())
-}
-
-/// A stored order as the API shows it (central's document plus status).
-#[derive(Debug, Serialize)]
-pub struct StoredOrder {
-    pub order_id: String,
-    pub version: i64,
-    pub central_status: String,
-    pub document: serde_json::Value,
-    pub received_at: String,
-    pub updated_at: String,
-}
-
-fn order_from_row(r: &rusqlite::Row<'_>) -> Result<StoredOrder, rusqlite::Error> {
-    let doc: String = r.get(3)?;
-    Ok(StoredOrder {
-        order_id: r.get(0)?,
-        version: r.get(1)?,
-        central_status: r.get(2)?,
-        document: serde_json::from_str(&doc).unwrap_or(serde_json::Value::Null),
-        received_at: r.get(4)?,
-        updated_at: r.get(5)?,
-    })
-}
-
-pub fn list_orders(conn: &Connection, limit: u32) -> Result<Vec<StoredOrder>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT order_id, version, central_status, document, received_at, updated_at FROM pickup_orders ORDER BY updated_at DESC, order_id LIMIT ?1",
-    )?;
-    let rows = stmt
-        .query_map([limit], order_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-pub fn get_order(conn: &Connection, order_id: &str) -> Result<Option<StoredOrder>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT order_id, version, central_status, document, received_at, updated_at FROM pickup_orders WHERE order_id = ?1",
-        )?
-        .query_row([order_id], order_from_row)
-        .optional()?)
 }

@@ -48,6 +48,8 @@ impl Role {
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    /// The register a paired tablet serves (its live stream, its scanner).
+    pub register: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,9 +147,100 @@ pub fn revoke(conn: &Connection, name: &str) -> Result<(), StoreError> {
 /// Finds the active token with this clear value.
 pub fn authenticate(conn: &Connection, token: &str) -> Result<Option<Principal>, StoreError> {
     let hash = hash_token(token);
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT name, role FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL")?
-        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT name, role, register FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    Ok(row.and_then(|(name, role)| Role::parse(&role).map(|role| Principal { name, role })))
+    Ok(row.and_then(|(name, role, register)| {
+        Role::parse(&role).map(|role| Principal {
+            name,
+            role,
+            register,
+        })
+    }))
+}
+
+/// How long a tablet pairing code is valid.
+pub const PAIRING_CODE_TTL_S: i64 = 10 * 60;
+
+/// A new single-use 8-digit pairing code for a tablet of `role` (staff or
+/// kiosk); only its SHA-256 is stored. Returns the clear code (shown once).
+pub fn create_pairing_code(
+    conn: &Connection,
+    role: Role,
+    register: Option<&str>,
+    now: i64,
+) -> Result<String, StoreError> {
+    if !matches!(role, Role::Staff | Role::Kiosk) {
+        return Err(StoreError::Conflict(
+            "tablets pair as staff or kiosk; use `store-edge token create` for other roles".into(),
+        ));
+    }
+    let code = crate::pickup::verify::random_digits(8).map_err(StoreError::Io)?;
+    let created = crate::events::format_time(time::OffsetDateTime::now_utc());
+    conn.execute(
+        "DELETE FROM pairing_codes WHERE expires_at < ?1 OR used_at IS NOT NULL",
+        [now],
+    )?;
+    conn.execute(
+        "INSERT INTO pairing_codes (code_hash, role, register, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![&hash_token(&code)[..], role.as_str(), register, now + PAIRING_CODE_TTL_S, created],
+    )?;
+    Ok(code)
+}
+
+/// A paired tablet's new token.
+#[derive(Debug)]
+pub struct Paired {
+    pub token: String,
+    pub role: Role,
+    pub register: Option<String>,
+    pub name: String,
+}
+
+/// Uses a pairing code once: creates a token named after the tablet.
+/// None when the code is unknown, used or expired.
+pub fn redeem_pairing_code(
+    conn: &Connection,
+    code: &str,
+    tablet_name: &str,
+    now: i64,
+) -> Result<Option<Paired>, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached(
+            "UPDATE pairing_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL AND expires_at >= ?2 RETURNING role, register",
+        )?
+        .query_row(rusqlite::params![&hash_token(code)[..], now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((role, register)) = row else {
+        return Ok(None);
+    };
+    let role = Role::parse(&role).unwrap_or(Role::Kiosk);
+    let clean: String = tablet_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect();
+    let suffix = crate::pickup::verify::random_digits(4).map_err(StoreError::Io)?;
+    let name = format!("tablet {} #{suffix}", clean.trim());
+    let token = create(conn, &name, role)?;
+    conn.execute(
+        "UPDATE api_tokens SET register = ?2 WHERE name = ?1",
+        rusqlite::params![name, register],
+    )?;
+    Ok(Some(Paired {
+        token,
+        role,
+        register,
+        name,
+    }))
+}
+
+/// Voids every unused pairing code (after repeated wrong tries).
+pub fn void_pairing_codes(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn.execute("DELETE FROM pairing_codes WHERE used_at IS NULL", [])? as u64)
 }

@@ -51,6 +51,9 @@ pub struct Touchpoints {
     pub stream: broadcast::Sender<StreamEvent>,
     pub devices: Arc<Mutex<Vec<DeviceView>>>,
     pub loyalty: Arc<LoyaltySettings>,
+    /// Where scanned pickup passes go for verification (set by the pickup
+    /// workflow at start-up; without it passes are only shown).
+    pub passes: Arc<std::sync::OnceLock<mpsc::Sender<crate::pickup::service::ScannedPass>>>,
 }
 
 /// `[loyalty]`: the chain-wide token key and the programs.
@@ -94,6 +97,7 @@ impl Touchpoints {
             stream,
             devices: Arc::new(Mutex::new(views)),
             loyalty: Arc::new(loyalty),
+            passes: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -267,8 +271,25 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
                 shown["sequence"] = json!(seq);
             }
         }
-        Decoded::PickupPass(_) => {
-            // Verified by the click-and-collect workflow; shown on the counter tablet.
+        Decoded::PickupPass(pass) => {
+            // Verified by the click-and-collect workflow, which tells the
+            // tablets of this register (`event: pass`).
+            if let Some(tx) = tp.passes.get() {
+                use base64::Engine;
+                let text = format!(
+                    "{}.{}",
+                    pass.signed_part,
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pass.signature)
+                );
+                let scanned = crate::pickup::service::ScannedPass {
+                    text,
+                    device_id: device.id.clone(),
+                    register: device.register.clone(),
+                };
+                if tx.try_send(scanned).is_err() {
+                    tracing::warn!(device_id = %device.id, "pickup pass not verified: the workflow is busy or stopped");
+                }
+            }
         }
         Decoded::Unknown { reason } | Decoded::Invalid { reason } => {
             tracing::debug!(device_id = %device.id, reason = %reason, "frame not understood");

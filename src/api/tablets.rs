@@ -1,0 +1,137 @@
+//! Tablets and staff: pairing a tablet with a one-time code (it gets a token
+//! and the HttpOnly session cookie), who the session is, the staff list and
+//! the PIN log-in of the staff tablet.
+//!
+//! Wrong pairing codes are counted: after ten in a row every open code is
+//! voided, so guessing 8 digits inside the 10 minutes is hopeless.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{auth::Caller, ApiError, AppState};
+use crate::pickup::staff;
+use crate::store::tokens::{self, Role};
+
+/// Wrong pairing codes in a row (all tablets) before open codes are voided.
+const PAIRING_MAX_FAILURES: u32 = 10;
+static PAIRING_FAILURES: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairBody {
+    /// The 8-digit code printed by `store-edge tablet pair`.
+    pub code: String,
+    /// A name for the tablet, e.g. "counter tablet".
+    pub name: String,
+}
+
+/// Pair a tablet: `{token, role}` and the `store_edge_session` cookie.
+#[utoipa::path(post, path = "/api/v1/tablets/pair", request_body = PairBody, responses(
+    (status = 200, description = "`{token, role, name, register}` and `Set-Cookie: store_edge_session=…; HttpOnly; SameSite=Strict`"),
+    (status = 422, description = "Unknown, used or expired code", body = super::error::Problem)))]
+pub async fn pair(
+    State(state): State<AppState>,
+    b: Result<Json<PairBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = b.map_err(|e| {
+        ApiError::unprocessable(format!("expected {{\"code\", \"name\"}}: {}", e.body_text()))
+    })?;
+    let code = b.code.trim().to_owned();
+    let name = b.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(ApiError::unprocessable("give the tablet a name"));
+    }
+    if code.len() != 8 || !code.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::unprocessable("a pairing code is 8 digits"));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let paired = state
+        .writer
+        .run(0, move |ctx| tokens::redeem_pairing_code(ctx.conn(), &code, &name, now))
+        .await?;
+    let Some(paired) = paired else {
+        let failures = PAIRING_FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(failures, "tablet pairing refused: unknown, used or expired code");
+        if failures >= PAIRING_MAX_FAILURES {
+            PAIRING_FAILURES.store(0, Ordering::Relaxed);
+            let voided = state
+                .writer
+                .run(0, |ctx| tokens::void_pairing_codes(ctx.conn()))
+                .await?;
+            tracing::warn!(voided, "too many wrong pairing codes: every open code was voided");
+        }
+        return Err(ApiError::unprocessable(
+            "unknown, used or expired pairing code; print a new one with `store-edge tablet pair`",
+        ));
+    };
+    PAIRING_FAILURES.store(0, Ordering::Relaxed);
+    tracing::info!(tablet = %paired.name, role = paired.role.as_str(), "tablet paired");
+    let cookie = format!(
+        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
+        super::auth::SESSION_COOKIE,
+        paired.token
+    );
+    let mut response = Json(json!({
+        "token": paired.token, "role": paired.role.as_str(),
+        "name": paired.name, "register": paired.register,
+    }))
+    .into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Who this token or session is.
+#[utoipa::path(get, path = "/api/v1/session", responses((status = 200, description = "`{name, role, register}`"), (status = 401, description = "No session", body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn session(caller: Caller) -> Response {
+    Json(json!({"name": caller.0.name, "role": caller.0.role.as_str(), "register": caller.0.register}))
+        .into_response()
+}
+
+/// Staff who may log in on the staff tablet.
+#[utoipa::path(get, path = "/api/v1/staff", responses((status = 200, description = "`{staff: [{id, name}]}`")), security(("bearer" = [])))]
+pub async fn list_staff(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "list staff")?;
+    let list = state.pickups.read(staff::list).await?;
+    let list: Vec<_> = list
+        .into_iter()
+        .map(|s| json!({"id": s.id, "name": s.name}))
+        .collect();
+    Ok(Json(json!({"staff": list})).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub staff_id: String,
+    pub pin: String,
+}
+
+/// Check a staff PIN on the tablet (wrong PINs count toward the lock).
+#[utoipa::path(post, path = "/api/v1/staff/login", request_body = LoginBody, responses(
+    (status = 200, description = "`{staff_id, name}`"),
+    (status = 403, description = "Wrong PIN (`reason: wrong_pin`)", body = super::error::Problem),
+    (status = 423, description = "Locked (`locked_until`)", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn login(
+    State(state): State<AppState>,
+    caller: Caller,
+    b: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "log staff in")?;
+    let Json(b) = b.map_err(|e| {
+        ApiError::unprocessable(format!("expected {{\"staff_id\", \"pin\"}}: {}", e.body_text()))
+    })?;
+    let name = state.pickups.check_pin(&b.staff_id, &b.pin).await?;
+    Ok((StatusCode::OK, Json(json!({"staff_id": b.staff_id, "name": name}))).into_response())
+}

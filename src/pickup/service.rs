@@ -1,0 +1,371 @@
+//! The running click-and-collect workflow: verification at the counter
+//! (argon2 and Ed25519 run off the writer and off the async threads), staff
+//! PIN checks, reservations, the no-show timer and the live `order` / `pass`
+//! events for the tablets.
+//!
+//! Secret checks are serialised by one lock: a check and the counting of
+//! its failure happen together, so parallel guessing cannot get past
+//! `code_max_failures`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::staff;
+use super::verify;
+use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
+use crate::config::PickupConfig;
+use crate::store::{ReadPool, StoreError, Writer};
+use crate::touchpoints::StreamEvent;
+
+/// A pickup pass read by a scanner, for verification.
+#[derive(Debug)]
+pub struct ScannedPass {
+    pub text: String,
+    pub device_id: String,
+    pub register: Option<String>,
+}
+
+/// The outcome of `POST /api/v1/pickups/verify`.
+#[derive(Debug)]
+pub enum Verification {
+    Ok {
+        order: Box<Order>,
+        verified_by: &'static str,
+    },
+    Refused {
+        reason: Refusal,
+        order_id: Option<String>,
+    },
+    Locked {
+        until: i64,
+    },
+}
+
+/// Why a staff PIN was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("unknown staff_id `{0}`")]
+    UnknownStaff(String),
+    #[error("wrong PIN")]
+    Wrong,
+    #[error("too many wrong PINs: the account is locked")]
+    Locked { until: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Pickups {
+    pub writer: Writer,
+    pub readers: ReadPool,
+    pub store_id: Arc<str>,
+    pub settings: Arc<PickupConfig>,
+    secrets: Arc<tokio::sync::Mutex<()>>,
+    stream: broadcast::Sender<StreamEvent>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(format!("worker failed: {e}")))
+}
+
+impl Pickups {
+    pub fn new(
+        writer: Writer,
+        readers: ReadPool,
+        store_id: &str,
+        settings: PickupConfig,
+        stream: broadcast::Sender<StreamEvent>,
+    ) -> Pickups {
+        Pickups {
+            writer,
+            readers,
+            store_id: store_id.into(),
+            settings: Arc::new(settings),
+            secrets: Arc::new(tokio::sync::Mutex::new(())),
+            stream,
+        }
+    }
+
+    /// Tells every live screen that an order changed.
+    pub fn changed(&self, order: &Order) {
+        let _ = self.stream.send(StreamEvent {
+            register: None,
+            name: "order",
+            json: json!({"order_id": order.order_id, "state": order.state.as_str(), "revision": order.revision}).to_string(),
+        });
+    }
+
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        blocking(move || {
+            let conn = readers.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Checks a staff member's PIN (counting failures; the fifth locks).
+    pub async fn check_pin(&self, staff_id: &str, pin: &str) -> Result<String, PinError> {
+        let _guard = self.secrets.lock().await;
+        let id = staff_id.to_owned();
+        let record = self
+            .read(move |c| staff::pin_record(c, &id))
+            .await?
+            .ok_or_else(|| PinError::UnknownStaff(staff_id.to_owned()))?;
+        let t = now().unix_timestamp();
+        if let Some(until) = record.locked_until.filter(|u| *u > t) {
+            return Err(PinError::Locked { until });
+        }
+        let hash = record.pin_hash;
+        let pin = pin.to_owned();
+        let right = blocking(move || verify::secret_matches(&hash, &pin)).await?;
+        let id = staff_id.to_owned();
+        let locked = self
+            .writer
+            .run(0, move |ctx| staff::record_pin(ctx.conn(), &id, right, t))
+            .await?;
+        match (right, locked) {
+            (true, _) => Ok(record.name),
+            (false, Some(until)) => Err(PinError::Locked { until }),
+            (false, None) => Err(PinError::Wrong),
+        }
+    }
+
+    /// Carries out a staff action (or the timer's no-show) in one writer op.
+    pub async fn act(
+        &self,
+        order_id: &str,
+        cmd: Command,
+        if_match: Option<i64>,
+    ) -> Result<Order, PickupError> {
+        let id = order_id.to_owned();
+        let order = self
+            .writer
+            .run(0, move |ctx| {
+                workflow::in_tx(workflow::act(ctx, &id, &cmd, if_match, now()))
+            })
+            .await??;
+        self.changed(&order);
+        Ok(order)
+    }
+
+    /// Verifies a pickup pass and records the arrival (once).
+    pub async fn verify_pass(&self, text: &str) -> Result<Verification, StoreError> {
+        let keys = self
+            .read(|c| crate::store::sync::pickup_keys(c))
+            .await?;
+        let store_id = self.store_id.clone();
+        let text = text.to_owned();
+        let checked = blocking(move || {
+            verify::check_pass(&text, &keys, &store_id, now().unix_timestamp())
+        })
+        .await?;
+        let order_id = match checked {
+            Ok(id) => id,
+            Err(reason) => {
+                tracing::warn!(reason = reason.as_str(), "pickup pass refused");
+                return Ok(Verification::Refused {
+                    reason,
+                    order_id: None,
+                });
+            }
+        };
+        self.record_verified(order_id, "pass").await
+    }
+
+    /// Verifies a short code against the order's argon2id hash, with the
+    /// lockout counted in the database.
+    pub async fn verify_code(&self, order_id: &str, code: &str) -> Result<Verification, StoreError> {
+        let _guard = self.secrets.lock().await;
+        let id = order_id.to_owned();
+        let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {
+            tracing::warn!(order_id, reason = "unknown_order", "pickup code refused");
+            return Ok(Verification::Refused {
+                reason: Refusal::UnknownOrder,
+                order_id: Some(order_id.to_owned()),
+            });
+        };
+        let t = now().unix_timestamp();
+        if let Some(until) = order.code_locked_until.filter(|u| *u > t) {
+            tracing::warn!(order_id, "pickup code refused: order locked");
+            return Ok(Verification::Locked { until });
+        }
+        let hash = order.code_hash().unwrap_or("").to_owned();
+        let code = code.trim().to_owned();
+        let right = blocking(move || verify::secret_matches(&hash, &code)).await?;
+        if right {
+            return self.record_verified(order_id.to_owned(), "code").await;
+        }
+        let id = order_id.to_owned();
+        let max = self.settings.code_max_failures as i64;
+        let lock_s = self.settings.code_lock_min as i64 * 60;
+        self.writer
+            .run(0, move |ctx| workflow::wrong_code(ctx, &id, max, lock_s, now()))
+            .await?;
+        tracing::warn!(order_id, reason = "wrong_code", "pickup code refused");
+        Ok(Verification::Refused {
+            reason: Refusal::WrongCode,
+            order_id: Some(order_id.to_owned()),
+        })
+    }
+
+    async fn record_verified(
+        &self,
+        order_id: String,
+        method: &'static str,
+    ) -> Result<Verification, StoreError> {
+        let id = order_id.clone();
+        let result = self
+            .writer
+            .run(0, move |ctx| workflow::verified(ctx, &id, method, now()))
+            .await?;
+        Ok(match result {
+            Verified::Ok(order) => {
+                self.changed(&order);
+                Verification::Ok {
+                    order: Box::new(order),
+                    verified_by: method,
+                }
+            }
+            Verified::Refused(reason) => {
+                tracing::warn!(order_id = %order_id, reason = reason.as_str(), verified_by = method, "pickup verification refused");
+                Verification::Refused {
+                    reason,
+                    order_id: Some(order_id),
+                }
+            }
+            Verified::Locked { until } => Verification::Locked { until },
+        })
+    }
+
+    /// Creates a reservation made in the store; returns it and the clear
+    /// code (shown once, only its hash is kept).
+    pub async fn reserve(
+        &self,
+        r: workflow::NewReservation,
+    ) -> Result<(Order, String), PickupError> {
+        let code = verify::random_digits(6).map_err(StoreError::Io)?;
+        let c = code.clone();
+        let hash = blocking(move || verify::hash_secret(&c))
+            .await?
+            .map_err(StoreError::Io)?;
+        let store_id = self.store_id.clone();
+        let order = self
+            .writer
+            .run(0, move |ctx| {
+                workflow::in_tx(workflow::create_reservation(
+                    ctx, &store_id, &r, &hash, now(),
+                ))
+            })
+            .await??;
+        self.changed(&order);
+        Ok((order, code))
+    }
+
+    /// Marks every open order past its deadline (plus grace) as a no-show.
+    pub async fn catch_no_shows(&self) -> Result<usize, StoreError> {
+        let grace = self.settings.no_show_grace_min as i64 * 60;
+        let t = now().unix_timestamp();
+        let due = self
+            .read(move |c| workflow::no_show_candidates(c, t, grace))
+            .await?;
+        let mut n = 0;
+        for id in due {
+            match self.act(&id, Command::NoShow, None).await {
+                Ok(_) => {
+                    tracing::info!(order_id = %id, "nobody came before the deadline: no-show");
+                    n += 1;
+                }
+                // Someone acted on it meanwhile: nothing to do.
+                Err(PickupError::Illegal { .. }) => {}
+                Err(PickupError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(order_id = %id, error = %e, "no-show not recorded"),
+            }
+        }
+        Ok(n)
+    }
+
+    /// The no-show timer (at start-up, then every second) and the watcher
+    /// that tells live screens about orders changed by sync or the CLI.
+    pub async fn run_timer(self, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_seen: Option<(i64, i64)> = None;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.catch_no_shows().await {
+                tracing::warn!(error = %e, "no-show check failed; retrying in a second");
+            }
+            let fingerprint = self
+                .read(|c| {
+                    Ok(c.query_row(
+                        "SELECT count(*), total(revision) FROM pickup_orders",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)? as i64)),
+                    )?)
+                })
+                .await;
+            if let Ok(f) = fingerprint {
+                if last_seen.is_some_and(|l| l != f) {
+                    let _ = self.stream.send(StreamEvent {
+                        register: None,
+                        name: "order",
+                        json: json!({"order_id": Value::Null}).to_string(),
+                    });
+                }
+                last_seen = Some(f);
+            }
+        }
+    }
+
+    /// Verifies passes read by scanners; the result goes to the tablets of
+    /// the scanner's register as a `pass` event.
+    pub async fn run_pass_scans(self, mut rx: mpsc::Receiver<ScannedPass>, cancel: CancellationToken) {
+        loop {
+            let scanned = tokio::select! {
+                _ = cancel.cancelled() => return,
+                s = rx.recv() => match s { Some(s) => s, None => return },
+            };
+            let shown = match self.verify_pass(&scanned.text).await {
+                Ok(Verification::Ok { order, verified_by }) => json!({
+                    "ok": true, "order_id": order.order_id, "verified_by": verified_by, "order": order.view(),
+                }),
+                Ok(Verification::Refused { reason, order_id }) => json!({
+                    "ok": false, "reason": reason.as_str(), "order_id": order_id,
+                }),
+                Ok(Verification::Locked { until }) => json!({"ok": false, "reason": "locked", "locked_until": until}),
+                Err(e) => {
+                    tracing::error!(error = %e, "pickup pass not checked");
+                    json!({"ok": false, "reason": "unavailable", "detail": e.to_string()})
+                }
+            };
+            let mut shown = shown;
+            shown["device_id"] = json!(scanned.device_id);
+            shown["register_id"] = json!(scanned.register);
+            let _ = self.stream.send(StreamEvent {
+                register: scanned.register,
+                name: "pass",
+                json: shown.to_string(),
+            });
+        }
+    }
+}
