@@ -1,0 +1,208 @@
+// Drives the staff tablet UI in headless Chromium through a whole pickup:
+// pair, log in, a new order arrives live, pick it, hand it over by a
+// scanned pass, find it again, and see the banner when central dies.
+// Run by a Rust test that has started store-edge, the fake central and the
+// counter scanner pty; everything it needs comes from the environment.
+// Exits 0 on success, 1 with failure.png and the page's console otherwise.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const WAIT = 30_000; // the machine is slow and shared
+
+function env(name, fallback) {
+  const v = process.env[name] ?? fallback;
+  if (v == null || v === '') throw new Error(`environment variable ${name} is not set`);
+  return v;
+}
+
+const BASE = env('STORE_EDGE_URL').replace(/\/+$/, '');
+const PAIR_CODE = env('PAIR_CODE');
+const STAFF_ID = env('STAFF_ID');
+const STAFF_PIN = env('STAFF_PIN');
+const CENTRAL_URL = env('CENTRAL_URL').replace(/\/+$/, '');
+const CENTRAL_PID = env('CENTRAL_PID');
+const PTY_HOST = env('PTY_HOST');
+const ORDER_DOC = env('ORDER_DOC');
+const SCREENSHOT_DIR = env('SCREENSHOT_DIR');
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+
+const ORDER_ID = JSON.parse(ORDER_DOC).order_id;
+if (!ORDER_ID) throw new Error('ORDER_DOC has no order_id');
+
+fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-edge-tablet-'));
+const consoleLines = [];
+let context;
+let page;
+let shot = 0;
+
+async function screenshot(name) {
+  shot += 1;
+  const file = path.join(SCREENSHOT_DIR, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log('screenshot: ' + file);
+}
+
+const byId = (id) => page.getByTestId(id);
+const visible = (locator) => locator.waitFor({ state: 'visible', timeout: WAIT });
+
+async function centralPost(route, body) {
+  const resp = await fetch(CENTRAL_URL + route, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body,
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`POST ${route}: ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// The detail screen's state, once it shows `state`.
+async function waitForDetailState(state) {
+  await visible(page.locator(`[data-testid="detail"][data-order-id="${ORDER_ID}"] [data-testid="detail-state"][data-state="${state}"]`));
+}
+
+async function run() {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 800 },
+    locale: 'de-DE',
+  });
+  context.setDefaultTimeout(WAIT);
+  page = context.pages()[0] || (await context.newPage());
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+  page.on('requestfailed', (r) => consoleLines.push(`[requestfailed] ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
+
+  // 1. A new tablet lands on the pair screen.
+  await page.goto(BASE + '/', { waitUntil: 'domcontentloaded', timeout: WAIT });
+  await visible(byId('pair-code'));
+  await byId('pair-code').fill(PAIR_CODE);
+  await byId('pair-name').fill('counter tablet');
+  await screenshot('pair');
+  await byId('pair-submit').click();
+
+  // 2. Staff log in on the PIN pad.
+  await visible(byId('staff-' + STAFF_ID));
+  await screenshot('login');
+  await byId('staff-' + STAFF_ID).click();
+  await visible(byId('pin-ok'));
+  for (const d of STAFF_PIN) await byId('pin-' + d).click();
+  await byId('pin-ok').click();
+  await visible(byId('board'));
+  await visible(byId('col-received').getByText('Eingang'));
+  await screenshot('board-de');
+
+  // The language toggle: German by locale, English after one tap.
+  await byId('lang-toggle').click();
+  await visible(byId('col-received').getByText('Incoming'));
+  await visible(byId('col-overdue').getByText('Overdue'));
+  await screenshot('board-en');
+
+  // 3. Central publishes the order; it must appear without a reload.
+  await centralPost('/_control/orders', ORDER_DOC);
+  const card = byId('col-received').getByTestId('card-' + ORDER_ID);
+  await visible(card);
+  await screenshot('order-arrived');
+
+  // 4. Pick it: start, tick every line, shelve it, mark it ready.
+  await card.click();
+  await visible(byId('action-start-picking'));
+  await screenshot('detail-received');
+  await byId('action-start-picking').click();
+  await waitForDetailState('picking');
+  const boxes = page.locator('input[type="checkbox"][data-testid^="line-"]');
+  await visible(boxes.first());
+  for (const box of await boxes.all()) await box.check();
+  await byId('location').fill('A-12');
+  await screenshot('picking');
+  await byId('action-ready').click();
+  await waitForDetailState('ready');
+  await screenshot('ready');
+
+  // 5. The customer's pass is scanned at the counter: the hand-over opens
+  //    by itself, already verified.
+  await byId('back').click();
+  await visible(byId('board'));
+  await visible(byId('col-ready').getByTestId('card-' + ORDER_ID));
+  const { pass } = await centralPost(
+    '/_control/passes',
+    JSON.stringify({ order_id: ORDER_ID, exp: Math.floor(Date.now() / 1000) + 3600 }),
+  );
+  if (typeof pass !== 'string' || !pass) throw new Error('central made no pass');
+  fs.writeFileSync(PTY_HOST, pass + '\r\n');
+  const flow = page.locator(`[data-testid="handover"][data-order-id="${ORDER_ID}"]`);
+  await visible(flow);
+  await visible(flow.locator('[data-testid="verified"][data-verified-by="pass"]'));
+  await visible(byId('handover-pin'));
+  await screenshot('handover');
+  await byId('handover-pin').fill(STAFF_PIN);
+  await byId('handover-confirm').click();
+  await visible(byId('handover-done'));
+  await screenshot('handover-done');
+
+  // 6. Found again by search, it shows as handed over.
+  await byId('done-back').click();
+  await visible(byId('board'));
+  await byId('search').fill(ORDER_ID);
+  const hit = byId('search-results').getByTestId('card-' + ORDER_ID);
+  await visible(hit);
+  await screenshot('search');
+  await hit.click();
+  await waitForDetailState('handed_over');
+  await screenshot('detail-handed-over');
+
+  // 7. Central dies: the banner says so and counts what waits.
+  await byId('back').click();
+  await visible(byId('board'));
+  process.kill(Number(CENTRAL_PID), 'SIGKILL');
+  const banner = byId('offline-banner');
+  await visible(banner);
+  await page.waitForFunction(
+    () => /\d/.test(document.querySelector('[data-testid="offline-banner"]')?.textContent ?? ''),
+    null,
+    { timeout: WAIT, polling: 250 },
+  );
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="offline-banner"]')?.textContent ?? '').includes('Central unreachable'),
+    null,
+    { timeout: WAIT, polling: 250 },
+  );
+  await screenshot('offline');
+  console.log('banner: ' + (await banner.textContent()));
+}
+
+let code = 0;
+try {
+  await run();
+  console.log('tablet UI: all steps passed');
+} catch (err) {
+  code = 1;
+  console.error('tablet UI test failed:', err && err.stack ? err.stack : err);
+  if (page) {
+    const file = path.join(SCREENSHOT_DIR, 'failure.png');
+    try {
+      await page.screenshot({ path: file, fullPage: true });
+      console.error('screenshot: ' + file);
+    } catch (e) {
+      console.error('no failure screenshot: ' + e.message);
+    }
+    try {
+      console.error('url: ' + page.url());
+      const errorText = await page.locator('[data-testid="error"]').textContent({ timeout: 1000 }).catch(() => null);
+      if (errorText) console.error('error toast: ' + errorText);
+    } catch { /* best effort */ }
+  }
+  console.error('--- page console ---');
+  for (const line of consoleLines) console.error(line);
+} finally {
+  if (context) await context.close().catch(() => {});
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+process.exit(code);
