@@ -1,0 +1,605 @@
+//! Click-and-collect end to end: the real binary, its SQLite file and the
+//! fake central as its own process. Orders arrive over the feed, are picked,
+//! made ready, verified (pass, code, manually), handed over fully, partly,
+//! refused, cancelled by central or missed (no-show); the central receives
+//! every event exactly once and in order. Also: the whole handover with
+//! central down and a cancellation that crossed it; the attacks on
+//! verification; tablet pairing and roles.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+
+const PIN: &str = "4711";
+
+fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .args(["staff", "add", "--id", id, "--name", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("staff add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{pin}\n").as_bytes())
+        .expect("pin");
+    let out = child.wait_with_output().expect("staff add output");
+    assert!(
+        out.status.success(),
+        "staff add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn rfc3339_in(seconds: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+/// An order with two lines (a sofa and two cushions).
+fn two_line_order(id: &str, version: i64, status: &str) -> Value {
+    let mut doc = order_doc(id, version, status);
+    doc["items"] = json!([
+        {"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1},
+        {"line_id": "2", "sku": "CUSH-GRN", "gtin": "04012345678901", "name": "Cushion", "quantity": 2}
+    ]);
+    doc
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn new(svc: &Service, token: String) -> Api {
+        Api {
+            client: http(),
+            base: svc.url(""),
+            token,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url),
+        }
+        .bearer_auth(&self.token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(json!({"raw": text})))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.post(path, body.clone()).await;
+        assert_eq!(status, 200, "POST {path} {body}: {v}");
+        v
+    }
+
+    async fn wait_state(&self, order_id: &str, state: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, v) = self.get(&format!("/api/v1/pickups/{order_id}")).await;
+            if status == 200 && v["state"] == state {
+                return v;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{order_id} never became {state}; last {status} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn make_ready(&self, order_id: &str, missing: &[&str]) -> Value {
+        self.ok(
+            &format!("/api/v1/pickups/{order_id}/start-picking"),
+            json!({"staff_id": "anna"}),
+        )
+        .await;
+        let v = self
+            .ok(
+                &format!("/api/v1/pickups/{order_id}/ready"),
+                json!({"staff_id": "anna", "location": "A-12", "missing_lines": missing}),
+            )
+            .await;
+        assert_eq!(v["state"], "ready");
+        v
+    }
+
+    async fn verify(&self, body: Value) -> (u16, Value) {
+        self.post("/api/v1/pickups/verify", body).await
+    }
+}
+
+async fn make_pass(central: &FakeCentralProc, order_id: &str, exp: i64, store: Option<&str>) -> String {
+    let mut body = json!({"order_id": order_id, "exp": exp});
+    if let Some(s) = store {
+        body["store_id"] = json!(s);
+    }
+    let v: Value = http()
+        .post(central.url("/_control/passes"))
+        .json(&body)
+        .send()
+        .await
+        .expect("pass")
+        .json()
+        .await
+        .expect("pass json");
+    v["pass"].as_str().expect("pass").to_owned()
+}
+
+/// Waits until the edge has sent everything, then checks that central got
+/// exactly the edge's events: each once, in sequence order.
+async fn assert_central_has_everything_once(svc: &Service, central: &FakeCentralProc) {
+    svc.wait_sync("everything sent", |s| s["unsent"] == 0).await;
+    let edge: Vec<(String, String, Option<String>)> = {
+        let conn = svc.db();
+        let mut stmt = conn
+            .prepare("SELECT id, type, subject FROM events ORDER BY seq")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let got = central.events().await;
+    let central_ids: Vec<(String, String, Option<String>)> = got
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or_default().to_owned(),
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["subject"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(central_ids, edge, "central received every event once, in order");
+    let sequences: Vec<u64> = got
+        .iter()
+        .map(|e| e["sequence"].as_str().and_then(|s| s.parse().ok()).expect("sequence"))
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] + 1 == w[1]), "gap-free: {sequences:?}");
+}
+
+fn types_for(svc: &Service, order_id: &str) -> Vec<String> {
+    let conn = svc.db();
+    let mut stmt = conn
+        .prepare("SELECT type FROM events WHERE subject = ?1 ORDER BY seq")
+        .expect("prepare");
+    stmt.query_map([order_id], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+async fn edge_with_central(orders: &[Value]) -> (Service, FakeCentralProc, Api) {
+    let central = FakeCentralProc::start(orders, &[]).await;
+    let mut svc = Service::new("", &central.edge_sections(""));
+    add_staff(&svc, "anna", "Anna K.", PIN);
+    let token = svc.token("staff", "counter");
+    svc.start().await;
+    let api = Api::new(&svc, token);
+    for o in orders {
+        let id = o["order_id"].as_str().expect("id");
+        api.wait_state(id, if o["status"] == "cancelled" { "cancelled" } else { "received" })
+            .await;
+    }
+    (svc, central, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_workflow_end_to_end_with_central() {
+    let mut by_id = order_doc("W-2003", 1, "open");
+    by_id["verification"]["require_id_check"] = json!(true);
+    let mut soon = order_doc("W-2005", 1, "open");
+    soon["pickup_by"] = json!(rfc3339_in(4));
+    let orders = vec![
+        two_line_order("W-2001", 1, "open"),
+        two_line_order("W-2002", 1, "open"),
+        by_id,
+        order_doc("W-2004", 1, "open"),
+        soon,
+        order_doc("W-2006", 1, "open"),
+    ];
+    let (svc, central, api) = edge_with_central(&orders).await;
+
+    // An illegal action says what is possible; the received event is there.
+    let (status, v) = api
+        .post(
+            "/api/v1/pickups/W-2001/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["current_state"], "received");
+    assert_eq!(v["allowed"], json!(["start-picking", "cancel", "reminded"]));
+
+    // Two tablets start picking at once: exactly one wins.
+    let (a, b) = tokio::join!(
+        api.post("/api/v1/pickups/W-2001/start-picking", json!({"staff_id": "anna"})),
+        api.post("/api/v1/pickups/W-2001/start-picking", json!({"staff_id": "anna"})),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    // If-Match with an old revision is refused too.
+    let stale = api
+        .client
+        .post(format!("{}/api/v1/pickups/W-2001/ready", api.base))
+        .bearer_auth(&api.token)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"staff_id": "anna", "location": "A-12"}))
+        .send()
+        .await
+        .expect("stale");
+    assert_eq!(stale.status(), 409);
+    let ready = api
+        .ok("/api/v1/pickups/W-2001/ready", json!({"staff_id": "anna", "location": "A-12", "missing_lines": []}))
+        .await;
+    assert_eq!(ready["location"], "A-12");
+    assert_eq!(ready["items"][1]["picked"], 2);
+
+    // 1. Verified by pass, handed over in full.
+    let pass = make_pass(&central, "W-2001", now_unix() + 3600, None).await;
+    let (status, v) = api.verify(json!({"pass": pass})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["verified_by"], "pass");
+    assert_eq!(v["order"]["arrived_verified_by"], "pass");
+    // Repeatable; the arrival is recorded once.
+    assert_eq!(api.verify(json!({"pass": pass})).await.0, 200);
+    let (status, v) = api
+        .post(
+            "/api/v1/pickups/W-2001/handover",
+            json!({"staff_id": "anna", "pin": "0000", "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 403, "a wrong PIN: {v}");
+    assert_eq!(v["reason"], "wrong_pin");
+    let done = api
+        .ok(
+            "/api/v1/pickups/W-2001/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+        )
+        .await;
+    assert_eq!(done["state"], "handed_over");
+    assert_eq!(
+        types_for(&svc, "W-2001"),
+        [
+            "store.pickup.received",
+            "store.pickup.picking_started",
+            "store.pickup.ready",
+            "store.pickup.customer_arrived",
+            "store.pickup.handed_over"
+        ]
+    );
+
+    // 2. Verified by code, handed over in part.
+    api.make_ready("W-2002", &[]).await;
+    let (status, v) = api.verify(json!({"order_id": "W-2002", "code": "123456"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["verified_by"], "code");
+    let partial = api
+        .ok(
+            "/api/v1/pickups/W-2002/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(partial["state"], "partially_handed_over");
+
+    // 3. Found by name, ID checked; this order cannot skip the check.
+    api.make_ready("W-2003", &[]).await;
+    let (status, found) = api.get("/api/v1/pickups?q=julia").await;
+    assert_eq!(status, 200);
+    assert!(found["orders"].as_array().expect("orders").iter().any(|o| o["order_id"] == "W-2003"));
+    let (status, v) = api
+        .post(
+            "/api/v1/pickups/W-2003/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "no pass was verified: {v}");
+    let admin = Api::new(&svc, svc.token("admin", "it"));
+    let (status, v) = admin
+        .post(
+            "/api/v1/pickups/W-2003/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "require_id_check: {v}");
+    let manual = api
+        .ok(
+            "/api/v1/pickups/W-2003/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(manual["state"], "handed_over");
+    assert_eq!(manual["arrived_verified_by"], "manual_lookup");
+
+    // 4. Refused at the counter.
+    api.make_ready("W-2006", &[]).await;
+    let refused = api
+        .ok("/api/v1/pickups/W-2006/refuse", json!({"staff_id": "anna", "pin": PIN, "reason": "damaged"}))
+        .await;
+    assert_eq!(refused["state"], "refused");
+
+    // 5. Cancelled by central while being picked.
+    api.ok("/api/v1/pickups/W-2004/start-picking", json!({"staff_id": "anna"})).await;
+    central.push_order(order_doc("W-2004", 2, "cancelled")).await;
+    let cancelled = api.wait_state("W-2004", "cancelled").await;
+    assert_eq!(cancelled["central_status"], "cancelled");
+
+    // 6. Nobody came: a no-show once pickup_by has passed, with the reminder counted.
+    api.ok("/api/v1/pickups/W-2005/reminded", json!({"staff_id": "anna"})).await;
+    let (status, due) = api.get("/api/v1/pickups?state=due").await;
+    assert_eq!(status, 200);
+    assert!(due["orders"].as_array().expect("due").iter().any(|o| o["order_id"] == "W-2005") || api.get("/api/v1/pickups/W-2005").await.1["state"] == "no_show");
+    let no_show = api.wait_state("W-2005", "no_show").await;
+    assert_eq!(no_show["reminders_sent"], 1);
+    let data: String = svc
+        .db()
+        .query_row(
+            "SELECT data FROM events WHERE type = 'store.pickup.no_show' AND subject = 'W-2005'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("no-show event");
+    assert_eq!(serde_json::from_str::<Value>(&data).expect("json")["reminders_sent"], 1);
+
+    // 7. A reservation made in the store, collected with its code.
+    let (status, r) = api
+        .post(
+            "/api/v1/reservations",
+            json!({"customer": {"display_name": "Jonas B.", "phone_last4": "1234"}, "items": [{"sku": "LAMP-1", "name": "Reading lamp", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let sid = r["order_id"].as_str().expect("id").to_owned();
+    assert_eq!(sid, format!("S-{STORE_ID}-1"));
+    let code = r["code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 6);
+    assert!(!svc.log_text().contains(&code), "the code is never logged");
+    api.make_ready(&sid, &[]).await;
+    assert_eq!(api.verify(json!({"order_id": sid, "code": code})).await.0, 200);
+    api.ok(
+        &format!("/api/v1/pickups/{sid}/handover"),
+        json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+    )
+    .await;
+    assert_eq!(types_for(&svc, &sid)[0], "store.reservation.created");
+
+    // Lists by state.
+    let (_, handed) = api.get("/api/v1/pickups?state=handed_over").await;
+    let ids: Vec<&str> = handed["orders"].as_array().expect("list").iter().filter_map(|o| o["order_id"].as_str()).collect();
+    assert!(ids.contains(&"W-2001") && ids.contains(&"W-2003") && ids.contains(&sid.as_str()), "{ids:?}");
+
+    assert_central_has_everything_once(&svc, &central).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_handover_survives_a_crossed_cancellation() {
+    let (svc, central, api) = edge_with_central(&[two_line_order("W-3001", 1, "open")]).await;
+    api.make_ready("W-3001", &[]).await;
+    // The customer's pass was issued while central was up.
+    let pass = make_pass(&central, "W-3001", now_unix() + 3600, None).await;
+
+    // Central goes down; meanwhile it cancels the order on its side.
+    central.set_faults(json!({"fail_5xx_pct": 100})).await;
+    central.push_order(two_line_order("W-3001", 2, "cancelled")).await;
+    svc.wait_sync("central unreachable", |s| s["reachable"] == false).await;
+
+    // The whole handover works offline.
+    let (status, v) = api.verify(json!({"pass": pass})).await;
+    assert_eq!(status, 200, "offline pass check: {v}");
+    let done = api
+        .ok(
+            "/api/v1/pickups/W-3001/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+        )
+        .await;
+    assert_eq!(done["state"], "handed_over");
+    assert!(svc.sync_status()["unsent"].as_u64().expect("unsent") > 0);
+
+    // Central is back: the events arrive, the cancellation becomes a conflict.
+    central.set_faults(json!({})).await;
+    let started = Instant::now();
+    while !types_for(&svc, "W-3001").contains(&"store.pickup.conflict".to_owned()) {
+        assert!(started.elapsed() < DEADLINE, "no conflict; log:\n{}", svc.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let order = api.wait_state("W-3001", "handed_over").await;
+    assert_eq!(order["central_status"], "cancelled", "stored, but the handover stands");
+    let data: String = svc
+        .db()
+        .query_row(
+            "SELECT data FROM events WHERE type = 'store.pickup.conflict'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("conflict");
+    let data: Value = serde_json::from_str(&data).expect("json");
+    assert_eq!(data["local_state"], "handed_over");
+    assert_eq!(data["central_state"], "cancelled");
+    assert!(!types_for(&svc, "W-3001").contains(&"store.pickup.cancelled".to_owned()));
+    assert_central_has_everything_once(&svc, &central).await;
+}
+
+fn sign_with(key: &SigningKey, claims: Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!("SEP1.{}", b64.encode(claims.to_string()));
+    let sig = key.sign(signed.as_bytes());
+    format!("{signed}.{}", b64.encode(sig.to_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_attacks_are_refused_with_the_right_reason() {
+    let (mut svc, central, api) = edge_with_central(&[
+        order_doc("W-4001", 1, "open"),
+        order_doc("W-4002", 1, "open"),
+        order_doc("W-4003", 1, "cancelled"),
+    ])
+    .await;
+    let reason = |v: &(u16, Value)| (v.0, v.1["reason"].as_str().unwrap_or("").to_owned());
+    let exp = now_unix() + 3600;
+
+    // A pass signed by a key central never listed.
+    let rogue = SigningKey::from_bytes(&[42; 32]);
+    let forged = sign_with(&rogue, json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k9", "exp": exp}));
+    assert_eq!(reason(&api.verify(json!({"pass": forged})).await), (422, "unknown_key".into()));
+    // The rogue key claiming to be central's key.
+    let forged = sign_with(&rogue, json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k1", "exp": exp}));
+    assert_eq!(reason(&api.verify(json!({"pass": forged})).await), (422, "bad_signature".into()));
+    // A real pass with its payload changed to another order.
+    let good = make_pass(&central, "W-4001", exp, None).await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("payload")).expect("claims");
+    claims["oid"] = json!("W-4002");
+    let tampered = format!("SEP1.{}.{}", b64.encode(claims.to_string()), parts[2]);
+    assert_eq!(reason(&api.verify(json!({"pass": tampered})).await), (422, "bad_signature".into()));
+    // Expired beyond the 5 minutes of skew; another store's pass; an unknown order; a cancelled one.
+    let old = make_pass(&central, "W-4001", now_unix() - 600, None).await;
+    assert_eq!(reason(&api.verify(json!({"pass": old})).await), (422, "expired".into()));
+    let other = make_pass(&central, "W-4001", exp, Some("other-store-02")).await;
+    assert_eq!(reason(&api.verify(json!({"pass": other})).await), (422, "other_store".into()));
+    let unknown = make_pass(&central, "W-9999", exp, None).await;
+    assert_eq!(reason(&api.verify(json!({"pass": unknown})).await), (422, "unknown_order".into()));
+    let cancelled = make_pass(&central, "W-4003", exp, None).await;
+    assert_eq!(reason(&api.verify(json!({"pass": cancelled})).await), (422, "cancelled".into()));
+
+    // A replayed pass after the handover.
+    api.make_ready("W-4001", &[]).await;
+    assert_eq!(api.verify(json!({"pass": good})).await.0, 200);
+    api.ok(
+        "/api/v1/pickups/W-4001/handover",
+        json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+    )
+    .await;
+    assert_eq!(reason(&api.verify(json!({"pass": good})).await), (422, "already_handed_over".into()));
+
+    // Brute force of the code: five wrong tries lock the order, even for the right code.
+    for guess in ["000000", "111111", "222222", "333333", "444444"] {
+        assert_eq!(
+            reason(&api.verify(json!({"order_id": "W-4002", "code": guess})).await),
+            (422, "wrong_code".into())
+        );
+    }
+    let (status, v) = api.verify(json!({"order_id": "W-4002", "code": "123456"})).await;
+    assert_eq!(status, 423, "{v}");
+    assert!(v["locked_until"].is_string(), "{v}");
+    // Still locked after a restart.
+    svc.term();
+    svc.start().await;
+    let (status, _) = api.verify(json!({"order_id": "W-4002", "code": "123456"})).await;
+    assert_eq!(status, 423, "the lock survives a restart");
+    assert_eq!(reason(&api.verify(json!({"order_id": "W-9999", "code": "123456"})).await), (422, "unknown_order".into()));
+
+    // Every refusal is logged, never with the code.
+    let log = svc.log_text();
+    assert!(log.matches("refused").count() >= 10, "{log}");
+    for secret in ["123456", "444444", PIN] {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+    for entry in std::fs::read_dir(svc.db.parent().expect("data dir")).expect("data dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(!bytes.windows(6).any(|w| w == b"123456"), "no clear code in the database files");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tablets_pair_once_and_roles_are_enforced() {
+    let (svc, _central, staff_api) = edge_with_central(&[order_doc("W-5001", 1, "open")]).await;
+    let out = svc.cli(&["tablet", "pair", "--role", "staff", "--register", "counter-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let code = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    assert_eq!(code.len(), 8);
+    let client = http();
+    let pair = |code: String| {
+        client
+            .post(svc.url("/api/v1/tablets/pair"))
+            .json(&json!({"code": code, "name": "counter tablet"}))
+            .send()
+    };
+    let r = pair(code.clone()).await.expect("pair");
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["role"], "staff");
+    // The cookie is a session.
+    let session_cookie = cookie.split(';').next().expect("pair").to_owned();
+    let s: Value = client
+        .get(svc.url("/api/v1/session"))
+        .header("cookie", session_cookie)
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(s["register"], "counter-1");
+    // Single use.
+    assert_eq!(pair(code).await.expect("again").status(), 422);
+
+    // pos may only verify; kiosk nothing.
+    let pos = Api::new(&svc, svc.token("pos", "till-1"));
+    let (status, _) = pos.post("/api/v1/pickups/W-5001/start-picking", json!({"staff_id": "anna"})).await;
+    assert_eq!(status, 403);
+    assert_eq!(pos.verify(json!({"order_id": "W-5001", "code": "123456"})).await.0, 200);
+    let kiosk = Api::new(&svc, svc.token("kiosk", "feedback"));
+    assert_eq!(kiosk.verify(json!({"order_id": "W-5001", "code": "123456"})).await.0, 403);
+    assert_eq!(kiosk.get("/api/v1/pickups").await.0, 403);
+    // Unknown staff, bad lists and bodies get clear errors.
+    let (status, v) = staff_api.post("/api/v1/pickups/W-5001/start-picking", json!({"staff_id": "nobody"})).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(staff_api.get("/api/v1/pickups?state=lost").await.0, 422);
+    assert_eq!(staff_api.post("/api/v1/pickups/verify", json!({"code": "1"})).await.0, 422);
+    let (status, v) = staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": PIN})).await;
+    assert_eq!((status, v["name"].as_str()), (200, Some("Anna K.")));
+    // Five wrong PINs lock the account.
+    for _ in 0..4 {
+        assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": "9999"})).await.0, 403);
+    }
+    assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": "9999"})).await.0, 423);
+    assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": PIN})).await.0, 423);
+    let listed = svc.cli(&["staff", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("anna"));
+}
