@@ -6,77 +6,15 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Service, DEADLINE};
+use common::{PtyPair, Service, DEADLINE};
 use serde_json::{json, Value};
 
 /// A demo key for these tests only (not a secret).
 const KEY_HEX: &str = "7afc0e7c7bf4b24c6e9673a9de072ebf0d35d885daf1052c175d95854a183e44";
 /// A club card: prefix 2400, 13 digits, GTIN check digit. Invented.
 const CLUB_CARD: &str = "2400000012344";
-
-/// `socat pty,raw,echo=0,link=DIR/scanner pty,raw,echo=0,link=DIR/host`:
-/// the service opens `scanner`, the test writes to `host`.
-struct PtyPair {
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl PtyPair {
-    fn start(dir: &Path) -> PtyPair {
-        let _ = std::fs::remove_file(dir.join("scanner"));
-        let _ = std::fs::remove_file(dir.join("host"));
-        let child = Command::new("socat")
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("scanner").display()
-            ))
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("host").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat must be installed (scripts/test.sh installs it)");
-        let started = Instant::now();
-        while !(dir.join("scanner").exists() && dir.join("host").exists()) {
-            assert!(
-                started.elapsed() < DEADLINE,
-                "socat did not create the pty links"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn host(&self) -> std::fs::File {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.dir.join("host"))
-            .expect("open host pty")
-    }
-
-    /// Unplug: the service's reads fail with EIO/HUP.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn ean13(base12: u64) -> String {
     let s = format!("{base12:012}");
