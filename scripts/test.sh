@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs the system packages the
 # tests need (systemd-analyze for the unit checks, socat for pty scanners,
-# libusb headers for the HID POS transport), then runs every test.
+# libusb headers for the HID POS transport, Debian's chromium for the tablet
+# UI test) and playwright-core (npm ci, on the machine's Node 20), then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,7 @@ need=()
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 pkg-config --exists libusb-1.0 2>/dev/null || need+=(libusb-1.0-0-dev pkg-config)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -21,4 +24,14 @@ fi
 # FUZZ_SECONDS per target (longer runs: FUZZ_SECONDS=600 scripts/fuzz.sh).
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
 
+# The browser test's driver, exactly as locked (no Debian nodejs: the
+# machine's Node 20 runs it).
+command -v node >/dev/null 2>&1 || { echo "Node.js 20 is needed for the tablet UI test" >&2; exit 1; }
+npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
+
 cargo test --locked --all-targets
+
+if ls target/ui-screenshots/*.png >/dev/null 2>&1; then
+  echo "tablet UI screenshots:"
+  ls -1 "$PWD"/target/ui-screenshots/*.png
+fi

@@ -92,7 +92,10 @@ impl Api {
         let r = req.send().await.expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(json!({"raw": text})))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(json!({"raw": text})),
+        )
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -145,7 +148,12 @@ impl Api {
     }
 }
 
-async fn make_pass(central: &FakeCentralProc, order_id: &str, exp: i64, store: Option<&str>) -> String {
+async fn make_pass(
+    central: &FakeCentralProc,
+    order_id: &str,
+    exp: i64,
+    store: Option<&str>,
+) -> String {
     let mut body = json!({"order_id": order_id, "exp": exp});
     if let Some(s) = store {
         body["store_id"] = json!(s);
@@ -187,12 +195,23 @@ async fn assert_central_has_everything_once(svc: &Service, central: &FakeCentral
             )
         })
         .collect();
-    assert_eq!(central_ids, edge, "central received every event once, in order");
+    assert_eq!(
+        central_ids, edge,
+        "central received every event once, in order"
+    );
     let sequences: Vec<u64> = got
         .iter()
-        .map(|e| e["sequence"].as_str().and_then(|s| s.parse().ok()).expect("sequence"))
+        .map(|e| {
+            e["sequence"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("sequence")
+        })
         .collect();
-    assert!(sequences.windows(2).all(|w| w[0] + 1 == w[1]), "gap-free: {sequences:?}");
+    assert!(
+        sequences.windows(2).all(|w| w[0] + 1 == w[1]),
+        "gap-free: {sequences:?}"
+    );
 }
 
 fn types_for(svc: &Service, order_id: &str) -> Vec<String> {
@@ -215,8 +234,15 @@ async fn edge_with_central(orders: &[Value]) -> (Service, FakeCentralProc, Api) 
     let api = Api::new(&svc, token);
     for o in orders {
         let id = o["order_id"].as_str().expect("id");
-        api.wait_state(id, if o["status"] == "cancelled" { "cancelled" } else { "received" })
-            .await;
+        api.wait_state(
+            id,
+            if o["status"] == "cancelled" {
+                "cancelled"
+            } else {
+                "received"
+            },
+        )
+        .await;
     }
     (svc, central, api)
 }
@@ -250,8 +276,14 @@ async fn the_counter_workflow_end_to_end_with_central() {
 
     // Two tablets start picking at once: exactly one wins.
     let (a, b) = tokio::join!(
-        api.post("/api/v1/pickups/W-2001/start-picking", json!({"staff_id": "anna"})),
-        api.post("/api/v1/pickups/W-2001/start-picking", json!({"staff_id": "anna"})),
+        api.post(
+            "/api/v1/pickups/W-2001/start-picking",
+            json!({"staff_id": "anna"})
+        ),
+        api.post(
+            "/api/v1/pickups/W-2001/start-picking",
+            json!({"staff_id": "anna"})
+        ),
     );
     let mut statuses = [a.0, b.0];
     statuses.sort();
@@ -268,7 +300,10 @@ async fn the_counter_workflow_end_to_end_with_central() {
         .expect("stale");
     assert_eq!(stale.status(), 409);
     let ready = api
-        .ok("/api/v1/pickups/W-2001/ready", json!({"staff_id": "anna", "location": "A-12", "missing_lines": []}))
+        .ok(
+            "/api/v1/pickups/W-2001/ready",
+            json!({"staff_id": "anna", "location": "A-12", "missing_lines": []}),
+        )
         .await;
     assert_eq!(ready["location"], "A-12");
     assert_eq!(ready["items"][1]["picked"], 2);
@@ -309,7 +344,9 @@ async fn the_counter_workflow_end_to_end_with_central() {
 
     // 2. Verified by code, handed over in part.
     api.make_ready("W-2002", &[]).await;
-    let (status, v) = api.verify(json!({"order_id": "W-2002", "code": "123456"})).await;
+    let (status, v) = api
+        .verify(json!({"order_id": "W-2002", "code": "123456"}))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["verified_by"], "code");
     let partial = api
@@ -324,7 +361,11 @@ async fn the_counter_workflow_end_to_end_with_central() {
     api.make_ready("W-2003", &[]).await;
     let (status, found) = api.get("/api/v1/pickups?q=julia").await;
     assert_eq!(status, 200);
-    assert!(found["orders"].as_array().expect("orders").iter().any(|o| o["order_id"] == "W-2003"));
+    assert!(found["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .any(|o| o["order_id"] == "W-2003"));
     let (status, v) = api
         .post(
             "/api/v1/pickups/W-2003/handover",
@@ -352,21 +393,41 @@ async fn the_counter_workflow_end_to_end_with_central() {
     // 4. Refused at the counter.
     api.make_ready("W-2006", &[]).await;
     let refused = api
-        .ok("/api/v1/pickups/W-2006/refuse", json!({"staff_id": "anna", "pin": PIN, "reason": "damaged"}))
+        .ok(
+            "/api/v1/pickups/W-2006/refuse",
+            json!({"staff_id": "anna", "pin": PIN, "reason": "damaged"}),
+        )
         .await;
     assert_eq!(refused["state"], "refused");
 
     // 5. Cancelled by central while being picked.
-    api.ok("/api/v1/pickups/W-2004/start-picking", json!({"staff_id": "anna"})).await;
-    central.push_order(order_doc("W-2004", 2, "cancelled")).await;
+    api.ok(
+        "/api/v1/pickups/W-2004/start-picking",
+        json!({"staff_id": "anna"}),
+    )
+    .await;
+    central
+        .push_order(order_doc("W-2004", 2, "cancelled"))
+        .await;
     let cancelled = api.wait_state("W-2004", "cancelled").await;
     assert_eq!(cancelled["central_status"], "cancelled");
 
     // 6. Nobody came: a no-show once pickup_by has passed, with the reminder counted.
-    api.ok("/api/v1/pickups/W-2005/reminded", json!({"staff_id": "anna"})).await;
+    api.ok(
+        "/api/v1/pickups/W-2005/reminded",
+        json!({"staff_id": "anna"}),
+    )
+    .await;
     let (status, due) = api.get("/api/v1/pickups?state=due").await;
     assert_eq!(status, 200);
-    assert!(due["orders"].as_array().expect("due").iter().any(|o| o["order_id"] == "W-2005") || api.get("/api/v1/pickups/W-2005").await.1["state"] == "no_show");
+    assert!(
+        due["orders"]
+            .as_array()
+            .expect("due")
+            .iter()
+            .any(|o| o["order_id"] == "W-2005")
+            || api.get("/api/v1/pickups/W-2005").await.1["state"] == "no_show"
+    );
     let no_show = api.wait_state("W-2005", "no_show").await;
     assert_eq!(no_show["reminders_sent"], 1);
     let data: String = svc
@@ -377,7 +438,10 @@ async fn the_counter_workflow_end_to_end_with_central() {
             |r| r.get(0),
         )
         .expect("no-show event");
-    assert_eq!(serde_json::from_str::<Value>(&data).expect("json")["reminders_sent"], 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&data).expect("json")["reminders_sent"],
+        1
+    );
 
     // 7. A reservation made in the store, collected with its code.
     let (status, r) = api
@@ -393,7 +457,10 @@ async fn the_counter_workflow_end_to_end_with_central() {
     assert_eq!(code.len(), 6);
     assert!(!svc.log_text().contains(&code), "the code is never logged");
     api.make_ready(&sid, &[]).await;
-    assert_eq!(api.verify(json!({"order_id": sid, "code": code})).await.0, 200);
+    assert_eq!(
+        api.verify(json!({"order_id": sid, "code": code})).await.0,
+        200
+    );
     api.ok(
         &format!("/api/v1/pickups/{sid}/handover"),
         json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
@@ -403,8 +470,16 @@ async fn the_counter_workflow_end_to_end_with_central() {
 
     // Lists by state.
     let (_, handed) = api.get("/api/v1/pickups?state=handed_over").await;
-    let ids: Vec<&str> = handed["orders"].as_array().expect("list").iter().filter_map(|o| o["order_id"].as_str()).collect();
-    assert!(ids.contains(&"W-2001") && ids.contains(&"W-2003") && ids.contains(&sid.as_str()), "{ids:?}");
+    let ids: Vec<&str> = handed["orders"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|o| o["order_id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"W-2001") && ids.contains(&"W-2003") && ids.contains(&sid.as_str()),
+        "{ids:?}"
+    );
 
     assert_central_has_everything_once(&svc, &central).await;
 }
@@ -418,8 +493,11 @@ async fn offline_handover_survives_a_crossed_cancellation() {
 
     // Central goes down; meanwhile it cancels the order on its side.
     central.set_faults(json!({"fail_5xx_pct": 100})).await;
-    central.push_order(two_line_order("W-3001", 2, "cancelled")).await;
-    svc.wait_sync("central unreachable", |s| s["reachable"] == false).await;
+    central
+        .push_order(two_line_order("W-3001", 2, "cancelled"))
+        .await;
+    svc.wait_sync("central unreachable", |s| s["reachable"] == false)
+        .await;
 
     // The whole handover works offline.
     let (status, v) = api.verify(json!({"pass": pass})).await;
@@ -437,11 +515,18 @@ async fn offline_handover_survives_a_crossed_cancellation() {
     central.set_faults(json!({})).await;
     let started = Instant::now();
     while !types_for(&svc, "W-3001").contains(&"store.pickup.conflict".to_owned()) {
-        assert!(started.elapsed() < DEADLINE, "no conflict; log:\n{}", svc.log_text());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no conflict; log:\n{}",
+            svc.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let order = api.wait_state("W-3001", "handed_over").await;
-    assert_eq!(order["central_status"], "cancelled", "stored, but the handover stands");
+    assert_eq!(
+        order["central_status"], "cancelled",
+        "stored, but the handover stands"
+    );
     let data: String = svc
         .db()
         .query_row(
@@ -477,28 +562,56 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
 
     // A pass signed by a key central never listed.
     let rogue = SigningKey::from_bytes(&[42; 32]);
-    let forged = sign_with(&rogue, json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k9", "exp": exp}));
-    assert_eq!(reason(&api.verify(json!({"pass": forged})).await), (422, "unknown_key".into()));
+    let forged = sign_with(
+        &rogue,
+        json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k9", "exp": exp}),
+    );
+    assert_eq!(
+        reason(&api.verify(json!({"pass": forged})).await),
+        (422, "unknown_key".into())
+    );
     // The rogue key claiming to be central's key.
-    let forged = sign_with(&rogue, json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k1", "exp": exp}));
-    assert_eq!(reason(&api.verify(json!({"pass": forged})).await), (422, "bad_signature".into()));
+    let forged = sign_with(
+        &rogue,
+        json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k1", "exp": exp}),
+    );
+    assert_eq!(
+        reason(&api.verify(json!({"pass": forged})).await),
+        (422, "bad_signature".into())
+    );
     // A real pass with its payload changed to another order.
     let good = make_pass(&central, "W-4001", exp, None).await;
     let parts: Vec<&str> = good.split('.').collect();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("payload")).expect("claims");
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("payload")).expect("claims");
     claims["oid"] = json!("W-4002");
     let tampered = format!("SEP1.{}.{}", b64.encode(claims.to_string()), parts[2]);
-    assert_eq!(reason(&api.verify(json!({"pass": tampered})).await), (422, "bad_signature".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": tampered})).await),
+        (422, "bad_signature".into())
+    );
     // Expired beyond the 5 minutes of skew; another store's pass; an unknown order; a cancelled one.
     let old = make_pass(&central, "W-4001", now_unix() - 600, None).await;
-    assert_eq!(reason(&api.verify(json!({"pass": old})).await), (422, "expired".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": old})).await),
+        (422, "expired".into())
+    );
     let other = make_pass(&central, "W-4001", exp, Some("other-store-02")).await;
-    assert_eq!(reason(&api.verify(json!({"pass": other})).await), (422, "other_store".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": other})).await),
+        (422, "other_store".into())
+    );
     let unknown = make_pass(&central, "W-9999", exp, None).await;
-    assert_eq!(reason(&api.verify(json!({"pass": unknown})).await), (422, "unknown_order".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": unknown})).await),
+        (422, "unknown_order".into())
+    );
     let cancelled = make_pass(&central, "W-4003", exp, None).await;
-    assert_eq!(reason(&api.verify(json!({"pass": cancelled})).await), (422, "cancelled".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": cancelled})).await),
+        (422, "cancelled".into())
+    );
 
     // A replayed pass after the handover.
     api.make_ready("W-4001", &[]).await;
@@ -508,24 +621,40 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
     )
     .await;
-    assert_eq!(reason(&api.verify(json!({"pass": good})).await), (422, "already_handed_over".into()));
+    assert_eq!(
+        reason(&api.verify(json!({"pass": good})).await),
+        (422, "already_handed_over".into())
+    );
 
     // Brute force of the code: five wrong tries lock the order, even for the right code.
     for guess in ["000000", "111111", "222222", "333333", "444444"] {
         assert_eq!(
-            reason(&api.verify(json!({"order_id": "W-4002", "code": guess})).await),
+            reason(
+                &api.verify(json!({"order_id": "W-4002", "code": guess}))
+                    .await
+            ),
             (422, "wrong_code".into())
         );
     }
-    let (status, v) = api.verify(json!({"order_id": "W-4002", "code": "123456"})).await;
+    let (status, v) = api
+        .verify(json!({"order_id": "W-4002", "code": "123456"}))
+        .await;
     assert_eq!(status, 423, "{v}");
     assert!(v["locked_until"].is_string(), "{v}");
     // Still locked after a restart.
     svc.term();
     svc.start().await;
-    let (status, _) = api.verify(json!({"order_id": "W-4002", "code": "123456"})).await;
+    let (status, _) = api
+        .verify(json!({"order_id": "W-4002", "code": "123456"}))
+        .await;
     assert_eq!(status, 423, "the lock survives a restart");
-    assert_eq!(reason(&api.verify(json!({"order_id": "W-9999", "code": "123456"})).await), (422, "unknown_order".into()));
+    assert_eq!(
+        reason(
+            &api.verify(json!({"order_id": "W-9999", "code": "123456"}))
+                .await
+        ),
+        (422, "unknown_order".into())
+    );
 
     // Every refusal is logged, never with the code.
     let log = svc.log_text();
@@ -535,16 +664,33 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     }
     for entry in std::fs::read_dir(svc.db.parent().expect("data dir")).expect("data dir") {
         let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
-        assert!(!bytes.windows(6).any(|w| w == b"123456"), "no clear code in the database files");
+        assert!(
+            !bytes.windows(6).any(|w| w == b"123456"),
+            "no clear code in the database files"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tablets_pair_once_and_roles_are_enforced() {
     let (svc, _central, staff_api) = edge_with_central(&[order_doc("W-5001", 1, "open")]).await;
-    let out = svc.cli(&["tablet", "pair", "--role", "staff", "--register", "counter-1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let code = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    let out = svc.cli(&[
+        "tablet",
+        "pair",
+        "--role",
+        "staff",
+        "--register",
+        "counter-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
     assert_eq!(code.len(), 8);
     let client = http();
     let pair = |code: String| {
@@ -561,7 +707,10 @@ async fn tablets_pair_once_and_roles_are_enforced() {
         .and_then(|v| v.to_str().ok())
         .expect("cookie")
         .to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["role"], "staff");
     // The cookie is a session.
@@ -581,25 +730,84 @@ async fn tablets_pair_once_and_roles_are_enforced() {
 
     // pos may only verify; kiosk nothing.
     let pos = Api::new(&svc, svc.token("pos", "till-1"));
-    let (status, _) = pos.post("/api/v1/pickups/W-5001/start-picking", json!({"staff_id": "anna"})).await;
+    let (status, _) = pos
+        .post(
+            "/api/v1/pickups/W-5001/start-picking",
+            json!({"staff_id": "anna"}),
+        )
+        .await;
     assert_eq!(status, 403);
-    assert_eq!(pos.verify(json!({"order_id": "W-5001", "code": "123456"})).await.0, 200);
+    assert_eq!(
+        pos.verify(json!({"order_id": "W-5001", "code": "123456"}))
+            .await
+            .0,
+        200
+    );
     let kiosk = Api::new(&svc, svc.token("kiosk", "feedback"));
-    assert_eq!(kiosk.verify(json!({"order_id": "W-5001", "code": "123456"})).await.0, 403);
+    assert_eq!(
+        kiosk
+            .verify(json!({"order_id": "W-5001", "code": "123456"}))
+            .await
+            .0,
+        403
+    );
     assert_eq!(kiosk.get("/api/v1/pickups").await.0, 403);
     // Unknown staff, bad lists and bodies get clear errors.
-    let (status, v) = staff_api.post("/api/v1/pickups/W-5001/start-picking", json!({"staff_id": "nobody"})).await;
+    let (status, v) = staff_api
+        .post(
+            "/api/v1/pickups/W-5001/start-picking",
+            json!({"staff_id": "nobody"}),
+        )
+        .await;
     assert_eq!(status, 422, "{v}");
     assert_eq!(staff_api.get("/api/v1/pickups?state=lost").await.0, 422);
-    assert_eq!(staff_api.post("/api/v1/pickups/verify", json!({"code": "1"})).await.0, 422);
-    let (status, v) = staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": PIN})).await;
+    assert_eq!(
+        staff_api
+            .post("/api/v1/pickups/verify", json!({"code": "1"}))
+            .await
+            .0,
+        422
+    );
+    let (status, v) = staff_api
+        .post(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
     assert_eq!((status, v["name"].as_str()), (200, Some("Anna K.")));
     // Five wrong PINs lock the account.
     for _ in 0..4 {
-        assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": "9999"})).await.0, 403);
+        assert_eq!(
+            staff_api
+                .post(
+                    "/api/v1/staff/login",
+                    json!({"staff_id": "anna", "pin": "9999"})
+                )
+                .await
+                .0,
+            403
+        );
     }
-    assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": "9999"})).await.0, 423);
-    assert_eq!(staff_api.post("/api/v1/staff/login", json!({"staff_id": "anna", "pin": PIN})).await.0, 423);
+    assert_eq!(
+        staff_api
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": "9999"})
+            )
+            .await
+            .0,
+        423
+    );
+    assert_eq!(
+        staff_api
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN})
+            )
+            .await
+            .0,
+        423
+    );
     let listed = svc.cli(&["staff", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("anna"));
 }

@@ -207,8 +207,16 @@ impl Model {
                     self.events.push(("store.pickup.received", id));
                 }
             }
-            Cmd::StartPicking(i) => self.transition(i, &[S::Received], S::Picking, "store.pickup.picking_started"),
-            Cmd::Ready { order, missing_second } => {
+            Cmd::StartPicking(i) => self.transition(
+                i,
+                &[S::Received],
+                S::Picking,
+                "store.pickup.picking_started",
+            ),
+            Cmd::Ready {
+                order,
+                missing_second,
+            } => {
                 let id = ORDERS[order];
                 if let Some(o) = self.orders.get_mut(id) {
                     if o.state == S::Picking {
@@ -222,9 +230,15 @@ impl Model {
                 }
                 self.transition(order, &[S::Picking], S::Ready, "store.pickup.ready")
             }
-            Cmd::Handover { order, partial, by_pass } => {
+            Cmd::Handover {
+                order,
+                partial,
+                by_pass,
+            } => {
                 let id = ORDERS[order];
-                let Some(o) = self.orders.get_mut(id) else { return };
+                let Some(o) = self.orders.get_mut(id) else {
+                    return;
+                };
                 if o.state != S::Ready || (by_pass && !o.verified.contains(&"pass")) {
                     return;
                 }
@@ -233,7 +247,11 @@ impl Model {
                     self.events.push(("store.pickup.customer_arrived", id));
                 }
                 let is_partial = partial && o.items.len() > 1;
-                o.state = if is_partial { S::Partial } else { S::HandedOver };
+                o.state = if is_partial {
+                    S::Partial
+                } else {
+                    S::HandedOver
+                };
                 self.events.push(("store.pickup.handed_over", id));
             }
             Cmd::Refuse(i) => self.transition(i, &[S::Ready], S::Refused, "store.pickup.refused"),
@@ -258,7 +276,9 @@ impl Model {
             ),
             Cmd::Verify { order, pass } => {
                 let id = ORDERS[order];
-                let Some(o) = self.orders.get_mut(id) else { return };
+                let Some(o) = self.orders.get_mut(id) else {
+                    return;
+                };
                 if !o.state.open() {
                     return;
                 }
@@ -334,14 +354,22 @@ impl Real {
         let id = id.to_owned();
         let now = time::OffsetDateTime::now_utc();
         self.writer()
-            .run_blocking(0, move |ctx| workflow::in_tx(workflow::act(ctx, &id, &cmd, None, now)))
+            .run_blocking(0, move |ctx| {
+                workflow::in_tx(workflow::act(ctx, &id, &cmd, None, now))
+            })
             .expect("storage")
     }
 
     fn apply(&mut self, c: &Cmd) {
         let staff = || "anna".to_owned();
         let result = match *c {
-            Cmd::Central { order, cancelled, items: iv, deadline: dv, stale } => {
+            Cmd::Central {
+                order,
+                cancelled,
+                items: iv,
+                deadline: dv,
+                stale,
+            } => {
                 let id = ORDERS[order];
                 let known = self.versions.get(id).copied();
                 let version = match (known, stale) {
@@ -375,8 +403,13 @@ impl Real {
                     .expect("central version");
                 return;
             }
-            Cmd::StartPicking(i) => self.act(ORDERS[i], Command::StartPicking { staff_id: staff() }),
-            Cmd::Ready { order, missing_second } => {
+            Cmd::StartPicking(i) => {
+                self.act(ORDERS[i], Command::StartPicking { staff_id: staff() })
+            }
+            Cmd::Ready {
+                order,
+                missing_second,
+            } => {
                 // Staff can only name a line the order has.
                 let lines = self.lines(ORDERS[order]);
                 self.act(
@@ -384,11 +417,19 @@ impl Real {
                     Command::Ready {
                         staff_id: staff(),
                         location: "A-12".into(),
-                        missing_lines: if missing_second && lines.len() > 1 { vec!["2".into()] } else { vec![] },
+                        missing_lines: if missing_second && lines.len() > 1 {
+                            vec!["2".into()]
+                        } else {
+                            vec![]
+                        },
                     },
                 )
             }
-            Cmd::Handover { order, partial, by_pass } => {
+            Cmd::Handover {
+                order,
+                partial,
+                by_pass,
+            } => {
                 // Everything ordered, or only the first line.
                 let mut lines = self.lines(ORDERS[order]);
                 if partial {
@@ -398,13 +439,29 @@ impl Real {
                     ORDERS[order],
                     Command::Handover {
                         staff_id: staff(),
-                        verified_by: if by_pass { HandoverVerification::Pass } else { HandoverVerification::IdCheck },
+                        verified_by: if by_pass {
+                            HandoverVerification::Pass
+                        } else {
+                            HandoverVerification::IdCheck
+                        },
                         lines,
                     },
                 )
             }
-            Cmd::Refuse(i) => self.act(ORDERS[i], Command::Refuse { staff_id: staff(), reason: "damaged".into() }),
-            Cmd::Cancel(i) => self.act(ORDERS[i], Command::Cancel { staff_id: staff(), reason: "out of stock".into() }),
+            Cmd::Refuse(i) => self.act(
+                ORDERS[i],
+                Command::Refuse {
+                    staff_id: staff(),
+                    reason: "damaged".into(),
+                },
+            ),
+            Cmd::Cancel(i) => self.act(
+                ORDERS[i],
+                Command::Cancel {
+                    staff_id: staff(),
+                    reason: "out of stock".into(),
+                },
+            ),
             Cmd::Reminded(i) => self.act(ORDERS[i], Command::Reminded { staff_id: staff() }),
             Cmd::NoShow(i) => self.act(ORDERS[i], Command::NoShow),
             Cmd::Verify { order, pass } => {
@@ -454,10 +511,20 @@ fn run(cmds: Vec<Cmd>) {
                 (Some(m), Some(r)) => {
                     assert_eq!(r.state.as_str(), m.state.name(), "{id} after {c:?}");
                     assert_eq!(r.version, m.version, "{id} version after {c:?}");
-                    assert_eq!(r.local.reminders_sent, m.reminders, "{id} reminders after {c:?}");
-                    assert_eq!(r.local.arrived_at.is_some(), m.arrived, "{id} arrival after {c:?}");
+                    assert_eq!(
+                        r.local.reminders_sent, m.reminders,
+                        "{id} reminders after {c:?}"
+                    );
+                    assert_eq!(
+                        r.local.arrived_at.is_some(),
+                        m.arrived,
+                        "{id} arrival after {c:?}"
+                    );
                 }
-                (m, r) => panic!("{id} after {c:?}: model {m:?}, store {:?}", r.map(|o| o.state)),
+                (m, r) => panic!(
+                    "{id} after {c:?}: model {m:?}, store {:?}",
+                    r.map(|o| o.state)
+                ),
             }
         }
     }

@@ -45,13 +45,31 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
         .expect("staff add");
     {
         use std::io::Write;
-        add.stdin.take().expect("stdin").write_all(b"4711\n").expect("pin");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"4711\n")
+            .expect("pin");
     }
     assert!(add.wait().expect("staff add").success());
     svc.start().await;
-    let out = svc.cli(&["tablet", "pair", "--role", "staff", "--register", "counter-1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let code = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    let out = svc.cli(&[
+        "tablet",
+        "pair",
+        "--role",
+        "staff",
+        "--register",
+        "counter-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
 
     let mut order = order_doc("W-7001", 1, "open");
     order["customer"]["display_name"] = json!("Julia M.");

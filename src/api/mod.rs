@@ -121,10 +121,16 @@ pub fn router(state: AppState) -> Router {
             post(pickups::start_picking),
         )
         .route("/api/v1/pickups/{order_id}/ready", post(pickups::ready))
-        .route("/api/v1/pickups/{order_id}/handover", post(pickups::handover))
+        .route(
+            "/api/v1/pickups/{order_id}/handover",
+            post(pickups::handover),
+        )
         .route("/api/v1/pickups/{order_id}/refuse", post(pickups::refuse))
         .route("/api/v1/pickups/{order_id}/cancel", post(pickups::cancel))
-        .route("/api/v1/pickups/{order_id}/reminded", post(pickups::reminded))
+        .route(
+            "/api/v1/pickups/{order_id}/reminded",
+            post(pickups::reminded),
+        )
         .route("/api/v1/reservations", post(pickups::reserve))
         .route("/api/v1/tablets/pair", post(tablets::pair))
         .route("/api/v1/session", get(tablets::session))

@@ -410,9 +410,10 @@ pub async fn verify(
         }
     };
     match outcome {
-        Verification::Ok { order, verified_by } => {
-            Ok(Json(json!({"order_id": order.order_id, "verified_by": verified_by, "order": order.view()})).into_response())
-        }
+        Verification::Ok { order, verified_by } => Ok(Json(
+            json!({"order_id": order.order_id, "verified_by": verified_by, "order": order.view()}),
+        )
+        .into_response()),
         Verification::Refused { reason, order_id } => {
             let mut extra = json!({"reason": reason.as_str()});
             if let Some(id) = order_id {
@@ -537,4 +538,3 @@ fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, Api
         paid: b.paid,
     })
 }
-

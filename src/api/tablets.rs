@@ -41,7 +41,10 @@ pub async fn pair(
     b: Result<Json<PairBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = b.map_err(|e| {
-        ApiError::unprocessable(format!("expected {{\"code\", \"name\"}}: {}", e.body_text()))
+        ApiError::unprocessable(format!(
+            "expected {{\"code\", \"name\"}}: {}",
+            e.body_text()
+        ))
     })?;
     let code = b.code.trim().to_owned();
     let name = b.name.trim().to_owned();
@@ -54,18 +57,26 @@ pub async fn pair(
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let paired = state
         .writer
-        .run(0, move |ctx| tokens::redeem_pairing_code(ctx.conn(), &code, &name, now))
+        .run(0, move |ctx| {
+            tokens::redeem_pairing_code(ctx.conn(), &code, &name, now)
+        })
         .await?;
     let Some(paired) = paired else {
         let failures = PAIRING_FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::warn!(failures, "tablet pairing refused: unknown, used or expired code");
+        tracing::warn!(
+            failures,
+            "tablet pairing refused: unknown, used or expired code"
+        );
         if failures >= PAIRING_MAX_FAILURES {
             PAIRING_FAILURES.store(0, Ordering::Relaxed);
             let voided = state
                 .writer
                 .run(0, |ctx| tokens::void_pairing_codes(ctx.conn()))
                 .await?;
-            tracing::warn!(voided, "too many wrong pairing codes: every open code was voided");
+            tracing::warn!(
+                voided,
+                "too many wrong pairing codes: every open code was voided"
+            );
         }
         return Err(ApiError::unprocessable(
             "unknown, used or expired pairing code; print a new one with `store-edge tablet pair`",
@@ -100,7 +111,10 @@ pub async fn session(caller: Caller) -> Response {
 
 /// Staff who may log in on the staff tablet.
 #[utoipa::path(get, path = "/api/v1/staff", responses((status = 200, description = "`{staff: [{id, name}]}`")), security(("bearer" = [])))]
-pub async fn list_staff(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn list_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "list staff")?;
     let list = state.pickups.read(staff::list).await?;
     let list: Vec<_> = list
@@ -130,8 +144,15 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "log staff in")?;
     let Json(b) = b.map_err(|e| {
-        ApiError::unprocessable(format!("expected {{\"staff_id\", \"pin\"}}: {}", e.body_text()))
+        ApiError::unprocessable(format!(
+            "expected {{\"staff_id\", \"pin\"}}: {}",
+            e.body_text()
+        ))
     })?;
     let name = state.pickups.check_pin(&b.staff_id, &b.pin).await?;
-    Ok((StatusCode::OK, Json(json!({"staff_id": b.staff_id, "name": name}))).into_response())
+    Ok((
+        StatusCode::OK,
+        Json(json!({"staff_id": b.staff_id, "name": name})),
+    )
+        .into_response())
 }

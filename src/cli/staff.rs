@@ -61,7 +61,9 @@ fn read_pin() -> Result<String, CliError> {
         staff::check_pin_format(&first).map_err(CliError::Runtime)?;
         let again = rpassword::prompt_password("PIN again: ").map_err(runtime)?;
         if first != again {
-            return Err(CliError::Runtime("the two PINs differ; nothing was saved".into()));
+            return Err(CliError::Runtime(
+                "the two PINs differ; nothing was saved".into(),
+            ));
         }
         Ok(first)
     } else {
@@ -129,5 +131,7 @@ pub fn tablet(conn: &Connection, cmd: TabletCommand) -> Result<(), CliError> {
             .unwrap_or_default()
     );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{code}").and_then(|()| out.flush()).map_err(runtime)
+    writeln!(out, "{code}")
+        .and_then(|()| out.flush())
+        .map_err(runtime)
 }

@@ -290,7 +290,7 @@ impl Resolver<'_> {
                 d.code_max_failures,
                 1,
                 20,
-                "wrong codes before the order is locked",
+                "a number of wrong codes before the order locks,",
             )?,
             code_lock_min: self.in_range(
                 &raw.code_lock_min,
@@ -621,6 +621,16 @@ mod tests {
 
         let e = parse(&format!("{MINIMAL}[api]\nlisten = \"8080\"\n")).unwrap_err();
         assert!(e.contains("`api.listen`") && e.contains(":6:"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}[pickup]\ncode_max_failures = 0\n")).unwrap_err();
+        assert!(
+            e.contains(":6: `pickup.code_max_failures` = 0") && e.contains("from 1 to 20"),
+            "{e}"
+        );
+        let e = parse(&format!("{MINIMAL}[pickup]\ncounter_register = \"\"\n")).unwrap_err();
+        assert!(e.contains("`pickup.counter_register`"), "{e}");
+        let e = parse(&format!("{MINIMAL}[pickup]\nno_show_grace = 5\n")).unwrap_err();
+        assert!(e.contains("unknown field `no_show_grace`"), "{e}");
 
         let e = parse(&format!(
             "{MINIMAL}[central]\nurl = \"http://central.example.com\"\ntoken_file = \"/t\"\n"

@@ -167,15 +167,12 @@ impl Pickups {
 
     /// Verifies a pickup pass and records the arrival (once).
     pub async fn verify_pass(&self, text: &str) -> Result<Verification, StoreError> {
-        let keys = self
-            .read(|c| crate::store::sync::pickup_keys(c))
-            .await?;
+        let keys = self.read(crate::store::sync::pickup_keys).await?;
         let store_id = self.store_id.clone();
         let text = text.to_owned();
-        let checked = blocking(move || {
-            verify::check_pass(&text, &keys, &store_id, now().unix_timestamp())
-        })
-        .await?;
+        let checked =
+            blocking(move || verify::check_pass(&text, &keys, &store_id, now().unix_timestamp()))
+                .await?;
         let order_id = match checked {
             Ok(id) => id,
             Err(reason) => {
@@ -191,7 +188,11 @@ impl Pickups {
 
     /// Verifies a short code against the order's argon2id hash, with the
     /// lockout counted in the database.
-    pub async fn verify_code(&self, order_id: &str, code: &str) -> Result<Verification, StoreError> {
+    pub async fn verify_code(
+        &self,
+        order_id: &str,
+        code: &str,
+    ) -> Result<Verification, StoreError> {
         let _guard = self.secrets.lock().await;
         let id = order_id.to_owned();
         let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {
@@ -216,7 +217,9 @@ impl Pickups {
         let max = self.settings.code_max_failures as i64;
         let lock_s = self.settings.code_lock_min as i64 * 60;
         self.writer
-            .run(0, move |ctx| workflow::wrong_code(ctx, &id, max, lock_s, now()))
+            .run(0, move |ctx| {
+                workflow::wrong_code(ctx, &id, max, lock_s, now())
+            })
             .await?;
         tracing::warn!(order_id, reason = "wrong_code", "pickup code refused");
         Ok(Verification::Refused {
@@ -239,7 +242,7 @@ impl Pickups {
             Verified::Ok(order) => {
                 self.changed(&order);
                 Verification::Ok {
-                    order: Box::new(order),
+                    order,
                     verified_by: method,
                 }
             }
@@ -250,7 +253,6 @@ impl Pickups {
                     order_id: Some(order_id),
                 }
             }
-            Verified::Locked { until } => Verification::Locked { until },
         })
     }
 
@@ -270,7 +272,11 @@ impl Pickups {
             .writer
             .run(0, move |ctx| {
                 workflow::in_tx(workflow::create_reservation(
-                    ctx, &store_id, &r, &hash, now(),
+                    ctx,
+                    &store_id,
+                    &r,
+                    &hash,
+                    now(),
                 ))
             })
             .await??;
@@ -339,7 +345,11 @@ impl Pickups {
 
     /// Verifies passes read by scanners; the result goes to the tablets of
     /// the scanner's register as a `pass` event.
-    pub async fn run_pass_scans(self, mut rx: mpsc::Receiver<ScannedPass>, cancel: CancellationToken) {
+    pub async fn run_pass_scans(
+        self,
+        mut rx: mpsc::Receiver<ScannedPass>,
+        cancel: CancellationToken,
+    ) {
         loop {
             let scanned = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -352,7 +362,9 @@ impl Pickups {
                 Ok(Verification::Refused { reason, order_id }) => json!({
                     "ok": false, "reason": reason.as_str(), "order_id": order_id,
                 }),
-                Ok(Verification::Locked { until }) => json!({"ok": false, "reason": "locked", "locked_until": until}),
+                Ok(Verification::Locked { until }) => {
+                    json!({"ok": false, "reason": "locked", "locked_until": until})
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "pickup pass not checked");
                     json!({"ok": false, "reason": "unavailable", "detail": e.to_string()})

@@ -64,7 +64,8 @@ pub fn remove(conn: &Connection, id: &str) -> Result<(), StoreError> {
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<StaffMember>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, locked_until FROM staff ORDER BY name, id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, locked_until FROM staff ORDER BY name, id")?;
     let rows = stmt
         .query_map([], |r| {
             Ok(StaffMember {
@@ -113,7 +114,9 @@ pub fn record_pin(
         return Ok(None);
     }
     let failures: i64 = conn
-        .prepare_cached("UPDATE staff SET pin_failures = pin_failures + 1 WHERE id = ?1 RETURNING pin_failures")?
+        .prepare_cached(
+            "UPDATE staff SET pin_failures = pin_failures + 1 WHERE id = ?1 RETURNING pin_failures",
+        )?
         .query_row([id], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
@@ -123,7 +126,10 @@ pub fn record_pin(
             "UPDATE staff SET pin_failures = 0, locked_until = ?2 WHERE id = ?1",
             rusqlite::params![id, until],
         )?;
-        tracing::warn!(staff_id = id, "staff account locked after repeated wrong PINs");
+        tracing::warn!(
+            staff_id = id,
+            "staff account locked after repeated wrong PINs"
+        );
         return Ok(Some(until));
     }
     Ok(None)

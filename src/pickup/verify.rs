@@ -98,7 +98,10 @@ mod tests {
         let now = 1_800_000_000;
         let good = pass(
             &key,
-            &format!(r#"{{"oid":"W-1","sid":"berlin-01","kid":"k1","exp":{}}}"#, now + 60),
+            &format!(
+                r#"{{"oid":"W-1","sid":"berlin-01","kid":"k1","exp":{}}}"#,
+                now + 60
+            ),
         );
         assert_eq!(check_pass(&good, &keys, "berlin-01", now), Ok("W-1".into()));
         assert_eq!(
@@ -117,7 +120,10 @@ mod tests {
         let other = SigningKey::from_bytes(&[8; 32]);
         let forged = pass(
             &other,
-            &format!(r#"{{"oid":"W-1","sid":"berlin-01","kid":"k1","exp":{}}}"#, now + 60),
+            &format!(
+                r#"{{"oid":"W-1","sid":"berlin-01","kid":"k1","exp":{}}}"#,
+                now + 60
+            ),
         );
         assert_eq!(
             check_pass(&forged, &keys, "berlin-01", now),
@@ -125,7 +131,10 @@ mod tests {
         );
         let unknown = pass(
             &key,
-            &format!(r#"{{"oid":"W-1","sid":"berlin-01","kid":"k9","exp":{}}}"#, now + 60),
+            &format!(
+                r#"{{"oid":"W-1","sid":"berlin-01","kid":"k9","exp":{}}}"#,
+                now + 60
+            ),
         );
         assert_eq!(
             check_pass(&unknown, &keys, "berlin-01", now),

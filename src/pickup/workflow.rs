@@ -279,9 +279,14 @@ pub enum Filter {
     All,
     State(State),
     /// Open orders due from now until `until` (unix seconds).
-    Due { now: i64, until: i64 },
+    Due {
+        now: i64,
+        until: i64,
+    },
     /// Open orders whose `pickup_by` has passed.
-    Overdue { now: i64 },
+    Overdue {
+        now: i64,
+    },
     /// Order id or customer name containing the text.
     Search(String),
 }
@@ -609,7 +614,7 @@ pub fn act(
             write(ctx, &order, &now_s)?;
             // events.md has no type for a reminder: it is counted and sent
             // with the no-show, if it comes to that.
-            return Ok(reread(ctx, order_id)?);
+            return reread(ctx, order_id);
         }
         Command::NoShow => (
             "store.pickup.no_show",
@@ -620,7 +625,7 @@ pub fn act(
     order.revision += 1;
     write(ctx, &order, &now_s)?;
     record(ctx, event_type, data)?;
-    Ok(reread(ctx, order_id)?)
+    reread(ctx, order_id)
 }
 
 fn reread(ctx: &WriteCtx<'_>, order_id: &str) -> Result<Order, PickupError> {
@@ -629,7 +634,11 @@ fn reread(ctx: &WriteCtx<'_>, order_id: &str) -> Result<Order, PickupError> {
 
 fn handover_is_partial(order: &Order, lines: &[(String, i64)]) -> bool {
     order.lines().iter().any(|(line, ordered)| {
-        let handed: i64 = lines.iter().filter(|(l, _)| l == line).map(|(_, q)| q).sum();
+        let handed: i64 = lines
+            .iter()
+            .filter(|(l, _)| l == line)
+            .map(|(_, q)| q)
+            .sum();
         handed < *ordered
     })
 }
@@ -753,9 +762,8 @@ fn arrive(
 /// The outcome of a verification attempt, as the writer applied it.
 #[derive(Debug)]
 pub enum Verified {
-    Ok(Order),
+    Ok(Box<Order>),
     Refused(Refusal),
-    Locked { until: i64 },
 }
 
 /// Records a successful verification by `method` (pass or code): the
@@ -790,7 +798,9 @@ pub fn verified(
         order.revision += 1;
         write(ctx, &order, &format_time(now))?;
     }
-    Ok(Verified::Ok(get(ctx.conn(), order_id)?.unwrap_or(order)))
+    Ok(Verified::Ok(Box::new(
+        get(ctx.conn(), order_id)?.unwrap_or(order),
+    )))
 }
 
 /// Counts a wrong code; the `max_failures`-th locks the order for `lock_s`.
@@ -808,7 +818,11 @@ pub fn wrong_code(
     if order.code_failures >= max_failures {
         order.code_failures = 0;
         order.code_locked_until = Some(now.unix_timestamp() + lock_s);
-        tracing::warn!(order_id, lock_s, "pickup code locked after repeated wrong codes");
+        tracing::warn!(
+            order_id,
+            lock_s,
+            "pickup code locked after repeated wrong codes"
+        );
     }
     write(ctx, &order, &format_time(now))?;
     Ok(Verified::Refused(Refusal::WrongCode))
@@ -855,7 +869,12 @@ pub fn central_version(
     let old_pickup_by = order.pickup_by().to_owned();
     let change = CentralChange {
         cancelled: incoming.status == "cancelled" && order.central_status != "cancelled",
-        items_changed: order.items() != doc.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+        items_changed: order.items()
+            != doc
+                .get("items")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
         deadline_changed: old_pickup_by != incoming.pickup_by,
         picked_lines_gone: false,
     };
@@ -894,9 +913,8 @@ pub fn central_version(
         order.local.missing_lines.clear();
     }
     if effect == Effect::CancelledByCentral {
-        order.local.outcome = Some(
-            json!({"cancelled_at": now_s, "by": "central", "reason": central_reason(&doc)}),
-        );
+        order.local.outcome =
+            Some(json!({"cancelled_at": now_s, "by": "central", "reason": central_reason(&doc)}));
     }
     write(ctx, &order, &now_s)?;
     match effect {
