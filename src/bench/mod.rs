@@ -4,6 +4,7 @@
 
 mod drain;
 mod ingest;
+mod pickup;
 mod scan;
 
 use std::path::Path;
@@ -21,6 +22,9 @@ pub enum BenchCommand {
     /// Decoder throughput; scan-to-stream latency from a pty scanner at 50
     /// scans/s; replug to online (needs socat).
     Scan(scan::ScanArgs),
+    /// Click-and-collect at the counter: a staff action against a raw FULL
+    /// commit, board and search queries with many orders, pass and code checks.
+    Pickup(pickup::PickupArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -28,5 +32,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Ingest(args) => ingest::run(args),
         BenchCommand::Drain(args) => drain::run(args),
         BenchCommand::Scan(args) => scan::run(args),
+        BenchCommand::Pickup(args) => pickup::run(args),
     }
 }

@@ -1,0 +1,273 @@
+//! `store-edge bench pickup`: what the counter waits for. A staff action
+//! (one writer transaction: the order row and its event, fsync'd) against
+//! the raw limit measured in the same run on the same disk (one
+//! `synchronous=FULL` commit of an UPDATE and an INSERT); the board and
+//! search queries with many orders stored; pickup-pass checks against a raw
+//! Ed25519 verify; the argon2id code check (which also bounds guessing).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::ingest::fresh_dir;
+use crate::pickup::workflow::{self, Command, Filter, HandoverVerification};
+use crate::pickup::{verify, State};
+use crate::store::sync::CentralOrder;
+use crate::store::{self, Writer, WriterSettings};
+
+#[derive(Debug, clap::Args)]
+pub struct PickupArgs {
+    /// Working directory.
+    #[arg(long, default_value = "var/bench")]
+    pub dir: PathBuf,
+    /// Orders stored for the list and search queries.
+    #[arg(long, default_value_t = 20_000)]
+    pub orders: u64,
+    /// Orders taken through start-picking → ready → handover.
+    #[arg(long, default_value_t = 300)]
+    pub handovers: u64,
+}
+
+fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (pick(0.5), pick(0.99))
+}
+
+fn elapsed_ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn order(i: u64) -> CentralOrder {
+    let id = format!("W-{i:07}");
+    let doc = json!({
+        "order_id": id, "version": 1, "status": "open", "channel": "web",
+        "created_at": "2026-11-25T10:00:00Z", "pickup_by": "2030-12-28T18:00:00Z",
+        "customer": {"display_name": format!("Customer {i}")},
+        "items": [{"line_id": "1", "sku": "SOFA", "name": "Sofa", "quantity": 1},
+                  {"line_id": "2", "sku": "CUSH", "name": "Cushion", "quantity": 2}],
+        "verification": {"code_hash": crate::sync::demo::DEMO_CODE_HASH}
+    });
+    CentralOrder {
+        order_id: id,
+        version: 1,
+        status: "open".into(),
+        channel: "web".into(),
+        item_count: 2,
+        pickup_by: "2030-12-28T18:00:00Z".into(),
+        document: doc.to_string(),
+    }
+}
+
+pub fn run(args: PickupArgs) -> anyhow::Result<()> {
+    println!("# store-edge bench pickup");
+    println!();
+    let dir = fresh_dir(&args.dir, "pickup")?;
+
+    eprintln!("[1/5] raw limit: one FULL commit of an UPDATE and an INSERT ...");
+    let raw = raw_commit(&dir, args.handovers * 3)?;
+
+    eprintln!("[2/5] storing {} orders ...", args.orders);
+    let path = dir.join("pickup.db");
+    let conn = store::open_for_writing(&path, "bench")?;
+    let (writer, thread) = Writer::start(
+        conn,
+        WriterSettings {
+            path: path.clone(),
+            max_size_bytes: 8 << 30,
+            retain_sent_days: 30,
+        },
+        Arc::new(crate::telemetry::Metrics::new()),
+    )?;
+    let mut i = 0;
+    while i < args.orders {
+        let page: Vec<CentralOrder> = (i..(i + 500).min(args.orders)).map(order).collect();
+        i += page.len() as u64;
+        let now = time::OffsetDateTime::now_utc();
+        writer.run_blocking(0, move |ctx| {
+            for o in &page {
+                workflow::central_version(ctx, o, now)?;
+            }
+            Ok(())
+        })?;
+    }
+    writer.run_blocking(0, |ctx| {
+        crate::pickup::staff::add(ctx.conn(), "anna", "Anna", "$argon2id$unused")
+    })?;
+
+    eprintln!(
+        "[3/5] {} orders through start-picking, ready, handover ...",
+        args.handovers
+    );
+    let mut action_ms = Vec::new();
+    for n in 0..args.handovers.min(args.orders) {
+        let id = format!("W-{n:07}");
+        for cmd in [
+            Command::StartPicking {
+                staff_id: "anna".into(),
+            },
+            Command::Ready {
+                staff_id: "anna".into(),
+                location: "A-12".into(),
+                missing_lines: vec![],
+            },
+            Command::Handover {
+                staff_id: "anna".into(),
+                verified_by: HandoverVerification::IdCheck,
+                lines: vec![("1".into(), 1), ("2".into(), 2)],
+            },
+        ] {
+            let id = id.clone();
+            let t = Instant::now();
+            writer
+                .run_blocking(0, move |ctx| {
+                    workflow::in_tx(workflow::act(
+                        ctx,
+                        &id,
+                        &cmd,
+                        None,
+                        time::OffsetDateTime::now_utc(),
+                    ))
+                })?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            action_ms.push(elapsed_ms(t));
+        }
+    }
+    drop(writer);
+    let _ = thread.join();
+    let (act50, act99) = quantiles(action_ms);
+
+    eprintln!("[4/5] board and search queries ...");
+    let conn = rusqlite::Connection::open(&path)?;
+    let mut board_ms = Vec::new();
+    let mut search_ms = Vec::new();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for _ in 0..20 {
+        let t = Instant::now();
+        for f in [
+            Filter::State(State::Received),
+            Filter::State(State::Picking),
+            Filter::State(State::Ready),
+            Filter::Due {
+                now,
+                until: now + 86_400,
+            },
+            Filter::Overdue { now },
+        ] {
+            workflow::list(&conn, &f, 1000)?;
+        }
+        board_ms.push(elapsed_ms(t));
+        let t = Instant::now();
+        workflow::list(&conn, &Filter::Search("customer 1234".into()), 50)?;
+        search_ms.push(elapsed_ms(t));
+    }
+    let (board50, board99) = quantiles(board_ms);
+    let (search50, search99) = quantiles(search_ms);
+
+    eprintln!("[5/5] pass and code checks ...");
+    let (pass_rate, raw_rate) = pass_checks(Duration::from_secs(2));
+    let mut code_ms = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        verify::secret_matches(crate::sync::demo::DEMO_CODE_HASH, "123456");
+        code_ms.push(elapsed_ms(t));
+    }
+    let (code50, code99) = quantiles(code_ms);
+
+    println!("| measurement | p50 | p99 | limit in the same run |\n|---|---|---|---|");
+    println!(
+        "| staff action (start-picking / ready / handover: order row + event, one fsync'd transaction), {} actions | {act50:.2} ms | {act99:.2} ms | raw FULL commit of UPDATE + INSERT: p50 {:.2} ms, p99 {:.2} ms |",
+        args.handovers * 3,
+        raw.0,
+        raw.1
+    );
+    println!(
+        "| tablet board (received, picking, ready, due, overdue lists) with {} orders stored | {board50:.2} ms | {board99:.2} ms | — |",
+        args.orders
+    );
+    println!(
+        "| search by name among {} orders | {search50:.2} ms | {search99:.2} ms | — |",
+        args.orders
+    );
+    println!(
+        "| short code check (argon2id m=19 MiB, t=2) | {code50:.1} ms | {code99:.1} ms | at most {:.0} guesses/s per box (checks are serialised) |",
+        1000.0 / code50.max(0.001)
+    );
+    println!();
+    println!("| pickup pass check, one core | rate |\n|---|---|");
+    println!(
+        "| parse + key lookup + Ed25519 verify + store/expiry checks | {pass_rate:.0} passes/s |"
+    );
+    println!(
+        "| raw ed25519-dalek verify of the same bytes (the limit) | {raw_rate:.0} verifies/s |"
+    );
+    Ok(())
+}
+
+/// p50/p99 of one `synchronous=FULL` commit of an UPDATE and an INSERT on
+/// the same disk, without the workflow.
+fn raw_commit(dir: &std::path::Path, n: u64) -> anyhow::Result<(f64, f64)> {
+    let conn = rusqlite::Connection::open(dir.join("raw.db")).context("raw db")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+         CREATE TABLE o (id INTEGER PRIMARY KEY, state TEXT, local TEXT);
+         CREATE TABLE e (seq INTEGER PRIMARY KEY, data TEXT);
+         INSERT INTO o VALUES (1, 'received', '{}');",
+    )?;
+    let mut ms = Vec::new();
+    for i in 0..n {
+        let t = Instant::now();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute("UPDATE o SET state = ?1 WHERE id = 1", [i.to_string()])?;
+        tx.execute(
+            "INSERT INTO e (data) VALUES (?1)",
+            [r#"{"order_id":"W-1","staff_id":"anna"}"#],
+        )?;
+        tx.commit()?;
+        ms.push(elapsed_ms(t));
+    }
+    Ok(quantiles(ms))
+}
+
+fn pass_checks(duration: Duration) -> (f64, f64) {
+    use base64::Engine;
+    use ed25519_dalek::{Signer, Verifier};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let keys = vec![("k1".to_owned(), key.verifying_key().to_bytes())];
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!(
+        "SEP1.{}",
+        b64.encode(r#"{"oid":"W-1","sid":"bench","kid":"k1","exp":4102444800}"#)
+    );
+    let sig = key.sign(signed.as_bytes());
+    let pass = format!("{signed}.{}", b64.encode(sig.to_bytes()));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let rate = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < duration {
+            for _ in 0..100 {
+                f();
+            }
+            n += 100;
+        }
+        n as f64 / t.elapsed().as_secs_f64()
+    };
+    let full = rate(&mut || {
+        let ok = verify::check_pass(&pass, &keys, "bench", now).is_ok();
+        std::hint::black_box(ok);
+    });
+    let vk = key.verifying_key();
+    let raw = rate(&mut || {
+        let ok = vk.verify(signed.as_bytes(), &sig).is_ok();
+        std::hint::black_box(ok);
+    });
+    (full, raw)
+}
