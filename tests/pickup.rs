@@ -468,6 +468,54 @@ async fn the_counter_workflow_end_to_end_with_central() {
     .await;
     assert_eq!(types_for(&svc, &sid)[0], "store.reservation.created");
 
+    // Central's copy of the store's reservation changes it silently (no event; the code stays).
+    let before = types_for(&svc, &sid).len();
+    let mut copy = order_doc(&sid, 2, "open");
+    copy["channel"] = json!("store");
+    copy["notes"] = json!("copied by central");
+    central.push_order(copy).await;
+    let started = Instant::now();
+    while api.get(&format!("/api/v1/pickups/{sid}")).await.1["version"] != 2 {
+        assert!(started.elapsed() < DEADLINE, "the copy never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        types_for(&svc, &sid).len(),
+        before,
+        "a copy of our own order records nothing"
+    );
+
+    // A new pickup_by brings a no-show back to ready... (W-2005 was never picked: received → no_show → ready
+    // is what the table says for any no-show.)
+    let mut later = order_doc("W-2005", 2, "open");
+    later["pickup_by"] = json!(rfc3339_in(86_400));
+    central.push_order(later).await;
+    let back = api.wait_state("W-2005", "ready").await;
+    assert!(
+        back["changes"].as_str().unwrap_or("").contains("pickup_by"),
+        "{back}"
+    );
+
+    // ... and picked lines that central removed send a ready order back to picking.
+    central
+        .push_order(two_line_order("W-2007", 1, "open"))
+        .await;
+    api.wait_state("W-2007", "received").await;
+    api.make_ready("W-2007", &[]).await;
+    let mut fewer = two_line_order("W-2007", 2, "open");
+    fewer["items"] =
+        json!([{"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}]);
+    central.push_order(fewer).await;
+    let repicked = api.wait_state("W-2007", "picking").await;
+    assert!(
+        repicked["changes"]
+            .as_str()
+            .unwrap_or("")
+            .contains("line 2 removed"),
+        "{repicked}"
+    );
+    assert_eq!(repicked["allowed"], json!(["ready", "cancel", "reminded"]));
+
     // Lists by state.
     let (_, handed) = api.get("/api/v1/pickups?state=handed_over").await;
     let ids: Vec<&str> = handed["orders"]
@@ -810,4 +858,79 @@ async fn tablets_pair_once_and_roles_are_enforced() {
     );
     let listed = svc.cli(&["staff", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("anna"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_box_that_was_off_over_a_deadline_catches_up_at_start() {
+    let mut soon = order_doc("W-6001", 1, "open");
+    soon["pickup_by"] = json!(rfc3339_in(3));
+    let (mut svc, _central, api) = edge_with_central(&[soon, order_doc("W-6002", 1, "open")]).await;
+    // Off before the deadline (SIGTERM), on again after it.
+    let status = svc.term();
+    assert!(status.success(), "{status}");
+    let state: String = svc
+        .db()
+        .query_row(
+            "SELECT state FROM pickup_orders WHERE order_id = 'W-6001'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("state");
+    assert_eq!(state, "received", "stopped before the deadline");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    svc.start().await;
+    api.wait_state("W-6001", "no_show").await;
+    assert_eq!(
+        api.get("/api/v1/pickups/W-6002").await.1["state"],
+        "received"
+    );
+
+    // The CLI refuses a PIN that is not 4 to 8 digits, and keeps nothing.
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .args(["staff", "add", "--id", "ben", "--name", "Ben"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("staff add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"12ab\n")
+        .expect("pin");
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 to 8 digits"));
+    assert!(!String::from_utf8_lossy(&svc.cli(&["staff", "list"]).stdout).contains("ben"));
+
+    // Every pickup route is in the OpenAPI document.
+    let doc: Value = http()
+        .get(svc.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/api/v1/pickups",
+        "/api/v1/pickups/{order_id}",
+        "/api/v1/pickups/verify",
+        "/api/v1/pickups/{order_id}/start-picking",
+        "/api/v1/pickups/{order_id}/ready",
+        "/api/v1/pickups/{order_id}/handover",
+        "/api/v1/pickups/{order_id}/refuse",
+        "/api/v1/pickups/{order_id}/cancel",
+        "/api/v1/pickups/{order_id}/reminded",
+        "/api/v1/reservations",
+        "/api/v1/tablets/pair",
+        "/api/v1/staff/login",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
 }

@@ -134,3 +134,42 @@ pub fn record_pin(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_wrong_pins_lock_for_fifteen_minutes_and_a_right_one_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_writing(&dir.path().join("t.db"), "t").unwrap();
+        add(&conn, "anna", "Anna K.", "$argon2id$x").unwrap();
+        assert!(add(&conn, "anna", "Again", "$argon2id$x").is_err());
+        let now = 1_800_000_000;
+        for _ in 0..2 {
+            assert_eq!(record_pin(&conn, "anna", false, now).unwrap(), None);
+        }
+        assert_eq!(
+            record_pin(&conn, "anna", true, now).unwrap(),
+            None,
+            "a right PIN clears the count"
+        );
+        for _ in 0..4 {
+            assert_eq!(record_pin(&conn, "anna", false, now).unwrap(), None);
+        }
+        assert_eq!(
+            record_pin(&conn, "anna", false, now).unwrap(),
+            Some(now + PIN_LOCK_S)
+        );
+        assert_eq!(
+            pin_record(&conn, "anna").unwrap().unwrap().locked_until,
+            Some(now + PIN_LOCK_S)
+        );
+        assert!(check_pin_format("1234").is_ok() && check_pin_format("12345678").is_ok());
+        for bad in ["123", "123456789", "12a4", ""] {
+            assert!(check_pin_format(bad).is_err(), "{bad}");
+        }
+        remove(&conn, "anna").unwrap();
+        assert!(remove(&conn, "anna").is_err());
+    }
+}

@@ -244,3 +244,44 @@ pub fn redeem_pairing_code(
 pub fn void_pairing_codes(conn: &Connection) -> Result<u64, StoreError> {
     Ok(conn.execute("DELETE FROM pairing_codes WHERE used_at IS NULL", [])? as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_writing(&dir.path().join("t.db"), "t").unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn pairing_codes_are_single_use_and_expire_after_ten_minutes() {
+        let (_dir, conn) = db();
+        let now = 1_800_000_000;
+        let code = create_pairing_code(&conn, Role::Staff, Some("counter-1"), now).unwrap();
+        assert_eq!(code.len(), 8);
+        let paired = redeem_pairing_code(&conn, &code, "counter", now + 60)
+            .unwrap()
+            .expect("valid");
+        assert_eq!(paired.role, Role::Staff);
+        let who = authenticate(&conn, &paired.token).unwrap().expect("token");
+        assert_eq!(who.register.as_deref(), Some("counter-1"));
+        assert!(redeem_pairing_code(&conn, &code, "again", now + 61)
+            .unwrap()
+            .is_none());
+
+        let late = create_pairing_code(&conn, Role::Kiosk, None, now).unwrap();
+        assert!(
+            redeem_pairing_code(&conn, &late, "kiosk", now + PAIRING_CODE_TTL_S + 1)
+                .unwrap()
+                .is_none()
+        );
+        let other = create_pairing_code(&conn, Role::Kiosk, None, now).unwrap();
+        assert_eq!(void_pairing_codes(&conn).unwrap(), 2);
+        assert!(redeem_pairing_code(&conn, &other, "kiosk", now)
+            .unwrap()
+            .is_none());
+        assert!(create_pairing_code(&conn, Role::Admin, None, now).is_err());
+    }
+}
