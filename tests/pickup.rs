@@ -19,30 +19,6 @@ use serde_json::{json, Value};
 
 const PIN: &str = "4711";
 
-fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&svc.config)
-        .args(["staff", "add", "--id", id, "--name", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("staff add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{pin}\n").as_bytes())
-        .expect("pin");
-    let out = child.wait_with_output().expect("staff add output");
-    assert!(
-        out.status.success(),
-        "staff add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -199,15 +175,7 @@ async fn assert_central_has_everything_once(svc: &Service, central: &FakeCentral
         central_ids, edge,
         "central received every event once, in order"
     );
-    let sequences: Vec<u64> = got
-        .iter()
-        .map(|e| {
-            e["sequence"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .expect("sequence")
-        })
-        .collect();
+    let sequences: Vec<u64> = got.iter().map(sequence).collect();
     assert!(
         sequences.windows(2).all(|w| w[0] + 1 == w[1]),
         "gap-free: {sequences:?}"
@@ -823,39 +791,23 @@ async fn tablets_pair_once_and_roles_are_enforced() {
         )
         .await;
     assert_eq!((status, v["name"].as_str()), (200, Some("Anna K.")));
-    // Five wrong PINs lock the account.
+    // Five wrong PINs lock the account, for the right PIN too.
+    let login = |pin: &'static str| {
+        let api = &staff_api;
+        async move {
+            api.post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": pin}),
+            )
+            .await
+            .0
+        }
+    };
     for _ in 0..4 {
-        assert_eq!(
-            staff_api
-                .post(
-                    "/api/v1/staff/login",
-                    json!({"staff_id": "anna", "pin": "9999"})
-                )
-                .await
-                .0,
-            403
-        );
+        assert_eq!(login("9999").await, 403);
     }
-    assert_eq!(
-        staff_api
-            .post(
-                "/api/v1/staff/login",
-                json!({"staff_id": "anna", "pin": "9999"})
-            )
-            .await
-            .0,
-        423
-    );
-    assert_eq!(
-        staff_api
-            .post(
-                "/api/v1/staff/login",
-                json!({"staff_id": "anna", "pin": PIN})
-            )
-            .await
-            .0,
-        423
-    );
+    assert_eq!(login("9999").await, 423);
+    assert_eq!(login(PIN).await, 423);
     let listed = svc.cli(&["staff", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("anna"));
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{marker_event, order_doc, FakeCentralProc, Rng, Service};
+use common::{marker_event, order_doc, sequence, FakeCentralProc, Rng, Service};
 use serde_json::{json, Value};
 
 /// Posts `n` marker events in batches of 100; returns the acknowledged ids.
@@ -56,15 +56,7 @@ fn assert_exactly_once(central: &[Value], acked: &[String]) {
             "acknowledged event {id} missing at central"
         );
     }
-    let mut seqs: Vec<u64> = central
-        .iter()
-        .map(|e| {
-            e["sequence"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .expect("sequence")
-        })
-        .collect();
+    let mut seqs: Vec<u64> = central.iter().map(sequence).collect();
     seqs.sort_unstable();
     for (i, s) in seqs.iter().enumerate() {
         assert_eq!(*s, i as u64 + 1, "gap-free sequence at central");

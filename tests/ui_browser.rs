@@ -36,22 +36,7 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
         svc.dir.path().join("scanner").display()
     );
     svc.write_config("", &sections);
-    let mut add = Command::new(BIN)
-        .arg("--config")
-        .arg(&svc.config)
-        .args(["staff", "add", "--id", "anna", "--name", "Anna K."])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("staff add");
-    {
-        use std::io::Write;
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"4711\n")
-            .expect("pin");
-    }
-    assert!(add.wait().expect("staff add").success());
+    add_staff(&svc, "anna", "Anna K.", "4711");
     svc.start().await;
     let out = svc.cli(&[
         "tablet",

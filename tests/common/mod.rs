@@ -3,6 +3,7 @@
 //! pid when the harness is dropped, so no test leaves a server behind.
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -474,4 +475,37 @@ impl Drop for PtyPair {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `store-edge staff add`, the PIN given on stdin.
+pub fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .args(["staff", "add", "--id", id, "--name", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("staff add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{pin}\n").as_bytes())
+        .expect("pin");
+    let out = child.wait_with_output().expect("staff add output");
+    assert!(
+        out.status.success(),
+        "staff add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CloudEvent's `sequence` as a number.
+pub fn sequence(e: &serde_json::Value) -> u64 {
+    e["sequence"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("sequence")
 }
