@@ -226,7 +226,7 @@ pub fn redeem_pairing_code(
         .take(40)
         .collect();
     let suffix = crate::pickup::verify::random_digits(4).map_err(StoreError::Io)?;
-    let name = format!("tablet {} #{suffix}", clean.trim());
+    let name = format!("{} #{suffix}", clean.trim());
     let token = create(conn, &name, role)?;
     conn.execute(
         "UPDATE api_tokens SET register = ?2 WHERE name = ?1",
