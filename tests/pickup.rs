@@ -219,8 +219,9 @@ async fn edge_with_central(orders: &[Value]) -> (Service, FakeCentralProc, Api) 
 async fn the_counter_workflow_end_to_end_with_central() {
     let mut by_id = order_doc("W-2003", 1, "open");
     by_id["verification"]["require_id_check"] = json!(true);
-    let mut soon = order_doc("W-2005", 1, "open");
-    soon["pickup_by"] = json!(rfc3339_in(4));
+    let soon = order_doc("W-2005", 1, "open");
+    let mut due_soon = order_doc("W-2008", 1, "open");
+    due_soon["pickup_by"] = json!(rfc3339_in(3600));
     let orders = vec![
         two_line_order("W-2001", 1, "open"),
         two_line_order("W-2002", 1, "open"),
@@ -228,6 +229,9 @@ async fn the_counter_workflow_end_to_end_with_central() {
         order_doc("W-2004", 1, "open"),
         soon,
         order_doc("W-2006", 1, "open"),
+        due_soon,
+        two_line_order("W-2009", 1, "open"),
+        order_doc("W-2010", 1, "open"),
     ];
     let (svc, central, api) = edge_with_central(&orders).await;
 
@@ -368,6 +372,69 @@ async fn the_counter_workflow_end_to_end_with_central() {
         .await;
     assert_eq!(refused["state"], "refused");
 
+    // Only what was picked leaves the store; admin may skip the ID check
+    // where the order allows it.
+    api.make_ready("W-2009", &["2"]).await;
+    let (status, v) = admin
+        .post(
+            "/api/v1/pickups/W-2009/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "line 2 was missing at picking: {v}");
+    let (status, v) = api
+        .post(
+            "/api/v1/pickups/W-2009/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 403, "manual_override needs admin: {v}");
+    let overridden = admin
+        .ok(
+            "/api/v1/pickups/W-2009/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+    assert_eq!(overridden["state"], "partially_handed_over");
+
+    // The two verified_by fields follow the mapping table of events.md.
+    let event_data = |order: &str, event_type: &str| -> Value {
+        let text: String = svc
+            .db()
+            .query_row(
+                "SELECT data FROM events WHERE subject = ?1 AND type = ?2",
+                [order, event_type],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{event_type} of {order}: {e}"));
+        serde_json::from_str(&text).expect("json")
+    };
+    for (order, arrived, handed, partial) in [
+        ("W-2001", "pass", "pass", false),
+        ("W-2002", "code", "code", true),
+        ("W-2003", "manual_lookup", "id_check", false),
+        ("W-2009", "manual_lookup", "manual_override", true),
+    ] {
+        assert_eq!(
+            event_data(order, "store.pickup.customer_arrived")["verified_by"],
+            arrived,
+            "{order}"
+        );
+        let h = event_data(order, "store.pickup.handed_over");
+        assert_eq!(h["verified_by"], handed, "{order}");
+        assert_eq!(h["partial"], partial, "{order}");
+        assert_eq!(h["staff_id"], "anna");
+        assert!(h["wait_seconds"].as_u64().is_some(), "{order}: {h}");
+    }
+    assert_eq!(
+        event_data("W-2002", "store.pickup.handed_over")["lines"],
+        json!([{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}])
+    );
+    assert_eq!(
+        event_data("W-2006", "store.pickup.refused")["reason"],
+        "damaged"
+    );
+
     // 5. Cancelled by central while being picked.
     api.ok(
         "/api/v1/pickups/W-2004/start-picking",
@@ -380,23 +447,53 @@ async fn the_counter_workflow_end_to_end_with_central() {
     let cancelled = api.wait_state("W-2004", "cancelled").await;
     assert_eq!(cancelled["central_status"], "cancelled");
 
-    // 6. Nobody came: a no-show once pickup_by has passed, with the reminder counted.
+    // 6. Due within reminder_before_h: on the due list, not overdue.
+    let ids = |v: &Value| -> Vec<String> {
+        v["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .filter_map(|o| o["order_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (status, due) = api.get("/api/v1/pickups?state=due").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&due), ["W-2008"], "only W-2008 is due within 24 h");
+    assert!(ids(&api.get("/api/v1/pickups?state=overdue").await.1).is_empty());
+
+    // 7. Nobody came: ready on the shelf, central moves pickup_by to a few
+    // seconds ahead, the deadline passes → no-show, with the reminder counted.
+    api.make_ready("W-2005", &[]).await;
     api.ok(
         "/api/v1/pickups/W-2005/reminded",
         json!({"staff_id": "anna"}),
     )
     .await;
-    let (status, due) = api.get("/api/v1/pickups?state=due").await;
-    assert_eq!(status, 200);
-    assert!(
-        due["orders"]
-            .as_array()
-            .expect("due")
-            .iter()
-            .any(|o| o["order_id"] == "W-2005")
-            || api.get("/api/v1/pickups/W-2005").await.1["state"] == "no_show"
+    // W-2010's customer is already at the counter when the same deadline passes.
+    api.make_ready("W-2010", &[]).await;
+    assert_eq!(
+        api.verify(json!({"order_id": "W-2010", "code": "123456"}))
+            .await
+            .0,
+        200
     );
+    let deadline = rfc3339_in(2);
+    for id in ["W-2005", "W-2010"] {
+        let mut soon = order_doc(id, 2, "open");
+        soon["pickup_by"] = json!(deadline);
+        central.push_order(soon).await;
+    }
     let no_show = api.wait_state("W-2005", "no_show").await;
+    assert_eq!(
+        api.get("/api/v1/pickups/W-2010").await.1["state"],
+        "ready",
+        "a customer at the counter is no no-show"
+    );
+    api.ok(
+        "/api/v1/pickups/W-2010/handover",
+        json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+    )
+    .await;
     assert_eq!(no_show["reminders_sent"], 1);
     let data: String = svc
         .db()
@@ -411,7 +508,7 @@ async fn the_counter_workflow_end_to_end_with_central() {
         1
     );
 
-    // 7. A reservation made in the store, collected with its code.
+    // 8. A reservation made in the store, collected with its code.
     let (status, r) = api
         .post(
             "/api/v1/reservations",
@@ -453,12 +550,12 @@ async fn the_counter_workflow_end_to_end_with_central() {
         "a copy of our own order records nothing"
     );
 
-    // A new pickup_by brings a no-show back to ready... (W-2005 was never picked: received → no_show → ready
-    // is what the table says for any no-show.)
-    let mut later = order_doc("W-2005", 2, "open");
+    // A new pickup_by brings the no-show back to ready...
+    let mut later = order_doc("W-2005", 3, "open");
     later["pickup_by"] = json!(rfc3339_in(86_400));
     central.push_order(later).await;
     let back = api.wait_state("W-2005", "ready").await;
+    assert_eq!(back["location"], "A-12", "still on its shelf");
     assert!(
         back["changes"].as_str().unwrap_or("").contains("pickup_by"),
         "{back}"
@@ -571,6 +668,7 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         order_doc("W-4001", 1, "open"),
         order_doc("W-4002", 1, "open"),
         order_doc("W-4003", 1, "cancelled"),
+        order_doc("W-4004", 1, "open"),
     ])
     .await;
     let reason = |v: &(u16, Value)| (v.0, v.1["reason"].as_str().unwrap_or("").to_owned());
@@ -641,6 +739,27 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         reason(&api.verify(json!({"pass": good})).await),
         (422, "already_handed_over".into())
     );
+
+    // Eight guesses at once: exactly five are judged, then the order is locked.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (client, token) = (api.client.clone(), api.token.clone());
+        let url = format!("{}/api/v1/pickups/verify", api.base);
+        guesses.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"order_id": "W-4004", "code": format!("90000{i}")}))
+                .send()
+                .await
+                .expect("guess")
+                .status()
+                .as_u16()
+        });
+    }
+    let mut answers = guesses.join_all().await;
+    answers.sort_unstable();
+    assert_eq!(answers, [422, 422, 422, 422, 422, 423, 423, 423]);
 
     // Brute force of the code: five wrong tries lock the order, even for the right code.
     for guess in ["000000", "111111", "222222", "333333", "444444"] {
@@ -743,6 +862,23 @@ async fn tablets_pair_once_and_roles_are_enforced() {
     assert_eq!(s["register"], "counter-1");
     // Single use.
     assert_eq!(pair(code).await.expect("again").status(), 422);
+    // The paired tablet's live stream is its own register's.
+    let other = client
+        .get(svc.url("/api/v1/stream?register=till-9"))
+        .header("cookie", cookie.split(';').next().expect("pair"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(other.status(), 403);
+    // A PIN sent as a number is refused without being echoed.
+    let (status, v) = staff_api
+        .post(
+            "/api/v1/pickups/W-5001/refuse",
+            json!({"staff_id": "anna", "pin": 4711, "reason": "other"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(!v.to_string().contains("4711"), "{v}");
 
     // pos may only verify; kiosk nothing.
     let pos = Api::new(&svc, svc.token("pos", "till-1"));

@@ -126,12 +126,14 @@ struct MOrder {
     arrived: bool,
     verified: Vec<&'static str>,
     reminders: i64,
+    before_no_show: Option<S>,
 }
 
 #[derive(Default)]
 struct Model {
     orders: BTreeMap<&'static str, MOrder>,
-    events: Vec<(&'static str, &'static str)>,
+    /// (type, order, data fields the event must carry).
+    events: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
 
 impl Model {
@@ -161,11 +163,14 @@ impl Model {
                             arrived: false,
                             verified: vec![],
                             reminders: 0,
+                            before_no_show: None,
                         },
                     );
-                    self.events.push(("store.pickup.received", id));
+                    self.events
+                        .push(("store.pickup.received", id, json!({"version": 1})));
                     if cancelled {
-                        self.events.push(("store.pickup.cancelled", id));
+                        self.events
+                            .push(("store.pickup.cancelled", id, json!({"by": "central"})));
                     }
                     return;
                 };
@@ -184,11 +189,17 @@ impl Model {
                     match from {
                         S::Received | S::Picking | S::Ready | S::NoShow => {
                             o.state = S::Cancelled;
-                            self.events.push(("store.pickup.cancelled", id));
+                            self.events.push((
+                                "store.pickup.cancelled",
+                                id,
+                                json!({"by": "central"}),
+                            ));
                         }
-                        S::HandedOver | S::Partial => {
-                            self.events.push(("store.pickup.conflict", id))
-                        }
+                        S::HandedOver | S::Partial => self.events.push((
+                            "store.pickup.conflict",
+                            id,
+                            json!({"local_state": from.name(), "central_state": "cancelled"}),
+                        )),
                         S::Refused | S::Cancelled => {}
                     }
                     return;
@@ -200,11 +211,15 @@ impl Model {
                     o.state = S::Picking;
                     o.picked.clear();
                 }
+                // Both deadlines are years ahead: a no-show re-opens where it was.
                 if from == S::NoShow && deadline_changed {
-                    o.state = S::Ready;
+                    o.state = o.before_no_show.take().unwrap_or(S::Ready);
                 }
-                if from.open() || from == S::NoShow {
-                    self.events.push(("store.pickup.received", id));
+                // Only a move made by central records the version it came with.
+                if o.state != from {
+                    let version = o.version;
+                    self.events
+                        .push(("store.pickup.received", id, json!({"version": version})));
                 }
             }
             Cmd::StartPicking(i) => self.transition(
@@ -244,23 +259,54 @@ impl Model {
                 }
                 if !o.arrived {
                     o.arrived = true;
-                    self.events.push(("store.pickup.customer_arrived", id));
+                    self.events.push((
+                        "store.pickup.customer_arrived",
+                        id,
+                        json!({"verified_by": "manual_lookup"}),
+                    ));
                 }
-                let is_partial = partial && o.items.len() > 1;
+                // What was picked of each line (only the first when partial).
+                let handed: Vec<i64> = o
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (l, _))| {
+                        if partial && i > 0 {
+                            0
+                        } else {
+                            o.picked.get(l).copied().unwrap_or(0)
+                        }
+                    })
+                    .collect();
+                let is_partial = o.items.iter().zip(&handed).any(|((_, q), h)| h < q);
                 o.state = if is_partial {
                     S::Partial
                 } else {
                     S::HandedOver
                 };
-                self.events.push(("store.pickup.handed_over", id));
+                self.events.push((
+                    "store.pickup.handed_over",
+                    id,
+                    json!({"partial": is_partial, "verified_by": if by_pass { "pass" } else { "id_check" }}),
+                ));
             }
             Cmd::Refuse(i) => self.transition(i, &[S::Ready], S::Refused, "store.pickup.refused"),
-            Cmd::Cancel(i) => self.transition(
-                i,
-                &[S::Received, S::Picking, S::Ready, S::NoShow],
-                S::Cancelled,
-                "store.pickup.cancelled",
-            ),
+            Cmd::Cancel(i) => {
+                self.transition(
+                    i,
+                    &[S::Received, S::Picking, S::Ready, S::NoShow],
+                    S::Cancelled,
+                    "store.pickup.cancelled",
+                );
+                if let Some(last) = self.events.last_mut() {
+                    if last.0 == "store.pickup.cancelled"
+                        && last.1 == ORDERS[i]
+                        && last.2 == json!({})
+                    {
+                        last.2 = json!({"by": "store"});
+                    }
+                }
+            }
             Cmd::Reminded(i) => {
                 if let Some(o) = self.orders.get_mut(ORDERS[i]) {
                     if o.state.open() {
@@ -268,12 +314,23 @@ impl Model {
                     }
                 }
             }
-            Cmd::NoShow(i) => self.transition(
-                i,
-                &[S::Received, S::Picking, S::Ready],
-                S::NoShow,
-                "store.pickup.no_show",
-            ),
+            Cmd::NoShow(i) => {
+                // Someone at the counter is no no-show.
+                let id = ORDERS[i];
+                let Some(o) = self.orders.get_mut(id) else {
+                    return;
+                };
+                if o.state.open() && !o.arrived {
+                    o.before_no_show = Some(o.state);
+                    o.state = S::NoShow;
+                    let reminders = o.reminders;
+                    self.events.push((
+                        "store.pickup.no_show",
+                        id,
+                        json!({"reminders_sent": reminders}),
+                    ));
+                }
+            }
             Cmd::Verify { order, pass } => {
                 let id = ORDERS[order];
                 let Some(o) = self.orders.get_mut(id) else {
@@ -288,7 +345,11 @@ impl Model {
                 }
                 if !o.arrived {
                     o.arrived = true;
-                    self.events.push(("store.pickup.customer_arrived", id));
+                    self.events.push((
+                        "store.pickup.customer_arrived",
+                        id,
+                        json!({"verified_by": method}),
+                    ));
                 }
             }
             Cmd::Restart => {}
@@ -300,7 +361,7 @@ impl Model {
         if let Some(o) = self.orders.get_mut(id) {
             if from.contains(&o.state) {
                 o.state = to;
-                self.events.push((event, id));
+                self.events.push((event, id, json!({})));
             }
         }
     }
@@ -347,6 +408,23 @@ impl Real {
         workflow::get(&conn, id)
             .expect("get")
             .map(|o| o.lines())
+            .unwrap_or_default()
+    }
+
+    /// The picked quantity of each of the order's lines (0 if not picked).
+    fn picked(&self, id: &str) -> Vec<(String, i64)> {
+        let conn = rusqlite::Connection::open(&self.path).expect("read");
+        workflow::get(&conn, id)
+            .expect("get")
+            .map(|o| {
+                o.lines()
+                    .into_iter()
+                    .map(|(l, _)| {
+                        let p = o.local.picked.get(&l).copied().unwrap_or(0);
+                        (l, p)
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -430,8 +508,8 @@ impl Real {
                 partial,
                 by_pass,
             } => {
-                // Everything ordered, or only the first line.
-                let mut lines = self.lines(ORDERS[order]);
+                // Everything picked, or only the first line.
+                let mut lines = self.picked(ORDERS[order]);
                 if partial {
                     lines.truncate(1);
                 }
@@ -529,17 +607,27 @@ fn run(cmds: Vec<Cmd>) {
         }
     }
     let conn = rusqlite::Connection::open(&path).expect("read");
-    let recorded: Vec<(String, String)> = read::list_events(&conn, 0, 100_000, None)
-        .expect("events")
-        .into_iter()
-        .map(|e| (e.event_type, e.subject.unwrap_or_default()))
+    let recorded = read::list_events(&conn, 0, 100_000, None).expect("events");
+    let got: Vec<(String, String)> = recorded
+        .iter()
+        .map(|e| (e.event_type.clone(), e.subject.clone().unwrap_or_default()))
         .collect();
     let expected: Vec<(String, String)> = model
         .events
         .iter()
-        .map(|(t, id)| (t.to_string(), id.to_string()))
+        .map(|(t, id, _)| (t.to_string(), id.to_string()))
         .collect();
-    assert_eq!(recorded, expected, "the event log is exactly the model's");
+    assert_eq!(got, expected, "the event log is exactly the model's");
+    for (e, (_, _, fields)) in recorded.iter().zip(&model.events) {
+        let data: serde_json::Value = serde_json::from_str(&e.data).expect("data");
+        for (k, v) in fields.as_object().expect("object") {
+            assert_eq!(
+                &data[k], v,
+                "{} {}: `{k}` in {data}",
+                e.event_type, e.sequence
+            );
+        }
+    }
     drop(real);
 }
 

@@ -577,12 +577,18 @@ function freshDetail(order, orderId) {
   return { orderId: orderId || (order && order.order_id), order, ticks, location: (order && order.location) || '' };
 }
 
+/** How much of a line can be handed over: what was picked, when known. */
+function pickable(it) {
+  const ordered = Number(it.quantity) || 0;
+  return it.picked != null ? Math.min(Number(it.picked) || 0, ordered) : ordered;
+}
+
 function openHandover(order, verifiedBy) {
   const qty = {};
   const missing = new Set(order.missing_lines || []);
   for (const it of order.items || []) {
-    // Lines reported missing at picking cannot go over the counter.
-    qty[it.line_id] = missing.has(it.line_id) ? 0 : Number(it.quantity) || 0;
+    // Only what was picked can go over the counter (missing lines: 0).
+    qty[it.line_id] = missing.has(it.line_id) ? 0 : pickable(it);
   }
   S.flow = { order, verifiedBy: verifiedBy || null, qty };
   S.screen = 'handover';
@@ -1335,7 +1341,9 @@ function verifyStep(f) {
         class: 'btn btn-primary', type: 'button', 'data-testid': 'verify-id',
         onclick: () => { f.verifiedBy = 'id_check'; render(); },
       }, t('idChecked')),
-      o.require_id_check ? null : h('button', {
+      // Without an ID check only where the order allows it, and only for
+      // admin sessions (the server refuses it otherwise).
+      o.require_id_check || !(S.session && S.session.role === 'admin') ? null : h('button', {
         class: 'btn', type: 'button', 'data-testid': 'verify-override',
         onclick: () => { f.verifiedBy = 'manual_override'; render(); },
       }, t('override'))));
@@ -1343,7 +1351,7 @@ function verifyStep(f) {
 
 function linesStep(f) {
   const rows = (f.order.items || []).map((it) => {
-    const max = Number(it.quantity) || 0;
+    const max = pickable(it);
     const input = h('input', {
       type: 'number', min: 0, max, step: 1, inputmode: 'numeric', class: 'qty-input',
       'data-testid': 'qty-' + it.line_id, value: String(f.qty[it.line_id] ?? max),

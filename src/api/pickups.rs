@@ -111,6 +111,19 @@ fn body<T>(b: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError
         .map_err(|e| ApiError::unprocessable(format!("expected {shape}: {}", e.body_text())))
 }
 
+/// Like [`body`] for bodies that carry a PIN or code: the parser's message
+/// may quote the value it choked on, so only the expected shape is said.
+pub(super) fn secret_body<T>(
+    b: Result<Json<T>, JsonRejection>,
+    shape: &str,
+) -> Result<T, ApiError> {
+    b.map(|Json(t)| t).map_err(|_| {
+        ApiError::unprocessable(format!(
+            "expected {shape}, with every value a JSON string (PINs and codes in quotes)"
+        ))
+    })
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     /// received, picking, ready, handed_over, partially_handed_over, refused,
@@ -290,7 +303,7 @@ pub async fn handover(
     b: Result<Json<HandoverBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "hand over orders")?;
-    let b = body(
+    let b = secret_body(
         b,
         "{\"staff_id\", \"pin\", \"verified_by\", \"lines\": [{\"line_id\", \"quantity_handed\"}]}",
     )?;
@@ -329,7 +342,7 @@ pub async fn refuse(
     b: Result<Json<RefuseBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "refuse orders")?;
-    let b = body(b, "{\"staff_id\", \"pin\", \"reason\"}")?;
+    let b = secret_body(b, "{\"staff_id\", \"pin\", \"reason\"}")?;
     state.pickups.check_pin(&b.staff_id, &b.pin).await?;
     let cmd = Command::Refuse {
         staff_id: b.staff_id,
@@ -397,7 +410,7 @@ pub async fn verify(
     b: Result<Json<VerifyBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Pos, Role::Staff], "verify pickup customers")?;
-    let b = body(b, "{\"pass\"} or {\"order_id\", \"code\"}")?;
+    let b = secret_body(b, "{\"pass\"} or {\"order_id\", \"code\"}")?;
     let outcome = match (b.pass, b.order_id, b.code) {
         (Some(pass), None, None) => state.pickups.verify_pass(&pass).await?,
         (None, Some(id), Some(code)) if !code.trim().is_empty() => {

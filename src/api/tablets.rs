@@ -2,8 +2,9 @@
 //! and the HttpOnly session cookie), who the session is, the staff list and
 //! the PIN log-in of the staff tablet.
 //!
-//! Wrong pairing codes are counted: after ten in a row every open code is
-//! voided, so guessing 8 digits inside the 10 minutes is hopeless.
+//! Wrong pairing codes are counted (a read each; they never reach the
+//! writer): after ten, every open code is voided and IT prints a new one,
+//! so guessing 8 digits inside the 10 minutes is hopeless.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -19,7 +20,7 @@ use super::{auth::Caller, ApiError, AppState};
 use crate::pickup::staff;
 use crate::store::tokens::{self, Role};
 
-/// Wrong pairing codes in a row (all tablets) before open codes are voided.
+/// Wrong pairing codes (all tablets, since the last voiding) before open codes are voided.
 const PAIRING_MAX_FAILURES: u32 = 10;
 static PAIRING_FAILURES: AtomicU32 = AtomicU32::new(0);
 
@@ -40,12 +41,7 @@ pub async fn pair(
     State(state): State<AppState>,
     b: Result<Json<PairBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = b.map_err(|e| {
-        ApiError::unprocessable(format!(
-            "expected {{\"code\", \"name\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let b = super::pickups::secret_body(b, "{\"code\", \"name\"}")?;
     let code = b.code.trim().to_owned();
     let name = b.name.trim().to_owned();
     if name.is_empty() {
@@ -55,12 +51,21 @@ pub async fn pair(
         return Err(ApiError::unprocessable("a pairing code is 8 digits"));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let paired = state
-        .writer
-        .run(0, move |ctx| {
-            tokens::redeem_pairing_code(ctx.conn(), &code, &name, now)
-        })
+    let probe = code.clone();
+    let open = state
+        .pickups
+        .read(move |c| tokens::pairing_code_open(c, &probe, now))
         .await?;
+    let paired = if open {
+        state
+            .writer
+            .run(0, move |ctx| {
+                tokens::redeem_pairing_code(ctx.conn(), &code, &name, now)
+            })
+            .await?
+    } else {
+        None
+    };
     let Some(paired) = paired else {
         let failures = PAIRING_FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!(
@@ -82,7 +87,6 @@ pub async fn pair(
             "unknown, used or expired pairing code; print a new one with `store-edge tablet pair`",
         ));
     };
-    PAIRING_FAILURES.store(0, Ordering::Relaxed);
     tracing::info!(tablet = %paired.name, role = paired.role.as_str(), "tablet paired");
     let cookie = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
@@ -143,12 +147,7 @@ pub async fn login(
     b: Result<Json<LoginBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "log staff in")?;
-    let Json(b) = b.map_err(|e| {
-        ApiError::unprocessable(format!(
-            "expected {{\"staff_id\", \"pin\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let b = super::pickups::secret_body(b, "{\"staff_id\", \"pin\"}")?;
     let name = state.pickups.check_pin(&b.staff_id, &b.pin).await?;
     Ok((
         StatusCode::OK,

@@ -51,8 +51,19 @@ pub async fn stream(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Pos, Role::Staff], "watch the live stream")?;
+    // A paired tablet sees its own register only; tills (pos) see scans
+    // and devices but not pickup orders or their customers.
+    let register = match (&caller.0.register, q.register) {
+        (Some(own), Some(asked)) if *own != asked => {
+            return Err(ApiError::forbidden(format!(
+                "this tablet serves register {own}, not {asked}"
+            )))
+        }
+        (Some(own), _) => Some(own.clone()),
+        (None, asked) => asked,
+    };
+    let pickups_visible = caller.role() != Role::Pos;
     let mut rx = state.touchpoints.stream.subscribe();
-    let register = q.register;
     let shutdown = state.shutdown.clone();
     let events = async_stream(move |tx| async move {
         loop {
@@ -68,6 +79,7 @@ pub async fn stream(
                         (Some(_), None) => matches!(e.name, "device" | "order"),
                         (None, _) => true,
                     };
+                    let wanted = wanted && (pickups_visible || !matches!(e.name, "order" | "pass"));
                     if wanted
                         && tx
                             .send(Ok(Event::default().event(e.name).data(e.json)))

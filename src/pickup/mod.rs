@@ -168,8 +168,12 @@ pub struct CentralChange {
     pub cancelled: bool,
     pub items_changed: bool,
     pub deadline_changed: bool,
+    /// The new deadline is still ahead (a no-show may re-open only then).
+    pub deadline_ahead: bool,
     /// Lines already picked are no longer in the order.
     pub picked_lines_gone: bool,
+    /// Where a no-show order was before the deadline passed.
+    pub before_no_show: Option<State>,
 }
 
 /// What the store records besides storing central's new version.
@@ -197,7 +201,16 @@ pub fn reconcile(state: State, change: CentralChange) -> (State, Effect) {
     }
     match state {
         S::Ready if change.picked_lines_gone => (S::Picking, Effect::None),
-        S::NoShow if change.deadline_changed => (S::Ready, Effect::None),
+        // "New pickup_by → back to ready": back to where it was when the
+        // deadline passed (ready for an order that was waiting on the
+        // shelf), and only when the new deadline is still ahead.
+        S::NoShow if change.deadline_changed && change.deadline_ahead => (
+            change
+                .before_no_show
+                .filter(|s| s.is_open())
+                .unwrap_or(S::Ready),
+            Effect::None,
+        ),
         _ => (state, Effect::None),
     }
 }
@@ -281,11 +294,30 @@ mod tests {
         );
         let deadline = CentralChange {
             deadline_changed: true,
+            deadline_ahead: true,
             ..Default::default()
         };
         assert_eq!(
             reconcile(State::NoShow, deadline),
             (State::Ready, Effect::None)
+        );
+        let from_picking = CentralChange {
+            before_no_show: Some(State::Picking),
+            ..deadline
+        };
+        assert_eq!(
+            reconcile(State::NoShow, from_picking),
+            (State::Picking, Effect::None),
+            "back to where it was"
+        );
+        let past = CentralChange {
+            deadline_ahead: false,
+            ..deadline
+        };
+        assert_eq!(
+            reconcile(State::NoShow, past),
+            (State::NoShow, Effect::None),
+            "a new deadline that has passed too re-opens nothing"
         );
         assert_eq!(
             reconcile(State::Refused, deadline),
@@ -316,9 +348,11 @@ mod tests {
                 },
                 CentralChange {
                     deadline_changed: true,
+                    deadline_ahead: true,
                     picked_lines_gone: true,
                     items_changed: true,
                     cancelled: false,
+                    before_no_show: Some(State::Ready),
                 },
             ] {
                 assert_eq!(reconcile(s, change).0, s);

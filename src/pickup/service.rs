@@ -3,11 +3,13 @@
 //! PIN checks, reservations, the no-show timer and the live `order` / `pass`
 //! events for the tablets.
 //!
-//! Secret checks are serialised by one lock: a check and the counting of
-//! its failure happen together, so parallel guessing cannot get past
-//! `code_max_failures`.
+//! Secret checks are serialised per order (codes) and per staff member
+//! (PINs): a check and the counting of its failure happen together, so
+//! parallel guessing cannot get past `code_max_failures`, while checks for
+//! other orders and other staff go on in parallel.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -21,6 +23,53 @@ use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
 use crate::config::PickupConfig;
 use crate::store::{ReadPool, StoreError, Writer};
 use crate::touchpoints::StreamEvent;
+
+/// Bytes of an action's row change and event, for the storage quota.
+const ACTION_BYTES: u64 = 2048;
+
+/// One async lock per key (an order id, a staff id); entries go away when
+/// nobody holds or waits for them.
+#[derive(Default)]
+struct KeyedLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+struct KeyGuard<'a> {
+    locks: &'a KeyedLocks,
+    key: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl KeyedLocks {
+    async fn lock(&self, key: &str) -> KeyGuard<'_> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_owned()).or_default().clone()
+        };
+        KeyGuard {
+            locks: self,
+            key: key.to_owned(),
+            _guard: lock.lock_owned().await,
+        }
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.locks.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Two references: the map's and the guard's own.
+        if map
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) <= 2)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Where scanned passes go: only the counter register's scanners verify.
+pub struct PassSink {
+    pub counter_register: String,
+    pub tx: mpsc::Sender<ScannedPass>,
+}
 
 /// A pickup pass read by a scanner, for verification.
 #[derive(Debug)]
@@ -65,7 +114,7 @@ pub struct Pickups {
     pub readers: ReadPool,
     pub store_id: Arc<str>,
     pub settings: Arc<PickupConfig>,
-    secrets: Arc<tokio::sync::Mutex<()>>,
+    secrets: Arc<KeyedLocks>,
     stream: broadcast::Sender<StreamEvent>,
 }
 
@@ -94,7 +143,7 @@ impl Pickups {
             readers,
             store_id: store_id.into(),
             settings: Arc::new(settings),
-            secrets: Arc::new(tokio::sync::Mutex::new(())),
+            secrets: Arc::new(KeyedLocks::default()),
             stream,
         }
     }
@@ -122,7 +171,7 @@ impl Pickups {
 
     /// Checks a staff member's PIN (counting failures; the fifth locks).
     pub async fn check_pin(&self, staff_id: &str, pin: &str) -> Result<String, PinError> {
-        let _guard = self.secrets.lock().await;
+        let _guard = self.secrets.lock(&format!("staff:{staff_id}")).await;
         let id = staff_id.to_owned();
         let record = self
             .read(move |c| staff::pin_record(c, &id))
@@ -157,7 +206,7 @@ impl Pickups {
         let id = order_id.to_owned();
         let order = self
             .writer
-            .run(0, move |ctx| {
+            .run(ACTION_BYTES, move |ctx| {
                 workflow::in_tx(workflow::act(ctx, &id, &cmd, if_match, now()))
             })
             .await??;
@@ -193,7 +242,7 @@ impl Pickups {
         order_id: &str,
         code: &str,
     ) -> Result<Verification, StoreError> {
-        let _guard = self.secrets.lock().await;
+        let _guard = self.secrets.lock(&format!("order:{order_id}")).await;
         let id = order_id.to_owned();
         let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {
             tracing::warn!(order_id, reason = "unknown_order", "pickup code refused");
@@ -202,6 +251,14 @@ impl Pickups {
                 order_id: Some(order_id.to_owned()),
             });
         };
+        // A finished order says so, whatever the code (and counts nothing).
+        if let Some(reason) = Refusal::for_state(order.state) {
+            tracing::warn!(order_id, reason = reason.as_str(), "pickup code refused");
+            return Ok(Verification::Refused {
+                reason,
+                order_id: Some(order_id.to_owned()),
+            });
+        }
         let t = now().unix_timestamp();
         if let Some(until) = order.code_locked_until.filter(|u| *u > t) {
             tracing::warn!(order_id, "pickup code refused: order locked");
@@ -236,7 +293,9 @@ impl Pickups {
         let id = order_id.clone();
         let result = self
             .writer
-            .run(0, move |ctx| workflow::verified(ctx, &id, method, now()))
+            .run(ACTION_BYTES, move |ctx| {
+                workflow::verified(ctx, &id, method, now())
+            })
             .await?;
         Ok(match result {
             Verified::Ok(order) => {
@@ -270,7 +329,7 @@ impl Pickups {
         let store_id = self.store_id.clone();
         let order = self
             .writer
-            .run(0, move |ctx| {
+            .run(ACTION_BYTES + r.items.len() as u64 * 256, move |ctx| {
                 workflow::in_tx(workflow::create_reservation(
                     ctx,
                     &store_id,

@@ -85,6 +85,9 @@ pub struct Local {
     pub changes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Value>,
+    /// The state an order was in when it became a no-show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_no_show: Option<String>,
 }
 
 /// One order as stored.
@@ -326,14 +329,15 @@ pub fn list(conn: &Connection, filter: &Filter, limit: u32) -> Result<Vec<Order>
     Ok(rows)
 }
 
-/// Open orders whose deadline plus grace has passed at `now`.
+/// Open orders whose deadline plus grace has passed at `now` and whose
+/// customer has not arrived (someone at the counter is no no-show).
 pub fn no_show_candidates(
     conn: &Connection,
     now: i64,
     grace_s: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT order_id FROM pickup_orders WHERE state IN ('received', 'picking', 'ready') AND pickup_by_unix + ?2 < ?1 ORDER BY pickup_by_unix",
+        "SELECT order_id FROM pickup_orders WHERE state IN ('received', 'picking', 'ready') AND pickup_by_unix + ?2 < ?1 AND json_extract(local, '$.arrived_at') IS NULL ORDER BY pickup_by_unix",
     )?;
     let rows = stmt
         .query_map(rusqlite::params![now, grace_s], |r| r.get(0))?
@@ -616,10 +620,18 @@ pub fn act(
             // with the no-show, if it comes to that.
             return reread(ctx, order_id);
         }
-        Command::NoShow => (
-            "store.pickup.no_show",
-            json!({"order_id": order_id, "pickup_by": order.pickup_by(), "reminders_sent": order.local.reminders_sent}),
-        ),
+        Command::NoShow if order.local.arrived_at.is_some() => {
+            return Err(PickupError::Invalid(
+                "the customer has arrived: not a no-show".into(),
+            ))
+        }
+        Command::NoShow => {
+            order.local.before_no_show = Some(order.state.as_str().to_owned());
+            (
+                "store.pickup.no_show",
+                json!({"order_id": order_id, "pickup_by": order.pickup_by(), "reminders_sent": order.local.reminders_sent}),
+            )
+        }
     };
     order.state = to;
     order.revision += 1;
@@ -669,15 +681,28 @@ fn check_handover(
         }
     }
     let ordered = order.lines();
+    if lines.len() > ordered.len() {
+        return Err(PickupError::Invalid(
+            "more handed-over lines than the order has".into(),
+        ));
+    }
     for (l, q) in lines {
-        let Some((_, max)) = ordered.iter().find(|(o, _)| o == l) else {
+        let Some((_, quantity)) = ordered.iter().find(|(o, _)| o == l) else {
             return Err(PickupError::Invalid(format!(
                 "line `{l}` is not in the order"
             )));
         };
-        if *q < 0 || *q > *max {
+        // Only what was picked can leave the store (0 for a missing line).
+        let max = order
+            .local
+            .picked
+            .get(l)
+            .copied()
+            .unwrap_or(0)
+            .min(*quantity);
+        if *q < 0 || *q > max {
             return Err(PickupError::Invalid(format!(
-                "line `{l}`: quantity_handed must be 0 to {max}"
+                "line `{l}`: quantity_handed must be 0 to {max} (picked {max} of {quantity})"
             )));
         }
         if lines.iter().filter(|(o, _)| o == l).count() > 1 {
@@ -876,7 +901,9 @@ pub fn central_version(
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
         deadline_changed: old_pickup_by != incoming.pickup_by,
+        deadline_ahead: pickup_by_unix > now.unix_timestamp(),
         picked_lines_gone: false,
+        before_no_show: order.local.before_no_show.as_deref().and_then(State::parse),
     };
     let mut new_doc = doc.clone();
     if silent {
@@ -912,6 +939,9 @@ pub fn central_version(
         order.local.picked.clear();
         order.local.missing_lines.clear();
     }
+    if from == State::NoShow && to != State::NoShow {
+        order.local.before_no_show = None;
+    }
     if effect == Effect::CancelledByCentral {
         order.local.outcome =
             Some(json!({"cancelled_at": now_s, "by": "central", "reason": central_reason(&doc)}));
@@ -933,7 +963,10 @@ pub fn central_version(
                 "detail": format!("handed over in the store, but central cancelled it (version {})", incoming.version),
             }),
         )?,
-        Effect::None if !silent && (from.is_open() || from == State::NoShow) => {
+        // Central moved the order back (to picking, or out of no-show): the
+        // transition is recorded as receiving that version. A change that
+        // moves nothing records nothing (central knows what it changed).
+        Effect::None if to != from => {
             record(ctx, "store.pickup.received", received_data(incoming))?
         }
         Effect::None => {}

@@ -98,7 +98,10 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     );
     {
         let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);
-        let _ = touchpoints.passes.set(pass_tx);
+        let _ = touchpoints.passes.set(crate::pickup::service::PassSink {
+            counter_register: config.pickup.counter_register.clone(),
+            tx: pass_tx,
+        });
         tasks.spawn(pickups.clone().run_pass_scans(pass_rx, cancel.clone()));
         // The timer checks deadlines at once: a box that was off over a
         // deadline catches up before the first tablet asks.

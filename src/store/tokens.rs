@@ -191,6 +191,18 @@ pub fn create_pairing_code(
     Ok(code)
 }
 
+/// Whether `code` is an unused, unexpired pairing code (a read: wrong
+/// guesses never reach the writer).
+pub fn pairing_code_open(conn: &Connection, code: &str, now: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM pairing_codes WHERE code_hash = ?1 AND used_at IS NULL AND expires_at >= ?2",
+        )?
+        .query_row(rusqlite::params![&hash_token(code)[..], now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// A paired tablet's new token.
 #[derive(Debug)]
 pub struct Paired {

@@ -51,9 +51,10 @@ pub struct Touchpoints {
     pub stream: broadcast::Sender<StreamEvent>,
     pub devices: Arc<Mutex<Vec<DeviceView>>>,
     pub loyalty: Arc<LoyaltySettings>,
-    /// Where scanned pickup passes go for verification (set by the pickup
-    /// workflow at start-up; without it passes are only shown).
-    pub passes: Arc<std::sync::OnceLock<mpsc::Sender<crate::pickup::service::ScannedPass>>>,
+    /// Where pickup passes scanned at the counter register go for
+    /// verification (set by the pickup workflow at start-up). Passes read
+    /// elsewhere, e.g. at a till, are only shown: they record nothing.
+    pub passes: Arc<std::sync::OnceLock<crate::pickup::service::PassSink>>,
 }
 
 /// `[loyalty]`: the chain-wide token key and the programs.
@@ -274,7 +275,11 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
         Decoded::PickupPass(pass) => {
             // Verified by the click-and-collect workflow, which tells the
             // tablets of this register (`event: pass`).
-            if let Some(tx) = tp.passes.get() {
+            let sink = tp
+                .passes
+                .get()
+                .filter(|s| device.register.as_deref() == Some(s.counter_register.as_str()));
+            if let Some(sink) = sink {
                 use base64::Engine;
                 let text = format!(
                     "{}.{}",
@@ -286,7 +291,7 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
                     device_id: device.id.clone(),
                     register: device.register.clone(),
                 };
-                if tx.try_send(scanned).is_err() {
+                if sink.tx.try_send(scanned).is_err() {
                     tracing::warn!(device_id = %device.id, "pickup pass not verified: the workflow is busy or stopped");
                 }
             }

@@ -176,6 +176,9 @@ async function run() {
   );
   await screenshot('offline');
   console.log('banner: ' + (await banner.textContent()));
+  // The page itself must have run clean: no uncaught errors, no CSP refusals.
+  const broken = consoleLines.filter((l) => l.startsWith('[pageerror]') || /Content Security Policy/i.test(l));
+  if (broken.length) throw new Error('the page reported errors:\n' + broken.join('\n'));
 }
 
 let code = 0;
