@@ -172,7 +172,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
     let (search50, search99) = quantiles(search_ms);
 
     eprintln!("[5/5] pass and code checks ...");
-    let (pass_rate, raw_rate) = pass_checks(Duration::from_secs(2));
+    let (pass_rate, raw_rate) = pass_checks(Duration::from_millis(400));
     let mut code_ms = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
@@ -197,7 +197,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
         args.orders
     );
     println!(
-        "| short code check (argon2id m=19 MiB, t=2) | {code50:.1} ms | {code99:.1} ms | at most {:.0} guesses/s per box (checks are serialised) |",
+        "| short code check (argon2id m=19 MiB, t=2) | {code50:.1} ms | {code99:.1} ms | at most {:.0} guesses/s per order (checks of one order are serialised; the lock stops it after 5) |",
         1000.0 / code50.max(0.001)
     );
     println!();
@@ -260,14 +260,19 @@ fn pass_checks(duration: Duration) -> (f64, f64) {
         }
         n as f64 / t.elapsed().as_secs_f64()
     };
-    let full = rate(&mut || {
-        let ok = verify::check_pass(&pass, &keys, "bench", now).is_ok();
-        std::hint::black_box(ok);
-    });
+    // Alternating rounds, best of each: the box is shared and noisy, and
+    // the two must see the same conditions.
     let vk = key.verifying_key();
-    let raw = rate(&mut || {
-        let ok = vk.verify(signed.as_bytes(), &sig).is_ok();
-        std::hint::black_box(ok);
-    });
+    let (mut full, mut raw) = (0f64, 0f64);
+    for _ in 0..5 {
+        full = full.max(rate(&mut || {
+            let ok = verify::check_pass(&pass, &keys, "bench", now).is_ok();
+            std::hint::black_box(ok);
+        }));
+        raw = raw.max(rate(&mut || {
+            let ok = vk.verify(signed.as_bytes(), &sig).is_ok();
+            std::hint::black_box(ok);
+        }));
+    }
     (full, raw)
 }
