@@ -1022,3 +1022,90 @@ async fn a_box_that_was_off_over_a_deadline_catches_up_at_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records_nothing() {
+    let central = FakeCentralProc::start(&[order_doc("W-8001", 1, "open")], &[]).await;
+    let mut svc = Service::new("", "");
+    let (counter_dir, till_dir) = (svc.dir.path().join("counter"), svc.dir.path().join("till"));
+    std::fs::create_dir_all(&counter_dir).expect("dir");
+    std::fs::create_dir_all(&till_dir).expect("dir");
+    let counter = PtyPair::start(&counter_dir);
+    let till = PtyPair::start(&till_dir);
+    let device = |id: &str, register: &str, dir: &std::path::Path| {
+        format!(
+            "[[devices]]\nid = \"{id}\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"{register}\"\ncontext = \"pickup\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n\n",
+            dir.join("scanner").display()
+        )
+    };
+    let sections = format!(
+        "{}\n[pickup]\ncounter_register = \"counter-1\"\n\n{}{}",
+        central.edge_sections(""),
+        device("counter-scanner", "counter-1", &counter_dir),
+        device("till-scanner", "till-1", &till_dir),
+    );
+    svc.write_config("", &sections);
+    add_staff(&svc, "anna", "Anna K.", PIN);
+    let token = svc.token("staff", "counter");
+    svc.start().await;
+    let api = Api::new(&svc, token.clone());
+    api.wait_state("W-8001", "received").await;
+    api.make_ready("W-8001", &[]).await;
+    let pass = make_pass(&central, "W-8001", now_unix() + 3600, None).await;
+    let stream = |register: &str| {
+        api.client
+            .get(svc.url(&format!("/api/v1/stream?register={register}")))
+            .bearer_auth(&token)
+            .send()
+    };
+    let mut counter_stream = stream("counter-1").await.expect("stream");
+    let mut till_stream = stream("till-1").await.expect("stream");
+    let (mut counter_buf, mut till_buf) = (String::new(), String::new());
+
+    // Shown at the till, but nothing is recorded there.
+    till.host()
+        .write_all(format!("{pass}\r").as_bytes())
+        .expect("till scan");
+    let shown = next_sse(&mut till_stream, &mut till_buf, "scan").await;
+    assert_eq!(shown["kind"], "pickup_pass", "{shown}");
+    assert!(
+        !shown.to_string().contains(&pass),
+        "the pass itself is not re-broadcast"
+    );
+    assert!(api.get("/api/v1/pickups/W-8001").await.1["arrived_at"].is_null());
+
+    // At the counter: verified at once, the tablet is told which order to open.
+    counter
+        .host()
+        .write_all(format!("{pass}\r").as_bytes())
+        .expect("counter scan");
+    let opened = next_sse(&mut counter_stream, &mut counter_buf, "pass").await;
+    assert_eq!(opened["ok"], true, "{opened}");
+    assert_eq!(opened["order_id"], "W-8001");
+    assert_eq!(opened["order"]["state"], "ready");
+    let order = api.get("/api/v1/pickups/W-8001").await.1;
+    assert_eq!(order["arrived_verified_by"], "pass");
+    assert_eq!(
+        types_for(&svc, "W-8001")
+            .iter()
+            .filter(|t| *t == "store.pickup.customer_arrived")
+            .count(),
+        1
+    );
+
+    // A forged pass at the counter: the tablet hears why.
+    let rogue = SigningKey::from_bytes(&[9; 32]);
+    let forged = sign_with(
+        &rogue,
+        json!({"oid": "W-8001", "sid": STORE_ID, "kid": "k1", "exp": now_unix() + 60}),
+    );
+    counter
+        .host()
+        .write_all(format!("{forged}\r").as_bytes())
+        .expect("counter scan");
+    let refused = next_sse(&mut counter_stream, &mut counter_buf, "pass").await;
+    assert_eq!(
+        (refused["ok"].as_bool(), refused["reason"].as_str()),
+        (Some(false), Some("bad_signature"))
+    );
+}

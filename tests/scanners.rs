@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{PtyPair, Service, DEADLINE};
+use common::{next_sse, PtyPair, Service, DEADLINE};
 use serde_json::{json, Value};
 
 /// A demo key for these tests only (not a secret).
@@ -163,38 +163,6 @@ async fn serial_scanner_records_every_scan_once_in_order_through_unplug_and_repl
         .query_row("SELECT json_extract(data, '$.context') FROM events WHERE type = 'store.product.scanned' LIMIT 1", [], |r| r.get(0))
         .expect("context");
     assert_eq!(context, "basket");
-}
-
-/// Reads server-sent events until one named `name` arrives; returns its data.
-async fn next_sse(resp: &mut reqwest::Response, buf: &mut String, name: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut event = "message";
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event:") {
-                    event = if e.trim() == name { name } else { "other" };
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            if event == name {
-                return serde_json::from_str(&data).expect("sse data is json");
-            }
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "no `{name}` event on the stream"
-        );
-        match tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await {
-            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
-            Ok(Ok(None)) => panic!("stream ended"),
-            Ok(Err(e)) => panic!("stream failed: {e}"),
-            Err(_) => {}
-        }
-    }
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -509,3 +509,39 @@ pub fn sequence(e: &serde_json::Value) -> u64 {
         .and_then(|s| s.parse().ok())
         .expect("sequence")
 }
+
+/// Reads server-sent events until one named `name` arrives; returns its data.
+pub async fn next_sse(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    name: &str,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = "message";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = if e.trim() == name { name } else { "other" };
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if event == name {
+                return serde_json::from_str(&data).expect("sse data is json");
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no `{name}` event on the stream"
+        );
+        match tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => panic!("stream ended"),
+            Ok(Err(e)) => panic!("stream failed: {e}"),
+            Err(_) => {}
+        }
+    }
+}
