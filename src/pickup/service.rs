@@ -24,6 +24,9 @@ use crate::config::PickupConfig;
 use crate::store::{ReadPool, StoreError, Writer};
 use crate::touchpoints::StreamEvent;
 
+/// argon2 hashes computed at the same time (one per core on the box).
+const ARGON2_AT_ONCE: usize = 2;
+
 /// Bytes of an action's row change and event, for the storage quota.
 const ACTION_BYTES: u64 = 2048;
 
@@ -115,6 +118,9 @@ pub struct Pickups {
     pub store_id: Arc<str>,
     pub settings: Arc<PickupConfig>,
     secrets: Arc<KeyedLocks>,
+    /// argon2 runs (19 MiB each) at once; bounds memory under a flood of
+    /// checks for many orders (the unit's MemoryMax is 256 MiB).
+    argon2_slots: Arc<tokio::sync::Semaphore>,
     stream: broadcast::Sender<StreamEvent>,
 }
 
@@ -144,6 +150,7 @@ impl Pickups {
             store_id: store_id.into(),
             settings: Arc::new(settings),
             secrets: Arc::new(KeyedLocks::default()),
+            argon2_slots: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
             stream,
         }
     }
@@ -169,6 +176,20 @@ impl Pickups {
         .await?
     }
 
+    /// Runs an argon2 computation on the blocking pool, at most
+    /// `ARGON2_AT_ONCE` at a time.
+    async fn argon2<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _slot = self
+            .argon2_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        blocking(f).await
+    }
+
     /// Checks a staff member's PIN (counting failures; the fifth locks).
     pub async fn check_pin(&self, staff_id: &str, pin: &str) -> Result<String, PinError> {
         let _guard = self.secrets.lock(&format!("staff:{staff_id}")).await;
@@ -183,7 +204,9 @@ impl Pickups {
         }
         let hash = record.pin_hash;
         let pin = pin.to_owned();
-        let right = blocking(move || verify::secret_matches(&hash, &pin)).await?;
+        let right = self
+            .argon2(move || verify::secret_matches(&hash, &pin))
+            .await?;
         let id = staff_id.to_owned();
         let locked = self
             .writer
@@ -266,7 +289,9 @@ impl Pickups {
         }
         let hash = order.code_hash().unwrap_or("").to_owned();
         let code = code.trim().to_owned();
-        let right = blocking(move || verify::secret_matches(&hash, &code)).await?;
+        let right = self
+            .argon2(move || verify::secret_matches(&hash, &code))
+            .await?;
         if right {
             return self.record_verified(order_id.to_owned(), "code").await;
         }
@@ -323,7 +348,8 @@ impl Pickups {
     ) -> Result<(Order, String), PickupError> {
         let code = verify::random_digits(6).map_err(StoreError::Io)?;
         let c = code.clone();
-        let hash = blocking(move || verify::hash_secret(&c))
+        let hash = self
+            .argon2(move || verify::hash_secret(&c))
             .await?
             .map_err(StoreError::Io)?;
         let store_id = self.store_id.clone();
