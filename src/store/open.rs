@@ -227,3 +227,43 @@ fn migrate(conn: &Connection, store_id: &str) -> Result<(), rusqlite::Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by the previous release (schema 2: orders without
+    /// the store's workflow columns) is upgraded in place: its orders keep
+    /// their data and get a state and a deadline the timer can use.
+    #[test]
+    fn a_schema_2_database_with_orders_upgrades_to_the_workflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (i, step) in STEPS.iter().take(2).enumerate() {
+                conn.execute_batch(step).unwrap();
+                conn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta (key, value) VALUES ('store_id', 's1'), ('created_at', 'x'), ('last_seq', '0');
+                 INSERT INTO pickup_orders VALUES
+                   ('W-1', 2, 'open', '{\"order_id\":\"W-1\",\"pickup_by\":\"2030-01-01T18:00:00Z\",\"items\":[]}', 't', 't'),
+                   ('W-2', 3, 'cancelled', '{\"order_id\":\"W-2\",\"pickup_by\":\"2030-01-01T18:00:00.500Z\",\"items\":[]}', 't', 't');",
+            )
+            .unwrap();
+        }
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let open = crate::pickup::workflow::get(&conn, "W-1").unwrap().unwrap();
+        assert_eq!(open.state, crate::pickup::State::Received);
+        assert_eq!(open.version, 2);
+        assert_eq!(open.pickup_by_unix, 1_893_520_800);
+        assert_eq!(open.revision, 1);
+        let cancelled = crate::pickup::workflow::get(&conn, "W-2").unwrap().unwrap();
+        assert_eq!(cancelled.state, crate::pickup::State::Cancelled);
+        assert_eq!(cancelled.pickup_by_unix, 1_893_520_800);
+    }
+}
