@@ -398,13 +398,26 @@ impl Pickups {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_seen: Option<(i64, i64)> = None;
+        let mut last_error: Option<String> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.catch_no_shows().await {
-                tracing::warn!(error = %e, "no-show check failed; retrying in a second");
+            // Said once per distinct failure (e.g. at the storage quota),
+            // not every second.
+            match self.catch_no_shows().await {
+                Ok(_) if last_error.take().is_some() => {
+                    tracing::info!("no-show check works again")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let text = e.to_string();
+                    if last_error.as_deref() != Some(text.as_str()) {
+                        tracing::warn!(error = %text, "no-show check failed; retrying every second");
+                        last_error = Some(text);
+                    }
+                }
             }
             let fingerprint = self
                 .read(|c| {
