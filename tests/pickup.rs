@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -809,23 +808,7 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tablets_pair_once_and_roles_are_enforced() {
     let (svc, _central, staff_api) = edge_with_central(&[order_doc("W-5001", 1, "open")]).await;
-    let out = svc.cli(&[
-        "tablet",
-        "pair",
-        "--role",
-        "staff",
-        "--register",
-        "counter-1",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let code = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned();
+    let code = svc.pairing_code("counter-1");
     assert_eq!(code.len(), 8);
     let client = http();
     let pair = |code: String| {
@@ -974,21 +957,7 @@ async fn a_box_that_was_off_over_a_deadline_catches_up_at_start() {
     );
 
     // The CLI refuses a PIN that is not 4 to 8 digits, and keeps nothing.
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&svc.config)
-        .args(["staff", "add", "--id", "ben", "--name", "Ben"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("staff add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"12ab\n")
-        .expect("pin");
-    let out = child.wait_with_output().expect("output");
+    let out = staff_add(&svc, "ben", "Ben", "12ab");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("4 to 8 digits"));
     assert!(!String::from_utf8_lossy(&svc.cli(&["staff", "list"]).stdout).contains("ben"));

@@ -38,23 +38,7 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
     svc.write_config("", &sections);
     add_staff(&svc, "anna", "Anna K.", "4711");
     svc.start().await;
-    let out = svc.cli(&[
-        "tablet",
-        "pair",
-        "--role",
-        "staff",
-        "--register",
-        "counter-1",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let code = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned();
+    let code = svc.pairing_code("counter-1");
 
     let mut order = order_doc("W-7001", 1, "open");
     order["customer"]["display_name"] = json!("Julia M.");

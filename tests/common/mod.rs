@@ -477,8 +477,8 @@ impl Drop for PtyPair {
     }
 }
 
-/// `store-edge staff add`, the PIN given on stdin.
-pub fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
+/// `store-edge staff add` with the PIN given on stdin; its output.
+pub fn staff_add(svc: &Service, id: &str, name: &str, pin: &str) -> Output {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&svc.config)
@@ -494,12 +494,33 @@ pub fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
         .expect("stdin")
         .write_all(format!("{pin}\n").as_bytes())
         .expect("pin");
-    let out = child.wait_with_output().expect("staff add output");
+    child.wait_with_output().expect("staff add output")
+}
+
+/// Adds a staff member, or fails the test.
+pub fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
+    let out = staff_add(svc, id, name, pin);
     assert!(
         out.status.success(),
         "staff add: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+impl Service {
+    /// `store-edge tablet pair --role staff --register R`: the code.
+    pub fn pairing_code(&self, register: &str) -> String {
+        let out = self.cli(&["tablet", "pair", "--role", "staff", "--register", register]);
+        assert!(
+            out.status.success(),
+            "tablet pair: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    }
 }
 
 /// A CloudEvent's `sequence` as a number.
