@@ -775,6 +775,23 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         .await;
     assert_eq!(status, 423, "{v}");
     assert!(v["locked_until"].is_string(), "{v}");
+    // Guessing shows in the metrics.
+    let metrics = http()
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "store_edge_pickup_verifications_total{outcome=\"wrong_code\"} 10",
+        "store_edge_pickup_verifications_total{outcome=\"locked\"} 4",
+        "store_edge_pickup_verifications_total{outcome=\"unknown_key\"} 1",
+        "store_edge_pickup_actions_total{action=\"handover\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     // Still locked after a restart.
     svc.term();
     svc.start().await;

@@ -122,6 +122,7 @@ pub struct Pickups {
     /// checks for many orders (the unit's MemoryMax is 256 MiB).
     argon2_slots: Arc<tokio::sync::Semaphore>,
     stream: broadcast::Sender<StreamEvent>,
+    metrics: Arc<crate::telemetry::Metrics>,
 }
 
 fn now() -> OffsetDateTime {
@@ -143,6 +144,7 @@ impl Pickups {
         store_id: &str,
         settings: PickupConfig,
         stream: broadcast::Sender<StreamEvent>,
+        metrics: Arc<crate::telemetry::Metrics>,
     ) -> Pickups {
         Pickups {
             writer,
@@ -152,7 +154,15 @@ impl Pickups {
             secrets: Arc::new(KeyedLocks::default()),
             argon2_slots: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
             stream,
+            metrics,
         }
+    }
+
+    fn count_verification(&self, outcome: &str) {
+        self.metrics
+            .pickup_verifications
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc();
     }
 
     /// Tells every live screen that an order changed.
@@ -227,18 +237,37 @@ impl Pickups {
         if_match: Option<i64>,
     ) -> Result<Order, PickupError> {
         let id = order_id.to_owned();
+        let action = cmd.action_name();
         let order = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
                 workflow::in_tx(workflow::act(ctx, &id, &cmd, if_match, now()))
             })
             .await??;
+        self.metrics
+            .pickup_actions
+            .get_or_create(&vec![("action".to_owned(), action.to_owned())])
+            .inc();
         self.changed(&order);
         Ok(order)
     }
 
+    fn counted(&self, v: Verification) -> Verification {
+        let outcome = match &v {
+            Verification::Ok { verified_by, .. } => verified_by,
+            Verification::Refused { reason, .. } => reason.as_str(),
+            Verification::Locked { .. } => "locked",
+        };
+        self.count_verification(outcome);
+        v
+    }
+
     /// Verifies a pickup pass and records the arrival (once).
     pub async fn verify_pass(&self, text: &str) -> Result<Verification, StoreError> {
+        Ok(self.counted(self.check_pass(text).await?))
+    }
+
+    async fn check_pass(&self, text: &str) -> Result<Verification, StoreError> {
         let keys = self.read(crate::store::sync::pickup_keys).await?;
         let store_id = self.store_id.clone();
         let text = text.to_owned();
@@ -265,6 +294,10 @@ impl Pickups {
         order_id: &str,
         code: &str,
     ) -> Result<Verification, StoreError> {
+        Ok(self.counted(self.check_code(order_id, code).await?))
+    }
+
+    async fn check_code(&self, order_id: &str, code: &str) -> Result<Verification, StoreError> {
         let _guard = self.secrets.lock(&format!("order:{order_id}")).await;
         let id = order_id.to_owned();
         let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {

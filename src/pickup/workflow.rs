@@ -444,6 +444,19 @@ pub enum Command {
 }
 
 impl Command {
+    /// The action's name as in API paths (and metrics).
+    pub fn action_name(&self) -> &'static str {
+        match self {
+            Command::StartPicking { .. } => "start-picking",
+            Command::Ready { .. } => "ready",
+            Command::Handover { .. } => "handover",
+            Command::Refuse { .. } => "refuse",
+            Command::Cancel { .. } => "cancel",
+            Command::Reminded { .. } => "reminded",
+            Command::NoShow => "no-show",
+        }
+    }
+
     fn staff_id(&self) -> Option<&str> {
         match self {
             Command::StartPicking { staff_id }

@@ -95,6 +95,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         &config.store.id,
         config.pickup.clone(),
         touchpoints.stream.clone(),
+        metrics.clone(),
     );
     {
         let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);

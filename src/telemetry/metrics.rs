@@ -23,6 +23,10 @@ pub struct Metrics {
     pub sync_wire_bytes: Counter,
     pub quarantine_events: Gauge,
     pub oldest_unsent_age_seconds: Gauge,
+    /// Pickup actions carried out, labelled by `action` (start-picking, ready, handover, …, no-show).
+    pub pickup_actions: Family<Vec<(String, String)>, Counter>,
+    /// Counter verifications, labelled by `outcome` (pass, code, or the refusal reason, locked).
+    pub pickup_verifications: Family<Vec<(String, String)>, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -53,6 +57,18 @@ impl Metrics {
         let sync_wire_bytes = Counter::default();
         let quarantine_events = Gauge::default();
         let oldest_unsent_age_seconds = Gauge::default();
+        let pickup_actions = Family::<Vec<(String, String)>, Counter>::default();
+        let pickup_verifications = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "store_edge_pickup_actions",
+            "Click-and-collect actions carried out, by action",
+            pickup_actions.clone(),
+        );
+        registry.register(
+            "store_edge_pickup_verifications",
+            "Customer verifications at the counter, by outcome (pass, code, or why refused)",
+            pickup_verifications.clone(),
+        );
         registry.register(
             "store_edge_sync_batches",
             "Batches central answered per event",
@@ -127,6 +143,8 @@ impl Metrics {
             sync_wire_bytes,
             quarantine_events,
             oldest_unsent_age_seconds,
+            pickup_actions,
+            pickup_verifications,
         }
     }
 
