@@ -593,6 +593,29 @@ async fn the_counter_workflow_end_to_end_with_central() {
         "{ids:?}"
     );
 
+    // Store IT sees the same from the command line.
+    let out = svc.cli(&["pickups", "list", "--state", "handed_over", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|o| o["order_id"] == "W-2001"));
+    let out = svc.cli(&["pickups", "show", "W-2002"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["state"], "partially_handed_over");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("argon2"),
+        "no code hash"
+    );
+    let out = svc.cli(&["pickups", "list", "--state", "lost"]);
+    assert_eq!(out.status.code(), Some(1));
+
     assert_central_has_everything_once(&svc, &central).await;
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod pickups;
 mod staff;
 
 use crate::config::{self, Config, ConfigError};
@@ -59,6 +60,9 @@ pub enum Command {
         #[arg(long)]
         card_reader: bool,
     },
+    /// Click-and-collect orders (read-only).
+    #[command(subcommand)]
+    Pickups(pickups::PickupsCommand),
     /// Staff of the pickup counter and their PINs.
     #[command(subcommand)]
     Staff(staff::StaffCommand),
@@ -261,6 +265,11 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 print!("{}", config.to_toml());
                 Ok(())
             }
+        }
+        Command::Pickups(cmd) => {
+            let config = load()?;
+            let conn = store::open_existing(&config.storage.path, &config.store.id)?;
+            pickups::run(&conn, config.pickup.reminder_before_h, cmd)
         }
         Command::Staff(cmd) => {
             let config = load()?;

@@ -1,0 +1,91 @@
+//! `store-edge pickups …`: the click-and-collect orders from the command
+//! line (read-only; works while the service runs), for store IT when no
+//! tablet is at hand.
+
+use clap::Subcommand;
+use rusqlite::Connection;
+
+use super::{print_json, CliError};
+use crate::pickup::workflow::{self, Filter};
+use crate::pickup::State;
+
+#[derive(Debug, Subcommand)]
+pub enum PickupsCommand {
+    /// List orders: all (newest change first), by state, due, overdue, or a search.
+    List {
+        /// received, picking, ready, handed_over, partially_handed_over,
+        /// refused, no_show, cancelled, due (within pickup.reminder_before_h)
+        /// or overdue.
+        #[arg(long)]
+        state: Option<String>,
+        /// Order id or customer name containing this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One order with everything the store knows about it (never the code hash).
+    Show { order_id: String },
+}
+
+pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Result<(), CliError> {
+    match cmd {
+        PickupsCommand::List {
+            state,
+            search,
+            limit,
+            json,
+        } => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let filter = match (state.as_deref(), search) {
+                (_, Some(q)) => Filter::Search(q),
+                (None, None) => Filter::All,
+                (Some("due"), None) => Filter::Due {
+                    now,
+                    until: now + reminder_before_h as i64 * 3600,
+                },
+                (Some("overdue"), None) => Filter::Overdue { now },
+                (Some(s), None) => Filter::State(State::parse(s).ok_or_else(|| {
+                    CliError::Runtime(format!(
+                        "unknown state `{s}`; use one of received, picking, ready, handed_over, partially_handed_over, refused, no_show, cancelled, due, overdue"
+                    ))
+                })?),
+            };
+            let orders = workflow::list(conn, &filter, limit)?;
+            if json {
+                let views: Vec<_> = orders.iter().map(workflow::Order::view).collect();
+                return print_json(&views);
+            }
+            println!(
+                "{:<20} {:<22} {:<24} {:<22} ITEMS",
+                "ORDER", "STATE", "CUSTOMER", "PICKUP BY"
+            );
+            for o in &orders {
+                let customer = o
+                    .document
+                    .pointer("/customer/display_name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                println!(
+                    "{:<20} {:<22} {:<24} {:<22} {}",
+                    o.order_id,
+                    o.state.as_str(),
+                    customer,
+                    o.pickup_by(),
+                    o.lines().iter().map(|(_, q)| q).sum::<i64>()
+                );
+            }
+            eprintln!("{} orders", orders.len());
+            Ok(())
+        }
+        PickupsCommand::Show { order_id } => match workflow::get(conn, &order_id)? {
+            Some(o) => print_json(&o.view()),
+            None => Err(CliError::Runtime(format!(
+                "no pickup order {order_id} (see `store-edge pickups list --search …`)"
+            ))),
+        },
+    }
+}
