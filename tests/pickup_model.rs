@@ -633,7 +633,7 @@ fn run(cmds: Vec<Cmd>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if std::env::var_os("CI").is_some() { 48 } else { 96 },
+        cases: if std::env::var_os("CI").is_some() { 96 } else { 192 },
         .. ProptestConfig::default()
     })]
 
