@@ -483,6 +483,21 @@ async fn the_counter_workflow_end_to_end_with_central() {
         central.push_order(soon).await;
     }
     let no_show = api.wait_state("W-2005", "no_show").await;
+    // W-2010's new deadline is stored; then W-2011, not verified, with the
+    // same (passed) deadline becomes a no-show: the timer has run since,
+    // and W-2010 must still be ready.
+    let started = Instant::now();
+    while api.get("/api/v1/pickups/W-2010").await.1["version"] != 2 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "W-2010's version 2 never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut witness = order_doc("W-2011", 1, "open");
+    witness["pickup_by"] = json!(deadline);
+    central.push_order(witness).await;
+    api.wait_state("W-2011", "no_show").await;
     assert_eq!(
         api.get("/api/v1/pickups/W-2010").await.1["state"],
         "ready",
@@ -813,7 +828,10 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         "store_edge_pickup_verifications_total{outcome=\"unknown_key\"} 1",
         "store_edge_pickup_actions_total{action=\"handover\"} 1",
     ] {
-        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
     }
     // Still locked after a restart.
     svc.term();
@@ -1060,6 +1078,22 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     let api = Api::new(&svc, token.clone());
     api.wait_state("W-8001", "received").await;
     api.make_ready("W-8001", &[]).await;
+    // Both scanners are open before anything is scanned.
+    let started = Instant::now();
+    loop {
+        let (_, devices) = api.get("/api/v1/devices").await;
+        let online = devices["devices"]
+            .as_array()
+            .map_or(0, |d| d.iter().filter(|d| d["state"] == "online").count());
+        if online == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "scanners not online: {devices}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let pass = make_pass(&central, "W-8001", now_unix() + 3600, None).await;
     let stream = |register: &str| {
         api.client
@@ -1094,6 +1128,22 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     assert_eq!(opened["order"]["state"], "ready");
     let order = api.get("/api/v1/pickups/W-8001").await.1;
     assert_eq!(order["arrived_verified_by"], "pass");
+    // Passes are verified in scan order: had the till's been verified, it
+    // would have been counted before the counter's.
+    let metrics = http()
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "store_edge_pickup_verifications_total{outcome=\"pass\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(
         types_for(&svc, "W-8001")
             .iter()

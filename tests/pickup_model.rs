@@ -181,9 +181,9 @@ impl Model {
                 let newly_cancelled = cancelled && !o.cancelled_central;
                 o.cancelled_central = cancelled;
                 let new_items = items(iv);
+                let old_items = std::mem::replace(&mut o.items, new_items.clone());
                 let deadline_changed = o.deadline != deadline(dv);
                 o.deadline = deadline(dv);
-                o.items = new_items.clone();
                 let from = o.state;
                 if newly_cancelled {
                     match from {
@@ -204,16 +204,33 @@ impl Model {
                     }
                     return;
                 }
-                let gone = o.picked.iter().any(|(line, picked)| {
-                    *picked > 0 && !new_items.iter().any(|(l, q)| l == line && q >= picked)
-                });
-                if from == S::Ready && gone {
+                // What was picked no longer fits: a picked line gone or cut
+                // below its pick, or a line added or raised since.
+                let stale = !o.picked.is_empty()
+                    && (o.picked.iter().any(|(line, picked)| {
+                        *picked > 0 && !new_items.iter().any(|(l, q)| l == line && q >= picked)
+                    }) || new_items.iter().any(|(l, q)| {
+                        !o.picked.contains_key(l)
+                            || old_items
+                                .iter()
+                                .find(|(o, _)| o == l)
+                                .is_none_or(|(_, old)| q > old)
+                    }));
+                if from == S::Ready && stale {
                     o.state = S::Picking;
-                    o.picked.clear();
                 }
-                // Both deadlines are years ahead: a no-show re-opens where it was.
+                // Both deadlines are years ahead: a no-show re-opens where it
+                // was, on the shelf only if the picks still fit.
                 if from == S::NoShow && deadline_changed {
-                    o.state = o.before_no_show.take().unwrap_or(S::Ready);
+                    let back = o.before_no_show.take().unwrap_or(S::Ready);
+                    o.state = if back == S::Ready && stale {
+                        S::Picking
+                    } else {
+                        back
+                    };
+                }
+                if o.state == S::Picking && from != S::Picking {
+                    o.picked.clear();
                 }
                 // Only a move made by central records the version it came with.
                 if o.state != from {
@@ -477,7 +494,7 @@ impl Real {
                 };
                 let now = time::OffsetDateTime::now_utc();
                 self.writer()
-                    .run_blocking(0, move |ctx| workflow::central_version(ctx, &order, now))
+                    .run_blocking(0, move |ctx| workflow::central_version(ctx, &order, now, 0))
                     .expect("central version");
                 return;
             }

@@ -6,7 +6,8 @@
 //! writer): after ten, every open code is voided and IT prints a new one,
 //! so guessing 8 digits inside the 10 minutes is hopeless.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -20,9 +21,33 @@ use super::{auth::Caller, ApiError, AppState};
 use crate::pickup::staff;
 use crate::store::tokens::{self, Role};
 
-/// Wrong pairing codes (all tablets, since the last voiding) before open codes are voided.
+/// Wrong pairing codes (all tablets) within [`PAIRING_WINDOW`] before the
+/// open codes are voided: a code lives 10 minutes, so that is the window
+/// that matters; old typos are forgotten.
 const PAIRING_MAX_FAILURES: u32 = 10;
-static PAIRING_FAILURES: AtomicU32 = AtomicU32::new(0);
+const PAIRING_WINDOW: Duration = Duration::from_secs(600);
+static PAIRING_FAILURES: Mutex<Option<(u32, Instant)>> = Mutex::new(None);
+
+/// Counts one wrong code; true when the open codes must be voided now.
+fn wrong_pairing_code() -> bool {
+    let mut f = PAIRING_FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let (count, since) = match *f {
+        Some((n, since)) if now.duration_since(since) < PAIRING_WINDOW => (n + 1, since),
+        _ => (1, now),
+    };
+    tracing::warn!(
+        failures = count,
+        "tablet pairing refused: unknown, used or expired code"
+    );
+    if count >= PAIRING_MAX_FAILURES {
+        *f = None;
+        true
+    } else {
+        *f = Some((count, since));
+        false
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,13 +92,7 @@ pub async fn pair(
         None
     };
     let Some(paired) = paired else {
-        let failures = PAIRING_FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::warn!(
-            failures,
-            "tablet pairing refused: unknown, used or expired code"
-        );
-        if failures >= PAIRING_MAX_FAILURES {
-            PAIRING_FAILURES.store(0, Ordering::Relaxed);
+        if wrong_pairing_code() {
             let voided = state
                 .writer
                 .run(0, |ctx| tokens::void_pairing_codes(ctx.conn()))

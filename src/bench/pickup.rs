@@ -93,7 +93,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
         let now = time::OffsetDateTime::now_utc();
         writer.run_blocking(0, move |ctx| {
             for o in &page {
-                workflow::central_version(ctx, o, now)?;
+                workflow::central_version(ctx, o, now, 0)?;
             }
             Ok(())
         })?;

@@ -170,8 +170,9 @@ pub struct CentralChange {
     pub deadline_changed: bool,
     /// The new deadline is still ahead (a no-show may re-open only then).
     pub deadline_ahead: bool,
-    /// Lines already picked are no longer in the order.
-    pub picked_lines_gone: bool,
+    /// What was picked no longer fits the order: a picked line is gone or
+    /// reduced below what was picked, or lines were added or raised.
+    pub picks_stale: bool,
     /// Where a no-show order was before the deadline passed.
     pub before_no_show: Option<State>,
 }
@@ -200,17 +201,23 @@ pub fn reconcile(state: State, change: CentralChange) -> (State, Effect) {
         };
     }
     match state {
-        S::Ready if change.picked_lines_gone => (S::Picking, Effect::None),
+        S::Ready if change.picks_stale => (S::Picking, Effect::None),
         // "New pickup_by → back to ready": back to where it was when the
         // deadline passed (ready for an order that was waiting on the
         // shelf), and only when the new deadline is still ahead.
-        S::NoShow if change.deadline_changed && change.deadline_ahead => (
-            change
+        S::NoShow if change.deadline_changed && change.deadline_ahead => {
+            let back = change
                 .before_no_show
                 .filter(|s| s.is_open())
-                .unwrap_or(S::Ready),
-            Effect::None,
-        ),
+                .unwrap_or(S::Ready);
+            // Back on the shelf only if what is there still fits the order.
+            let back = if back == S::Ready && change.picks_stale {
+                S::Picking
+            } else {
+                back
+            };
+            (back, Effect::None)
+        }
         _ => (state, Effect::None),
     }
 }
@@ -285,7 +292,7 @@ mod tests {
         }
         let gone = CentralChange {
             items_changed: true,
-            picked_lines_gone: true,
+            picks_stale: true,
             ..Default::default()
         };
         assert_eq!(
@@ -349,7 +356,7 @@ mod tests {
                 CentralChange {
                     deadline_changed: true,
                     deadline_ahead: true,
-                    picked_lines_gone: true,
+                    picks_stale: true,
                     items_changed: true,
                     cancelled: false,
                     before_no_show: Some(State::Ready),

@@ -38,7 +38,8 @@ struct KeyedLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 struct KeyGuard<'a> {
     locks: &'a KeyedLocks,
     key: String,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl KeyedLocks {
@@ -47,21 +48,27 @@ impl KeyedLocks {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(key.to_owned()).or_default().clone()
         };
-        KeyGuard {
+        // The guard exists before the wait, so a caller given up while
+        // waiting still cleans the entry up.
+        let mut held = KeyGuard {
             locks: self,
             key: key.to_owned(),
-            _guard: lock.lock_owned().await,
-        }
+            lock,
+            guard: None,
+        };
+        held.guard = Some(held.lock.clone().lock_owned().await);
+        held
     }
 }
 
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
+        self.guard = None;
         let mut map = self.locks.0.lock().unwrap_or_else(|e| e.into_inner());
-        // Two references: the map's and the guard's own.
+        // Two references left (the map's and ours): nobody holds or waits.
         if map
             .get(&self.key)
-            .is_some_and(|l| Arc::strong_count(l) <= 2)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.lock) && Arc::strong_count(l) <= 2)
         {
             map.remove(&self.key);
         }
@@ -192,12 +199,19 @@ impl Pickups {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _slot = self
+        // The permit goes with the computation: a request given up midway
+        // does not free the slot while its hash still runs.
+        let slot = self
             .argon2_slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        blocking(f).await
+        blocking(move || {
+            let _slot = slot;
+            f()
+        })
+        .await
     }
 
     /// Checks a staff member's PIN (counting failures; the fifth locks).

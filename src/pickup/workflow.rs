@@ -329,18 +329,24 @@ pub fn list(conn: &Connection, filter: &Filter, limit: u32) -> Result<Vec<Order>
     Ok(rows)
 }
 
+/// How long a verified arrival holds off the no-show: the customer is at
+/// the counter; one who verified early and left is a no-show after this.
+pub const ARRIVAL_HOLD_S: i64 = 3600;
+
 /// Open orders whose deadline plus grace has passed at `now` and whose
-/// customer has not arrived (someone at the counter is no no-show).
+/// customer did not arrive within the last [`ARRIVAL_HOLD_S`].
 pub fn no_show_candidates(
     conn: &Connection,
     now: i64,
     grace_s: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT order_id FROM pickup_orders WHERE state IN ('received', 'picking', 'ready') AND pickup_by_unix + ?2 < ?1 AND json_extract(local, '$.arrived_at') IS NULL ORDER BY pickup_by_unix",
+        "SELECT order_id FROM pickup_orders WHERE state IN ('received', 'picking', 'ready') AND pickup_by_unix + ?2 < ?1 AND coalesce(json_extract(local, '$.arrived_unix'), 0) < ?1 - ?3 ORDER BY pickup_by_unix",
     )?;
     let rows = stmt
-        .query_map(rusqlite::params![now, grace_s], |r| r.get(0))?
+        .query_map(rusqlite::params![now, grace_s, ARRIVAL_HOLD_S], |r| {
+            r.get(0)
+        })?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(rows)
 }
@@ -633,9 +639,14 @@ pub fn act(
             // with the no-show, if it comes to that.
             return reread(ctx, order_id);
         }
-        Command::NoShow if order.local.arrived_at.is_some() => {
+        Command::NoShow
+            if order
+                .local
+                .arrived_unix
+                .is_some_and(|a| a >= now.unix_timestamp() - ARRIVAL_HOLD_S) =>
+        {
             return Err(PickupError::Invalid(
-                "the customer has arrived: not a no-show".into(),
+                "the customer arrived within the last hour: not a no-show".into(),
             ))
         }
         Command::NoShow => {
@@ -706,13 +717,19 @@ fn check_handover(
             )));
         };
         // Only what was picked can leave the store (0 for a missing line).
-        let max = order
-            .local
-            .picked
-            .get(l)
-            .copied()
-            .unwrap_or(0)
-            .min(*quantity);
+        // (Orders made ready before picks were recorded have none: the
+        // ordered quantity.)
+        let max = if order.local.picked.is_empty() {
+            *quantity
+        } else {
+            order
+                .local
+                .picked
+                .get(l)
+                .copied()
+                .unwrap_or(0)
+                .min(*quantity)
+        };
         if *q < 0 || *q > max {
             return Err(PickupError::Invalid(format!(
                 "line `{l}`: quantity_handed must be 0 to {max} (picked {max} of {quantity})"
@@ -872,6 +889,7 @@ pub fn central_version(
     ctx: &mut WriteCtx<'_>,
     incoming: &CentralOrder,
     now: OffsetDateTime,
+    no_show_grace_s: i64,
 ) -> Result<Stored, StoreError> {
     let now_s = format_time(now);
     let doc: Value = serde_json::from_str(&incoming.document)
@@ -913,10 +931,22 @@ pub fn central_version(
                 .and_then(Value::as_array)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
-        deadline_changed: old_pickup_by != incoming.pickup_by,
-        deadline_ahead: pickup_by_unix > now.unix_timestamp(),
-        picked_lines_gone: false,
-        before_no_show: order.local.before_no_show.as_deref().and_then(State::parse),
+        // Compared as instants: the same time written differently is no change.
+        deadline_changed: order.pickup_by_unix != pickup_by_unix,
+        deadline_ahead: pickup_by_unix + no_show_grace_s > now.unix_timestamp(),
+        picks_stale: false,
+        // Orders that became no-shows before this was recorded: ready if
+        // something was picked, else picking.
+        before_no_show: order
+            .local
+            .before_no_show
+            .as_deref()
+            .and_then(State::parse)
+            .or(Some(if order.local.picked.is_empty() {
+                State::Picking
+            } else {
+                State::Ready
+            })),
     };
     let mut new_doc = doc.clone();
     if silent {
@@ -927,11 +957,31 @@ pub fn central_version(
     }
     order.document = new_doc;
     let new_lines = order.lines();
-    let change = CentralChange {
-        picked_lines_gone: order.local.picked.iter().any(|(line, picked)| {
-            *picked > 0 && !new_lines.iter().any(|(l, q)| l == line && q >= picked)
-        }),
-        ..change
+    let picked = &order.local.picked;
+    let stale = !picked.is_empty()
+        && (picked
+            .iter()
+            .any(|(line, p)| *p > 0 && !new_lines.iter().any(|(l, q)| l == line && q >= p))
+            || new_lines.iter().any(|(l, q)| {
+                // Added since picking, or raised above what was ordered then.
+                !picked.contains_key(l)
+                    || old_lines
+                        .iter()
+                        .find(|(o, _)| o == l)
+                        .is_none_or(|(_, old_q)| q > old_q)
+            }));
+    let change = if silent {
+        // Central's copy of an order made here changes nothing but a
+        // cancellation: the store owns it.
+        CentralChange {
+            cancelled: change.cancelled,
+            ..CentralChange::default()
+        }
+    } else {
+        CentralChange {
+            picks_stale: stale,
+            ..change
+        }
     };
     let (to, effect) = reconcile(order.state, change);
     let from = order.state;
@@ -948,7 +998,8 @@ pub fn central_version(
             &incoming.pickup_by,
         ));
     }
-    if to == State::Picking && from == State::Ready {
+    if to == State::Picking && from != State::Picking {
+        // Picked again from scratch.
         order.local.picked.clear();
         order.local.missing_lines.clear();
     }

@@ -325,11 +325,12 @@ pub fn store_orders_page(
     ctx: &mut WriteCtx<'_>,
     orders: &[CentralOrder],
     next_cursor: &str,
+    no_show_grace_s: i64,
 ) -> Result<PageOutcome, StoreError> {
     let now = time::OffsetDateTime::now_utc();
     let mut outcome = PageOutcome::default();
     for order in orders {
-        match crate::pickup::workflow::central_version(ctx, order, now)? {
+        match crate::pickup::workflow::central_version(ctx, order, now, no_show_grace_s)? {
             crate::pickup::workflow::Stored::New => outcome.new += 1,
             crate::pickup::workflow::Stored::Updated => outcome.updated += 1,
             crate::pickup::workflow::Stored::Older => outcome.ignored_older += 1,

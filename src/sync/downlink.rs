@@ -132,10 +132,11 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
             }
         }
         let next = page.next_cursor.clone();
+        let grace = ctx.settings.no_show_grace_s;
         let stored = ctx
             .writer
             .run(orders.len() as u64 * 2048, move |w| {
-                store_sync::store_orders_page(w, &orders, &next)
+                store_sync::store_orders_page(w, &orders, &next, grace)
             })
             .await
             .map_err(|e| format!("cannot store the order page: {e}"))?;

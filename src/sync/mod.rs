@@ -38,6 +38,9 @@ pub struct SyncSettings {
     pub backoff_cap: Duration,
     pub poll_interval: Duration,
     pub unsent_alarm_after: Duration,
+    /// `pickup.no_show_grace_min` in seconds: a no-show whose new deadline
+    /// is still within the grace re-opens.
+    pub no_show_grace_s: i64,
 }
 
 impl From<&SyncConfig> for SyncSettings {
@@ -51,6 +54,7 @@ impl From<&SyncConfig> for SyncSettings {
             backoff_cap: Duration::from_secs(c.backoff_cap_s),
             poll_interval: Duration::from_secs(c.poll_interval_s),
             unsent_alarm_after: Duration::from_secs(c.unsent_alarm_after_s),
+            no_show_grace_s: 0,
         }
     }
 }
@@ -295,7 +299,8 @@ pub async fn start(
             (format!("http://{addr}"), token)
         }
     };
-    let settings = SyncSettings::from(&config.sync);
+    let mut settings = SyncSettings::from(&config.sync);
+    settings.no_show_grace_s = config.pickup.no_show_grace_min as i64 * 60;
     let client =
         client::CentralClient::new(&url, &config.store.id, &token, settings.request_timeout)
             .map_err(|e| SyncError::Client(e.to_string()))?;

@@ -405,11 +405,19 @@ impl Service {
     }
 }
 
+/// RFC 3339 time `days` from now (deadlines must stay in the future
+/// whenever the tests run).
+pub fn in_days(days: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(days))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
 /// A pickup order document as central sends it.
 pub fn order_doc(id: &str, version: i64, status: &str) -> serde_json::Value {
     serde_json::json!({
         "order_id": id, "version": version, "status": status, "channel": "web",
-        "created_at": "2026-11-25T10:00:00Z", "pickup_by": "2026-12-28T18:00:00Z",
+        "created_at": "2026-11-25T10:00:00Z", "pickup_by": in_days(30),
         "customer": {"display_name": "Julia M."},
         "items": [{"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}],
         "verification": {"code_hash": "$argon2id$v=19$m=19456,t=2,p=1$ZGVtby1zYWx0LTAx$bVUT2XT9AwTmAUAepPmKW3steoVHwjM5h5Pz6LdiezI"}
