@@ -814,14 +814,7 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     assert_eq!(status, 423, "{v}");
     assert!(v["locked_until"].is_string(), "{v}");
     // Guessing shows in the metrics.
-    let metrics = http()
-        .get(svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = svc.metrics().await;
     for line in [
         "store_edge_pickup_verifications_total{outcome=\"wrong_code\"} 10",
         "store_edge_pickup_verifications_total{outcome=\"locked\"} 4",
@@ -1130,14 +1123,7 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     assert_eq!(order["arrived_verified_by"], "pass");
     // Passes are verified in scan order: had the till's been verified, it
     // would have been counted before the counter's.
-    let metrics = http()
-        .get(svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = svc.metrics().await;
     assert!(
         metrics
             .lines()

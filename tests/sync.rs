@@ -501,14 +501,7 @@ async fn sync_now_wakes_a_sleeping_uplink_and_metrics_show_sync() {
         .await
         .expect("requeue");
     assert_eq!(bad.status(), 422);
-    let metrics = http
-        .get(svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = svc.metrics().await;
     for name in [
         "store_edge_events_unsent 0",
         "store_edge_oldest_unsent_age_seconds",

@@ -516,6 +516,18 @@ pub fn add_staff(svc: &Service, id: &str, name: &str, pin: &str) {
 }
 
 impl Service {
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// `store-edge tablet pair --role staff --register R`: the code.
     pub fn pairing_code(&self, register: &str) -> String {
         let out = self.cli(&["tablet", "pair", "--role", "staff", "--register", register]);
