@@ -351,7 +351,9 @@ pub fn no_show_candidates(
     Ok(rows)
 }
 
-fn write(ctx: &WriteCtx<'_>, order: &Order, now: &str) -> Result<(), StoreError> {
+/// Stores the whole row from `order` (which then is exactly what is on disk).
+fn write(ctx: &WriteCtx<'_>, order: &mut Order, now: &str) -> Result<(), StoreError> {
+    order.updated_at = now.to_owned();
     let local = serde_json::to_string(&order.local)
         .map_err(|e| StoreError::Sqlite(format!("order {}: {e}", order.order_id)))?;
     ctx.conn()
@@ -369,7 +371,7 @@ fn write(ctx: &WriteCtx<'_>, order: &Order, now: &str) -> Result<(), StoreError>
             local,
             order.code_failures,
             order.code_locked_until,
-            now,
+            order.updated_at,
         ])?;
     Ok(())
 }
@@ -634,10 +636,10 @@ pub fn act(
         Command::Reminded { .. } => {
             order.local.reminders_sent += 1;
             order.revision += 1;
-            write(ctx, &order, &now_s)?;
+            write(ctx, &mut order, &now_s)?;
             // events.md has no type for a reminder: it is counted and sent
             // with the no-show, if it comes to that.
-            return reread(ctx, order_id);
+            return Ok(order);
         }
         Command::NoShow
             if order
@@ -659,13 +661,9 @@ pub fn act(
     };
     order.state = to;
     order.revision += 1;
-    write(ctx, &order, &now_s)?;
+    write(ctx, &mut order, &now_s)?;
     record(ctx, event_type, data)?;
-    reread(ctx, order_id)
-}
-
-fn reread(ctx: &WriteCtx<'_>, order_id: &str) -> Result<Order, PickupError> {
-    must_get(ctx.conn(), order_id)
+    Ok(order)
 }
 
 fn handover_is_partial(order: &Order, lines: &[(String, i64)]) -> bool {
@@ -851,11 +849,9 @@ pub fn verified(
     }
     if changed {
         order.revision += 1;
-        write(ctx, &order, &format_time(now))?;
+        write(ctx, &mut order, &format_time(now))?;
     }
-    Ok(Verified::Ok(Box::new(
-        get(ctx.conn(), order_id)?.unwrap_or(order),
-    )))
+    Ok(Verified::Ok(Box::new(order)))
 }
 
 /// Counts a wrong code; the `max_failures`-th locks the order for `lock_s`.
@@ -879,7 +875,7 @@ pub fn wrong_code(
             "pickup code locked after repeated wrong codes"
         );
     }
-    write(ctx, &order, &format_time(now))?;
+    write(ctx, &mut order, &format_time(now))?;
     Ok(Verified::Refused(Refusal::WrongCode))
 }
 
@@ -923,64 +919,48 @@ pub fn central_version(
     let silent = order.is_store_reservation();
     let old_lines = order.lines();
     let old_pickup_by = order.pickup_by().to_owned();
-    let change = CentralChange {
-        cancelled: incoming.status == "cancelled" && order.central_status != "cancelled",
-        items_changed: order.items()
-            != doc
-                .get("items")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]),
-        // Compared as instants: the same time written differently is no change.
-        deadline_changed: order.pickup_by_unix != pickup_by_unix,
-        deadline_ahead: pickup_by_unix + no_show_grace_s > now.unix_timestamp(),
-        picks_stale: false,
-        // Orders that became no-shows before this was recorded: ready if
-        // something was picked, else picking.
-        before_no_show: order
-            .local
-            .before_no_show
-            .as_deref()
-            .and_then(State::parse)
-            .or(Some(if order.local.picked.is_empty() {
-                State::Picking
-            } else {
-                State::Ready
-            })),
-    };
-    let mut new_doc = doc.clone();
+    let cancelled = incoming.status == "cancelled" && order.central_status != "cancelled";
+    let items_changed = order.items()
+        != doc
+            .get("items")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+    let old_document = std::mem::replace(&mut order.document, doc.clone());
     if silent {
         // Central's copy of an order made here: our code hash stays.
-        if let Some(v) = order.document.get("verification") {
-            new_doc["verification"] = v.clone();
+        if let Some(v) = old_document.get("verification") {
+            order.document["verification"] = v.clone();
         }
     }
-    order.document = new_doc;
     let new_lines = order.lines();
-    let picked = &order.local.picked;
-    let stale = !picked.is_empty()
-        && (picked
-            .iter()
-            .any(|(line, p)| *p > 0 && !new_lines.iter().any(|(l, q)| l == line && q >= p))
-            || new_lines.iter().any(|(l, q)| {
-                // Added since picking, or raised above what was ordered then.
-                !picked.contains_key(l)
-                    || old_lines
-                        .iter()
-                        .find(|(o, _)| o == l)
-                        .is_none_or(|(_, old_q)| q > old_q)
-            }));
     let change = if silent {
         // Central's copy of an order made here changes nothing but a
         // cancellation: the store owns it.
         CentralChange {
-            cancelled: change.cancelled,
+            cancelled,
             ..CentralChange::default()
         }
     } else {
         CentralChange {
-            picks_stale: stale,
-            ..change
+            cancelled,
+            items_changed,
+            // Compared as instants: the same time written differently is no change.
+            deadline_changed: order.pickup_by_unix != pickup_by_unix,
+            deadline_ahead: pickup_by_unix + no_show_grace_s > now.unix_timestamp(),
+            picks_stale: picks_stale(&order.local.picked, &old_lines, &new_lines),
+            // Orders that became no-shows before this was recorded: ready if
+            // something was picked, else picking.
+            before_no_show: order
+                .local
+                .before_no_show
+                .as_deref()
+                .and_then(State::parse)
+                .or(Some(if order.local.picked.is_empty() {
+                    State::Picking
+                } else {
+                    State::Ready
+                })),
         }
     };
     let (to, effect) = reconcile(order.state, change);
@@ -1010,7 +990,7 @@ pub fn central_version(
         order.local.outcome =
             Some(json!({"cancelled_at": now_s, "by": "central", "reason": central_reason(&doc)}));
     }
-    write(ctx, &order, &now_s)?;
+    write(ctx, &mut order, &now_s)?;
     match effect {
         Effect::CancelledByCentral => record(
             ctx,
@@ -1036,6 +1016,26 @@ pub fn central_version(
         Effect::None => {}
     }
     Ok(Stored::Updated)
+}
+
+/// Whether what was picked no longer fits the order: a picked line gone or
+/// cut below its pick, or a line added or raised since picking.
+fn picks_stale(
+    picked: &BTreeMap<String, i64>,
+    old_lines: &[(String, i64)],
+    new_lines: &[(String, i64)],
+) -> bool {
+    !picked.is_empty()
+        && (picked
+            .iter()
+            .any(|(line, p)| *p > 0 && !new_lines.iter().any(|(l, q)| l == line && q >= p))
+            || new_lines.iter().any(|(l, q)| {
+                !picked.contains_key(l)
+                    || old_lines
+                        .iter()
+                        .find(|(o, _)| o == l)
+                        .is_none_or(|(_, old_q)| q > old_q)
+            }))
 }
 
 /// What storing one of central's versions did.
