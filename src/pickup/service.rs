@@ -130,6 +130,8 @@ pub struct Pickups {
     argon2_slots: Arc<tokio::sync::Semaphore>,
     stream: broadcast::Sender<StreamEvent>,
     metrics: Arc<crate::telemetry::Metrics>,
+    /// Rung by the downlink when it stored new or changed orders.
+    orders_changed: Arc<tokio::sync::Notify>,
 }
 
 fn now() -> OffsetDateTime {
@@ -152,6 +154,7 @@ impl Pickups {
         settings: PickupConfig,
         stream: broadcast::Sender<StreamEvent>,
         metrics: Arc<crate::telemetry::Metrics>,
+        orders_changed: Arc<tokio::sync::Notify>,
     ) -> Pickups {
         Pickups {
             writer,
@@ -162,6 +165,7 @@ impl Pickups {
             argon2_slots: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
             stream,
             metrics,
+            orders_changed,
         }
     }
 
@@ -439,16 +443,24 @@ impl Pickups {
         Ok(n)
     }
 
-    /// The no-show timer (at start-up, then every second) and the watcher
-    /// that tells live screens about orders changed by sync or the CLI.
+    /// The no-show timer (at start-up, then every second); also tells live
+    /// screens when the downlink stored orders (actions here tell them
+    /// themselves, see [`Pickups::changed`]).
     pub async fn run_timer(self, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_seen: Option<(i64, i64)> = None;
         let mut last_error: Option<String> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = self.orders_changed.notified() => {
+                    let _ = self.stream.send(StreamEvent {
+                        register: None,
+                        name: "order",
+                        json: json!({"order_id": Value::Null}).to_string(),
+                    });
+                    continue;
+                }
                 _ = tick.tick() => {}
             }
             // Said once per distinct failure (e.g. at the storage quota),
@@ -465,25 +477,6 @@ impl Pickups {
                         last_error = Some(text);
                     }
                 }
-            }
-            let fingerprint = self
-                .read(|c| {
-                    Ok(c.query_row(
-                        "SELECT count(*), total(revision) FROM pickup_orders",
-                        [],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)? as i64)),
-                    )?)
-                })
-                .await;
-            if let Ok(f) = fingerprint {
-                if last_seen.is_some_and(|l| l != f) {
-                    let _ = self.stream.send(StreamEvent {
-                        register: None,
-                        name: "order",
-                        json: json!({"order_id": Value::Null}).to_string(),
-                    });
-                }
-                last_seen = Some(f);
             }
         }
     }

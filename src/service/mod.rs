@@ -69,7 +69,17 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let readers = ReadPool::new(&config.storage.path);
-    let sync = crate::sync::start(&config, &writer, &readers, &metrics, &tasks, &cancel).await?;
+    let orders_changed = Arc::new(tokio::sync::Notify::new());
+    let sync = crate::sync::start(
+        &config,
+        &writer,
+        &readers,
+        &metrics,
+        &tasks,
+        &cancel,
+        orders_changed.clone(),
+    )
+    .await?;
     let loyalty = load_loyalty(&config)?;
     let touchpoints = crate::touchpoints::Touchpoints::new(&config.devices, loyalty);
     if !config.devices.is_empty() {
@@ -96,6 +106,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         config.pickup.clone(),
         touchpoints.stream.clone(),
         metrics.clone(),
+        orders_changed,
     );
     {
         let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);

@@ -141,6 +141,7 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot store the order page: {e}"))?;
         if stored.new + stored.updated > 0 {
+            ctx.orders_changed.notify_one();
             tracing::info!(
                 new = stored.new,
                 updated = stored.updated,

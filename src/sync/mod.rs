@@ -90,6 +90,9 @@ pub struct SyncContext {
     pub now: Arc<Notify>,
     /// "poll now" for the downlink (sync now, or the uplink recovered).
     pub now_downlink: Arc<Notify>,
+    /// Rung when a page of the order feed stored new or changed orders
+    /// (the pickup workflow tells the tablets).
+    pub orders_changed: Arc<Notify>,
 }
 
 /// Reachability of central, kept in memory and mirrored to `meta` on every
@@ -256,6 +259,7 @@ pub async fn start(
     metrics: &Arc<Metrics>,
     tasks: &TaskTracker,
     cancel: &CancellationToken,
+    orders_changed: Arc<Notify>,
 ) -> Result<Option<SyncHandle>, SyncError> {
     let Some(central) = &config.central else {
         tracing::warn!("no [central] in the config: events are recorded but not synced");
@@ -315,6 +319,7 @@ pub async fn start(
         link: Arc::new(Link::default()),
         now: Arc::new(Notify::new()),
         now_downlink: Arc::new(Notify::new()),
+        orders_changed,
     };
     let handle = SyncHandle {
         now: ctx.now.clone(),
