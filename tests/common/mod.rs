@@ -586,3 +586,17 @@ pub async fn next_sse(
         }
     }
 }
+
+/// Whether `number` occurs in `haystack` as a number of its own (not inside
+/// a longer run of digits such as a port, a pid or the fraction of a
+/// timestamp), the way a logged or stored PIN or code would appear.
+pub fn contains_number(haystack: &[u8], number: &str) -> bool {
+    let n = number.as_bytes();
+    haystack.windows(n.len()).enumerate().any(|(i, w)| {
+        w == n
+            && (i == 0 || !haystack[i - 1].is_ascii_digit())
+            && haystack
+                .get(i + n.len())
+                .is_none_or(|b| !b.is_ascii_digit())
+    })
+}
