@@ -10,9 +10,10 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use store_edge::bench::socat::SocatPair;
 use store_edge::devices::evdev::WedgeReader;
 use store_edge::devices::hid_pos::HidPosLink;
 use store_edge::devices::link::{pump, PumpEnd};
@@ -218,54 +219,6 @@ async fn hid_pos_report_fixtures_decode_to_the_expected_frames() {
 
 // ---- serial: socat plays the scanner over a pty pair ----------------------
 
-struct Socat {
-    child: Child,
-}
-
-impl Socat {
-    fn start(dir: &Path) -> Socat {
-        for link in ["scanner", "host"] {
-            let _ = std::fs::remove_file(dir.join(link));
-        }
-        let child = Command::new("socat")
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("scanner").display()
-            ))
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("host").display()
-            ))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("socat must be installed (apt-get install socat)");
-        let deadline = std::time::Instant::now() + DEADLINE;
-        while !(dir.join("scanner").exists() && dir.join("host").exists()) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "socat made no ptys within {DEADLINE:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Socat { child }
-    }
-
-    /// Unplug: SIGTERM, so that socat closes the ptys and removes its links.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Write scans to the host side like a scanner at ~50 scans/s: each scan in
 /// two writes, alternating CR and CRLF suffixes.
 fn play_scans(host: PathBuf, scans: Vec<String>) -> std::thread::JoinHandle<()> {
@@ -291,7 +244,8 @@ fn play_scans(host: PathBuf, scans: Vec<String>) -> std::thread::JoinHandle<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serial_scanner_over_pty_survives_unplug_and_replug() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut socat = Socat::start(dir.path());
+    let mut socat = SocatPair::start(dir.path(), DEADLINE)
+        .expect("socat must be installed (apt-get install socat)");
     let transport = Transport::Serial {
         path: dir.path().join("scanner"),
         baud: 9600,
@@ -311,10 +265,11 @@ async fn serial_scanner_over_pty_survives_unplug_and_replug() {
     assert_eq!(events.frames("serial-1", scans.len()).await, scans);
     writer.join().expect("writer");
 
-    socat.stop();
+    socat.terminate();
     events.state("serial-1", DeviceState::Offline).await;
 
-    let mut socat = Socat::start(dir.path());
+    let mut socat = SocatPair::start(dir.path(), DEADLINE)
+        .expect("socat must be installed (apt-get install socat)");
     events.state("serial-1", DeviceState::Online).await;
     let scans: Vec<String> = (0..20).map(|i| format!("]C1REPLUG{i:02}")).collect();
     let writer = play_scans(dir.path().join("host"), scans.clone());
@@ -323,7 +278,7 @@ async fn serial_scanner_over_pty_survives_unplug_and_replug() {
 
     cancel.cancel();
     tracker.wait().await;
-    socat.stop();
+    socat.terminate();
 }
 
 // ---- TCP: a network scanner that drops the connection ---------------------

@@ -1053,8 +1053,8 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     let (counter_dir, till_dir) = (svc.dir.path().join("counter"), svc.dir.path().join("till"));
     std::fs::create_dir_all(&counter_dir).expect("dir");
     std::fs::create_dir_all(&till_dir).expect("dir");
-    let counter = PtyPair::start(&counter_dir);
-    let till = PtyPair::start(&till_dir);
+    let counter = pty_pair(&counter_dir);
+    let till = pty_pair(&till_dir);
     let device = |id: &str, register: &str, dir: &std::path::Path| {
         format!(
             "[[devices]]\nid = \"{id}\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"{register}\"\ncontext = \"pickup\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n\n",
@@ -1103,6 +1103,7 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
 
     // Shown at the till, but nothing is recorded there.
     till.host()
+        .expect("open host pty")
         .write_all(format!("{pass}\r").as_bytes())
         .expect("till scan");
     let shown = next_sse(&mut till_stream, &mut till_buf, "scan").await;
@@ -1116,6 +1117,7 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     // At the counter: verified at once, the tablet is told which order to open.
     counter
         .host()
+        .expect("open host pty")
         .write_all(format!("{pass}\r").as_bytes())
         .expect("counter scan");
     let opened = next_sse(&mut counter_stream, &mut counter_buf, "pass").await;
@@ -1149,6 +1151,7 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     );
     counter
         .host()
+        .expect("open host pty")
         .write_all(format!("{forged}\r").as_bytes())
         .expect("counter scan");
     let refused = next_sse(&mut counter_stream, &mut counter_buf, "pass").await;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{next_sse, PtyPair, Service, DEADLINE};
+use common::{next_sse, pty_pair, Service, DEADLINE};
 use serde_json::{json, Value};
 
 /// A demo key for these tests only (not a secret).
@@ -115,27 +115,27 @@ async fn play(host: &mut std::fs::File, codes: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serial_scanner_records_every_scan_once_in_order_through_unplug_and_replug() {
     let mut svc = Service::new("", "");
-    let mut pty = PtyPair::start(svc.dir.path());
+    let mut pty = pty_pair(svc.dir.path());
     svc.write_config("", &sections(svc.dir.path()));
     let staff = svc.token("staff", "tablet");
     svc.start().await;
     wait_device_state(&svc, &staff, "online").await;
 
     let first: Vec<String> = (0..100).map(|i| ean13(400_638_100_000 + i)).collect();
-    play(&mut pty.host(), &first).await;
+    play(&mut pty.host().expect("open host pty"), &first).await;
     let got = wait_scans(&svc, 100).await;
     let want: Vec<String> = first.iter().map(|c| format!("0{c}")).collect();
     assert_eq!(got, want, "every scan once, in order");
 
     // Unplug.
-    pty.stop();
+    pty.kill();
     let devices = wait_device_state(&svc, &staff, "offline").await;
     assert!(devices["devices"][0]["last_error"].is_string());
     // Replug at the same path.
-    let pty = PtyPair::start(svc.dir.path());
+    let pty = pty_pair(svc.dir.path());
     wait_device_state(&svc, &staff, "online").await;
     let second: Vec<String> = (0..30).map(|i| ean13(400_638_200_000 + i)).collect();
-    play(&mut pty.host(), &second).await;
+    play(&mut pty.host().expect("open host pty"), &second).await;
     let got = wait_scans(&svc, 130).await;
     let want_after: Vec<String> = second.iter().map(|c| format!("0{c}")).collect();
     assert_eq!(
@@ -174,7 +174,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_number_is_kept() {
     let mut svc = Service::new("", "");
-    let pty = PtyPair::start(svc.dir.path());
+    let pty = pty_pair(svc.dir.path());
     svc.write_config("", &sections(svc.dir.path()));
     let pos = svc.token("pos", "till-1");
     let staff = svc.token("staff", "tablet");
@@ -198,7 +198,7 @@ async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_numbe
         .expect("stream");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let mut host = pty.host();
+    let mut host = pty.host().expect("open host pty");
     host.write_all(format!("{CLUB_CARD}\r").as_bytes())
         .expect("write");
     host.flush().expect("flush");

@@ -29,7 +29,7 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
 
     let mut central = FakeCentralProc::start(&[], &[]).await;
     let mut svc = Service::new("", "");
-    let pty = PtyPair::start(svc.dir.path());
+    let pty = pty_pair(svc.dir.path());
     let sections = format!(
         "{}\n[pickup]\ncounter_register = \"counter-1\"\n\n[[devices]]\nid = \"counter-scanner\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"counter-1\"\ncontext = \"pickup\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n",
         central.edge_sections(""),

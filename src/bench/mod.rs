@@ -6,6 +6,7 @@ mod drain;
 mod ingest;
 mod pickup;
 mod scan;
+pub mod socat;
 
 use std::path::Path;
 

@@ -4,12 +4,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::ingest::{fresh_dir, wait_ready_at, Server};
+use super::socat::SocatPair;
 use crate::scan::{self, Check, DecodeConfig, LoyaltyProgram};
 
 #[derive(Debug, clap::Args)]
@@ -73,44 +74,6 @@ fn decoder_throughput(duration: Duration) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-struct Socat(Child);
-
-impl Socat {
-    fn start(dir: &Path) -> anyhow::Result<Socat> {
-        let _ = std::fs::remove_file(dir.join("scanner"));
-        let _ = std::fs::remove_file(dir.join("host"));
-        let child = Command::new("socat")
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("scanner").display()
-            ))
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("host").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("socat is needed for this benchmark (apt-get install socat)")?;
-        let started = Instant::now();
-        while !(dir.join("scanner").exists() && dir.join("host").exists()) {
-            if started.elapsed() > Duration::from_secs(10) {
-                bail!("socat did not create its links");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(Socat(child))
-    }
-}
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn device_state(http: &reqwest::Client, port: u16, token: &str) -> anyhow::Result<String> {
     let v: serde_json::Value = http
         .get(format!("http://127.0.0.1:{port}/api/v1/devices"))
@@ -140,7 +103,7 @@ async fn wait_state(
 
 async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
-    let mut socat = Socat::start(dir)?;
+    let mut socat = SocatPair::start(dir, Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
     std::fs::write(dir.join("loyalty.key"), KEY_HEX)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -247,7 +210,7 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
         wait_state(&http, port, &token, "offline").await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let replugged = Instant::now();
-        socat = Socat::start(dir)?;
+        socat = SocatPair::start(dir, Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
         wait_state(&http, port, &token, "online").await?;
         replugs.push(replugged.elapsed().as_secs_f64() * 1000.0);
     }

@@ -424,65 +424,13 @@ pub fn order_doc(id: &str, version: i64, status: &str) -> serde_json::Value {
     })
 }
 
-/// `socat pty,raw,echo=0,link=DIR/scanner pty,raw,echo=0,link=DIR/host`:
-/// the service opens `scanner`, the test writes to `host`.
-pub struct PtyPair {
-    child: Option<Child>,
-    dir: PathBuf,
-}
+pub use store_edge::bench::socat::SocatPair;
 
-impl PtyPair {
-    pub fn start(dir: &Path) -> PtyPair {
-        let _ = std::fs::remove_file(dir.join("scanner"));
-        let _ = std::fs::remove_file(dir.join("host"));
-        let child = Command::new("socat")
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("scanner").display()
-            ))
-            .arg(format!(
-                "pty,raw,echo=0,link={}",
-                dir.join("host").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat must be installed (scripts/test.sh installs it)");
-        let started = Instant::now();
-        while !(dir.join("scanner").exists() && dir.join("host").exists()) {
-            assert!(
-                started.elapsed() < DEADLINE,
-                "socat did not create the pty links"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    pub fn host(&self) -> std::fs::File {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.dir.join("host"))
-            .expect("open host pty")
-    }
-
-    /// Unplug: the service's reads fail with EIO/HUP.
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// A socat pty pair in `dir`: the service opens `dir/scanner`, the test
+/// writes to `dir/host`.
+pub fn pty_pair(dir: &Path) -> SocatPair {
+    SocatPair::start(dir, DEADLINE)
+        .unwrap_or_else(|e| panic!("{e} (scripts/test.sh installs socat)"))
 }
 
 /// `store-edge staff add` with the PIN given on stdin; its output.
