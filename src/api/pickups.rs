@@ -20,7 +20,6 @@ use super::{auth::Caller, ApiError, AppState};
 use crate::events::format_time;
 use crate::pickup::service::{PinError, Verification};
 use crate::pickup::workflow::{self, Command, Filter, HandoverVerification, Order, PickupError};
-use crate::pickup::State as PickupState;
 use crate::store::tokens::Role;
 
 fn with_extra(mut e: ApiError, extra: Value) -> ApiError {
@@ -146,20 +145,13 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "read pickup orders")?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let filter = match (q.state.as_deref(), q.q) {
-        (_, Some(text)) if !text.trim().is_empty() => Filter::Search(text.trim().to_owned()),
-        (None, _) => Filter::All,
-        (Some("due"), _) => Filter::Due {
-            now,
-            until: now + state.pickups.settings.reminder_before_h as i64 * 3600,
-        },
-        (Some("overdue"), _) => Filter::Overdue { now },
-        (Some(s), _) => Filter::State(PickupState::parse(s).ok_or_else(|| {
-            ApiError::unprocessable(format!(
-                "unknown state `{s}`; use one of received, picking, ready, handed_over, partially_handed_over, refused, no_show, cancelled, due, overdue"
-            ))
-        })?),
-    };
+    let filter = Filter::from_request(
+        q.state.as_deref(),
+        q.q.as_deref(),
+        now,
+        state.pickups.settings.reminder_before_h as i64 * 3600,
+    )
+    .map_err(ApiError::unprocessable)?;
     let orders = state
         .pickups
         .read(move |c| workflow::list(c, &filter, 1000))

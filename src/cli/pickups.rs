@@ -7,7 +7,6 @@ use rusqlite::Connection;
 
 use super::{print_json, CliError};
 use crate::pickup::workflow::{self, Filter};
-use crate::pickup::State;
 
 #[derive(Debug, Subcommand)]
 pub enum PickupsCommand {
@@ -40,20 +39,13 @@ pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Re
             json,
         } => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let filter = match (state.as_deref(), search) {
-                (_, Some(q)) => Filter::Search(q),
-                (None, None) => Filter::All,
-                (Some("due"), None) => Filter::Due {
-                    now,
-                    until: now + reminder_before_h as i64 * 3600,
-                },
-                (Some("overdue"), None) => Filter::Overdue { now },
-                (Some(s), None) => Filter::State(State::parse(s).ok_or_else(|| {
-                    CliError::Runtime(format!(
-                        "unknown state `{s}`; use one of received, picking, ready, handed_over, partially_handed_over, refused, no_show, cancelled, due, overdue"
-                    ))
-                })?),
-            };
+            let filter = Filter::from_request(
+                state.as_deref(),
+                search.as_deref(),
+                now,
+                reminder_before_h as i64 * 3600,
+            )
+            .map_err(CliError::Runtime)?;
             let orders = workflow::list(conn, &filter, limit)?;
             if json {
                 let views: Vec<_> = orders.iter().map(workflow::Order::view).collect();

@@ -294,6 +294,35 @@ pub enum Filter {
     Search(String),
 }
 
+impl Filter {
+    /// The list asked for by `state` (a state name, `due` or `overdue`) or
+    /// a search text, which wins when it is not blank. `due_within_s` is
+    /// `pickup.reminder_before_h` in seconds.
+    pub fn from_request(
+        state: Option<&str>,
+        search: Option<&str>,
+        now: i64,
+        due_within_s: i64,
+    ) -> Result<Filter, String> {
+        if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
+            return Ok(Filter::Search(text.to_owned()));
+        }
+        Ok(match state {
+            None => Filter::All,
+            Some("due") => Filter::Due {
+                now,
+                until: now + due_within_s,
+            },
+            Some("overdue") => Filter::Overdue { now },
+            Some(s) => Filter::State(State::parse(s).ok_or_else(|| {
+                format!(
+                    "unknown state `{s}`; use one of received, picking, ready, handed_over, partially_handed_over, refused, no_show, cancelled, due, overdue"
+                )
+            })?),
+        })
+    }
+}
+
 pub fn list(conn: &Connection, filter: &Filter, limit: u32) -> Result<Vec<Order>, StoreError> {
     const OPEN: &str = "state IN ('received', 'picking', 'ready')";
     let (clause, args): (String, Vec<rusqlite::types::Value>) = match filter {
