@@ -21,6 +21,7 @@ use super::staff;
 use super::verify;
 use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
 use crate::config::PickupConfig;
+use crate::scan::pass::{parse_pass, PickupPass};
 use crate::store::{ReadPool, StoreError, Writer};
 use crate::touchpoints::StreamEvent;
 
@@ -84,7 +85,7 @@ pub struct PassSink {
 /// A pickup pass read by a scanner, for verification.
 #[derive(Debug)]
 pub struct ScannedPass {
-    pub text: String,
+    pub pass: PickupPass,
     pub device_id: String,
     pub register: Option<String>,
 }
@@ -282,16 +283,27 @@ impl Pickups {
 
     /// Verifies a pickup pass and records the arrival (once).
     pub async fn verify_pass(&self, text: &str) -> Result<Verification, StoreError> {
-        Ok(self.counted(self.check_pass(text).await?))
+        let pass = parse_pass(text.trim()).map_err(|_| Refusal::BadSignature);
+        Ok(self.counted(self.check_pass(pass).await?))
     }
 
-    async fn check_pass(&self, text: &str) -> Result<Verification, StoreError> {
+    /// A pass a scanner's decoder has already parsed.
+    pub async fn verify_scanned_pass(&self, pass: PickupPass) -> Result<Verification, StoreError> {
+        Ok(self.counted(self.check_pass(Ok(pass)).await?))
+    }
+
+    async fn check_pass(
+        &self,
+        pass: Result<PickupPass, Refusal>,
+    ) -> Result<Verification, StoreError> {
         let keys = self.read(crate::store::sync::pickup_keys).await?;
         let store_id = self.store_id.clone();
-        let text = text.to_owned();
-        let checked =
-            blocking(move || verify::check_pass(&text, &keys, &store_id, now().unix_timestamp()))
-                .await?;
+        let checked = blocking(move || {
+            pass.and_then(|p| {
+                verify::check_parsed_pass(&p, &keys, &store_id, now().unix_timestamp())
+            })
+        })
+        .await?;
         let order_id = match checked {
             Ok(id) => id,
             Err(reason) => {
@@ -493,7 +505,7 @@ impl Pickups {
                 _ = cancel.cancelled() => return,
                 s = rx.recv() => match s { Some(s) => s, None => return },
             };
-            let shown = match self.verify_pass(&scanned.text).await {
+            let shown = match self.verify_scanned_pass(scanned.pass).await {
                 Ok(Verification::Ok { order, verified_by }) => json!({
                     "ok": true, "order_id": order.order_id, "verified_by": verified_by, "order": order.view(),
                 }),

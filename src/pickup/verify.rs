@@ -10,7 +10,7 @@ use argon2::Argon2;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use super::workflow::Refusal;
-use crate::scan::pass::parse_pass;
+use crate::scan::pass::{parse_pass, PickupPass};
 
 /// Clock skew allowed on a pass's expiry (events.md: 5 minutes).
 pub const PASS_EXPIRY_SKEW_S: i64 = 300;
@@ -24,6 +24,16 @@ pub fn check_pass(
     now_unix: i64,
 ) -> Result<String, Refusal> {
     let pass = parse_pass(text.trim()).map_err(|_| Refusal::BadSignature)?;
+    check_parsed_pass(&pass, keys, store_id, now_unix)
+}
+
+/// [`check_pass`] for a pass already parsed (e.g. by a scanner's decoder).
+pub fn check_parsed_pass(
+    pass: &PickupPass,
+    keys: &[(String, [u8; 32])],
+    store_id: &str,
+    now_unix: i64,
+) -> Result<String, Refusal> {
     let (_, key) = keys
         .iter()
         .find(|(kid, _)| *kid == pass.key_id)
@@ -40,7 +50,7 @@ pub fn check_pass(
     if pass.expires_at_unix + PASS_EXPIRY_SKEW_S < now_unix {
         return Err(Refusal::Expired);
     }
-    Ok(pass.order_id)
+    Ok(pass.order_id.clone())
 }
 
 /// An argon2id PHC string of `secret` (a code or a PIN), salted at random.

@@ -280,14 +280,8 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
                 .get()
                 .filter(|s| device.register.as_deref() == Some(s.counter_register.as_str()));
             if let Some(sink) = sink {
-                use base64::Engine;
-                let text = format!(
-                    "{}.{}",
-                    pass.signed_part,
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pass.signature)
-                );
                 let scanned = crate::pickup::service::ScannedPass {
-                    text,
+                    pass: pass.clone(),
                     device_id: device.id.clone(),
                     register: device.register.clone(),
                 };
