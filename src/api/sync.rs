@@ -19,14 +19,11 @@ use crate::store::tokens::Role;
     security(("bearer" = [])))]
 pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "read the sync status")?;
-    let readers = state.readers.clone();
     let alarm_after = state.unsent_alarm_after;
-    let status = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let conn = readers.get()?;
-        Ok(crate::sync::status(&conn, alarm_after)?)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let status = state
+        .readers
+        .run(move |conn| crate::sync::status(conn, alarm_after))
+        .await?;
     Ok(Json(status).into_response())
 }
 

@@ -190,12 +190,7 @@ impl Pickups {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let readers = self.readers.clone();
-        blocking(move || {
-            let conn = readers.get()?;
-            f(&conn)
-        })
-        .await?
+        self.readers.run(f).await
     }
 
     /// Runs an argon2 computation on the blocking pool, at most

@@ -161,6 +161,18 @@ impl ReadPool {
             idle: self.idle.clone(),
         })
     }
+
+    /// Runs `f` on a pooled connection on tokio's blocking pool (SQLite
+    /// reads block; async handlers must not).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || f(&*pool.get()?))
+            .await
+            .map_err(|e| StoreError::Io(format!("reader task failed: {e}")))?
+    }
 }
 
 /// For commands that read or edit the database while the service may be

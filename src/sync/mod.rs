@@ -355,16 +355,16 @@ async fn watch(ctx: SyncContext, cancel: CancellationToken, stop_preparer: Arc<A
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let readers = ctx.readers.clone();
-        let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let conn = readers.get()?;
-            let oldest = store_sync::oldest_unsent(&conn)?;
-            let quarantined: i64 = store_sync::sync_counts(&conn).map(|c| c.quarantined)?;
-            let now_req = store_sync::meta_get(&conn, "sync_now_requested")?;
-            Ok((oldest, quarantined, now_req))
-        })
-        .await;
-        let Ok(Ok((oldest, quarantined, now_req))) = read else {
+        let read = ctx
+            .readers
+            .run(|conn| {
+                let oldest = store_sync::oldest_unsent(conn)?;
+                let quarantined: i64 = store_sync::sync_counts(conn).map(|c| c.quarantined)?;
+                let now_req = store_sync::meta_get(conn, "sync_now_requested")?;
+                Ok((oldest, quarantined, now_req))
+            })
+            .await;
+        let Ok((oldest, quarantined, now_req)) = read else {
             continue;
         };
         let age = oldest
