@@ -50,6 +50,10 @@ pub struct Principal {
     pub role: Role,
     /// The register a paired tablet serves (its live stream, its scanner).
     pub register: Option<String>,
+    /// SHA-256 of the presented token: the row's identity (the primary-key
+    /// lookup of [`is_valid`]), for what must follow one token, such as its
+    /// open live streams or a tablet's staff session.
+    pub token_hash: [u8; 32],
 }
 
 #[derive(Debug, Serialize)]
@@ -158,8 +162,19 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Option<Principal>,
             name,
             role,
             register,
+            token_hash: hash,
         })
     }))
+}
+
+/// Whether the token with this hash exists and is not revoked (a unique-index
+/// read; no cache, so a revocation counts from the next check on).
+pub fn is_valid(conn: &Connection, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL")?
+        .query_row([&token_hash[..]], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// How long a tablet pairing code is valid.
