@@ -1160,3 +1160,118 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
         (Some(false), Some("bad_signature"))
     );
 }
+
+/// Issue 10, item 1: every argon2 check (19 MiB) ran on whatever blocking
+/// thread was free and glibc kept the freed memory per thread, so a busy
+/// store's PIN log-ins and a flood of wrong codes grew the service until
+/// systemd killed it. Now a fixed pair of hashing threads owns that memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argon2_checks_no_longer_grow_the_service_until_it_is_killed() {
+    let release = release_bin();
+    let orders: Vec<Value> = (0..40)
+        .map(|i| order_doc(&format!("W-RSS-{i:02}"), 1, "open"))
+        .collect();
+    let central = FakeCentralProc::start(&orders, &[]).await;
+    let mut svc = Service::new("", &central.edge_sections(""));
+    svc.bin = Some(release);
+    add_staff(&svc, "anna", "Anna K.", PIN);
+    let token = svc.token("staff", "counter");
+    svc.start().await;
+    let api = Api::new(&svc, token);
+    for o in &orders {
+        api.wait_state(o["order_id"].as_str().expect("id"), "received")
+            .await;
+    }
+    let pid = svc.pid();
+    // Hashing memory is taken on first use: none yet.
+    let idle = proc_status_kib(pid, "VmRSS");
+    println!("idle RSS {idle} KiB");
+    assert!(idle <= 20 * 1024, "idle RSS {idle} KiB > 20 MiB");
+
+    for _ in 0..100 {
+        let (status, v) = api
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert_eq!(status, 200, "PIN log-in: {v}");
+    }
+    let mut guesses = Vec::new();
+    for o in &orders {
+        let id = o["order_id"].as_str().expect("id").to_owned();
+        let base = api.base.clone();
+        let token = api.token.clone();
+        guesses.push(tokio::spawn(async move {
+            let r = http()
+                .post(format!("{base}/api/v1/pickups/verify"))
+                .bearer_auth(token)
+                .json(&json!({"order_id": id, "code": "000000"}))
+                .send()
+                .await
+                .expect("verify");
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.expect("json");
+            (status, v)
+        }));
+    }
+    for g in guesses {
+        let (status, v) = g.await.expect("task");
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["reason"], "wrong_code", "{v}");
+    }
+    let peak = proc_status_kib(pid, "VmHWM");
+    let after = proc_status_kib(pid, "VmRSS");
+    println!(
+        "after 100 PIN log-ins and 40 parallel wrong codes: peak RSS {peak} KiB, now {after} KiB"
+    );
+    assert!(peak <= 80 * 1024, "peak RSS {peak} KiB > 80 MiB");
+}
+
+/// Issue 10, item 1: a `code_hash` with `t=3000` made each code check take
+/// 21 s and stalled every PIN log-in behind it. Hashes above what central
+/// issues (m ≤ 19456 KiB, t ≤ 4, p ≤ 4) are stored but never computed: the
+/// code answers `code_unavailable`, the pass and the ID check still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_costly_code_hash_from_central_no_longer_stalls_the_counter() {
+    let mut costly = order_doc("W-SLOW", 1, "open");
+    costly["verification"]["code_hash"] = json!(
+        "$argon2id$v=19$m=19456,t=3000,p=1$ZGVtby1zYWx0LTAx$bVUT2XT9AwTmAUAepPmKW3steoVHwjM5h5Pz6LdiezI"
+    );
+    let fine = order_doc("W-FINE", 1, "open");
+    let (svc, central, api) = edge_with_central(&[costly, fine]).await;
+    for _ in 0..2 {
+        let (status, v) = api
+            .verify(json!({"order_id": "W-SLOW", "code": "123456"}))
+            .await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["reason"], "code_unavailable", "{v}");
+    }
+    // Nothing was counted against the order: the code was never checked.
+    let (_, order) = api.get("/api/v1/pickups/W-SLOW").await;
+    assert_eq!(order["state"], "received", "{order}");
+    // PIN log-ins and other orders' codes are not held up behind it.
+    let (status, v) = api
+        .post(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api
+        .verify(json!({"order_id": "W-FINE", "code": "123456"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    // The pass still verifies the customer for the costly order.
+    let pass = make_pass(&central, "W-SLOW", now_unix() + 3600, None).await;
+    let (status, v) = api.verify(json!({"pass": pass})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["verified_by"], "pass");
+    // The downlink said why once, when it stored the order.
+    let log = svc.log_text();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("W-SLOW") && l.contains("cannot be checked on this box"))
+        .count();
+    assert_eq!(said, 1, "log:\n{log}");
+}

@@ -7,6 +7,7 @@
 //! with central becomes a conflict), or allow an action it cannot name in
 //! `allowed()`.
 
+pub mod hasher;
 pub mod service;
 pub mod staff;
 pub mod verify;

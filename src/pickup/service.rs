@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::hasher::{Hasher, Verdict};
 use super::staff;
 use super::verify;
 use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
@@ -24,9 +25,6 @@ use crate::config::PickupConfig;
 use crate::scan::pass::{parse_pass, PickupPass};
 use crate::store::{ReadPool, StoreError, Writer};
 use crate::touchpoints::StreamEvent;
-
-/// argon2 hashes computed at the same time (one per core on the box).
-const ARGON2_AT_ONCE: usize = 2;
 
 /// Bytes of an action's row change and event, for the storage quota.
 const ACTION_BYTES: u64 = 2048;
@@ -126,9 +124,9 @@ pub struct Pickups {
     pub store_id: Arc<str>,
     pub settings: Arc<PickupConfig>,
     secrets: Arc<KeyedLocks>,
-    /// argon2 runs (19 MiB each) at once; bounds memory under a flood of
-    /// checks for many orders (the unit's MemoryMax is 256 MiB).
-    argon2_slots: Arc<tokio::sync::Semaphore>,
+    /// The argon2 threads with their fixed memory: bounds memory under a
+    /// flood of checks for many orders (the unit's MemoryMax is 256 MiB).
+    hasher: Hasher,
     stream: broadcast::Sender<StreamEvent>,
     metrics: Arc<crate::telemetry::Metrics>,
     /// Rung by the downlink when it stored new or changed orders.
@@ -156,6 +154,7 @@ impl Pickups {
         stream: broadcast::Sender<StreamEvent>,
         metrics: Arc<crate::telemetry::Metrics>,
         orders_changed: Arc<tokio::sync::Notify>,
+        hasher: Hasher,
     ) -> Pickups {
         Pickups {
             writer,
@@ -163,7 +162,7 @@ impl Pickups {
             store_id: store_id.into(),
             settings: Arc::new(settings),
             secrets: Arc::new(KeyedLocks::default()),
-            argon2_slots: Arc::new(tokio::sync::Semaphore::new(ARGON2_AT_ONCE)),
+            hasher,
             stream,
             metrics,
             orders_changed,
@@ -193,25 +192,12 @@ impl Pickups {
         self.readers.run(f).await
     }
 
-    /// Runs an argon2 computation on the blocking pool, at most
-    /// `ARGON2_AT_ONCE` at a time.
-    async fn argon2<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, StoreError> {
-        // The permit goes with the computation: a request given up midway
-        // does not free the slot while its hash still runs.
-        let slot = self
-            .argon2_slots
-            .clone()
-            .acquire_owned()
+    /// Checks `secret` against `phc` on the hashing threads.
+    async fn secret_check(&self, phc: &str, secret: &str) -> Result<Verdict, StoreError> {
+        self.hasher
+            .verify(phc, secret)
             .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        blocking(move || {
-            let _slot = slot;
-            f()
-        })
-        .await
+            .map_err(|_| StoreError::WriterStopped)
     }
 
     /// Checks a staff member's PIN (counting failures; the fifth locks).
@@ -226,11 +212,9 @@ impl Pickups {
         if let Some(until) = record.locked_until.filter(|u| *u > t) {
             return Err(PinError::Locked { until });
         }
-        let hash = record.pin_hash;
-        let pin = pin.to_owned();
-        let right = self
-            .argon2(move || verify::secret_matches(&hash, &pin))
-            .await?;
+        // A PIN hash the box cannot check (never made by `staff add`)
+        // matches nothing.
+        let right = self.secret_check(&record.pin_hash, pin).await? == Verdict::Match;
         let id = staff_id.to_owned();
         let locked = self
             .writer
@@ -345,13 +329,19 @@ impl Pickups {
             tracing::warn!(order_id, "pickup code refused: order locked");
             return Ok(Verification::Locked { until });
         }
-        let hash = order.code_hash().unwrap_or("").to_owned();
-        let code = code.trim().to_owned();
-        let right = self
-            .argon2(move || verify::secret_matches(&hash, &code))
-            .await?;
-        if right {
-            return self.record_verified(order_id.to_owned(), "code").await;
+        let hash = order.code_hash().unwrap_or("");
+        match self.secret_check(hash, code.trim()).await? {
+            Verdict::Match => return self.record_verified(order_id.to_owned(), "code").await,
+            Verdict::NoMatch => {}
+            // The downlink said why when it stored the order; the pass and
+            // the ID check still work for it.
+            Verdict::Unusable(why) => {
+                tracing::warn!(order_id, reason = "code_unavailable", why = %why, "pickup code not checked");
+                return Ok(Verification::Refused {
+                    reason: Refusal::CodeUnavailable,
+                    order_id: Some(order_id.to_owned()),
+                });
+            }
         }
         let id = order_id.to_owned();
         let max = self.settings.code_max_failures as i64;
@@ -405,10 +395,11 @@ impl Pickups {
         r: workflow::NewReservation,
     ) -> Result<(Order, String), PickupError> {
         let code = verify::random_digits(6).map_err(StoreError::Io)?;
-        let c = code.clone();
         let hash = self
-            .argon2(move || verify::hash_secret(&c))
-            .await?
+            .hasher
+            .hash(&code)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
             .map_err(StoreError::Io)?;
         let store_id = self.store_id.clone();
         let order = self

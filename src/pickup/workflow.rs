@@ -795,6 +795,9 @@ pub enum Refusal {
     Cancelled,
     Refused,
     NoShow,
+    /// The order's `code_hash` cannot be checked on this box (not argon2id,
+    /// or costlier than central issues); the pass and the ID check still work.
+    CodeUnavailable,
 }
 
 impl Refusal {
@@ -810,6 +813,7 @@ impl Refusal {
             Refusal::Cancelled => "cancelled",
             Refusal::Refused => "refused",
             Refusal::NoShow => "no_show",
+            Refusal::CodeUnavailable => "code_unavailable",
         }
     }
 

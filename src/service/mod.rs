@@ -39,6 +39,8 @@ pub enum ServiceError {
     Sync(#[from] crate::sync::SyncError),
     #[error("[loyalty] key_file {file}: {problem}")]
     LoyaltyKey { file: String, problem: String },
+    #[error("cannot start the hashing threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
@@ -107,6 +109,8 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         touchpoints.stream.clone(),
         metrics.clone(),
         orders_changed,
+        crate::pickup::hasher::Hasher::start(crate::pickup::hasher::THREADS)
+            .map_err(ServiceError::Threads)?,
     );
     {
         let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);

@@ -66,10 +66,16 @@ pub fn check_order(doc: &Value) -> Result<CentralOrder, String> {
     doc.pointer("/customer/display_name")
         .and_then(Value::as_str)
         .ok_or("customer.display_name missing")?;
-    doc.pointer("/verification/code_hash")
+    let code_hash = doc
+        .pointer("/verification/code_hash")
         .and_then(Value::as_str)
         .filter(|h| h.starts_with("$argon2id$"))
         .ok_or("verification.code_hash must be an argon2id PHC string")?;
+    // Stored all the same: the pass and the ID check still work; only the
+    // short code answers `code_unavailable`. Said once, when it arrives.
+    if let Err(why) = crate::pickup::hasher::checkable(code_hash) {
+        tracing::warn!(order_id, reason = "code_unavailable", why = %why, "order stored, but its short code cannot be checked on this box; verify by pass or ID");
+    }
     Ok(CentralOrder {
         order_id: order_id.to_owned(),
         version,

@@ -25,6 +25,8 @@ pub struct Service {
     pub port: u16,
     pub child: Option<Child>,
     pub log: PathBuf,
+    /// The binary to run; the test build's own unless set (see [`release_bin`]).
+    pub bin: Option<PathBuf>,
     starts: usize,
 }
 
@@ -43,6 +45,7 @@ impl Service {
             db,
             port,
             child: None,
+            bin: None,
             starts: 0,
         };
         svc.write_config(storage_extra, extra_sections);
@@ -91,7 +94,7 @@ impl Service {
             .append(true)
             .open(&self.log)
             .expect("open log");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(self.bin.as_deref().unwrap_or(Path::new(BIN)));
         cmd.arg("--config")
             .arg(&self.config)
             .arg("run")
@@ -180,6 +183,45 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The optimised binary, built now if it is missing or stale
+/// (`scripts/test.sh` builds it before the tests): what a store runs, for
+/// the tests that measure memory; an unoptimised binary maps twice the code.
+pub fn release_bin() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--bin", "store-edge"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo build --release");
+    assert!(
+        out.status.success(),
+        "cargo build --release failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let debug = PathBuf::from(BIN);
+    let release = debug
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("release")
+        .join("store-edge");
+    assert!(
+        release.exists(),
+        "no release binary at {}",
+        release.display()
+    );
+    release
+}
+
+/// A line of `/proc/PID/status` in KiB (e.g. `VmHWM`, `VmRSS`).
+pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
