@@ -449,3 +449,188 @@ async fn open_routes_health_metrics_openapi() {
     let r = get("/api/v1/nothing").await.expect("404");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Raises this test process's soft open-files limit to the hard one (the
+/// slow-client test holds 1,500 sockets).
+fn raise_open_files() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    lim.rlim_cur
+}
+
+/// Reads until the server closes the connection (EOF or reset).
+async fn closed_by_server(s: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Issue 10, item 2: axum was served without timers or caps, and 4,192
+/// connections that never finished their headers held every file
+/// descriptor: `/healthz` and the tills stopped answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_no_longer_take_the_api_offline() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let limit = raise_open_files();
+    assert!(
+        limit >= 2000,
+        "this test needs 2,000 open files; the hard limit is {limit}"
+    );
+    let mut svc = Service::new("", "");
+    svc.start().await;
+    let server: std::net::SocketAddr = format!("127.0.0.1:{}", svc.port).parse().unwrap();
+
+    // A keep-alive connection that made one request and then idles.
+    let mut idle = tokio::net::TcpStream::connect(server).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: store\r\n\r\n")
+        .await
+        .unwrap();
+
+    // 1,500 requests from one address that never finish their headers.
+    let mut slow = Vec::new();
+    for _ in 0..1500 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let Ok(mut s) = socket.connect(server).await else {
+            continue;
+        };
+        // A refused connection may already be closed: writing may fail.
+        let _ = s
+            .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: store\r\nX-Slow: ")
+            .await;
+        slow.push(s);
+    }
+    let opened = Instant::now();
+    assert!(slow.len() >= 1000, "only {} connections opened", slow.len());
+
+    // Meanwhile another client is served.
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(svc.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz while 1,500 slow clients are connected");
+    assert_eq!(fresh.status(), StatusCode::OK);
+
+    // Every slow connection and the idle one is closed by the server.
+    let all = async {
+        for s in slow.iter_mut() {
+            closed_by_server(s).await;
+        }
+        closed_by_server(&mut idle).await;
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60).saturating_sub(opened.elapsed()),
+        all,
+    )
+    .await
+    .expect("every half-sent and idle connection closed by the server within 60 s");
+
+    let metrics = svc.metrics().await;
+    assert!(
+        metrics.contains("store_edge_api_connections_refused_total{cap=\"per_client\"}"),
+        "{metrics}"
+    );
+    let log = svc.log_text();
+    let said: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("API connection cap reached"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once a minute: {said:?}");
+    assert!(said[0].contains("127.0.0.2"), "{}", said[0]);
+}
+
+/// Opens `GET /api/v1/stream` with `token` and waits for its headers.
+async fn open_stream(api: &Api, token: &str) -> reqwest::Response {
+    let r = api
+        .http
+        .get(api.svc.url("/api/v1/stream"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(r.status(), StatusCode::OK);
+    r
+}
+
+/// Waits (up to 30 s) until the server ends `stream`.
+async fn ended_by_server(stream: &mut reqwest::Response) {
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream was not closed within 30 s");
+}
+
+/// Issue 10, item 3: the live stream checked its token once, so a lost
+/// tablet's open stream kept delivering orders after `token revoke`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_no_longer_keeps_its_live_stream() {
+    let api = setup().await;
+    let mut stream = open_stream(&api, &api.staff).await;
+    let mut other = open_stream(&api, &api.pos).await;
+    let out = api.svc.cli(&["token", "revoke", "tablet-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ended_by_server(&mut stream).await;
+    let again = api
+        .http
+        .get(api.svc.url("/api/v1/stream"))
+        .bearer_auth(&api.staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    let metrics = api.svc.metrics().await;
+    assert!(
+        metrics.contains("store_edge_api_streams_closed_total{why=\"revoked\"} 1"),
+        "{metrics}"
+    );
+    // The till's stream, whose token is valid, is still open.
+    let still = tokio::time::timeout(std::time::Duration::from_millis(1500), other.chunk()).await;
+    assert!(
+        !matches!(still, Ok(Ok(None)) | Ok(Err(_))),
+        "a valid token's stream was closed"
+    );
+}
+
+/// Issue 10, item 2: at most 4 live streams per token; a new one closes
+/// the token's oldest, so a tablet that roamed Wi-Fi is never locked out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifth_stream_of_one_token_closes_its_oldest_instead_of_piling_up() {
+    let api = setup().await;
+    let mut first = open_stream(&api, &api.staff).await;
+    let mut rest = Vec::new();
+    for _ in 0..4 {
+        rest.push(open_stream(&api, &api.staff).await);
+    }
+    ended_by_server(&mut first).await;
+    let metrics = api.svc.metrics().await;
+    assert!(
+        metrics.contains("store_edge_api_streams_closed_total{why=\"replaced\"} 1"),
+        "{metrics}"
+    );
+}

@@ -7,7 +7,9 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod listener;
 pub mod pickups;
+pub mod streams;
 pub mod sync;
 pub mod tablets;
 pub mod touchpoints;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub pickups: crate::pickup::service::Pickups,
     /// Fires on SIGTERM: long-lived responses (the live stream) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The open live streams by token (cap per token, closed on revocation).
+    pub streams: streams::LiveStreams,
 }
 
 /// Why the service is not ready, if it is not.

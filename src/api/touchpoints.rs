@@ -65,10 +65,16 @@ pub async fn stream(
     let pickups_visible = caller.role() != Role::Pos;
     let mut rx = state.touchpoints.stream.subscribe();
     let shutdown = state.shutdown.clone();
+    // Held for the stream's life: closed when the token is revoked or opens
+    // too many streams; dropped (the place freed) when the stream ends.
+    let ticket = state.streams.open(caller.0.token_hash);
     let events = async_stream(move |tx| async move {
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = ticket.closed.cancelled() => return,
+                // The client went away: free the place now, not at the next event.
+                _ = tx.closed() => return,
                 n = rx.recv() => n,
             };
             match next {

@@ -95,6 +95,25 @@ impl StorageConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
+    /// Open connections in all (each is a file descriptor).
+    pub max_connections: usize,
+    /// Open connections from one source address: a till or tablet needs a
+    /// handful; a flood from one address cannot starve the others.
+    pub max_connections_per_client: usize,
+    /// Live streams (`/api/v1/stream`) of one token; a new one beyond it
+    /// closes that token's oldest.
+    pub max_streams_per_token: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 8192,
+            max_connections_per_client: 128,
+            max_streams_per_token: 4,
+        }
+    }
 }
 
 /// Where central is: a real platform, or the built-in fake (demo).
@@ -432,6 +451,7 @@ impl Resolver<'_> {
                 "an address with port such as \"0.0.0.0:8080\" or \"127.0.0.1:8080\"",
             )
         })?;
+        let dapi = ApiConfig::default();
         let central = match raw.central {
             None => None,
             Some(c) if c.fake => Some(CentralConfig::Fake { fake: true }),
@@ -505,6 +525,30 @@ impl Resolver<'_> {
             },
             api: ApiConfig {
                 listen: listen_addr,
+                max_connections: self.in_range(
+                    &raw.api.max_connections,
+                    "api.max_connections",
+                    dapi.max_connections as u64,
+                    16,
+                    1_000_000,
+                    "open connections in all,",
+                )? as usize,
+                max_connections_per_client: self.in_range(
+                    &raw.api.max_connections_per_client,
+                    "api.max_connections_per_client",
+                    dapi.max_connections_per_client as u64,
+                    1,
+                    1_000_000,
+                    "open connections from one address,",
+                )? as usize,
+                max_streams_per_token: self.in_range(
+                    &raw.api.max_streams_per_token,
+                    "api.max_streams_per_token",
+                    dapi.max_streams_per_token as u64,
+                    1,
+                    64,
+                    "live streams of one token,",
+                )? as usize,
             },
             central,
             sync,

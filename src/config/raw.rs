@@ -61,12 +61,18 @@ pub(super) struct RawStorage {
 pub(super) struct RawApi {
     #[serde(default = "default_listen")]
     pub listen: Spanned<String>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub max_connections_per_client: Option<Spanned<u64>>,
+    pub max_streams_per_token: Option<Spanned<u64>>,
 }
 
 impl Default for RawApi {
     fn default() -> Self {
         RawApi {
             listen: default_listen(),
+            max_connections: None,
+            max_connections_per_client: None,
+            max_streams_per_token: None,
         }
     }
 }

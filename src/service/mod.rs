@@ -126,7 +126,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let state = AppState {
         writer: writer.clone(),
         readers,
-        metrics,
+        metrics: metrics.clone(),
         source: api::events::source(&config.store.id),
         listening: Arc::new(AtomicBool::new(true)),
         sync,
@@ -134,7 +134,14 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         touchpoints,
         pickups,
         shutdown: cancel.clone(),
+        streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),
     };
+    tasks.spawn(
+        state
+            .streams
+            .clone()
+            .watch_revocations(state.readers.clone(), cancel.clone()),
+    );
 
     let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
 
@@ -172,16 +179,23 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         config.file.display()
     );
 
-    let server = axum::serve(listener, api::router(state.clone()))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
+    let caps = api::listener::Caps {
+        max_connections: api::listener::fit_open_files(config.api.max_connections),
+        max_connections_per_client: config.api.max_connections_per_client,
+    };
+    let server = tokio::spawn(api::listener::serve(
+        listener,
+        api::router(state.clone()),
+        caps,
+        state.metrics.clone(),
+        cancel.clone(),
+    ));
     let abort_server = server.abort_handle();
     cancel.cancelled().await;
     state.listening.store(false, Ordering::Relaxed);
     tracing::info!("stopping: no new requests; finishing those in flight");
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
         Err(_) => {
             tracing::warn!(

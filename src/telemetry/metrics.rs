@@ -27,6 +27,14 @@ pub struct Metrics {
     pub pickup_actions: Family<Vec<(String, String)>, Counter>,
     /// Counter verifications, labelled by `outcome` (pass, code, or the refusal reason, locked).
     pub pickup_verifications: Family<Vec<(String, String)>, Counter>,
+    /// Connections closed at once because a cap was reached, labelled by
+    /// `cap` (per_client, total).
+    pub api_connections_refused: Family<Vec<(String, String)>, Counter>,
+    /// Open API connections.
+    pub api_connections_open: Gauge,
+    /// Live streams ended by the service, labelled by `why` (revoked,
+    /// replaced: a token's newest stream beyond `max_streams_per_token`).
+    pub api_streams_closed: Family<Vec<(String, String)>, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,6 +67,24 @@ impl Metrics {
         let oldest_unsent_age_seconds = Gauge::default();
         let pickup_actions = Family::<Vec<(String, String)>, Counter>::default();
         let pickup_verifications = Family::<Vec<(String, String)>, Counter>::default();
+        let api_connections_refused = Family::<Vec<(String, String)>, Counter>::default();
+        let api_connections_open = Gauge::default();
+        let api_streams_closed = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "store_edge_api_connections_refused",
+            "API connections closed at once because a cap was reached, by cap (per_client, total)",
+            api_connections_refused.clone(),
+        );
+        registry.register(
+            "store_edge_api_connections_open",
+            "Open API connections",
+            api_connections_open.clone(),
+        );
+        registry.register(
+            "store_edge_api_streams_closed",
+            "Live streams ended by the service, by why (revoked, replaced)",
+            api_streams_closed.clone(),
+        );
         registry.register(
             "store_edge_pickup_actions",
             "Click-and-collect actions carried out, by action",
@@ -145,6 +171,9 @@ impl Metrics {
             oldest_unsent_age_seconds,
             pickup_actions,
             pickup_verifications,
+            api_connections_refused,
+            api_connections_open,
+            api_streams_closed,
         }
     }
 

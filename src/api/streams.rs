@@ -1,0 +1,215 @@
+//! The open live streams (`GET /api/v1/stream`), by token: at most
+//! `[api] max_streams_per_token` each (a new one beyond it closes that
+//! token's oldest, so a tablet that roamed Wi-Fi and left a dead stream
+//! behind is never locked out), and every stream of a revoked token closed
+//! within a second.
+//!
+//! Why: a stream checked its token once, so a lost tablet's open stream
+//! kept delivering orders with customer names after `token revoke`
+//! (issue 10). The check is a primary-key read per token and second, not a
+//! cache: revocation keeps taking effect on the next request too.
+//!
+//! Must never: keep a stream of a token it could not confirm is valid
+//! beyond the next check.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{tokens, ReadPool};
+use crate::telemetry::Metrics;
+
+/// How often the tokens of open streams are checked.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
+
+type TokenHash = [u8; 32];
+
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    by_token: HashMap<TokenHash, VecDeque<(u64, CancellationToken)>>,
+}
+
+/// The registry of open streams; cheap to clone.
+#[derive(Clone)]
+pub struct LiveStreams {
+    open: Arc<Mutex<Open>>,
+    max_per_token: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// One open stream's place in the registry: `closed` fires when the
+/// service ends it; dropping the ticket (the stream ended) frees the place.
+pub struct StreamTicket {
+    streams: LiveStreams,
+    token: TokenHash,
+    id: u64,
+    pub closed: CancellationToken,
+}
+
+impl Drop for StreamTicket {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock();
+        if let Some(list) = open.by_token.get_mut(&self.token) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                open.by_token.remove(&self.token);
+            }
+        }
+    }
+}
+
+impl LiveStreams {
+    pub fn new(max_per_token: usize, metrics: Arc<Metrics>) -> LiveStreams {
+        LiveStreams {
+            open: Arc::default(),
+            max_per_token: max_per_token.max(1),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count_closed(&self, why: &str, n: usize) {
+        if n > 0 {
+            self.metrics
+                .api_streams_closed
+                .get_or_create(&vec![("why".to_owned(), why.to_owned())])
+                .inc_by(n as u64);
+        }
+    }
+
+    /// Registers a new stream of `token`, closing the token's oldest
+    /// streams beyond the cap.
+    pub fn open(&self, token: TokenHash) -> StreamTicket {
+        let closed = CancellationToken::new();
+        let (id, replaced) = {
+            let mut open = self.lock();
+            open.next_id += 1;
+            let id = open.next_id;
+            let list = open.by_token.entry(token).or_default();
+            list.push_back((id, closed.clone()));
+            let mut replaced = 0;
+            while list.len() > self.max_per_token {
+                if let Some((_, oldest)) = list.pop_front() {
+                    oldest.cancel();
+                    replaced += 1;
+                }
+            }
+            (id, replaced)
+        };
+        if replaced > 0 {
+            tracing::info!(
+                max_streams_per_token = self.max_per_token,
+                "a token opened more live streams than allowed: its oldest was closed"
+            );
+        }
+        self.count_closed("replaced", replaced);
+        StreamTicket {
+            streams: self.clone(),
+            token,
+            id,
+            closed,
+        }
+    }
+
+    /// Open streams in all.
+    pub fn len(&self) -> usize {
+        self.lock().by_token.values().map(VecDeque::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes every stream of `token`; how many.
+    fn close_token(&self, token: &TokenHash) -> usize {
+        let list = self.lock().by_token.remove(token).unwrap_or_default();
+        for (_, c) in &list {
+            c.cancel();
+        }
+        list.len()
+    }
+
+    /// Every [`RECHECK_EVERY`], closes the streams of tokens that were
+    /// revoked (or deleted) since they opened. A failed read closes nothing
+    /// and is said once until reads work again.
+    pub async fn watch_revocations(self, readers: ReadPool, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(RECHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let held: Vec<TokenHash> = self.lock().by_token.keys().copied().collect();
+            if held.is_empty() {
+                continue;
+            }
+            let checked = readers
+                .run(move |c| {
+                    let mut gone = Vec::new();
+                    for t in held {
+                        if !tokens::is_valid(c, &t)? {
+                            gone.push(t);
+                        }
+                    }
+                    Ok(gone)
+                })
+                .await;
+            match checked {
+                Ok(gone) => {
+                    failing = false;
+                    for t in gone {
+                        let n = self.close_token(&t);
+                        if n > 0 {
+                            tracing::info!(
+                                streams = n,
+                                "token revoked: its open live streams were closed"
+                            );
+                            self.count_closed("revoked", n);
+                        }
+                    }
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot re-check the tokens of open live streams; retrying every second");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_keeps_its_newest_streams_and_places_come_back() {
+        let streams = LiveStreams::new(2, Arc::new(Metrics::new()));
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        let first = streams.open(a);
+        let second = streams.open(a);
+        let other = streams.open(b);
+        assert_eq!(streams.len(), 3);
+        let third = streams.open(a);
+        assert!(first.closed.is_cancelled(), "the oldest gives way");
+        assert!(!second.closed.is_cancelled() && !third.closed.is_cancelled());
+        assert!(!other.closed.is_cancelled(), "another token's stream stays");
+        drop(first);
+        assert_eq!(streams.len(), 3);
+        assert_eq!(streams.close_token(&a), 2);
+        assert!(second.closed.is_cancelled() && third.closed.is_cancelled());
+        drop((second, third));
+        assert_eq!(streams.len(), 1);
+        drop(other);
+        assert!(streams.is_empty());
+    }
+}
