@@ -154,19 +154,18 @@ impl Pickups {
         stream: broadcast::Sender<StreamEvent>,
         metrics: Arc<crate::telemetry::Metrics>,
         orders_changed: Arc<tokio::sync::Notify>,
-        hasher: Hasher,
-    ) -> Pickups {
-        Pickups {
+    ) -> std::io::Result<Pickups> {
+        Ok(Pickups {
             writer,
             readers,
             store_id: store_id.into(),
             settings: Arc::new(settings),
             secrets: Arc::new(KeyedLocks::default()),
-            hasher,
+            hasher: Hasher::start(super::hasher::THREADS)?,
             stream,
             metrics,
             orders_changed,
-        }
+        })
     }
 
     fn count_verification(&self, outcome: &str) {

@@ -109,9 +109,8 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         touchpoints.stream.clone(),
         metrics.clone(),
         orders_changed,
-        crate::pickup::hasher::Hasher::start(crate::pickup::hasher::THREADS)
-            .map_err(ServiceError::Threads)?,
-    );
+    )
+    .map_err(ServiceError::Threads)?;
     {
         let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);
         let _ = touchpoints.passes.set(crate::pickup::service::PassSink {
