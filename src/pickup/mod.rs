@@ -9,6 +9,7 @@
 
 pub mod service;
 pub mod staff;
+pub mod staff_session;
 pub mod verify;
 pub mod workflow;
 

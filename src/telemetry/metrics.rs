@@ -27,6 +27,8 @@ pub struct Metrics {
     pub pickup_actions: Family<Vec<(String, String)>, Counter>,
     /// Counter verifications, labelled by `outcome` (pass, code, or the refusal reason, locked).
     pub pickup_verifications: Family<Vec<(String, String)>, Counter>,
+    /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
+    pub staff_sessions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,6 +61,12 @@ impl Metrics {
         let oldest_unsent_age_seconds = Gauge::default();
         let pickup_actions = Family::<Vec<(String, String)>, Counter>::default();
         let pickup_verifications = Family::<Vec<(String, String)>, Counter>::default();
+        let staff_sessions = Gauge::default();
+        registry.register(
+            "store_edge_staff_sessions",
+            "Staff logged in on paired tablets (sessions end on log-out, idleness, revocation or restart)",
+            staff_sessions.clone(),
+        );
         registry.register(
             "store_edge_pickup_actions",
             "Click-and-collect actions carried out, by action",
@@ -145,6 +153,7 @@ impl Metrics {
             oldest_unsent_age_seconds,
             pickup_actions,
             pickup_verifications,
+            staff_sessions,
         }
     }
 
