@@ -3,11 +3,15 @@
 //! reservations made in the store.
 //!
 //! Roles: staff and admin may use every route; pos may only verify; kiosk
-//! none. Staff identity: a paired staff tablet acts as the staff member
-//! logged in on it (`pickup/staff_session.rs`): without a live staff session
-//! it gets 403 `staff_login_required`, and a `staff_id` in the body must be
-//! that member's (else 403 `staff_mismatch`). Other callers (admin, a
-//! `token create` staff token) name the staff member in the body. Optimistic concurrency: every order answer carries
+//! none.
+//!
+//! Staff identity: a paired staff tablet acts as the staff member logged in
+//! on it (`pickup/staff_session.rs`): without a live staff session it gets
+//! 403 `staff_login_required`, and a `staff_id` in the body must be that
+//! member's (else 403 `staff_mismatch`). Other callers (admin, a `token
+//! create` staff token) name the staff member in the body.
+//!
+//! Optimistic concurrency: every order answer carries
 //! `ETag: "<revision>"`; an action sent with `If-Match` on an older revision
 //! is refused with 409, like an action the state does not allow.
 
@@ -312,7 +316,10 @@ pub async fn start_picking(
     b: Result<Json<StaffBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "act on pickup orders")?;
-    let b = body(b, "{\"staff_id\"}")?;
+    let b = body(
+        b,
+        "{\"staff_id\"} (or {} from a tablet with staff logged in)",
+    )?;
     let cmd = Command::StartPicking {
         staff_id: acting_staff(&state, &caller, b.staff_id)?,
     };
@@ -442,7 +449,10 @@ pub async fn reminded(
     b: Result<Json<StaffBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "act on pickup orders")?;
-    let b = body(b, "{\"staff_id\"}")?;
+    let b = body(
+        b,
+        "{\"staff_id\"} (or {} from a tablet with staff logged in)",
+    )?;
     let cmd = Command::Reminded {
         staff_id: acting_staff(&state, &caller, b.staff_id)?,
     };
