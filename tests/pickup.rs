@@ -1161,6 +1161,276 @@ async fn a_pass_scanned_at_the_counter_opens_the_order_and_one_at_a_till_records
     );
 }
 
+/// A reservation made by `api` (one lamp, line "1"); its order id.
+async fn reserve_one(api: &Api) -> String {
+    let (status, v) = api
+        .post(
+            "/api/v1/reservations",
+            json!({"customer": {"display_name": "Jo P."}, "items": [{"sku": "LAMP-1", "name": "Lamp", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "reservation: {v}");
+    v["order_id"].as_str().expect("order_id").to_owned()
+}
+
+/// The `staff_id` of every `store.pickup.<kind>` event of an order.
+fn staff_of(svc: &Service, order_id: &str, kind: &str) -> Vec<String> {
+    let conn = svc.db();
+    let mut stmt = conn
+        .prepare("SELECT json_extract(data, '$.staff_id') FROM events WHERE subject = ?1 AND type = ?2 ORDER BY seq")
+        .expect("prepare");
+    stmt.query_map([order_id, &format!("store.pickup.{kind}")], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// `store_edge_staff_sessions` from /metrics.
+async fn staff_sessions(svc: &Service) -> i64 {
+    let text = svc.metrics().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("store_edge_staff_sessions "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no store_edge_staff_sessions in\n{text}"))
+}
+
+/// Pairs a staff tablet for counter-1: its API client and token name.
+async fn pair_tablet(svc: &Service) -> (Api, String) {
+    let code = svc.pairing_code("counter-1");
+    let (status, v) = Api::new(svc, String::new())
+        .post(
+            "/api/v1/tablets/pair",
+            json!({"code": code, "name": "counter tablet"}),
+        )
+        .await;
+    assert_eq!(status, 200, "pair: {v}");
+    let token = v["token"].as_str().expect("token").to_owned();
+    (
+        Api::new(svc, token),
+        v["name"].as_str().expect("name").to_owned(),
+    )
+}
+
+fn reason(v: &Value) -> &str {
+    v["reason"].as_str().unwrap_or_default()
+}
+
+/// Staff actions took any `staff_id` from the body without a PIN, and the
+/// tablet's log-in lived only in the browser. Now a paired tablet acts as
+/// the staff member logged in on it with their PIN, until log-out, idle
+/// time, revocation or restart; callers that are not tablets still name
+/// the staff member (and give the PIN where an action needs one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tablet_without_a_staff_login_cannot_act_under_any_staff_id() {
+    let mut svc = Service::new("", "");
+    add_staff(&svc, "anna", "Anna K.", PIN);
+    add_staff(&svc, "ben", "Ben O.", "8642");
+    let admin = Api::new(&svc, svc.token("admin", "it"));
+    let script = Api::new(&svc, svc.token("staff", "script"));
+    svc.start().await;
+    let (tablet, tablet_name) = pair_tablet(&svc).await;
+    let o1 = reserve_one(&admin).await;
+    let path = |o: &str, action: &str| format!("/api/v1/pickups/{o}/{action}");
+
+    // Nobody logged in: no staff_id from the body is taken, none is needed
+    // to be told so; verifying a customer needs the log-in too.
+    let (status, v) = tablet
+        .post(&path(&o1, "start-picking"), json!({"staff_id": "anna"}))
+        .await;
+    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+    let (status, v) = tablet.post(&path(&o1, "start-picking"), json!({})).await;
+    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+    let (status, v) = tablet
+        .verify(json!({"order_id": o1, "code": "123456"}))
+        .await;
+    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+    assert_eq!(
+        admin.get(&format!("/api/v1/pickups/{o1}")).await.1["state"],
+        "received"
+    );
+
+    // Anna logs in: the tablet's actions are hers, without naming her.
+    let (status, v) = tablet
+        .post(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["session_idle_s"].as_u64()),
+        (200, Some(900)),
+        "{v}"
+    );
+    let (_, s) = tablet.get("/api/v1/session").await;
+    assert_eq!(s["staff"], json!({"id": "anna", "name": "Anna K."}));
+    assert_eq!(staff_sessions(&svc).await, 1);
+    tablet.ok(&path(&o1, "start-picking"), json!({})).await;
+    assert_eq!(staff_of(&svc, &o1, "picking_started"), ["anna"]);
+    // Naming someone else is refused; naming her is fine.
+    let (status, v) = tablet
+        .post(
+            &path(&o1, "ready"),
+            json!({"staff_id": "ben", "location": "A-1", "missing_lines": []}),
+        )
+        .await;
+    assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
+    tablet
+        .ok(
+            &path(&o1, "ready"),
+            json!({"staff_id": "anna", "location": "A-1", "missing_lines": []}),
+        )
+        .await;
+    assert_eq!(staff_of(&svc, &o1, "ready"), ["anna"]);
+    // The handover still needs a PIN, and it must be Anna's.
+    let handover = |pin: &str, staff: Option<&str>| {
+        let mut b = json!({"pin": pin, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]});
+        if let Some(s) = staff {
+            b["staff_id"] = json!(s);
+        }
+        b
+    };
+    let (status, v) = tablet
+        .post(&path(&o1, "handover"), handover("8642", None))
+        .await;
+    assert_eq!((status, reason(&v)), (403, "wrong_pin"), "Ben's PIN: {v}");
+    let (status, v) = tablet
+        .post(&path(&o1, "handover"), handover("8642", Some("ben")))
+        .await;
+    assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
+    let (status, v) = tablet
+        .post(
+            &path(&o1, "handover"),
+            json!({"verified_by": "id_check", "lines": []}),
+        )
+        .await;
+    assert_eq!(status, 422, "no PIN: {v}");
+    tablet.ok(&path(&o1, "handover"), handover(PIN, None)).await;
+    assert_eq!(staff_of(&svc, &o1, "handed_over"), ["anna"]);
+
+    // Log-out ends it.
+    let o2 = reserve_one(&admin).await;
+    assert_eq!(tablet.post("/api/v1/staff/logout", json!({})).await.0, 204);
+    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+    assert_eq!(staff_sessions(&svc).await, 0);
+    let (status, v) = tablet.post(&path(&o2, "start-picking"), json!({})).await;
+    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+
+    // Callers that are not tablets name the staff member, as before; a log-in
+    // with their token checks the PIN and starts no session.
+    let (status, v) = admin.post(&path(&o2, "start-picking"), json!({})).await;
+    assert_eq!(status, 422, "admin without staff_id: {v}");
+    admin
+        .ok(&path(&o2, "start-picking"), json!({"staff_id": "ben"}))
+        .await;
+    assert_eq!(staff_of(&svc, &o2, "picking_started"), ["ben"]);
+    let (status, v) = script
+        .post(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert_eq!((status, &v["session_idle_s"]), (200, &Value::Null), "{v}");
+    assert_eq!(staff_sessions(&svc).await, 0);
+    let (status, v) = script.post(&path(&o2, "reminded"), json!({})).await;
+    assert_eq!(status, 422, "token create token without staff_id: {v}");
+    let v = script
+        .ok(&path(&o2, "reminded"), json!({"staff_id": "anna"}))
+        .await;
+    assert_eq!(v["reminders_sent"], 1, "{v}");
+    admin
+        .ok(
+            &path(&o2, "ready"),
+            json!({"staff_id": "ben", "location": "B-2", "missing_lines": []}),
+        )
+        .await;
+    let (status, v) = admin
+        .post(&path(&o2, "handover"), handover("0000", Some("ben")))
+        .await;
+    assert_eq!((status, reason(&v)), (403, "wrong_pin"), "{v}");
+    admin
+        .ok(&path(&o2, "handover"), handover("8642", Some("ben")))
+        .await;
+    assert_eq!(staff_of(&svc, &o2, "handed_over"), ["ben"]);
+
+    // Revoking the tablet's token ends its session with it.
+    tablet
+        .ok(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert_eq!(staff_sessions(&svc).await, 1);
+    let out = svc.cli(&["token", "revoke", &tablet_name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = Instant::now();
+    while staff_sessions(&svc).await != 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the revoked tablet's session stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let o3 = reserve_one(&admin).await;
+    assert_eq!(
+        tablet.post(&path(&o3, "start-picking"), json!({})).await.0,
+        401
+    );
+    assert_eq!(tablet.get("/api/v1/session").await.0, 401);
+
+    // A restart ends sessions; with `staff_session_idle_s = 2` a tablet left
+    // alone for longer asks for the PIN again.
+    let (tablet, _) = pair_tablet(&svc).await;
+    tablet
+        .ok(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert!(svc.term().success());
+    svc.write_config("", "[pickup]\nstaff_session_idle_s = 2\n");
+    svc.start().await;
+    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+    let (status, v) = tablet.post(&path(&o3, "start-picking"), json!({})).await;
+    assert_eq!(
+        (status, reason(&v)),
+        (403, "staff_login_required"),
+        "after a restart: {v}"
+    );
+    let (status, v) = tablet
+        .post(
+            "/api/v1/staff/login",
+            json!({"staff_id": "anna", "pin": PIN}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["session_idle_s"].as_u64()),
+        (200, Some(2)),
+        "{v}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, v) = tablet.post(&path(&o3, "start-picking"), json!({})).await;
+    assert_eq!(
+        (status, reason(&v)),
+        (403, "staff_login_required"),
+        "idle: {v}"
+    );
+    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+    assert!(staff_of(&svc, &o3, "picking_started").is_empty());
+    let started = Instant::now();
+    while staff_sessions(&svc).await != 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the idle session was not swept"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Issue 10, item 1: every argon2 check (19 MiB) ran on whatever blocking
 /// thread was free and glibc kept the freed memory per thread, so a busy
 /// store's PIN log-ins and a flood of wrong codes grew the service until

@@ -2,8 +2,10 @@
 //! playwright-core (tests/ui/tablet.mjs) against the real binary, the fake
 //! central as its own process and a counter scanner on a pty. The script
 //! pairs, logs in with a PIN, sees an order arrive live, makes it ready,
-//! hands it over after a pass is scanned, and sees the offline banner once
-//! central is killed. Screenshots go to target/ui-screenshots/.
+//! hands it over after a pass is scanned, keeps the staff log-in over a
+//! reload, is asked for the PIN again (not to pair) after the staff
+//! session's idle time, sees the offline banner once central is killed, and
+//! logs out. Screenshots go to target/ui-screenshots/.
 
 mod common;
 
@@ -12,6 +14,10 @@ use std::process::Command;
 
 use common::*;
 use serde_json::json;
+
+/// `pickup.staff_session_idle_s` of the service under test: the script
+/// waits this plus 5 s to see the PIN asked again.
+const IDLE_S: u64 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_staff_tablet_handles_a_pickup_in_chromium() {
@@ -31,7 +37,7 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
     let mut svc = Service::new("", "");
     let pty = pty_pair(svc.dir.path());
     let sections = format!(
-        "{}\n[pickup]\ncounter_register = \"counter-1\"\n\n[[devices]]\nid = \"counter-scanner\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"counter-1\"\ncontext = \"pickup\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n",
+        "{}\n[pickup]\ncounter_register = \"counter-1\"\nstaff_session_idle_s = {IDLE_S}\n\n[[devices]]\nid = \"counter-scanner\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"counter-1\"\ncontext = \"pickup\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n",
         central.edge_sections(""),
         svc.dir.path().join("scanner").display()
     );
@@ -46,6 +52,7 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
         {"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1},
         {"line_id": "2", "sku": "CUSH-GRN", "name": "Cushion", "quantity": 2}
     ]);
+    let order2 = order_doc("W-7002", 1, "open");
     let screenshots = root.join("target/ui-screenshots");
     let _ = std::fs::remove_dir_all(&screenshots);
     let central_pid = central.pid().to_string();
@@ -65,6 +72,9 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
                 .env("CENTRAL_PID", central_pid)
                 .env("PTY_HOST", host)
                 .env("ORDER_DOC", order.to_string())
+                .env("ORDER2_DOC", order2.to_string())
+                .env("STAFF_NAME", "Anna K.")
+                .env("STAFF_SESSION_IDLE_S", IDLE_S.to_string())
                 .env("SCREENSHOT_DIR", screenshots)
                 .env("CHROMIUM", chromium)
                 .output()
@@ -94,5 +104,16 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
         )
         .expect("order");
     assert_eq!((state.as_str(), handed), ("handed_over", 1));
+    // The second order was picked after the PIN was asked again: by the
+    // tablet's staff session, which the UI did not have to name.
+    let picker: String = svc
+        .db()
+        .query_row(
+            "SELECT json_extract(data, '$.staff_id') FROM events WHERE type = 'store.pickup.picking_started' AND subject = 'W-7002'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("W-7002 picked");
+    assert_eq!(picker, "anna");
     assert!(stdout.matches("screenshot: ").count() >= 8, "{stdout}");
 }

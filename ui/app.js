@@ -42,6 +42,8 @@ const I18N = {
     pinMissing: 'Bitte PIN eingeben.',
     wrongPin: 'Falsche PIN.',
     lockedUntil: (time) => `Zu viele Fehlversuche – gesperrt bis ${time}.`,
+    staff_login_required: 'Bitte erneut mit PIN anmelden – die Anmeldung ist abgelaufen oder wurde beendet.',
+    staff_mismatch: 'Auf diesem Tablet ist jemand anderes angemeldet – bitte mit der eigenen PIN anmelden.',
     logout: 'Abmelden',
     tablet: 'Tablet',
 
@@ -195,6 +197,8 @@ const I18N = {
     pinMissing: 'Please enter the PIN.',
     wrongPin: 'Wrong PIN.',
     lockedUntil: (time) => `Too many attempts – locked until ${time}.`,
+    staff_login_required: 'Please log in again with your PIN – your log-in has expired or was ended.',
+    staff_mismatch: 'Someone else is logged in on this tablet – please log in with your own PIN.',
     logout: 'Log out',
     tablet: 'Tablet',
 
@@ -319,6 +323,9 @@ const I18N = {
 };
 
 const LANG_KEY = 'store-edge.lang';
+// Who is logged in lives on the box (the tablet's staff session, asked for
+// with GET /api/v1/session); this key is only removed where an older
+// version left it.
 const STAFF_KEY = 'store-edge.staff';
 
 // The board's five sections, in the order a picker works through them.
@@ -375,8 +382,8 @@ function fmtTime(value) {
 
 const S = {
   lang: initialLang(),
-  session: null, // {role, name, register}
-  staff: loadStaff(), // {id, name}; the PIN is never kept
+  session: null, // {role, name, register, staff}
+  staff: null, // {id, name} of the box's staff session; the PIN is never kept
   screen: 'loading', // loading | pair | login | board | detail | handover | refuse | cancel | done
   busy: false,
   login: { staffList: null, selected: null },
@@ -390,13 +397,9 @@ const S = {
   pendingPass: null,
 };
 
-function loadStaff() {
-  try {
-    const s = JSON.parse(storageGet(sessionStorage, STAFF_KEY) || 'null');
-    return s && typeof s.id === 'string' ? { id: s.id, name: String(s.name || s.id) } : null;
-  } catch {
-    return null;
-  }
+function sessionStaff(session) {
+  const s = session && session.staff;
+  return s && typeof s.id === 'string' ? { id: s.id, name: String(s.name || s.id) } : null;
 }
 
 // ---------------------------------------------------------------------------
@@ -450,7 +453,7 @@ function toast(kind, text, ms) {
 }
 
 function showError(err) {
-  if (err && err.handled) return; // a 401 already moved us to the pair screen
+  if (err && err.handled) return; // a 401 or a lost staff log-in already moved us on
   toast('error', (err && err.message) || String(err));
 }
 
@@ -498,6 +501,10 @@ async function api(method, path, body, opts = {}) {
   if (resp.status === 401) {
     goPair();
     err.handled = true;
+  } else if (resp.status === 403 && (problem.reason === 'staff_login_required' || problem.reason === 'staff_mismatch')) {
+    // The tablet is still paired; only the staff member must log in again.
+    staffLoginAgain(problem.reason);
+    err.handled = true;
   }
   throw err;
 }
@@ -533,8 +540,10 @@ async function boot() {
     }
     return;
   }
+  storageSet(sessionStorage, STAFF_KEY, null);
   startLive();
   pollSync();
+  S.staff = sessionStaff(S.session);
   if (S.staff) goBoard(); else goLogin();
 }
 
@@ -542,19 +551,30 @@ function goPair() {
   stopLive();
   S.session = null;
   S.staff = null;
-  storageSet(sessionStorage, STAFF_KEY, null);
   S.sync = null;
   S.screen = 'pair';
   render();
 }
 
-function goLogin() {
+// `selected`: the staff member whose PIN pad opens at once, if known.
+function goLogin(selected) {
   S.staff = null;
-  storageSet(sessionStorage, STAFF_KEY, null);
-  S.login = { staffList: null, selected: null };
+  S.detail = null;
+  S.flow = null;
+  S.reason = null;
+  S.login = { staffList: null, selected: selected || null };
   S.screen = 'login';
   render();
   loadStaffList();
+}
+
+// The box says nobody (or someone else) is logged in on this tablet: back
+// to the PIN pad of whoever was, never to the pair screen.
+function staffLoginAgain(reason) {
+  const was = S.staff;
+  setBusy(false);
+  goLogin(was);
+  toast('error', t(reason));
 }
 
 function goBoard() {
@@ -601,9 +621,14 @@ function openReason(kind, order) {
   render();
 }
 
-function logout() {
-  S.detail = null;
-  S.flow = null;
+async function logout() {
+  try {
+    await api('POST', '/api/v1/staff/logout');
+  } catch (e) {
+    // Logged out on screen anyway; an idle session ends by itself.
+    if (!e.handled && e.status !== 0) showError(e);
+    if (e.handled) return;
+  }
   goLogin();
 }
 
@@ -861,6 +886,7 @@ async function doAction(order, name, body) {
   try {
     return await api('POST', orderPath(order.order_id, name), body, { ifMatch: order.revision });
   } catch (e) {
+    if (e.handled) return null;
     if (e.status === 409) {
       toast('error', explain(e) + ' ' + t('conflictReloaded'));
       reloadAfterConflict(order.order_id);
@@ -1025,7 +1051,6 @@ function renderLogin() {
       setBusy(false);
     }
     S.staff = { id: (r && r.staff_id) || sel.id, name: (r && r.name) || sel.name };
-    storageSet(sessionStorage, STAFF_KEY, JSON.stringify(S.staff));
     S.login.selected = null;
     if (S.pendingPass) openPassOrder(S.pendingPass); else goBoard();
   };
@@ -1310,7 +1335,7 @@ function verifyStep(f) {
     try {
       r = await api('POST', '/api/v1/pickups/verify', body);
     } catch (e) {
-      toast('error', explain(e));
+      if (!e.handled) toast('error', explain(e));
       return;
     } finally {
       setBusy(false);

@@ -75,9 +75,14 @@ impl FromRequestParts<AppState> for Caller {
         let conn = state.readers.get()?;
         match tokens::authenticate(&conn, token)? {
             Some(principal) => Ok(Caller(principal)),
-            None => Err(ApiError::unauthorized(
+            None => {
+                // A revoked tablet's staff session goes with its token at
+                // once (the pickup timer also sweeps it within a second).
+                state.pickups.staff_sessions.end(&tokens::hash_token(token));
+                Err(ApiError::unauthorized(
                 "unknown or revoked token; ask store IT for a new one (`store-edge token create`)",
-            )),
+                ))
+            }
         }
     }
 }

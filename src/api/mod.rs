@@ -88,7 +88,7 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json. Pickup orders carry `ETag: \"<revision>\"`; a pickup action sent with `If-Match: \"<revision>\"` on an order that changed meanwhile answers 409 with `current_state` and `allowed`."),
-    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
     components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody)),
     modifiers(&BearerAuth)
 )]
@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/session", get(tablets::session))
         .route("/api/v1/staff", get(tablets::list_staff))
         .route("/api/v1/staff/login", post(tablets::login))
+        .route("/api/v1/staff/logout", post(tablets::logout))
         .route("/", get(ui::root))
         .route("/ui", get(ui::root))
         .route("/ui/", get(ui::index))

@@ -3,7 +3,15 @@
 //! reservations made in the store.
 //!
 //! Roles: staff and admin may use every route; pos may only verify; kiosk
-//! none. Optimistic concurrency: every order answer carries
+//! none.
+//!
+//! Staff identity: a paired staff tablet acts as the staff member logged in
+//! on it (`pickup/staff_session.rs`): without a live staff session it gets
+//! 403 `staff_login_required`, and a `staff_id` in the body must be that
+//! member's (else 403 `staff_mismatch`). Other callers (admin, a `token
+//! create` staff token) name the staff member in the body.
+//!
+//! Optimistic concurrency: every order answer carries
 //! `ETag: "<revision>"`; an action sent with `If-Match` on an older revision
 //! is refused with 409, like an action the state does not allow.
 
@@ -19,6 +27,7 @@ use time::OffsetDateTime;
 use super::{auth::Caller, ApiError, AppState};
 use crate::events::format_time;
 use crate::pickup::service::{PinError, Verification};
+use crate::pickup::staff_session::StaffOnTablet;
 use crate::pickup::workflow::{self, Command, Filter, HandoverVerification, Order, PickupError};
 use crate::store::tokens::Role;
 
@@ -80,6 +89,55 @@ impl From<PinError> for ApiError {
             PinError::Locked { until } => locked(until, "this staff account"),
             PinError::Store(s) => s.into(),
         }
+    }
+}
+
+/// 403 `staff_login_required`: a paired tablet without a live staff session.
+fn staff_login_required() -> ApiError {
+    with_extra(
+        ApiError::forbidden(
+            "no staff member is logged in on this tablet (never, logged out, idle too long, or the service restarted): log in with your PIN (POST /api/v1/staff/login) and try again",
+        ),
+        json!({"reason": "staff_login_required"}),
+    )
+}
+
+/// The staff member logged in on the caller's tablet, when the caller is a
+/// paired tablet (the request counts as an action and keeps the session
+/// alive); None for callers that are not tablets (admin, `token create`).
+fn tablet_staff(state: &AppState, caller: &Caller) -> Result<Option<StaffOnTablet>, ApiError> {
+    if !caller.0.paired {
+        return Ok(None);
+    }
+    state
+        .pickups
+        .staff_sessions
+        .act(&caller.0.token_hash, std::time::Instant::now())
+        .map(Some)
+        .ok_or_else(staff_login_required)
+}
+
+/// Who carries out an action: on a paired tablet the staff member logged in
+/// there (`given`, if sent, must be the same), else the body's `staff_id`.
+fn acting_staff(
+    state: &AppState,
+    caller: &Caller,
+    given: Option<String>,
+) -> Result<String, ApiError> {
+    match (tablet_staff(state, caller)?, given) {
+        (Some(on_tablet), None) => Ok(on_tablet.id),
+        (Some(on_tablet), Some(given)) if given == on_tablet.id => Ok(given),
+        (Some(on_tablet), Some(given)) => Err(with_extra(
+            ApiError::forbidden(format!(
+                "staff_id `{given}` is not the staff member logged in on this tablet (`{}`): leave staff_id out, or log in as `{given}` first",
+                on_tablet.id
+            )),
+            json!({"reason": "staff_mismatch"}),
+        )),
+        (None, Some(given)) => Ok(given),
+        (None, None) => Err(ApiError::unprocessable(
+            "staff_id is required: only a paired tablet with a staff member logged in may leave it out",
+        )),
     }
 }
 
@@ -180,13 +238,15 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffBody {
-    pub staff_id: String,
+    /// Optional on a paired tablet with a staff log-in (must then be that member).
+    pub staff_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadyBody {
-    pub staff_id: String,
+    /// Optional on a paired tablet with a staff log-in (must then be that member).
+    pub staff_id: Option<String>,
     /// Shelf or bin where the goods wait.
     pub location: String,
     /// Lines that could not be picked.
@@ -204,7 +264,9 @@ pub struct HandoverLine {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverBody {
-    pub staff_id: String,
+    /// Optional on a paired tablet with a staff log-in (must then be that member).
+    pub staff_id: Option<String>,
+    /// The PIN of the staff member who hands over (on a tablet: the one logged in).
     pub pin: String,
     /// pass, code, id_check or manual_override (admin, not for `require_id_check` orders).
     pub verified_by: String,
@@ -214,7 +276,9 @@ pub struct HandoverBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefuseBody {
-    pub staff_id: String,
+    /// Optional on a paired tablet with a staff log-in (must then be that member).
+    pub staff_id: Option<String>,
+    /// The PIN of the staff member (on a tablet: the one logged in).
     pub pin: String,
     /// damaged, wrong_item, changed_mind or other.
     pub reason: String,
@@ -223,18 +287,17 @@ pub struct RefuseBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    pub staff_id: String,
+    /// Optional on a paired tablet with a staff log-in (must then be that member).
+    pub staff_id: Option<String>,
     pub reason: String,
 }
 
 async fn act(
     state: &AppState,
-    caller: &Caller,
     order_id: &str,
     headers: &HeaderMap,
     cmd: Command,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Staff], "act on pickup orders")?;
     let expected = if_match(headers)?;
     let order = state.pickups.act(order_id, cmd, expected).await?;
     Ok(order_response(&order))
@@ -242,7 +305,8 @@ async fn act(
 
 /// Start picking (received → picking).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/start-picking", params(("order_id" = String, Path)), request_body = StaffBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now: `current_state`, `allowed`", body = super::error::Problem)),
+    (status = 200, description = "The order"), (status = 409, description = "Not possible now: `current_state`, `allowed`", body = super::error::Problem),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn start_picking(
     State(state): State<AppState>,
@@ -251,16 +315,21 @@ pub async fn start_picking(
     headers: HeaderMap,
     b: Result<Json<StaffBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let b = body(b, "{\"staff_id\"}")?;
+    caller.require(&[Role::Staff], "act on pickup orders")?;
+    let b = body(
+        b,
+        "{\"staff_id\"} (or {} from a tablet with staff logged in)",
+    )?;
     let cmd = Command::StartPicking {
-        staff_id: b.staff_id,
+        staff_id: acting_staff(&state, &caller, b.staff_id)?,
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 /// Ready for pickup (picking → ready) at a shelf or bin.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/ready", params(("order_id" = String, Path)), request_body = ReadyBody, responses(
     (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 422, description = "Bad location or lines", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn ready(
@@ -270,19 +339,20 @@ pub async fn ready(
     headers: HeaderMap,
     b: Result<Json<ReadyBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "act on pickup orders")?;
     let b = body(b, "{\"staff_id\", \"location\", \"missing_lines\": [...]}")?;
     let cmd = Command::Ready {
-        staff_id: b.staff_id,
+        staff_id: acting_staff(&state, &caller, b.staff_id)?,
         location: b.location,
         missing_lines: b.missing_lines,
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 /// Hand the goods over (all or some lines), confirmed with the staff PIN.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/handover", params(("order_id" = String, Path)), request_body = HandoverBody, responses(
     (status = 200, description = "The order, handed_over or partially_handed_over"),
-    (status = 403, description = "Wrong PIN (`reason: wrong_pin`)", body = super::error::Problem),
+    (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 422, description = "Bad lines or verification", body = super::error::Problem),
     (status = 423, description = "Staff account locked (`locked_until`)", body = super::error::Problem)),
@@ -299,6 +369,7 @@ pub async fn handover(
         b,
         "{\"staff_id\", \"pin\", \"verified_by\", \"lines\": [{\"line_id\", \"quantity_handed\"}]}",
     )?;
+    let staff_id = acting_staff(&state, &caller, b.staff_id)?;
     let verified_by = HandoverVerification::parse(&b.verified_by).ok_or_else(|| {
         ApiError::unprocessable("verified_by must be pass, code, id_check or manual_override")
     })?;
@@ -307,9 +378,9 @@ pub async fn handover(
             "a handover without an ID check (manual_override) needs an admin token",
         ));
     }
-    state.pickups.check_pin(&b.staff_id, &b.pin).await?;
+    state.pickups.check_pin(&staff_id, &b.pin).await?;
     let cmd = Command::Handover {
-        staff_id: b.staff_id,
+        staff_id,
         verified_by,
         lines: b
             .lines
@@ -317,12 +388,12 @@ pub async fn handover(
             .map(|l| (l.line_id, l.quantity_handed))
             .collect(),
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 /// The customer took nothing (ready → refused), confirmed with the staff PIN.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/refuse", params(("order_id" = String, Path)), request_body = RefuseBody, responses(
-    (status = 200, description = "The order"), (status = 403, description = "Wrong PIN", body = super::error::Problem),
+    (status = 200, description = "The order"), (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 423, description = "Staff account locked", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -335,17 +406,19 @@ pub async fn refuse(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "refuse orders")?;
     let b = secret_body(b, "{\"staff_id\", \"pin\", \"reason\"}")?;
-    state.pickups.check_pin(&b.staff_id, &b.pin).await?;
+    let staff_id = acting_staff(&state, &caller, b.staff_id)?;
+    state.pickups.check_pin(&staff_id, &b.pin).await?;
     let cmd = Command::Refuse {
-        staff_id: b.staff_id,
+        staff_id,
         reason: b.reason,
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 /// Cancel by the store (from received, picking, ready or no_show).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/cancel", params(("order_id" = String, Path)), request_body = CancelBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem)),
+    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -354,17 +427,19 @@ pub async fn cancel(
     headers: HeaderMap,
     b: Result<Json<CancelBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "act on pickup orders")?;
     let b = body(b, "{\"staff_id\", \"reason\"}")?;
     let cmd = Command::Cancel {
-        staff_id: b.staff_id,
+        staff_id: acting_staff(&state, &caller, b.staff_id)?,
         reason: b.reason,
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 /// Staff reminded the customer (counted in `reminders_sent`).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/reminded", params(("order_id" = String, Path)), request_body = StaffBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem)),
+    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn reminded(
     State(state): State<AppState>,
@@ -373,11 +448,15 @@ pub async fn reminded(
     headers: HeaderMap,
     b: Result<Json<StaffBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let b = body(b, "{\"staff_id\"}")?;
+    caller.require(&[Role::Staff], "act on pickup orders")?;
+    let b = body(
+        b,
+        "{\"staff_id\"} (or {} from a tablet with staff logged in)",
+    )?;
     let cmd = Command::Reminded {
-        staff_id: b.staff_id,
+        staff_id: acting_staff(&state, &caller, b.staff_id)?,
     };
-    act(&state, &caller, &order_id, &headers, cmd).await
+    act(&state, &order_id, &headers, cmd).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -393,6 +472,7 @@ pub struct VerifyBody {
 /// Verify a customer by pass or short code; records the arrival once.
 #[utoipa::path(post, path = "/api/v1/pickups/verify", request_body = VerifyBody, responses(
     (status = 200, description = "`{order_id, verified_by, order}`"),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`)", body = super::error::Problem),
     (status = 422, description = "`reason`: bad_signature, unknown_key, expired, other_store, unknown_order, wrong_code, already_handed_over, cancelled (also refused, no_show)", body = super::error::Problem),
     (status = 423, description = "Too many wrong codes: `locked_until`", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -403,6 +483,8 @@ pub async fn verify(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Pos, Role::Staff], "verify pickup customers")?;
     let b = secret_body(b, "{\"pass\"} or {\"order_id\", \"code\"}")?;
+    // It records the arrival: from a tablet, only with staff logged in.
+    tablet_staff(&state, &caller)?;
     let outcome = match (b.pass, b.order_id, b.code) {
         (Some(pass), None, None) => state.pickups.verify_pass(&pass).await?,
         (None, Some(id), Some(code)) if !code.trim().is_empty() => {
@@ -468,6 +550,7 @@ pub struct ReservationBody {
 /// Reserve in the store: `S-<store_id>-<n>` and a 6-digit code shown once.
 #[utoipa::path(post, path = "/api/v1/reservations", request_body = ReservationBody, responses(
     (status = 201, description = "`{order_id, code, order}` — the code is shown only now"),
+    (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`)", body = super::error::Problem),
     (status = 422, description = "Bad reservation", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn reserve(
@@ -476,6 +559,7 @@ pub async fn reserve(
     b: Result<Json<ReservationBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "make reservations")?;
+    tablet_staff(&state, &caller)?;
     let b = body(
         b,
         "{\"customer\": {\"display_name\"}, \"items\": [{\"sku\", \"name\", \"quantity\"}], \"pickup_by\"?}",

@@ -1,6 +1,8 @@
 //! Tablets and staff: pairing a tablet with a one-time code (it gets a token
 //! and the HttpOnly session cookie), who the session is, the staff list and
-//! the PIN log-in of the staff tablet.
+//! the PIN log-in and log-out of the staff tablet: on a paired tablet a
+//! log-in starts the server-side staff session its actions are recorded
+//! under (`pickup/staff_session.rs`).
 //!
 //! Wrong pairing codes are counted (a read each; they never reach the
 //! writer): after ten, every open code is voided and IT prints a new one,
@@ -19,6 +21,7 @@ use serde_json::json;
 
 use super::{auth::Caller, ApiError, AppState};
 use crate::pickup::staff;
+use crate::pickup::staff_session::StaffOnTablet;
 use crate::store::tokens::{self, Role};
 
 /// Wrong pairing codes (all tablets) within [`PAIRING_WINDOW`] before the
@@ -125,11 +128,26 @@ pub async fn pair(
     Ok(response)
 }
 
-/// Who this token or session is.
-#[utoipa::path(get, path = "/api/v1/session", responses((status = 200, description = "`{name, role, register}`"), (status = 401, description = "No session", body = super::error::Problem)), security(("bearer" = [])))]
-pub async fn session(caller: Caller) -> Response {
-    Json(json!({"name": caller.0.name, "role": caller.0.role.as_str(), "register": caller.0.register}))
-        .into_response()
+/// Who this token or session is, and who is logged in on it (a paired
+/// staff tablet's staff session; asking does not count as an action).
+#[utoipa::path(get, path = "/api/v1/session", responses((status = 200, description = "`{name, role, register, staff: {id, name} | null}`"), (status = 401, description = "No session", body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn session(State(state): State<AppState>, caller: Caller) -> Response {
+    let staff = caller
+        .0
+        .paired
+        .then(|| {
+            state
+                .pickups
+                .staff_sessions
+                .current(&caller.0.token_hash, Instant::now())
+        })
+        .flatten()
+        .map(|s| json!({"id": s.id, "name": s.name}));
+    Json(json!({
+        "name": caller.0.name, "role": caller.0.role.as_str(),
+        "register": caller.0.register, "staff": staff,
+    }))
+    .into_response()
 }
 
 /// Staff who may log in on the staff tablet.
@@ -154,9 +172,12 @@ pub struct LoginBody {
     pub pin: String,
 }
 
-/// Check a staff PIN on the tablet (wrong PINs count toward the lock).
+/// Check a staff PIN (wrong PINs count toward the lock). On a paired
+/// tablet this logs the staff member in: the tablet's actions are theirs
+/// until log-out, `pickup.staff_session_idle_s` without an action,
+/// revocation of the tablet's token or a restart.
 #[utoipa::path(post, path = "/api/v1/staff/login", request_body = LoginBody, responses(
-    (status = 200, description = "`{staff_id, name}`"),
+    (status = 200, description = "`{staff_id, name, session_idle_s}` (`session_idle_s` null for callers that are not paired tablets)"),
     (status = 403, description = "Wrong PIN (`reason: wrong_pin`)", body = super::error::Problem),
     (status = 423, description = "Locked (`locked_until`)", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -168,9 +189,34 @@ pub async fn login(
     caller.require(&[Role::Staff], "log staff in")?;
     let b = super::pickups::secret_body(b, "{\"staff_id\", \"pin\"}")?;
     let name = state.pickups.check_pin(&b.staff_id, &b.pin).await?;
+    let sessions = &state.pickups.staff_sessions;
+    let idle = caller.0.paired.then(|| {
+        sessions.start(
+            caller.0.token_hash,
+            StaffOnTablet {
+                id: b.staff_id.clone(),
+                name: name.clone(),
+            },
+            Instant::now(),
+        );
+        tracing::info!(tablet = %caller.0.name, staff_id = %b.staff_id, "staff logged in on a tablet");
+        sessions.idle().as_secs()
+    });
     Ok((
         StatusCode::OK,
-        Json(json!({"staff_id": b.staff_id, "name": name})),
+        Json(json!({"staff_id": b.staff_id, "name": name, "session_idle_s": idle})),
     )
         .into_response())
+}
+
+/// End the staff session of this tablet (nothing to end for other callers).
+#[utoipa::path(post, path = "/api/v1/staff/logout", responses(
+    (status = 204, description = "Logged out (also when nobody was logged in)")),
+    security(("bearer" = [])))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&[Role::Staff], "log staff out")?;
+    if state.pickups.staff_sessions.end(&caller.0.token_hash) {
+        tracing::info!(tablet = %caller.0.name, "staff logged out on a tablet");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -50,6 +50,9 @@ pub struct PickupConfig {
     pub code_lock_min: u64,
     /// The register whose scanner and tablet serve pickups.
     pub counter_register: String,
+    /// Seconds without an action after which a paired tablet's staff
+    /// session ends (the PIN is asked again).
+    pub staff_session_idle_s: u64,
 }
 
 impl Default for PickupConfig {
@@ -60,6 +63,7 @@ impl Default for PickupConfig {
             code_max_failures: 5,
             code_lock_min: 15,
             counter_register: "counter-1".into(),
+            staff_session_idle_s: 900,
         }
     }
 }
@@ -320,6 +324,14 @@ impl Resolver<'_> {
                 "minutes",
             )?,
             counter_register,
+            staff_session_idle_s: self.in_range(
+                &raw.staff_session_idle_s,
+                "pickup.staff_session_idle_s",
+                d.staff_session_idle_s,
+                1,
+                24 * 3600,
+                "seconds without an action before a tablet asks for the PIN again,",
+            )?,
         })
     }
 
@@ -642,6 +654,7 @@ mod tests {
         assert_eq!(c.storage.retain_sent_days, 30);
         assert_eq!(c.api.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.store.timezone, "UTC");
+        assert_eq!(c.pickup.staff_session_idle_s, 900);
     }
 
     #[test]
@@ -673,6 +686,13 @@ mod tests {
         );
         let e = parse(&format!("{MINIMAL}[pickup]\ncounter_register = \"\"\n")).unwrap_err();
         assert!(e.contains("`pickup.counter_register`"), "{e}");
+        let e = parse(&format!("{MINIMAL}[pickup]\nstaff_session_idle_s = 0\n")).unwrap_err();
+        assert!(
+            e.contains(":6: `pickup.staff_session_idle_s` = 0") && e.contains("from 1 to 86400"),
+            "{e}"
+        );
+        let c = parse(&format!("{MINIMAL}[pickup]\nstaff_session_idle_s = 2\n")).unwrap();
+        assert_eq!(c.pickup.staff_session_idle_s, 2);
         let e = parse(&format!("{MINIMAL}[pickup]\nno_show_grace = 5\n")).unwrap_err();
         assert!(e.contains("unknown field `no_show_grace`"), "{e}");
 
@@ -701,6 +721,10 @@ mod tests {
         for name in ["store-edge.toml", "demo.toml"] {
             let c = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!c.to_toml().is_empty());
+            // Every [pickup] key is shown where IT looks for it.
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            assert!(text.contains("\nstaff_session_idle_s = "), "{name}");
+            assert_eq!(c.pickup.staff_session_idle_s, 900, "{name}");
         }
         let demo = Config::load(&root.join("demo.toml")).unwrap();
         assert!(demo.storage.path.to_string_lossy().contains("/var/"));

@@ -28,6 +28,7 @@ pub(super) struct RawPickup {
     pub code_max_failures: Option<Spanned<u64>>,
     pub code_lock_min: Option<Spanned<u64>>,
     pub counter_register: Option<Spanned<String>>,
+    pub staff_session_idle_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

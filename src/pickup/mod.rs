@@ -10,6 +10,7 @@
 pub mod hasher;
 pub mod service;
 pub mod staff;
+pub mod staff_session;
 pub mod verify;
 pub mod workflow;
 

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hasher::{Hasher, Verdict};
 use super::staff;
+use super::staff_session::StaffSessions;
 use super::verify;
 use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
 use crate::config::PickupConfig;
@@ -131,6 +132,8 @@ pub struct Pickups {
     metrics: Arc<crate::telemetry::Metrics>,
     /// Rung by the downlink when it stored new or changed orders.
     orders_changed: Arc<tokio::sync::Notify>,
+    /// Who is logged in on each paired staff tablet (in memory only).
+    pub staff_sessions: Arc<StaffSessions>,
 }
 
 fn now() -> OffsetDateTime {
@@ -155,6 +158,10 @@ impl Pickups {
         metrics: Arc<crate::telemetry::Metrics>,
         orders_changed: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Pickups> {
+        let staff_sessions = Arc::new(StaffSessions::new(
+            Duration::from_secs(settings.staff_session_idle_s),
+            metrics.staff_sessions.clone(),
+        ));
         Ok(Pickups {
             writer,
             readers,
@@ -165,6 +172,7 @@ impl Pickups {
             stream,
             metrics,
             orders_changed,
+            staff_sessions,
         })
     }
 
@@ -440,9 +448,42 @@ impl Pickups {
         Ok(n)
     }
 
+    /// Ends idle staff sessions, and those whose tablet token was revoked
+    /// (a primary-key read per logged-in tablet, no cache), so a session
+    /// never outlives its token in memory.
+    pub async fn sweep_staff_sessions(&self) -> Result<(), StoreError> {
+        let sessions = self.staff_sessions.clone();
+        let idle = sessions.sweep(std::time::Instant::now());
+        if idle > 0 {
+            tracing::info!(sessions = idle, "staff session ended after idle time");
+        }
+        let tokens = sessions.tokens();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let revoked = self
+            .read(move |c| {
+                let mut gone = Vec::new();
+                for t in tokens {
+                    if !crate::store::tokens::is_valid(c, &t)? {
+                        gone.push(t);
+                    }
+                }
+                Ok(gone)
+            })
+            .await?;
+        for t in revoked {
+            if sessions.end(&t) {
+                tracing::info!("staff session ended: the tablet's token was revoked");
+            }
+        }
+        Ok(())
+    }
+
     /// The no-show timer (at start-up, then every second); also tells live
     /// screens when the downlink stored orders (actions here tell them
-    /// themselves, see [`Pickups::changed`]).
+    /// themselves, see [`Pickups::changed`]). Each tick also sweeps the
+    /// staff sessions.
     pub async fn run_timer(self, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -459,6 +500,9 @@ impl Pickups {
                     continue;
                 }
                 _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sweep_staff_sessions().await {
+                tracing::debug!(error = %e, "staff sessions not swept this second");
             }
             // Said once per distinct failure (e.g. at the storage quota),
             // not every second.

@@ -137,6 +137,17 @@ pub const STEPS: &[&str] = &[
 
     ALTER TABLE api_tokens ADD COLUMN register TEXT;
     "#,
+    // 4: which tokens belong to a paired tablet (they hold a staff session
+    // after a PIN log-in; a `token create` token does not). Tablets paired
+    // before this step are recognised by what pairing gave them: a register,
+    // or the name `<tablet name> #<4 digits>`. A `token create` token that
+    // happens to be named so only becomes stricter (it must log staff in).
+    r#"
+    ALTER TABLE api_tokens ADD COLUMN paired INTEGER NOT NULL DEFAULT 0 CHECK (paired IN (0, 1));
+    UPDATE api_tokens SET paired = 1
+     WHERE role IN ('staff', 'kiosk')
+       AND (register IS NOT NULL OR name GLOB '* #[0-9][0-9][0-9][0-9]*');
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

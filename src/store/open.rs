@@ -266,4 +266,40 @@ mod tests {
         assert_eq!(cancelled.state, crate::pickup::State::Cancelled);
         assert_eq!(cancelled.pickup_by_unix, 1_893_520_800);
     }
+
+    /// Tablets paired before schema 4 keep acting as tablets (they must log
+    /// staff in); tokens made with `token create` stay what they were.
+    #[test]
+    fn tablets_paired_before_schema_4_are_still_known_as_tablets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (i, step) in STEPS.iter().take(3).enumerate() {
+                conn.execute_batch(step).unwrap();
+                conn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta (key, value) VALUES ('store_id', 's1'), ('created_at', 'x'), ('last_seq', '0');
+                 INSERT INTO api_tokens (name, role, hash, created_at, register) VALUES
+                   ('counter tablet #0421', 'staff', x'01', 't', 'counter-1'),
+                   ('back office #7730', 'staff', x'02', 't', NULL),
+                   ('ops script', 'staff', x'03', 't', NULL),
+                   ('till 1', 'pos', x'04', 't', NULL);",
+            )
+            .unwrap();
+        }
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let paired: Vec<String> = conn
+            .prepare("SELECT name FROM api_tokens WHERE paired = 1 ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(paired, ["back office #7730", "counter tablet #0421"]);
+    }
 }

@@ -54,6 +54,9 @@ pub struct Principal {
     /// lookup of [`is_valid`]), for what must follow one token, such as its
     /// open live streams or a tablet's staff session.
     pub token_hash: [u8; 32],
+    /// A paired tablet's token (`tablet pair`), not one from `token create`:
+    /// a staff tablet acts as the staff member logged in on it.
+    pub paired: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,18 +154,21 @@ pub fn revoke(conn: &Connection, name: &str) -> Result<(), StoreError> {
 /// Finds the active token with this clear value.
 pub fn authenticate(conn: &Connection, token: &str) -> Result<Option<Principal>, StoreError> {
     let hash = hash_token(token);
-    let row: Option<(String, String, Option<String>)> = conn
+    let row: Option<(String, String, Option<String>, bool)> = conn
         .prepare_cached(
-            "SELECT name, role, register FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+            "SELECT name, role, register, paired FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL",
         )?
-        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([&hash[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    Ok(row.and_then(|(name, role, register)| {
+    Ok(row.and_then(|(name, role, register, paired)| {
         Role::parse(&role).map(|role| Principal {
             name,
             role,
             register,
             token_hash: hash,
+            paired,
         })
     }))
 }
@@ -227,8 +233,8 @@ pub struct Paired {
     pub name: String,
 }
 
-/// Uses a pairing code once: creates a token named after the tablet.
-/// None when the code is unknown, used or expired.
+/// Uses a pairing code once: creates a token named after the tablet, marked
+/// as a paired tablet's. None when the code is unknown, used or expired.
 pub fn redeem_pairing_code(
     conn: &Connection,
     code: &str,
@@ -256,7 +262,7 @@ pub fn redeem_pairing_code(
     let name = format!("{} #{suffix}", clean.trim());
     let token = create(conn, &name, role)?;
     conn.execute(
-        "UPDATE api_tokens SET register = ?2 WHERE name = ?1",
+        "UPDATE api_tokens SET register = ?2, paired = 1 WHERE name = ?1",
         rusqlite::params![name, register],
     )?;
     Ok(Some(Paired {
@@ -294,6 +300,9 @@ mod tests {
         assert_eq!(paired.role, Role::Staff);
         let who = authenticate(&conn, &paired.token).unwrap().expect("token");
         assert_eq!(who.register.as_deref(), Some("counter-1"));
+        assert!(who.paired, "a paired tablet's token says so");
+        let made = create(&conn, "script", Role::Staff).unwrap();
+        assert!(!authenticate(&conn, &made).unwrap().expect("token").paired);
         assert!(redeem_pairing_code(&conn, &code, "again", now + 61)
             .unwrap()
             .is_none());

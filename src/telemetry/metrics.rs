@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Live streams ended by the service, labelled by `why` (revoked,
     /// replaced: a token's newest stream beyond `max_streams_per_token`).
     pub api_streams_closed: Family<Vec<(String, String)>, Counter>,
+    /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
+    pub staff_sessions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -84,6 +86,12 @@ impl Metrics {
             "store_edge_api_streams_closed",
             "Live streams ended by the service, by why (revoked, replaced)",
             api_streams_closed.clone(),
+        );
+        let staff_sessions = Gauge::default();
+        registry.register(
+            "store_edge_staff_sessions",
+            "Staff logged in on paired tablets (sessions end on log-out, idleness, revocation or restart)",
+            staff_sessions.clone(),
         );
         registry.register(
             "store_edge_pickup_actions",
@@ -174,6 +182,7 @@ impl Metrics {
             api_connections_refused,
             api_connections_open,
             api_streams_closed,
+            staff_sessions,
         }
     }
 

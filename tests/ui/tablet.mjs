@@ -1,6 +1,8 @@
 // Drives the staff tablet UI in headless Chromium through a whole pickup:
 // pair, log in, a new order arrives live, pick it, hand it over by a
-// scanned pass, find it again, and see the banner when central dies.
+// scanned pass, find it again, keep the log-in over a reload, be asked for
+// the PIN again after the staff session's idle time, see the banner when
+// central dies, and log out.
 // Run by a Rust test that has started store-edge, the fake central and the
 // counter scanner pty; everything it needs comes from the environment.
 // Exits 0 on success, 1 with failure.png and the page's console otherwise.
@@ -26,11 +28,16 @@ const CENTRAL_URL = env('CENTRAL_URL').replace(/\/+$/, '');
 const CENTRAL_PID = env('CENTRAL_PID');
 const PTY_HOST = env('PTY_HOST');
 const ORDER_DOC = env('ORDER_DOC');
+const ORDER2_DOC = env('ORDER2_DOC');
+const STAFF_NAME = env('STAFF_NAME');
+// The service's `pickup.staff_session_idle_s`; the test waits a bit longer.
+const IDLE_S = Number(env('STAFF_SESSION_IDLE_S'));
 const SCREENSHOT_DIR = env('SCREENSHOT_DIR');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 
 const ORDER_ID = JSON.parse(ORDER_DOC).order_id;
 if (!ORDER_ID) throw new Error('ORDER_DOC has no order_id');
+const ORDER2_ID = JSON.parse(ORDER2_DOC).order_id;
 
 fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-edge-tablet-'));
@@ -59,8 +66,20 @@ async function centralPost(route, body) {
 }
 
 // The detail screen's state, once it shows `state`.
-async function waitForDetailState(state) {
-  await visible(page.locator(`[data-testid="detail"][data-order-id="${ORDER_ID}"] [data-testid="detail-state"][data-state="${state}"]`));
+async function waitForDetailState(state, orderId = ORDER_ID) {
+  await visible(page.locator(`[data-testid="detail"][data-order-id="${orderId}"] [data-testid="detail-state"][data-state="${state}"]`));
+}
+
+// Who the box says is logged in on this tablet (null when nobody).
+async function boxStaff() {
+  const s = await page.evaluate(() => fetch('/api/v1/session', { credentials: 'same-origin' }).then((r) => r.json()));
+  return s.staff;
+}
+
+async function enterPin() {
+  await visible(byId('pin-ok'));
+  for (const d of STAFF_PIN) await byId('pin-' + d).click();
+  await byId('pin-ok').click();
 }
 
 async function run() {
@@ -92,9 +111,7 @@ async function run() {
   await visible(byId('staff-' + STAFF_ID));
   await screenshot('login');
   await byId('staff-' + STAFF_ID).click();
-  await visible(byId('pin-ok'));
-  for (const d of STAFF_PIN) await byId('pin-' + d).click();
-  await byId('pin-ok').click();
+  await enterPin();
   await visible(byId('board'));
   await visible(byId('col-received').getByText('Eingang'));
   await screenshot('board-de');
@@ -158,8 +175,43 @@ async function run() {
   await waitForDetailState('handed_over');
   await screenshot('detail-handed-over');
 
-  // 7. Central dies: the banner says so and counts what waits.
+  // 7. The log-in is the box's: a reload comes back to the board as the
+  //    same staff member, not to the PIN pad.
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await visible(byId('board'));
+  await page.waitForFunction(
+    (name) => document.querySelector('[data-testid="staff-name"]')?.textContent === name,
+    STAFF_NAME,
+    { timeout: WAIT, polling: 250 },
+  );
+  const staff = await boxStaff();
+  if (!staff || staff.id !== STAFF_ID) throw new Error('the box has no staff session: ' + JSON.stringify(staff));
+
+  // 8. Left alone past the idle time, the tablet asks for the PIN again at
+  //    the next action: the PIN pad of the same person, never pairing.
+  await centralPost('/_control/orders', ORDER2_DOC);
+  const card2 = byId('col-received').getByTestId('card-' + ORDER2_ID);
+  await visible(card2);
+  await page.waitForTimeout((IDLE_S + 5) * 1000);
+  await card2.click();
+  await visible(byId('action-start-picking'));
+  await byId('action-start-picking').click();
+  await visible(byId('pin-ok'));
+  await page.waitForFunction(
+    () => /log in again/i.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''),
+    null,
+    { timeout: WAIT, polling: 250 },
+  );
+  if (await byId('pair-code').count()) throw new Error('an expired staff log-in showed the pair screen');
+  await screenshot('pin-again');
+  await enterPin();
+  await visible(byId('board'));
+  await card2.click();
+  await byId('action-start-picking').click();
+  await waitForDetailState('picking', ORDER2_ID);
   await byId('back').click();
+
+  // 9. Central dies: the banner says so and counts what waits.
   await visible(byId('board'));
   process.kill(Number(CENTRAL_PID), 'SIGKILL');
   const banner = byId('offline-banner');
@@ -176,6 +228,16 @@ async function run() {
   );
   await screenshot('offline');
   console.log('banner: ' + (await banner.textContent()));
+
+  // 10. Log-out ends the box's staff session: after a reload the tablet
+  //     shows who may log in, still paired.
+  await byId('logout').click();
+  await visible(byId('staff-' + STAFF_ID));
+  if ((await boxStaff()) !== null) throw new Error('the staff session survived the log-out');
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await visible(byId('staff-' + STAFF_ID));
+  if (await byId('board').count()) throw new Error('the board is shown after log-out');
+  await screenshot('logged-out');
   // The page itself must have run clean: no uncaught errors, no CSP refusals.
   const broken = consoleLines.filter((l) => l.startsWith('[pageerror]') || /Content Security Policy/i.test(l));
   if (broken.length) throw new Error('the page reported errors:\n' + broken.join('\n'));
