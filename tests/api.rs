@@ -410,6 +410,21 @@ async fn an_event_time_outside_the_years_2000_to_9999_utc_is_refused() {
         .query_row("SELECT time FROM events", [], |r| r.get(0))
         .expect("time");
     assert_eq!(stored, "9999-12-31T23:59:59.000Z");
+
+    // A reservation's deadline past 9999 in UTC is refused too: it used to
+    // reach the writer thread, whose time formatting panics on it.
+    let r = api
+        .http
+        .post(api.svc.url("/api/v1/reservations"))
+        .bearer_auth(&api.staff)
+        .json(&json!({"customer": {"display_name": "Julia M."}, "pickup_by": "9999-12-31T23:59:59-01:00",
+                      "items": [{"sku": "S1", "name": "Sofa", "quantity": 1}]}))
+        .send()
+        .await
+        .expect("reserve");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = api.post(&api.pos, &marker_event("T-after")).await;
+    assert_eq!(status, StatusCode::CREATED, "the writer is still there");
 }
 
 #[tokio::test]
