@@ -39,6 +39,15 @@ fn files(svc: &Service) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_the_disk() {
     let mut svc = Service::new("", "");
+    let key = svc.dir.path().join("loyalty.key");
+    std::fs::write(&key, format!("{}\n", "7a".repeat(32))).expect("key");
+    // A secret file: readable by its owner only.
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("key mode");
+    svc.write_config(
+        "",
+        &format!("[loyalty]\nkey_file = \"{}\"\n", key.display()),
+    );
     let till = svc.token("pos", "till-1");
     let kiosk = svc.token("kiosk", "kiosk-1");
     let admin = svc.token("admin", "it");
@@ -119,6 +128,16 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
                    "items": [{"sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}]}),
             "6011 0000 0000 0004".into(),
             "customer.display_name",
+            true,
+        ),
+        (
+            // The card number is the secret meant to be posted here; the
+            // register is free text that goes into the event.
+            &till,
+            "/api/v1/loyalty/identify".into(),
+            json!({"number": "4111111111111111", "method": "magstripe", "register_id": "5500-0000-0000-0004"}),
+            "5500-0000-0000-0004".into(),
+            "register_id",
             true,
         ),
         (
