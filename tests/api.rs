@@ -223,11 +223,15 @@ async fn every_bad_input_gets_its_status_and_stores_nothing() {
         ),
         (
             json!({"type": "store.loyalty.identified", "data": {"customer_token": "4111111111111111", "method": "barcode", "device_id": "s1"}}),
-            "clear card numbers are never accepted",
+            "`data.customer_token` holds what looks like a payment card number",
         ),
         (
             json!({"type": "store.loyalty.identified", "data": {"customer_token": "4111 1111 1111 1111 1111 1111 1111 1111 111", "method": "barcode", "device_id": "s1"}}),
-            "customer token",
+            "card number",
+        ),
+        (
+            json!({"type": "store.loyalty.identified", "data": {"customer_token": "A".repeat(31) + "123456789012", "method": "barcode", "device_id": "s1"}}),
+            "clear card numbers are never accepted",
         ),
         (
             json!({"type": "store.transaction.completed", "subject": "T-other", "data": {"transaction_id": "T1", "register_id": "r", "total_minor": 1, "currency": "EUR", "item_count": 1}}),
@@ -314,6 +318,113 @@ async fn idempotent_retry_answers_the_original_and_mismatch_is_409() {
         .await;
     assert_eq!(s4, StatusCode::BAD_REQUEST, "keys are 8-128 characters");
     assert_eq!(api.svc.event_count(), 2);
+}
+
+/// Issue 10: a kiosk that posted a till's Idempotency-Key first got the
+/// till's answer, and the till's real event then failed with 409.
+#[tokio::test]
+async fn an_idempotency_key_from_another_token_is_another_key() {
+    let api = setup().await;
+    let json = "application/json";
+    let feedback = json_bytes(
+        &json!({"type": "store.feedback.submitted", "data": {"score": 10, "context": "checkout"}}),
+    );
+    let sale = json_bytes(&marker_event("T-till-1"));
+    let (s1, kiosk_ack) = api
+        .post_raw(
+            Some(&api.kiosk),
+            json,
+            feedback.clone(),
+            Some("till-1-0001"),
+        )
+        .await;
+    assert_eq!(s1, StatusCode::CREATED, "{kiosk_ack}");
+    let (s2, till_ack) = api
+        .post_raw(Some(&api.pos), json, sale.clone(), Some("till-1-0001"))
+        .await;
+    assert_eq!(s2, StatusCode::CREATED, "the till's own event: {till_ack}");
+    assert_ne!(kiosk_ack["id"], till_ack["id"]);
+    assert_eq!(api.svc.event_count(), 2);
+    // Each token's repeat gets its own original answer.
+    let (s3, again) = api
+        .post_raw(Some(&api.pos), json, sale, Some("till-1-0001"))
+        .await;
+    assert_eq!((s3, &again), (StatusCode::OK, &till_ack));
+    let (s4, again) = api
+        .post_raw(Some(&api.kiosk), json, feedback, Some("till-1-0001"))
+        .await;
+    assert_eq!((s4, &again), (StatusCode::OK, &kiosk_ack));
+    assert_eq!(api.svc.event_count(), 2);
+    let types: Vec<String> = api
+        .svc
+        .db()
+        .prepare("SELECT type FROM events ORDER BY seq")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        types,
+        ["store.feedback.submitted", "store.transaction.completed"]
+    );
+}
+
+/// Issue 10: `0000-01-01T00:00:00+23:59` was stored as year -1, which
+/// central refuses, so the event stayed quarantined for good.
+#[tokio::test]
+async fn an_event_time_outside_the_years_2000_to_9999_utc_is_refused() {
+    let api = setup().await;
+    let at = |time: &str| {
+        json_bytes(
+            &json!({"type": "store.feedback.submitted", "time": time, "data": {"score": 7, "context": "pickup"}}),
+        )
+    };
+    for (time, detail) in [
+        ("0000-01-01T00:00:00+23:59", "2000 to 9999"),
+        ("1999-12-31T23:59:59Z", "2000 to 9999"),
+        ("9999-12-31T23:59:59-01:00", "2000 to 9999"),
+        ("10000-01-01T00:00:00Z", "time"),
+    ] {
+        api.refused(
+            Some(&api.pos),
+            "application/json",
+            at(time),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+        )
+        .await;
+    }
+    let (status, ack) = api
+        .post_raw(
+            Some(&api.pos),
+            "application/json",
+            at("9999-12-31T23:59:59Z"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ack}");
+    let stored: String = api
+        .svc
+        .db()
+        .query_row("SELECT time FROM events", [], |r| r.get(0))
+        .expect("time");
+    assert_eq!(stored, "9999-12-31T23:59:59.000Z");
+
+    // A reservation's deadline past 9999 in UTC is refused too: it used to
+    // reach the writer thread, whose time formatting panics on it.
+    let r = api
+        .http
+        .post(api.svc.url("/api/v1/reservations"))
+        .bearer_auth(&api.staff)
+        .json(&json!({"customer": {"display_name": "Julia M."}, "pickup_by": "9999-12-31T23:59:59-01:00",
+                      "items": [{"sku": "S1", "name": "Sofa", "quantity": 1}]}))
+        .send()
+        .await
+        .expect("reserve");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = api.post(&api.pos, &marker_event("T-after")).await;
+    assert_eq!(status, StatusCode::CREATED, "the writer is still there");
 }
 
 #[tokio::test]

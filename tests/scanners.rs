@@ -277,6 +277,60 @@ async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_numbe
     }
 }
 
+/// Issue 10: a card number scanned bare (no AIM, no GS) at a till decoded as
+/// a product with `ais.411 = 1000000000511` and was stored and synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_number_scanned_at_a_till_is_shown_masked_and_never_stored() {
+    const PAN: &str = "4111000000000511";
+    let mut svc = Service::new("", "");
+    let pty = pty_pair(svc.dir.path());
+    svc.write_config("", &sections(svc.dir.path()));
+    let pos = svc.token("pos", "till-1");
+    let staff = svc.token("staff", "tablet");
+    svc.start().await;
+    wait_device_state(&svc, &staff, "online").await;
+    let mut stream = common::http()
+        .get(svc.url("/api/v1/stream?register=till-1"))
+        .bearer_auth(&pos)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut buf = String::new();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut host = pty.host().expect("open host pty");
+    host.write_all(format!("{PAN}\r4006381333931\r").as_bytes())
+        .expect("write");
+    host.flush().expect("flush");
+    let card = next_sse(&mut stream, &mut buf, "scan").await;
+    assert_eq!(card["kind"], "unknown", "{card}");
+    assert_eq!(card["raw_masked"], "************0511", "{card}");
+    assert!(!card.to_string().contains("1000000000511"), "{card}");
+    let product = next_sse(&mut stream, &mut buf, "scan").await;
+    assert_eq!(product["kind"], "product", "{product}");
+    // The product after it is recorded; the card number is not.
+    assert_eq!(wait_scans(&svc, 1).await, ["04006381333931"]);
+    assert!(svc.term().success());
+    assert_eq!(scanned_gtins(&svc), ["04006381333931"]);
+    let mut files = vec![svc.db.clone(), svc.log.clone()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = svc.db.clone().into_os_string();
+        p.push(suffix);
+        files.push(PathBuf::from(p));
+    }
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for needle in [PAN, "1000000000511"] {
+            assert!(
+                !contains(&bytes, needle),
+                "{needle} found in {}",
+                f.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn decode_prints_one_json_object_per_input() {
     let svc = Service::new("", "");

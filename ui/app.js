@@ -148,6 +148,7 @@ const I18N = {
     cancelReason: 'Grund (Pflicht)',
     cancelConfirm: 'Stornierung bestätigen',
     reasonRequired: 'Bitte einen Grund angeben.',
+    cardNumber: 'Bitte keine Kartennummern eingeben.',
     cancelSaved: 'Bestellung storniert.',
     remindedSaved: 'Erinnerung vermerkt.',
 
@@ -303,6 +304,7 @@ const I18N = {
     cancelReason: 'Reason (required)',
     cancelConfirm: 'Confirm cancellation',
     reasonRequired: 'Please give a reason.',
+    cardNumber: "Please don't enter card numbers.",
     cancelSaved: 'Order cancelled.',
     remindedSaved: 'Reminder noted.',
 
@@ -517,6 +519,9 @@ function explain(err) {
   const p = err.problem || {};
   if (err.status === 423) return t('lockedUntil', fmtTime(p.locked_until));
   if (p.reason === 'wrong_pin') return t('wrongPin');
+  // A card number typed into a text field: the box refused it (422) without
+  // repeating it; the plain request is all staff need to read.
+  if (p.reason === 'card_number') return t('cardNumber');
   if (p.reason && ('vr_' + p.reason) in I18N[S.lang]) return t('vr_' + p.reason);
   return err.message;
 }

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::scan::gs1::{self, Gs1Data};
 use crate::scan::{
-    customer_token, gtin, mask, Check, DecodeConfig, Decoded, LoyaltyCard, LoyaltyProgram, Method,
-    PickupPass, Product,
+    customer_token, gtin, mask, pan, Check, DecodeConfig, Decoded, LoyaltyCard, LoyaltyProgram,
+    Method, PickupPass, Product,
 };
 
 /// Current year given to the decoders (any fixed value works; 2025 as in the unit tests).
@@ -431,6 +431,25 @@ pub fn check_pass(p: &PickupPass, input: &str) {
     );
 }
 
+/// The frame as `decode` trims it, if that is a bare card number (13–19 digits, Luhn).
+fn bare_card_number(input: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(input).ok()?;
+    let text = text.trim_matches(['\r', '\n', ' ']);
+    pan::is_bare_card_number(text).then_some(text)
+}
+
+/// `raw_masked` of an "unknown" scan: only for a bare card number, and it shows its last
+/// 4 digits and nothing else.
+pub fn check_raw_masked(masked: &str, input: &[u8]) {
+    let pan = bare_card_number(input)
+        .unwrap_or_else(|| panic!("raw_masked {masked:?} for a frame that is no card number"));
+    assert_eq!(masked, pan::mask_keep_last4(pan), "raw_masked");
+    assert!(
+        longest_digit_run(masked.as_bytes()) <= 4,
+        "raw_masked {masked:?}"
+    );
+}
+
 /// Any [`crate::scan::decode`] result, for a config with [`KEY`] and [`programs`].
 pub fn check_decoded(decoded: &Decoded, input: &[u8], year: i32) {
     match decoded {
@@ -445,7 +464,25 @@ pub fn check_decoded(decoded: &Decoded, input: &[u8], year: i32) {
             let start = text.find(&whole).expect("pass text is in the frame");
             check_pass(p, &text[start..start + whole.len()]);
         }
-        Decoded::Unknown { reason } | Decoded::Invalid { reason } => check_reason(reason),
+        Decoded::Unknown { reason, raw_masked } => {
+            check_reason(reason);
+            if let Some(masked) = raw_masked {
+                check_raw_masked(masked, input);
+            }
+        }
+        Decoded::Invalid { reason } => check_reason(reason),
+    }
+    // A bare card number is never read as an element string whose first AI is 410–417.
+    if let Decoded::Product(p) = decoded {
+        if bare_card_number(input).is_some() {
+            assert!(
+                !p.data
+                    .ais
+                    .keys()
+                    .any(|ai| matches!(ai.as_bytes(), [b'4', b'1', b'0'..=b'7'])),
+                "a bare card number decoded as a GLN element string: {p:?}"
+            );
+        }
     }
     // Whatever it is, it serialises with its kind tag.
     let json = serde_json::to_value(decoded).expect("serialises");

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::events::EventError;
+use crate::events::{DataError, EventError};
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -61,6 +61,35 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
+    /// 422 for a clear payment card number in `field` (e.g. `data.comment`),
+    /// with `"reason": "card_number"` so a tablet or kiosk can say "please
+    /// don't enter card numbers". The number itself is never repeated.
+    pub fn card_number(field: &str) -> ApiError {
+        let detail = crate::events::DataError::CardNumber {
+            field: field.to_owned(),
+        }
+        .to_string();
+        let mut extra = serde_json::Map::new();
+        extra.insert("reason".into(), "card_number".into());
+        extra.insert("field".into(), field.into());
+        ApiError {
+            extra: Some(extra),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "card-number", detail)
+        }
+    }
+
+    /// Refuses a clear card number in one of an action body's free-text
+    /// fields (`(field name, text)` pairs), see [`ApiError::card_number`].
+    pub fn screen_card_numbers(fields: &[(&str, &str)]) -> Result<(), ApiError> {
+        match fields
+            .iter()
+            .find(|(_, text)| crate::scan::pan::contains_card_number(text))
+        {
+            Some((field, _)) => Err(ApiError::card_number(field)),
+            None => Ok(()),
+        }
+    }
+
     /// Prefixes the detail, e.g. with the index of the failing event.
     pub fn context(mut self, prefix: &str) -> ApiError {
         self.detail = format!("{prefix}: {}", self.detail);
@@ -74,6 +103,7 @@ impl From<EventError> for ApiError {
             EventError::ServiceOnly(_) => {
                 Self::new(StatusCode::FORBIDDEN, "service-only-type", e.to_string())
             }
+            EventError::Data(DataError::CardNumber { field }) => Self::card_number(&field),
             other => Self::unprocessable(other.to_string()),
         }
     }
@@ -118,7 +148,13 @@ impl IntoResponse for ApiError {
             self.status.canonical_reason().unwrap_or("Error").into(),
         );
         body.insert("status".into(), self.status.as_u16().into());
-        body.insert("detail".into(), self.detail.into());
+        // Last line of defence: a message that quotes what the caller sent (a
+        // parser's "invalid type: integer `4111…`", a bad `time`) never
+        // repeats a card number.
+        body.insert(
+            "detail".into(),
+            crate::scan::pan::redact(&self.detail).into_owned().into(),
+        );
         if let Some(extra) = self.extra {
             body.extend(extra);
         }

@@ -341,6 +341,7 @@ pub async fn ready(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "act on pickup orders")?;
     let b = body(b, "{\"staff_id\", \"location\", \"missing_lines\": [...]}")?;
+    ApiError::screen_card_numbers(&[("location", &b.location)])?;
     let cmd = Command::Ready {
         staff_id: acting_staff(&state, &caller, b.staff_id)?,
         location: b.location,
@@ -406,6 +407,7 @@ pub async fn refuse(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "refuse orders")?;
     let b = secret_body(b, "{\"staff_id\", \"pin\", \"reason\"}")?;
+    ApiError::screen_card_numbers(&[("reason", &b.reason)])?;
     let staff_id = acting_staff(&state, &caller, b.staff_id)?;
     state.pickups.check_pin(&staff_id, &b.pin).await?;
     let cmd = Command::Refuse {
@@ -429,6 +431,7 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "act on pickup orders")?;
     let b = body(b, "{\"staff_id\", \"reason\"}")?;
+    ApiError::screen_card_numbers(&[("reason", &b.reason)])?;
     let cmd = Command::Cancel {
         staff_id: acting_staff(&state, &caller, b.staff_id)?,
         reason: b.reason,
@@ -579,6 +582,10 @@ pub async fn reserve(
 
 fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, ApiError> {
     let bad = |m: &str| ApiError::unprocessable(m.to_owned());
+    ApiError::screen_card_numbers(&[("customer.display_name", &b.customer.display_name)])?;
+    for (i, it) in b.items.iter().enumerate() {
+        ApiError::screen_card_numbers(&[(&format!("items[{i}].name"), &it.name)])?;
+    }
     let name = b.customer.display_name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(bad("customer.display_name must be 1 to 100 characters"));
@@ -611,7 +618,11 @@ fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, Api
         None => now + time::Duration::days(3),
         Some(t) => {
             let t = crate::events::parse_time(&t)
-                .map_err(|_| bad("pickup_by must be an RFC 3339 date-time"))?;
+                .ok()
+                .filter(|t| crate::events::in_event_years(*t))
+                .ok_or_else(|| {
+                    bad("pickup_by must be an RFC 3339 date-time before the year 10000")
+                })?;
             if t <= now {
                 return Err(bad("pickup_by must be in the future"));
             }

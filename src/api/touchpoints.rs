@@ -176,6 +176,8 @@ pub async fn identify(
             "method must be barcode, magstripe, nfc, manual or app",
         ));
     }
+    // `number` is the secret meant to be posted; `register_id` goes into the event.
+    ApiError::screen_card_numbers(&[("register_id", body.register_id.as_deref().unwrap_or(""))])?;
     let normalised = if body.method == "nfc" {
         scan::loyalty::normalise_uid(&body.number)
             .map_err(|e| ApiError::unprocessable(format!("number: {}", e.reason())))?

@@ -4,9 +4,12 @@
 //! This table is the only place that knows the contract's field rules; the
 //! local API, the fake central and the producers inside the service all
 //! validate through it. It must never accept a clear card number where a
-//! `customer_token` belongs.
+//! `customer_token` belongs, and [`screen_card_numbers`] keeps clear card
+//! numbers out of everything else a client posts.
 
 use serde_json::{Map, Value};
+
+use crate::scan::pan;
 
 /// The five journey stages of events.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,9 @@ pub enum Producer {
 pub enum Kind {
     /// Any non-empty string.
     Text,
+    /// An identifier (a transaction, order or print job): any non-empty string,
+    /// digits by nature, so never screened for card numbers (see [`NOT_SCREENED`]).
+    Id,
     /// One of the listed strings.
     OneOf(&'static [&'static str]),
     /// An integer within the bounds.
@@ -57,6 +63,9 @@ pub enum Kind {
     CustomerToken,
     /// A masked number: `****` followed by at most 4 characters.
     Masked,
+    /// A scan shown masked: no run of more than 4 clear digits (digit groups
+    /// joined by a single space or dash count as one run).
+    RawMasked,
     /// 14 digits.
     Gtin14,
     /// `YYYY-MM-DD`.
@@ -117,7 +126,7 @@ const COUNT: Kind = Kind::Int {
 const CHANNELS: &[&str] = &["web", "app", "chat", "phone", "marketplace", "store"];
 
 const ORDER_ANNOUNCED: &[Field] = &[
-    req("order_id", Kind::Text),
+    req("order_id", Kind::Id),
     req(
         "version",
         Kind::Int {
@@ -147,7 +156,7 @@ pub const CATALOG: &[EventType] = &[
             opt("number_masked", Kind::Masked),
             opt("program", Kind::Text),
             opt("register_id", Kind::Text),
-            opt("transaction_id", Kind::Text),
+            opt("transaction_id", Kind::Id),
         ],
     },
     EventType {
@@ -163,7 +172,9 @@ pub const CATALOG: &[EventType] = &[
                 Kind::OneOf(&["price_check", "basket", "pickup", "inventory"]),
             ),
             opt("gtin", Kind::Gtin14),
-            opt("raw_masked", Kind::Text),
+            opt("raw_masked", Kind::RawMasked),
+            opt("batch", Kind::Id),
+            opt("serial", Kind::Id),
             opt("expiry", Kind::Date),
             opt("best_before", Kind::Date),
             opt("production_date", Kind::Date),
@@ -175,13 +186,13 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "transaction_id",
         producer: Producer::Client,
         fields: &[
-            req("transaction_id", Kind::Text),
+            req("transaction_id", Kind::Id),
             req("register_id", Kind::Text),
             req("total_minor", ANY_INT),
             req("currency", Kind::Currency),
             req("item_count", COUNT),
             opt("customer_token", Kind::CustomerToken),
-            opt("pickup_order_id", Kind::Text),
+            opt("pickup_order_id", Kind::Id),
         ],
     },
     EventType {
@@ -195,9 +206,9 @@ pub const CATALOG: &[EventType] = &[
                 "document",
                 Kind::OneOf(&["receipt", "pickup_slip", "handover_confirmation", "test"]),
             ),
-            req("job_id", Kind::Text),
-            opt("order_id", Kind::Text),
-            opt("transaction_id", Kind::Text),
+            req("job_id", Kind::Id),
+            opt("order_id", Kind::Id),
+            opt("transaction_id", Kind::Id),
         ],
     },
     EventType {
@@ -212,7 +223,7 @@ pub const CATALOG: &[EventType] = &[
         stage: Some(Stage::Service),
         subject_field: "order_id",
         producer: Producer::Service,
-        fields: &[req("order_id", Kind::Text), req("staff_id", Kind::Text)],
+        fields: &[req("order_id", Kind::Id), req("staff_id", Kind::Text)],
     },
     EventType {
         name: "store.pickup.ready",
@@ -220,7 +231,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("staff_id", Kind::Text),
             req("location", Kind::Text),
             req("missing_lines", Kind::StringArray),
@@ -232,7 +243,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req(
                 "verified_by",
                 Kind::OneOf(&["pass", "code", "manual_lookup"]),
@@ -245,7 +256,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("staff_id", Kind::Text),
             req(
                 "verified_by",
@@ -262,7 +273,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("staff_id", Kind::Text),
             req(
                 "reason",
@@ -276,7 +287,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("pickup_by", Kind::DateTime),
             req("reminders_sent", COUNT),
         ],
@@ -287,7 +298,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("by", Kind::OneOf(&["central", "store"])),
             req("reason", Kind::Text),
         ],
@@ -298,7 +309,7 @@ pub const CATALOG: &[EventType] = &[
         subject_field: "order_id",
         producer: Producer::Service,
         fields: &[
-            req("order_id", Kind::Text),
+            req("order_id", Kind::Id),
             req("local_state", Kind::Text),
             req("central_state", Kind::OneOf(&["open", "cancelled"])),
             req("detail", Kind::Text),
@@ -323,7 +334,7 @@ pub const CATALOG: &[EventType] = &[
                 Kind::OneOf(&["pickup", "checkout", "service_desk"]),
             ),
             opt("comment", Kind::Text),
-            opt("order_id", Kind::Text),
+            opt("order_id", Kind::Id),
             opt("customer_token", Kind::CustomerToken),
         ],
     },
@@ -389,6 +400,94 @@ pub enum DataError {
         field: &'static str,
         problem: String,
     },
+    /// A clear payment card number where none may be (the value is never
+    /// repeated; `field` is its path, e.g. `data.comment`).
+    #[error(
+        "`{field}` holds what looks like a payment card number; card numbers are never \
+         recorded: remove it (a customer is named by `customer_token`)"
+    )]
+    CardNumber { field: String },
+}
+
+/// The fields that are digits by nature and validated as such — GTINs and the
+/// ids of transactions, orders, print jobs, SKUs and GS1 serials and batches:
+/// [`screen_card_numbers`] skips them wherever they are. Every catalog field of
+/// kind [`Kind::Id`] or [`Kind::Gtin14`] is here.
+pub const NOT_SCREENED: &[&str] = &[
+    "gtin",
+    "transaction_id",
+    "order_id",
+    "pickup_order_id",
+    "sku",
+    "serial",
+    "batch",
+    "job_id",
+];
+
+/// One step of the path to a value inside event data.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn render_path(root: &str, steps: &[Step<'_>]) -> String {
+    let mut path = root.to_owned();
+    for step in steps {
+        match step {
+            Step::Key(k) => {
+                path.push('.');
+                path.push_str(k);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
+}
+
+/// Refuses a clear payment card number (see [`pan`]) anywhere in `value`: in
+/// every string, every number and every object key, at any depth, except under
+/// the [`NOT_SCREENED`] fields. `root` names `value` in the error (`data`).
+/// The error names the field, never the number.
+pub fn screen_card_numbers(root: &str, value: &Value) -> Result<(), DataError> {
+    fn walk<'a>(root: &str, value: &'a Value, steps: &mut Vec<Step<'a>>) -> Result<(), DataError> {
+        let found = match value {
+            Value::String(s) => pan::contains_card_number(s),
+            Value::Number(n) => pan::contains_card_number(&n.to_string()),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    steps.push(Step::Index(i));
+                    walk(root, item, steps)?;
+                    steps.pop();
+                }
+                false
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    if pan::contains_card_number(key) {
+                        let parent = render_path(root, steps);
+                        return Err(DataError::CardNumber {
+                            field: format!("{parent}.<a field name>"),
+                        });
+                    }
+                    if NOT_SCREENED.contains(&key.as_str()) {
+                        continue;
+                    }
+                    steps.push(Step::Key(key));
+                    walk(root, item, steps)?;
+                    steps.pop();
+                }
+                false
+            }
+            Value::Null | Value::Bool(_) => false,
+        };
+        if found {
+            return Err(DataError::CardNumber {
+                field: render_path(root, steps),
+            });
+        }
+        Ok(())
+    }
+    walk(root, value, &mut Vec::new())
 }
 
 impl EventType {
@@ -438,7 +537,7 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
             .ok_or_else(|| invalid(field, "must be a string"))
     };
     match field.kind {
-        Kind::Text => {
+        Kind::Text | Kind::Id => {
             if as_str()?.is_empty() {
                 return Err(invalid(field, "must not be empty"));
             }
@@ -482,6 +581,15 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
                 return Err(invalid(
                     field,
                     "must be masked as `****` followed by at most the last 4 characters",
+                ));
+            }
+        }
+        Kind::RawMasked => {
+            let s = as_str()?;
+            if s.is_empty() || pan::longest_grouped_digit_run(s) > 4 {
+                return Err(invalid(
+                    field,
+                    "must be masked: at most 4 clear digits in a row, e.g. ************0511",
                 ));
             }
         }
@@ -559,10 +667,13 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
 }
 
 /// 43 characters of the base64url alphabet: HMAC-SHA256 without padding.
+/// A run of 12 or more digits is refused: that is a clear number padded to the
+/// shape (a real token has one with a chance of about 10^-8).
 pub fn is_customer_token(s: &str) -> bool {
     s.len() == 43
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && pan::longest_digit_run(s) < 12
 }
 
 /// `****` plus at most 4 visible characters.
@@ -622,6 +733,112 @@ mod tests {
             "store.loyalty.identified",
             json!({"method": "nfc", "device_id": "d1"}),
             Err("`customer_token` is required"),
+        );
+    }
+
+    #[test]
+    fn every_id_and_gtin_field_of_the_catalog_is_not_screened_and_nothing_else_is() {
+        for t in CATALOG {
+            for f in t.fields {
+                let exempt = matches!(f.kind, Kind::Id | Kind::Gtin14);
+                assert_eq!(
+                    exempt,
+                    NOT_SCREENED.contains(&f.name),
+                    "{}.{}",
+                    t.name,
+                    f.name
+                );
+            }
+        }
+    }
+
+    fn screened(data: Value) -> Result<(), String> {
+        screen_card_numbers("data", &data).map_err(|e| match e {
+            DataError::CardNumber { field } => field,
+            other => panic!("{other}"),
+        })
+    }
+
+    #[test]
+    fn a_pan_in_free_text_or_an_unknown_field_is_refused_by_its_path() {
+        let pan = "4111111111111111";
+        for (data, path) in [
+            (
+                json!({"comment": format!("my card {pan} thanks")}),
+                "data.comment",
+            ),
+            (json!({"card_number": pan}), "data.card_number"),
+            (
+                json!({"card_number": 4_111_111_111_111_111_u64}),
+                "data.card_number",
+            ),
+            (
+                json!({"card_number": 4_111_111_111_111_111.0_f64}),
+                "data.card_number",
+            ),
+            (json!({"note": "5500 0000 0000 0004"}), "data.note"),
+            (json!({"detail": "4111-1111-1111-1111"}), "data.detail"),
+            (
+                json!({"display_name": "x 4111 1111 1111 1111 12/27"}),
+                "data.display_name",
+            ),
+            (
+                json!({"extra": {"items": [{"name": "ok"}, {"name": pan}]}}),
+                "data.extra.items[1].name",
+            ),
+            (json!({"extra": [[pan]]}), "data.extra[0][0]"),
+            (json!({"extra": {pan: 1}}), "data.extra.<a field name>"),
+            // Inside an id field's object the exemption is by name only.
+            (
+                json!({"order": {"order_id": pan, "note": pan}}),
+                "data.order.note",
+            ),
+        ] {
+            assert_eq!(screened(data.clone()), Err(path.to_owned()), "{data}");
+        }
+        for data in [
+            json!({"comment": "great service, order W-1001, 3 items"}),
+            json!({"transaction_id": pan, "order_id": pan, "pickup_order_id": pan, "job_id": pan}),
+            json!({"gtin": "04111111111111", "sku": pan, "serial": pan, "batch": pan}),
+            json!({"items": [{"gtin": pan, "sku": pan}]}),
+            json!({"score": 9, "total_minor": 129_900, "ok": true, "none": null}),
+            json!({"long": "41111111111111111111111"}),
+        ] {
+            assert_eq!(screened(data.clone()), Ok(()), "{data}");
+        }
+        // The message names the field and never the number.
+        let e = screen_card_numbers("data", &json!({"comment": pan})).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("data.comment") && !text.contains(pan),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn raw_masked_must_be_masked_and_a_token_must_not_hide_a_number() {
+        let scanned = |raw: &str| json!({"symbology": "]E0", "device_id": "s", "context": "basket", "raw_masked": raw});
+        for ok in ["************0511", "****-****-****-0511", "AB12*34", "0511"] {
+            check("store.product.scanned", scanned(ok), Ok(()));
+        }
+        for bad in ["4111111111111111", "41111", "4111 1111 **** 0511", ""] {
+            check("store.product.scanned", scanned(bad), Err("must be masked"));
+        }
+        let digits43 = "1".repeat(43);
+        let padded = format!("{}{}", "4111111111111111", "A".repeat(27));
+        let twelve = format!("{}{}", "A".repeat(31), "123456789012");
+        for bad in [&digits43, &padded, &twelve] {
+            check(
+                "store.feedback.submitted",
+                json!({"score": 9, "context": "pickup", "customer_token": bad}),
+                Err("customer token"),
+            );
+        }
+        let eleven = format!("{}{}", "A".repeat(32), "12345678901");
+        check(
+            "store.feedback.submitted",
+            json!({"score": 9, "context": "pickup", "customer_token": eleven}),
+            Ok(()),
         );
     }
 

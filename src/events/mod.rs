@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{value::RawValue, Map, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 
-pub use catalog::{lookup, DataError, EventType, Producer, Stage, CATALOG};
+pub use catalog::{
+    lookup, screen_card_numbers, DataError, EventType, Producer, Stage, CATALOG, NOT_SCREENED,
+};
 
 /// An event as a producer hands it to the store, before it has an id and a
 /// sequence number. Validated against the catalog on construction.
@@ -42,6 +44,8 @@ pub enum EventError {
     SubjectWithoutField(&'static str),
     #[error("`time` is not an RFC 3339 date-time: {0}")]
     BadTime(String),
+    #[error("`time` {0} is not in the years 2000 to 9999 (in UTC); send when the event happened, e.g. 2026-11-26T10:00:00Z")]
+    TimeOutOfRange(String),
 }
 
 impl NewEvent {
@@ -53,7 +57,10 @@ impl NewEvent {
         Self::build(event_type, data, None, None)
     }
 
-    /// Builds an event posted by a client: service-only types are refused.
+    /// Builds an event posted by a client: service-only types are refused,
+    /// and so is a clear card number anywhere in `data` (see
+    /// [`screen_card_numbers`]; checked before the fields, so a card number
+    /// is reported as such whatever field it is in).
     pub fn from_client(
         type_name: &str,
         data: Value,
@@ -66,8 +73,15 @@ impl NewEvent {
             return Err(EventError::ServiceOnly(event_type.name));
         }
         let time = time
-            .map(|t| parse_time(t).map_err(|_| EventError::BadTime(t.to_owned())))
+            .map(|t| {
+                let parsed = parse_time(t).map_err(|_| EventError::BadTime(t.to_owned()))?;
+                if !in_event_years(parsed) {
+                    return Err(EventError::TimeOutOfRange(t.to_owned()));
+                }
+                Ok(parsed)
+            })
             .transpose()?;
+        screen_card_numbers("data", &data)?;
         Self::build(event_type, data, subject, time)
     }
 
@@ -189,6 +203,17 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
 }
 
+/// The UTC years an event's `time` may fall in: central refuses others (an
+/// event stamped `0000-01-01T00:00:00+23:59`, year -1 in UTC, stayed
+/// quarantined for good), and [`format_time`] has no form for years past 9999.
+pub const EVENT_YEARS: std::ops::RangeInclusive<i32> = 2000..=9999;
+
+/// True when `t`, taken to UTC, falls in [`EVENT_YEARS`].
+pub fn in_event_years(t: OffsetDateTime) -> bool {
+    t.checked_to_offset(UtcOffset::UTC)
+        .is_some_and(|utc| EVENT_YEARS.contains(&utc.year()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +247,36 @@ mod tests {
             NewEvent::from_client("store.nope", json!({}), None, None),
             Err(EventError::UnknownType(_))
         ));
+    }
+
+    #[test]
+    fn an_event_time_outside_the_years_2000_to_9999_utc_is_refused() {
+        let feedback = || json!({"score": 9, "context": "pickup"});
+        let post =
+            |t: &str| NewEvent::from_client("store.feedback.submitted", feedback(), None, Some(t));
+        for bad in [
+            "0000-01-01T00:00:00+23:59",
+            "1999-12-31T23:59:59Z",
+            "2000-01-01T00:59:59+01:00",
+            "9999-12-31T23:59:59-00:01",
+        ] {
+            assert!(
+                matches!(post(bad), Err(EventError::TimeOutOfRange(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            post("10000-01-01T00:00:00Z"),
+            Err(EventError::BadTime(_) | EventError::TimeOutOfRange(_))
+        ));
+        for good in [
+            "2000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1999-12-31T23:00:00-01:00",
+        ] {
+            let e = post(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert!(e.time.is_some_and(in_event_years));
+        }
     }
 
     #[test]

@@ -30,8 +30,10 @@
 //!    (Code 39, plain Code 128, plain QR) are not GTINs: GS1 keys travel only in GS1
 //!    symbologies.
 //! 7. No AIM and the text parses as a GS1 element string without separators
-//!    (`0109501101530003…`) → product.
-//! 8. Otherwise → unknown.
+//!    (`0109501101530003…`) → product — except a bare card number (13–19 digits,
+//!    Luhn-valid, see [`pan`]) whose first AI would be 410–417: that is `unknown`.
+//! 8. Otherwise → unknown. A bare card number is `unknown` with `raw_masked` (all but
+//!    the last 4 digits masked); its clear digits are in nothing this module returns.
 
 pub mod aim;
 pub mod digital_link;
@@ -39,6 +41,7 @@ pub mod gs1;
 pub mod gtin;
 pub mod loyalty;
 pub mod magstripe;
+pub mod pan;
 pub mod pass;
 
 use std::fmt;
@@ -195,6 +198,10 @@ pub enum Decoded {
     /// Well-formed but not something this module knows.
     Unknown {
         reason: String,
+        /// For a frame that is a bare card number: the frame with all but its last 4
+        /// digits masked (`************0511`). The clear frame is never kept.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw_masked: Option<String>,
     },
     /// Broken: bad bytes, bad check digit, malformed structure.
     Invalid {
@@ -209,6 +216,15 @@ fn invalid(e: ScanError) -> Decoded {
 fn unknown(reason: &str) -> Decoded {
     Decoded::Unknown {
         reason: reason.to_string(),
+        raw_masked: None,
+    }
+}
+
+/// A bare card number (see [`pan`]) that no loyalty program claimed: shown only masked.
+fn card_number(body: &str) -> Decoded {
+    Decoded::Unknown {
+        reason: "a payment card number, not a product or loyalty card".to_string(),
+        raw_masked: Some(pan::mask_keep_last4(body)),
     }
 }
 
@@ -410,19 +426,36 @@ pub fn decode(raw: &[u8], cfg: &DecodeConfig) -> Decoded {
         return loyalty_result(normalise_number(body), Method::Barcode, Some(program), cfg);
     }
 
-    // 6. GTIN in EAN/UPC/ITF.
-    if let Some(decoded) = gtin_rule(aim, body) {
-        return decoded;
+    // 6. GTIN in EAN/UPC/ITF. (A bare 13/14-digit card number whose GTIN check digit
+    //    fails is "unknown" here; it is shown masked like any other bare card number.)
+    let bare_card = aim.is_none() && pan::is_bare_card_number(body);
+    match gtin_rule(aim, body) {
+        Some(Decoded::Unknown { .. }) if bare_card => return card_number(body),
+        Some(decoded) => return decoded,
+        None => {}
     }
 
-    // 7. Unlabelled element string without separators.
+    // 7. Unlabelled element string without separators. A bare card number is never one
+    //    whose first AI is 410–417 (a 13-digit GLN after a 3-digit AI has its own check
+    //    digit, and about 1 in 10 Luhn-valid numbers starting 410–417 would pass it).
+    if bare_card && is_gln_ai_410_to_417(body) {
+        return card_number(body);
+    }
     if aim.is_none() && body.starts_with(|c: char| c.is_ascii_digit()) {
         if let Ok(data) = gs1::parse_element_string(body, cfg.current_year) {
             return gs1_product(Symbology::new('C', '1', true), data);
         }
     }
 
+    if bare_card {
+        return card_number(body);
+    }
     unknown("not a pickup pass, card, GS1 code, loyalty number or GTIN")
+}
+
+/// True when `body` starts with one of the AIs 410–417 (GLNs: ship to, bill to, …).
+fn is_gln_ai_410_to_417(body: &str) -> bool {
+    matches!(body.as_bytes(), [b'4', b'1', b'0'..=b'7', ..])
 }
 
 #[cfg(test)]
@@ -687,6 +720,56 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_card_number_is_never_read_as_a_gln_element_string() {
+        // No programs: nothing claims the number as a loyalty card.
+        let s = DecodeConfig::scanner(YEAR);
+        for (frame, masked) in [
+            ("4111000000000511", "************0511"),
+            ("4111000000000511\r\n", "************0511"),
+            ("4111111111111111", "************1111"),
+            ("4222222222222", "*********2222"),
+            ("5500000000000004", "************0004"),
+        ] {
+            let decoded = decode(frame.as_bytes(), &s);
+            let json = serde_json::to_value(&decoded).unwrap();
+            assert_eq!(json["kind"], "unknown", "{frame:?}: {json}");
+            assert_eq!(json["raw_masked"], masked, "{frame:?}: {json}");
+            let clear = frame.trim_end();
+            assert!(!json.to_string().contains(clear), "{json}");
+            assert!(!format!("{decoded:?}").contains(clear));
+        }
+        // Other AIs are unchanged, and so is 41x behind a GS1 symbology identifier or
+        // with a separator: that is an element string by declaration.
+        check(
+            "0109501101530003",
+            &s,
+            json!({"kind": "product", "gtin": "09501101530003"}),
+        );
+        check(
+            "]C14111000000000511",
+            &s,
+            json!({"kind": "product", "ais": {"411": "1000000000511"}}),
+        );
+        check(
+            "4111000000000511\u{1d}",
+            &s,
+            json!({"kind": "product", "ais": {"411": "1000000000511"}}),
+        );
+        // A number that is no card number keeps its old meaning.
+        check(
+            "4111000000000512",
+            &s,
+            json!({"kind": "unknown", "raw_masked": null}),
+        );
+        // A loyalty program that claims the number still wins.
+        check(
+            "4111111111111111",
+            &scanner(),
+            json!({"kind": "loyalty", "program": "test-cards"}),
+        );
+    }
+
+    #[test]
     fn pickup_passes() {
         let pass = "SEP1.eyJvaWQiOiJPLTEwMDEiLCJzaWQiOiJTLTA0MiIsImtpZCI6ImsxIiwiZXhwIjoxNzY3MjI1NjAwfQ.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-Pw";
         let expected = json!({"kind": "pickup_pass", "order_id": "O-1001", "store_id": "S-042",
@@ -822,6 +905,31 @@ mod tests {
             let frame = format!("{prefix}{tail}");
             let _ = decode(frame.as_bytes(), &scanner());
             let _ = decode(frame.as_bytes(), &reader());
+        }
+
+        #[test]
+        fn bare_card_numbers_never_decode_as_41x_and_never_show(
+            body in (12usize..=18).prop_flat_map(digits),
+            ai in 410u32..=417,
+        ) {
+            // Make the body start with the AI, then fix the Luhn check digit.
+            let body = format!("{ai}{}", &body[3..]);
+            let Some(pan) = (0..10u8)
+                .map(|d| format!("{body}{}", char::from(b'0' + d)))
+                .find(|n| loyalty::luhn_valid(n)) else {
+                return Err(TestCaseError::fail("no check digit"));
+            };
+            let decoded = decode(pan.as_bytes(), &DecodeConfig::scanner(YEAR));
+            let json = serde_json::to_string(&decoded).unwrap();
+            match &decoded {
+                // A 13/14-digit one may be a valid GTIN (a linear product, no AIs).
+                Decoded::Product(p) => prop_assert!(p.data.ais.is_empty() && pan.len() <= 14, "{}", json),
+                Decoded::Unknown { raw_masked, .. } => {
+                    prop_assert_eq!(raw_masked.clone(), Some(pan::mask_keep_last4(&pan)));
+                    prop_assert!(!json.contains(&pan[..pan.len() - 4]), "{}", json);
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
         }
 
         #[test]

@@ -148,6 +148,27 @@ pub const STEPS: &[&str] = &[
      WHERE role IN ('staff', 'kiosk')
        AND (register IS NOT NULL OR name GLOB '* #[0-9][0-9][0-9][0-9]*');
     "#,
+    // 5: an Idempotency-Key belongs to the token that sent it (issue 10): the
+    // same key from another token is another key.
+    r#"
+    -- `token_hash` is api_tokens.hash of the caller. Rows from before this
+    -- step get an empty one: their owner is unknown, so they still answer a
+    -- repeat from any token until they expire (7 days), as they did before.
+    CREATE TABLE idempotency_by_token (
+        token_hash   BLOB NOT NULL,
+        key          TEXT NOT NULL,
+        request_hash BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        response     TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (token_hash, key)
+    );
+    INSERT INTO idempotency_by_token (token_hash, key, request_hash, status, response, created_at)
+        SELECT x'', key, request_hash, status, response, created_at FROM idempotency;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_by_token RENAME TO idempotency;
+    CREATE INDEX idempotency_created ON idempotency(created_at);
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

@@ -255,10 +255,14 @@ pub struct Appended {
     pub sequence: String,
 }
 
-/// A request's Idempotency-Key and the hash of its body.
+/// A request's Idempotency-Key, whose it is and the hash of its body.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub key: String,
+    /// The SHA-256 of the caller's API token (`Principal::token_hash`): a key
+    /// belongs to one token, so another token's request with the same key is
+    /// a request of its own.
+    pub token_hash: [u8; 32],
     pub request_hash: [u8; 32],
 }
 
@@ -369,12 +373,18 @@ impl WriteOp for AppendOp {
 
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), StoreError> {
         if let Some(idem) = &self.idempotency {
+            // This token's record, else one from before keys had owners
+            // (empty token_hash, migration 4), which answers as it used to.
             let seen: Option<(Vec<u8>, u16, String)> = ctx
                 .conn()
                 .prepare_cached(
-                    "SELECT request_hash, status, response FROM idempotency WHERE key = ?1",
+                    "SELECT request_hash, status, response FROM idempotency
+                     WHERE key = ?1 AND token_hash IN (?2, x'')
+                     ORDER BY length(token_hash) DESC LIMIT 1",
                 )?
-                .query_row([&idem.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(rusqlite::params![idem.key, &idem.token_hash[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             if let Some((hash, status, body)) = seen {
                 if hash != idem.request_hash {
@@ -397,9 +407,15 @@ impl WriteOp for AppendOp {
         if let Some(idem) = &self.idempotency {
             ctx.conn()
                 .prepare_cached(
-                    "INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES (?1, ?2, 201, ?3, ?4)",
+                    "INSERT INTO idempotency (token_hash, key, request_hash, status, response, created_at) VALUES (?1, ?2, ?3, 201, ?4, ?5)",
                 )?
-                .execute(rusqlite::params![idem.key, &idem.request_hash[..], body, unix_now()])?;
+                .execute(rusqlite::params![
+                    &idem.token_hash[..],
+                    idem.key,
+                    &idem.request_hash[..],
+                    body,
+                    unix_now()
+                ])?;
         }
         self.outcome = Some(AppendOutcome::Created { acks, body });
         Ok(())
@@ -751,6 +767,108 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn feedback() -> Vec<NewEvent> {
+        let data = serde_json::json!({"score": 9, "context": "pickup"});
+        vec![NewEvent::from_client("store.feedback.submitted", data, None, None).unwrap()]
+    }
+
+    fn idem(key: &str, token: u8, body: u8) -> Option<Idempotency> {
+        Some(Idempotency {
+            key: key.into(),
+            token_hash: [token; 32],
+            request_hash: [body; 32],
+        })
+    }
+
+    /// Migration 4 gives every Idempotency-Key an owner. A record written
+    /// before it (schema 3, no owner) still answers a repeat, from any token,
+    /// as it did; a new key is each token's own.
+    #[tokio::test]
+    async fn an_idempotency_key_is_the_token_s_own_and_old_records_still_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (i, step) in super::super::migrations::STEPS.iter().take(3).enumerate() {
+                conn.execute_batch(step).unwrap();
+                conn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+            }
+            conn.pragma_update(
+                None,
+                "application_id",
+                super::super::migrations::APPLICATION_ID,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('store_id', 's1'), ('created_at', 'x'), ('last_seq', '0')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES ('old-key-1', ?1, 201, '{\"id\":\"old\",\"sequence\":\"7\"}', ?2)",
+                rusqlite::params![&[1u8; 32][..], unix_now()],
+            )
+            .unwrap();
+        }
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let settings = WriterSettings {
+            path: path.clone(),
+            max_size_bytes: 1 << 30,
+            retain_sent_days: 30,
+        };
+        let (writer, thread) =
+            Writer::start(conn, settings, Arc::new(crate::telemetry::Metrics::new())).unwrap();
+
+        // The old record answers its repeat from any token, and refuses another body.
+        for token in [2, 3] {
+            match writer
+                .append(feedback(), idem("old-key-1", token, 1), true)
+                .await
+            {
+                Ok(AppendOutcome::Replayed { status: 201, body }) => assert!(body.contains("old")),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            writer
+                .append(feedback(), idem("old-key-1", 2, 9), true)
+                .await,
+            Err(StoreError::IdempotencyMismatch)
+        ));
+
+        // A new key: two tokens, two bodies, two events; each repeat gets its own answer.
+        let Ok(AppendOutcome::Created { body: till, .. }) = writer
+            .append(feedback(), idem("key-0001", 2, 5), true)
+            .await
+        else {
+            panic!("till's first post")
+        };
+        let Ok(AppendOutcome::Created { body: kiosk, .. }) = writer
+            .append(feedback(), idem("key-0001", 3, 6), true)
+            .await
+        else {
+            panic!("kiosk's post with the till's key is its own")
+        };
+        assert_ne!(till, kiosk);
+        for (token, body, answer) in [(2, 5, &till), (3, 6, &kiosk)] {
+            match writer
+                .append(feedback(), idem("key-0001", token, body), true)
+                .await
+            {
+                Ok(AppendOutcome::Replayed { body, .. }) => assert_eq!(&body, answer),
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(writer);
+        thread.join().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let events: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 2);
+    }
 
     #[test]
     fn clock_jump_is_signed_whole_seconds() {

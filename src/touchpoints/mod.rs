@@ -290,7 +290,7 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
                 }
             }
         }
-        Decoded::Unknown { reason } | Decoded::Invalid { reason } => {
+        Decoded::Unknown { reason, .. } | Decoded::Invalid { reason } => {
             tracing::debug!(device_id = %device.id, reason = %reason, "frame not understood");
         }
     }

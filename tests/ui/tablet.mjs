@@ -1,8 +1,9 @@
 // Drives the staff tablet UI in headless Chromium through a whole pickup:
-// pair, log in, a new order arrives live, pick it, hand it over by a
-// scanned pass, find it again, keep the log-in over a reload, be asked for
-// the PIN again after the staff session's idle time, see the banner when
-// central dies, and log out.
+// pair, log in, a new order arrives live, pick it (a card number typed as
+// the shelf is refused with a plain message), hand it over by a scanned
+// pass, find it again, keep the log-in over a reload, be asked for the PIN
+// again after the staff session's idle time, see the banner when central
+// dies, and log out.
 // Run by a Rust test that has started store-edge, the fake central and the
 // counter scanner pty; everything it needs comes from the environment.
 // Exits 0 on success, 1 with failure.png and the page's console otherwise.
@@ -137,6 +138,20 @@ async function run() {
   const boxes = page.locator('input[type="checkbox"][data-testid^="line-"]');
   await visible(boxes.first());
   for (const box of await boxes.all()) await box.check();
+  // A card number typed as the shelf is refused, and the tablet says why
+  // without showing the number again.
+  await byId('location').fill('4111 1111 1111 1111');
+  await byId('action-ready').click();
+  const refused = byId('error');
+  await visible(refused);
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="error"]')?.textContent ?? '') === "Please don't enter card numbers.",
+    null,
+    { timeout: WAIT, polling: 250 },
+  );
+  await screenshot('card-number-refused');
+  await refused.click();
+  await waitForDetailState('picking');
   await byId('location').fill('A-12');
   await screenshot('picking');
   await byId('action-ready').click();
