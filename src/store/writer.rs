@@ -374,7 +374,7 @@ impl WriteOp for AppendOp {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), StoreError> {
         if let Some(idem) = &self.idempotency {
             // This token's record, else one from before keys had owners
-            // (empty token_hash, migration 4), which answers as it used to.
+            // (empty token_hash, migration 5), which answers as it used to.
             let seen: Option<(Vec<u8>, u16, String)> = ctx
                 .conn()
                 .prepare_cached(
