@@ -50,6 +50,8 @@ pub struct AppState {
     pub pickups: crate::pickup::service::Pickups,
     /// Fires on SIGTERM: long-lived responses (the live stream) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Wrong pairing codes per source address (429 after ten).
+    pub pairing: Arc<tablets::PairingGuard>,
 }
 
 /// Why the service is not ready, if it is not.

@@ -5,6 +5,7 @@
 
 mod systemd;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         touchpoints,
         pickups,
         shutdown: cancel.clone(),
+        pairing: Default::default(),
     };
 
     let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -168,8 +170,12 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         config.file.display()
     );
 
-    let server = axum::serve(listener, api::router(state.clone()))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    // With the peer address: pairing counts wrong codes per source.
+    let server = axum::serve(
+        listener,
+        api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let server = tokio::spawn(async move { server.await });
     let abort_server = server.abort_handle();
     cancel.cancelled().await;
