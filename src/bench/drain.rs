@@ -124,7 +124,7 @@ fn drain_through_http(
         .local_addr()?
         .port();
     let token_file = dir.join("central.token");
-    std::fs::write(&token_file, "bench-central-token-0123456789\n")?;
+    crate::config::secret::write_secret_file(&token_file, "bench-central-token-0123456789\n")?;
     let mut central = Command::new(&exe)
         .args([
             "fake-central",

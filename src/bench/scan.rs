@@ -104,7 +104,7 @@ async fn wait_state(
 async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut socat = SocatPair::start(dir, Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
-    std::fs::write(dir.join("loyalty.key"), KEY_HEX)?;
+    crate::config::secret::write_secret_file(&dir.join("loyalty.key"), KEY_HEX)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -205,15 +205,14 @@ fn decode(
     };
     if let Some(l) = loyalty {
         cfg = cfg.with_programs(l.programs.clone());
-        match std::fs::read_to_string(&l.key_file)
-            .ok()
-            .map(|t| crate::scan::parse_key_file(&t))
-        {
-            Some(Ok(key)) => cfg = cfg.with_token_key(key),
-            _ => eprintln!(
-                "note: {} not readable; loyalty numbers are shown masked, without customer_token",
-                l.key_file.display()
-            ),
+        let key = config::secret::read_secret_file(&l.key_file, "loyalty.key_file")
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::scan::parse_key_file(&t).map_err(|e| e.reason().to_owned()));
+        match key {
+            Ok(key) => cfg = cfg.with_token_key(key),
+            Err(why) => {
+                eprintln!("note: {why}; loyalty numbers are shown masked, without customer_token")
+            }
         }
     }
     let mut out = std::io::stdout().lock();
@@ -249,6 +248,15 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run => {
             let config = load()?;
+            if let Some(created) = config.create_demo_key()? {
+                eprintln!(
+                    "created the demo's loyalty key {} (random, mode 0600)",
+                    created.display()
+                );
+            }
+            // Refused secret files are config errors (exit 2), found before
+            // anything starts.
+            config.check_secret_files()?;
             crate::telemetry::init_logging(&config.log.level);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -258,6 +266,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::Config(ConfigCommand::Check(flag)) => {
             let config = load()?;
+            for note in config.check_secret_files()? {
+                eprintln!("{note}");
+            }
             if flag.json {
                 print_json(&config)
             } else {

@@ -40,6 +40,8 @@ pub enum ServiceError {
     Sync(#[from] crate::sync::SyncError),
     #[error("[loyalty] key_file {file}: {problem}")]
     LoyaltyKey { file: String, problem: String },
+    #[error(transparent)]
+    SecretFile(#[from] crate::config::secret::SecretFileError),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
@@ -225,8 +227,7 @@ fn load_loyalty(config: &Config) -> Result<crate::touchpoints::LoyaltySettings, 
         file: l.key_file.display().to_string(),
         problem,
     };
-    let text =
-        std::fs::read_to_string(&l.key_file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = crate::config::secret::read_secret_file(&l.key_file, "loyalty.key_file")?;
     let key = crate::scan::parse_key_file(&text).map_err(|e| fail(e.reason().to_owned()))?;
     Ok(crate::touchpoints::LoyaltySettings {
         key: Some(crate::scan::TokenKey::new(key)),
