@@ -317,3 +317,26 @@ async fn the_demo_writes_its_loyalty_key_under_var_with_mode_0600_on_first_start
         "kept across restarts"
     );
 }
+
+#[test]
+fn the_fake_central_on_an_api_beyond_loopback_is_refused_by_run() {
+    let svc = Service::new("", "[central]\nfake = true\n");
+    let text = std::fs::read_to_string(&svc.config).expect("config");
+    std::fs::write(
+        &svc.config,
+        text.replace(
+            &format!("127.0.0.1:{}", svc.port),
+            &format!("0.0.0.0:{}", svc.port),
+        ),
+    )
+    .expect("config");
+    let out = svc.cli(&["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&svc.config.display().to_string())
+            && stderr.contains("`api.listen`")
+            && stderr.contains("loopback"),
+        "names file, key and what is allowed: {stderr}"
+    );
+}

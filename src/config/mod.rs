@@ -562,7 +562,30 @@ impl Resolver<'_> {
         })?;
         let central = match raw.central {
             None => None,
-            Some(c) if c.fake => Some(CentralConfig::Fake { fake: true }),
+            Some(raw::RawCentral {
+                fake: Some(fake), ..
+            }) if *fake.get_ref() => {
+                // The fake's control routes mint valid pickup passes and
+                // orders: it may serve only this machine.
+                if !listen_addr.ip().to_canonical().is_loopback() {
+                    let written = !listen.span().is_empty();
+                    return Err(ConfigError::Value {
+                        file: self.file.to_path_buf(),
+                        line: line_of(
+                            self.text,
+                            if written { listen.span().start } else { fake.span().start },
+                        ),
+                        key: "api.listen",
+                        found: format!(
+                            "{:?}{}",
+                            listen.get_ref(),
+                            if written { "" } else { " (the default)" }
+                        ),
+                        allowed: "with `[central] fake = true` only a loopback address such as \"127.0.0.1:8080\" or \"[::1]:8080\" (the built-in fake central can mint valid pickup passes; it is for demos on one machine); for a store, configure the real central (`url`, `token_file`) instead".into(),
+                    });
+                }
+                Some(CentralConfig::Fake { fake: true })
+            }
             Some(c) => {
                 let url = c.url.ok_or_else(|| {
                     self.missing("central.url", "the central platform's https:// URL (or fake = true for the built-in fake)")
@@ -767,6 +790,52 @@ mod tests {
         assert!(e.contains("https:// is required"), "{e}");
         assert!(parse(&format!(
             "{MINIMAL}[central]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"/t\"\n"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn a_fake_central_with_an_api_listen_beyond_loopback_is_a_config_error() {
+        let e = parse(&format!(
+            "{MINIMAL}[api]\nlisten = \"0.0.0.0:8080\"\n[central]\nfake = true\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("/etc/store-edge/store-edge.toml:6: `api.listen` = \"0.0.0.0:8080\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("loopback") && e.contains("127.0.0.1:8080"),
+            "{e}"
+        );
+        // The default listen address is not loopback either: the error
+        // points at `fake`.
+        let e = parse(&format!("{MINIMAL}[central]\nfake = true\n")).unwrap_err();
+        assert!(
+            e.contains(":6: `api.listen` = \"0.0.0.0:8080\" (the default)"),
+            "{e}"
+        );
+        for listen in ["192.168.1.20:8080", "[::]:8080", "[2001:db8::1]:8080"] {
+            assert!(parse(&format!(
+                "{MINIMAL}[api]\nlisten = \"{listen}\"\n[central]\nfake = true\n"
+            ))
+            .is_err());
+        }
+        for listen in [
+            "127.0.0.1:8080",
+            "127.0.0.2:0",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            let c = parse(&format!(
+                "{MINIMAL}[api]\nlisten = \"{listen}\"\n[central]\nfake = true\n"
+            ))
+            .unwrap_or_else(|e| panic!("{listen}: {e}"));
+            assert!(matches!(c.central, Some(CentralConfig::Fake { .. })));
+        }
+        // `fake = false` is a real central, wherever the API listens.
+        assert!(parse(&format!(
+            "{MINIMAL}[central]\nfake = false\nurl = \"https://c.example\"\ntoken_file = \"/t\"\n"
         ))
         .is_ok());
     }
