@@ -340,3 +340,55 @@ fn the_fake_central_on_an_api_beyond_loopback_is_refused_by_run() {
         "names file, key and what is allowed: {stderr}"
     );
 }
+
+// ---- output into a closed pipe -------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pickups_list_into_a_pipe_closed_early_exits_quietly_with_status_0() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+
+    let orders: Vec<Value> = (0..400)
+        .map(|i| common::order_doc(&format!("W-{i:05}"), 1, "open"))
+        .collect();
+    let central = common::FakeCentralProc::start(&orders, &[]).await;
+    let mut svc = Service::new("", &central.edge_sections(""));
+    svc.start().await;
+    let started = std::time::Instant::now();
+    loop {
+        let n: i64 = svc
+            .db()
+            .query_row("SELECT count(*) FROM pickup_orders", [], |r| r.get(0))
+            .expect("count");
+        if n == 400 {
+            break;
+        }
+        assert!(started.elapsed() < common::DEADLINE, "{n} orders arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let args = ["pickups", "list", "--json", "--limit", "10000"];
+    // The whole answer is several pipe buffers (64 KiB) long, so the
+    // command is still writing when the reader below goes away.
+    let full = svc.cli(&args);
+    assert!(full.status.success());
+    assert!(full.stdout.len() > 3 * 65536, "{} bytes", full.stdout.len());
+
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).expect("the list starts");
+    assert_eq!(first[0], b'[');
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "quietly, status 0: {stderr}");
+    assert!(stderr.is_empty(), "nothing to say: {stderr}");
+}

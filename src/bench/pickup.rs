@@ -5,6 +5,7 @@
 //! search queries with many orders stored; pickup-pass checks against a raw
 //! Ed25519 verify; the argon2id code check (which also bounds guessing).
 
+use crate::cli::out::outln;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,8 +68,8 @@ fn order(i: u64) -> CentralOrder {
 }
 
 pub fn run(args: PickupArgs) -> anyhow::Result<()> {
-    println!("# store-edge bench pickup");
-    println!();
+    outln!("# store-edge bench pickup")?;
+    outln!()?;
     let dir = fresh_dir(&args.dir, "pickup")?;
 
     eprintln!("[1/5] raw limit: one FULL commit of an UPDATE and an INSERT ...");
@@ -181,33 +182,33 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
     }
     let (code50, code99) = quantiles(code_ms);
 
-    println!("| measurement | p50 | p99 | limit in the same run |\n|---|---|---|---|");
-    println!(
+    outln!("| measurement | p50 | p99 | limit in the same run |\n|---|---|---|---|")?;
+    outln!(
         "| staff action (start-picking / ready / handover: order row + event, one fsync'd transaction), {} actions | {act50:.2} ms | {act99:.2} ms | raw FULL commit of UPDATE + INSERT: p50 {:.2} ms, p99 {:.2} ms |",
         args.handovers * 3,
         raw.0,
         raw.1
-    );
-    println!(
+    )?;
+    outln!(
         "| tablet board (received, picking, ready, due, overdue lists) with {} orders stored | {board50:.2} ms | {board99:.2} ms | — |",
         args.orders
-    );
-    println!(
+    )?;
+    outln!(
         "| search by name among {} orders | {search50:.2} ms | {search99:.2} ms | — |",
         args.orders
-    );
-    println!(
+    )?;
+    outln!(
         "| short code check (argon2id m=19 MiB, t=2) | {code50:.1} ms | {code99:.1} ms | at most {:.0} guesses/s per order (checks of one order are serialised; the lock stops it after 5) |",
         1000.0 / code50.max(0.001)
-    );
-    println!();
-    println!("| pickup pass check, one core | rate |\n|---|---|");
-    println!(
+    )?;
+    outln!()?;
+    outln!("| pickup pass check, one core | rate |\n|---|---|")?;
+    outln!(
         "| parse + key lookup + Ed25519 verify + store/expiry checks | {pass_rate:.0} passes/s |"
-    );
-    println!(
+    )?;
+    outln!(
         "| raw ed25519-dalek verify of the same bytes (the limit) | {raw_rate:.0} verifies/s |"
-    );
+    )?;
     Ok(())
 }
 
