@@ -155,6 +155,27 @@ fn mode_of(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
 }
 
+/// `store-edge run` (or any command) that is expected to exit by itself:
+/// its exit status and stderr. A service that starts instead is killed at
+/// the deadline and fails the test rather than hanging it.
+fn exits_by_itself(svc: &Service, args: &[&str]) -> (Option<i32>, String) {
+    let err_file = svc.dir.path().join("cli-stderr.txt");
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_file).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    let status = common::wait_with_deadline(&mut child);
+    (
+        status.code(),
+        std::fs::read_to_string(&err_file).unwrap_or_default(),
+    )
+}
+
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// A loyalty section (with a simulated scanner and a card program) whose
@@ -185,13 +206,8 @@ async fn a_secret_file_others_may_read_is_refused_by_run_and_config_check() {
     ] {
         chmod(file, 0o644);
         for cmd in [&["config", "check"][..], &["run"][..]] {
-            let out = svc.cli(cmd);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{cmd:?} with {name} 0644: {stderr}"
-            );
+            let (code, stderr) = exits_by_itself(&svc, cmd);
+            assert_eq!(code, Some(2), "{cmd:?} with {name} 0644: {stderr}");
             assert!(
                 stderr.contains(&file.display().to_string())
                     && stderr.contains("0644")
@@ -213,9 +229,8 @@ async fn a_missing_secret_file_is_a_config_error_naming_it() {
     std::fs::remove_file(&key).expect("rm");
     svc.write_config("", &format!("{}\n{loyalty}", central.edge_sections("")));
     for cmd in [&["config", "check"][..], &["run"][..]] {
-        let out = svc.cli(cmd);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+        let (code, stderr) = exits_by_itself(&svc, cmd);
+        assert_eq!(code, Some(2), "{cmd:?}: {stderr}");
         assert!(
             stderr.contains(&key.display().to_string()) && stderr.contains("does not exist"),
             "{stderr}"
@@ -319,7 +334,7 @@ async fn the_demo_writes_its_loyalty_key_under_var_with_mode_0600_on_first_start
 }
 
 #[test]
-fn the_fake_central_on_an_api_beyond_loopback_is_refused_by_run() {
+fn the_fake_central_on_an_api_beyond_loopback_is_refused_by_run_and_config_check() {
     let svc = Service::new("", "[central]\nfake = true\n");
     let text = std::fs::read_to_string(&svc.config).expect("config");
     std::fs::write(
@@ -330,15 +345,16 @@ fn the_fake_central_on_an_api_beyond_loopback_is_refused_by_run() {
         ),
     )
     .expect("config");
-    let out = svc.cli(&["run"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&svc.config.display().to_string())
-            && stderr.contains("`api.listen`")
-            && stderr.contains("loopback"),
-        "names file, key and what is allowed: {stderr}"
-    );
+    for cmd in [&["config", "check"][..], &["run"][..]] {
+        let (code, stderr) = exits_by_itself(&svc, cmd);
+        assert_eq!(code, Some(2), "{cmd:?}: {stderr}");
+        assert!(
+            stderr.contains(&svc.config.display().to_string())
+                && stderr.contains("`api.listen`")
+                && stderr.contains("loopback"),
+            "names file, key and what is allowed: {stderr}"
+        );
+    }
 }
 
 // ---- output into a closed pipe -------------------------------------------------
