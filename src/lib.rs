@@ -1,6 +1,10 @@
 //! store-edge: the store's edge service. See ARCHITECTURE.md for the map;
 //! `main.rs` only parses arguments and maps errors to exit codes.
 
+// `println!` panics when stdout is a closed pipe; commands write through
+// `cli::out` (`outln!`), which returns the error instead.
+#![warn(clippy::print_stdout)]
+
 pub mod api;
 pub mod bench;
 pub mod cli;

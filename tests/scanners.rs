@@ -28,7 +28,7 @@ fn ean13(base12: u64) -> String {
 
 fn sections(dir: &Path) -> String {
     let key = dir.join("loyalty.key");
-    std::fs::write(&key, format!("{KEY_HEX}\n")).expect("key");
+    common::write_secret(&key, &format!("{KEY_HEX}\n"));
     format!(
         "[[devices]]\nid = \"till-1-scanner\"\nkind = \"scanner\"\ntransport = \"serial\"\nregister = \"till-1\"\ncontext = \"basket\"\npath = \"{}\"\nbaud = 9600\nsuffix = \"\\r\"\n\n[loyalty]\nkey_file = \"{}\"\n\n[[loyalty.programs]]\nname = \"club\"\nprefix = \"2400\"\nlength = 13\ncheck = \"gtin\"\n",
         dir.join("scanner").display(),

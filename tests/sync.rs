@@ -558,3 +558,104 @@ async fn the_demo_config_runs_with_the_builtin_fake_central() {
     assert!(orders >= 2, "the demo orders arrived");
     assert!(svc.log_text().contains("built-in fake central running"));
 }
+
+/// Serves `router` on a free loopback port in this test process.
+async fn serve_locally(router: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    port
+}
+
+/// The value of one sample in Prometheus text, 0 when absent.
+fn sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_from_central_is_not_followed_and_the_events_stay_unsent() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // Another host that would happily take the batch, counting every request.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let other = serve_locally(axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            (axum::http::StatusCode::OK, "{\"results\":[]}")
+        }
+    }))
+    .await;
+    // "Central" sends everything there with a 307 (method and body kept).
+    let central = serve_locally(axum::Router::new().fallback(
+        move |uri: axum::http::Uri| async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(
+                    axum::http::header::LOCATION,
+                    format!("http://127.0.0.1:{other}{uri}"),
+                )],
+            )
+        },
+    ))
+    .await;
+
+    let mut svc = Service::new("", "");
+    let token_file = svc.dir.path().join("central.token");
+    common::write_secret(&token_file, "central-token-for-tests-0123456789\n");
+    svc.write_config(
+        "",
+        &format!(
+            "[central]\nurl = \"http://127.0.0.1:{central}\"\ntoken_file = \"{}\"\n\n[sync]\nrequest_timeout_s = 2\nbackoff_base_ms = 20\nbackoff_cap_s = 1\npoll_interval_s = 1\n",
+            token_file.display()
+        ),
+    );
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    let r = common::http()
+        .post(svc.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .json(&marker_event("T-redirect"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+
+    let redirects = "store_edge_sync_retries_total{cause=\"redirect\"}";
+    let started = std::time::Instant::now();
+    loop {
+        let m = svc.metrics().await;
+        if hits.load(Ordering::SeqCst) > 0 || sample(&m, redirects) >= 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "no redirect retries counted:\n{m}\nlog:\n{}",
+            svc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed to another host"
+    );
+    let status = svc.sync_status();
+    assert_eq!(status["unsent"], 1, "{status}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("307")),
+        "the failure is reported: {status}"
+    );
+}

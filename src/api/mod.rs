@@ -54,6 +54,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The open live streams by token (cap per token, closed on revocation).
     pub streams: streams::LiveStreams,
+    /// Wrong pairing codes per source address (429 after ten).
+    pub pairing: Arc<tablets::PairingGuard>,
 }
 
 /// Why the service is not ready, if it is not.

@@ -5,6 +5,7 @@
 //! serialize, gzip, mark sent; no HTTP) at the same gzip level and at
 //! level 1, and the simplest correct alternative (one event per request).
 
+use crate::cli::out::outln;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,11 +36,13 @@ pub struct DrainArgs {
 }
 
 pub fn run(args: DrainArgs) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "# store-edge bench drain ({} events, gzip level {}, batches of up to {})",
-        args.events, args.gzip_level, args.batch_max_events
-    );
-    println!();
+        args.events,
+        args.gzip_level,
+        args.batch_max_events
+    )?;
+    outln!()?;
     let dir = fresh_dir(&args.dir, "drain")?;
     eprintln!("building a backlog of {} events ...", args.events);
     let db = dir.join("store-edge.db");
@@ -47,13 +50,13 @@ pub fn run(args: DrainArgs) -> anyhow::Result<()> {
     let limit_db = dir.join("limit.db");
     std::fs::copy(&db, &limit_db).context("copy the backlog")?;
 
-    println!("| measurement | events/s | gzip bytes/event | peak RSS MiB |\n|---|---|---|---|");
+    outln!("| measurement | events/s | gzip bytes/event | peak RSS MiB |\n|---|---|---|---|")?;
     for level in [args.gzip_level, 1] {
         let copy = dir.join(format!("limit-{level}.db"));
         std::fs::copy(&limit_db, &copy)?;
         eprintln!("in-process limit at gzip level {level} ...");
         let (rate, bpe) = in_process_limit(&copy, level, args.batch_max_events)?;
-        println!("| in-process limit, one thread, level {level} (page, serialize, gzip, mark sent) | {rate:.0} | {bpe:.1} | – |");
+        outln!("| in-process limit, one thread, level {level} (page, serialize, gzip, mark sent) | {rate:.0} | {bpe:.1} | – |")?;
     }
 
     let (rate, bpe, rss) = drain_through_http(
@@ -64,7 +67,7 @@ pub fn run(args: DrainArgs) -> anyhow::Result<()> {
         args.gzip_level,
         args.batch_max_events,
     )?;
-    println!("| **store-edge → fake central (count-only), HTTP on loopback, timed from process start** | **{rate:.0}** | **{bpe:.1}** | **{:.1}** |", rss as f64 / 1024.0);
+    outln!("| **store-edge → fake central (count-only), HTTP on loopback, timed from process start** | **{rate:.0}** | **{bpe:.1}** | **{:.1}** |", rss as f64 / 1024.0)?;
 
     let simple_dir = fresh_dir(&args.dir, "drain-simple")?;
     let simple_db = simple_dir.join("store-edge.db");
@@ -77,7 +80,7 @@ pub fn run(args: DrainArgs) -> anyhow::Result<()> {
         args.gzip_level,
         1,
     )?;
-    println!("| simplest correct alternative: one event per request ({} events) | {rate:.0} | {bpe:.1} | {:.1} |", args.simple_events, rss as f64 / 1024.0);
+    outln!("| simplest correct alternative: one event per request ({} events) | {rate:.0} | {bpe:.1} | {:.1} |", args.simple_events, rss as f64 / 1024.0)?;
     Ok(())
 }
 
@@ -124,7 +127,7 @@ fn drain_through_http(
         .local_addr()?
         .port();
     let token_file = dir.join("central.token");
-    std::fs::write(&token_file, "bench-central-token-0123456789\n")?;
+    crate::config::secret::write_secret_file(&token_file, "bench-central-token-0123456789\n")?;
     let mut central = Command::new(&exe)
         .args([
             "fake-central",

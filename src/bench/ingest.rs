@@ -6,6 +6,7 @@
 //! rusqlite inserting 1,000 rows per transaction into the same schema, and
 //! the in-process group commit with the same number of waiting callers.
 
+use crate::cli::out::outln;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -93,26 +94,26 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    println!(
+    outln!(
         "# store-edge bench ingest ({} cores, dir {})",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
         args.dir.display()
-    );
-    println!();
+    )?;
+    outln!()?;
 
     eprintln!("[1/6] raw rusqlite, 1,000 rows per transaction ...");
     let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000)?;
     let plain = raw_plain(&fresh_dir(&args.dir, "plain")?, 300_000)?;
     let one_commit = raw_single_commit(&fresh_dir(&args.dir, "single")?, 500)?;
-    println!("| limit | result |\n|---|---|");
-    println!("| raw rusqlite, 1,000 rows/transaction, plain 2-column table | {plain:.0} rows/s |");
-    println!("| raw rusqlite, 1,000 rows/transaction, same schema | {raw:.0} rows/s |");
-    println!(
+    outln!("| limit | result |\n|---|---|")?;
+    outln!("| raw rusqlite, 1,000 rows/transaction, plain 2-column table | {plain:.0} rows/s |")?;
+    outln!("| raw rusqlite, 1,000 rows/transaction, same schema | {raw:.0} rows/s |")?;
+    outln!(
         "| one FULL commit of one row (median of 500) | {:.3} ms |",
         one_commit * 1000.0
-    );
+    )?;
 
     eprintln!("[2/6] in-process group commit ...");
     let mut group = Vec::new();
@@ -122,16 +123,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             callers,
             Duration::from_secs(args.seconds),
         ))?;
-        println!("| in-process group commit, {callers} waiting callers | {rate:.0} events/s |");
+        outln!("| in-process group commit, {callers} waiting callers | {rate:.0} events/s |")?;
         group.push((callers, rate));
     }
-    println!();
+    outln!()?;
 
     eprintln!("[3/6] HTTP through the real binary ...");
     let server = Server::start(&fresh_dir(&args.dir, "http")?)?;
     std::thread::sleep(Duration::from_millis(500));
     let idle = server.memory_kib()?;
-    println!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit |\n|---|---|---|---|---|---|");
+    outln!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit |\n|---|---|---|---|---|---|")?;
     for batch in [1usize, 100] {
         for clients in [1usize, 16, 64] {
             let r = rt.block_on(http_load(
@@ -154,7 +155,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             } else {
                 "raw batched"
             };
-            println!(
+            outln!(
                 "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} |",
                 if batch == 1 {
                     "1 event".to_owned()
@@ -165,7 +166,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
                 r.p50_ms,
                 r.p99_ms,
                 100.0 * r.events_per_s / limit
-            );
+            )?;
         }
     }
     eprintln!("[4/6] paced 50 events/s ...");
@@ -174,18 +175,20 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         50.0,
         Duration::from_secs(args.seconds.max(10)),
     ))?;
-    println!();
-    println!("| paced load | p50 ms | p99 ms | max ms |\n|---|---|---|---|");
-    println!(
+    outln!()?;
+    outln!("| paced load | p50 ms | p99 ms | max ms |\n|---|---|---|---|")?;
+    outln!(
         "| 50 events/s, single-event requests | {:.2} | {:.2} | {:.2} |",
-        paced.p50_ms, paced.p99_ms, paced.max_ms
-    );
+        paced.p50_ms,
+        paced.p99_ms,
+        paced.max_ms
+    )?;
     let loaded = server.memory_kib()?;
     drop(server);
-    println!();
-    println!("| memory (server process) | KiB |\n|---|---|");
-    println!("| RSS idle after start | {} |", idle.1);
-    println!("| peak RSS (VmHWM) after all load | {} |", loaded.0);
+    outln!()?;
+    outln!("| memory (server process) | KiB |\n|---|---|")?;
+    outln!("| RSS idle after start | {} |", idle.1)?;
+    outln!("| peak RSS (VmHWM) after all load | {} |", loaded.0)?;
 
     eprintln!(
         "[5/6] building a database with {} events ...",
@@ -199,19 +202,19 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         times.push(time_to_ready(&ready_dir)?);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "| time to ready, {} events stored | ms |\n|---|---|",
         args.ready_events
-    );
-    println!(
+    )?;
+    outln!(
         "| first (cold-ish) start | {:.1} |",
         times.first().copied().unwrap_or(0.0)
-    );
-    println!(
+    )?;
+    outln!(
         "| median of 5 warm starts | {:.1} |",
         times[times.len() / 2]
-    );
+    )?;
     Ok(())
 }
 

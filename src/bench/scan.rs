@@ -2,6 +2,7 @@
 //! latency at 50 scans/s from a serial scanner played through a pty pair
 //! (socat) into the real binary; time from replug to the device online.
 
+use crate::cli::out::outln;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,11 +31,11 @@ const KEY_HEX: &str = "7afc0e7c7bf4b24c6e9673a9de072ebf0d35d885daf1052c175d95854
 
 pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    println!("# store-edge bench scan");
-    println!();
+    outln!("# store-edge bench scan")?;
+    outln!()?;
     let rate = decoder_throughput(Duration::from_secs(3));
-    println!("| measurement | result |\n|---|---|");
-    println!("| decoder throughput, one core, mixed frames (EAN-13, GS1 element string, Digital Link, loyalty with HMAC token, garbage) | {rate:.0} scans/s |");
+    outln!("| measurement | result |\n|---|---|")?;
+    outln!("| decoder throughput, one core, mixed frames (EAN-13, GS1 element string, Digital Link, loyalty with HMAC token, garbage) | {rate:.0} scans/s |")?;
     let dir = fresh_dir(&args.dir, "scan")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -104,7 +105,7 @@ async fn wait_state(
 async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut socat = SocatPair::start(dir, Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
-    std::fs::write(dir.join("loyalty.key"), KEY_HEX)?;
+    crate::config::secret::write_secret_file(&dir.join("loyalty.key"), KEY_HEX)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -195,13 +196,13 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
             .copied()
             .unwrap_or(f64::NAN)
     };
-    println!(
+    outln!(
         "| scan-to-stream latency at 50 scans/s ({} of {total} scans seen) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
         latencies.len(),
         pick(0.5),
         pick(0.99),
         pick(1.0)
-    );
+    )?;
 
     // Replug to online.
     let mut replugs = Vec::new();
@@ -215,12 +216,12 @@ async fn live(dir: &Path, args: &ScanArgs) -> anyhow::Result<()> {
         replugs.push(replugged.elapsed().as_secs_f64() * 1000.0);
     }
     replugs.sort_by(|a, b| a.total_cmp(b));
-    println!(
+    outln!(
         "| replug to device online ({} cycles) | median {:.0} ms, max {:.0} ms |",
         replugs.len(),
         replugs.get(replugs.len() / 2).copied().unwrap_or(f64::NAN),
         replugs.last().copied().unwrap_or(f64::NAN)
-    );
+    )?;
     drop(server);
     Ok(())
 }

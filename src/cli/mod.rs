@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod out;
 mod pickups;
 mod staff;
+
+use out::{out, outln, OutputError};
 
 use crate::config::{self, Config, ConfigError};
 use crate::store::{self, read, tokens, tokens::Role};
@@ -162,6 +165,10 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Runtime(String),
+    /// Whoever read our output stopped reading (`| head`): the command
+    /// ends quietly with status 0 (see `out.rs`).
+    #[error("standard output was closed")]
+    OutputClosed,
 }
 
 impl CliError {
@@ -169,6 +176,16 @@ impl CliError {
         match self {
             CliError::Config(_) => 2,
             CliError::Runtime(_) => 1,
+            CliError::OutputClosed => 0,
+        }
+    }
+}
+
+impl From<OutputError> for CliError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Closed => CliError::OutputClosed,
+            OutputError::Failed(_) => CliError::Runtime(e.to_string()),
         }
     }
 }
@@ -205,22 +222,22 @@ fn decode(
     };
     if let Some(l) = loyalty {
         cfg = cfg.with_programs(l.programs.clone());
-        match std::fs::read_to_string(&l.key_file)
-            .ok()
-            .map(|t| crate::scan::parse_key_file(&t))
-        {
-            Some(Ok(key)) => cfg = cfg.with_token_key(key),
-            _ => eprintln!(
-                "note: {} not readable; loyalty numbers are shown masked, without customer_token",
-                l.key_file.display()
-            ),
+        let key = config::secret::read_secret_file(&l.key_file, "loyalty.key_file")
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::scan::parse_key_file(&t).map_err(|e| e.reason().to_owned()));
+        match key {
+            Ok(key) => cfg = cfg.with_token_key(key),
+            Err(why) => {
+                eprintln!("note: {why}; loyalty numbers are shown masked, without customer_token")
+            }
         }
     }
     let mut out = std::io::stdout().lock();
     let mut one = |raw: &[u8]| -> Result<(), CliError> {
         let decoded = crate::scan::decode(raw, &cfg);
         let line = serde_json::to_string(&decoded).map_err(runtime)?;
-        writeln!(out, "{line}").map_err(runtime)
+        writeln!(out, "{line}").map_err(OutputError::from)?;
+        Ok(())
     };
     if inputs.is_empty() {
         for line in std::io::stdin().lock().split(b'\n') {
@@ -237,7 +254,7 @@ fn decode(
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(runtime)?;
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 
@@ -249,6 +266,15 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run => {
             let config = load()?;
+            if let Some(created) = config.create_demo_key()? {
+                eprintln!(
+                    "created the demo's loyalty key {} (random, mode 0600)",
+                    created.display()
+                );
+            }
+            // Refused secret files are config errors (exit 2), found before
+            // anything starts.
+            config.check_secret_files()?;
             crate::telemetry::init_logging(&config.log.level);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -258,11 +284,14 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::Config(ConfigCommand::Check(flag)) => {
             let config = load()?;
+            for note in config.check_secret_files()? {
+                eprintln!("{note}");
+            }
             if flag.json {
                 print_json(&config)
             } else {
                 eprintln!("{}: ok", config.file.display());
-                print!("{}", config.to_toml());
+                out!("{}", config.to_toml())?;
                 Ok(())
             }
         }
@@ -294,22 +323,23 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "{token}")
                         .and_then(|()| out.flush())
-                        .map_err(runtime)
+                        .map_err(OutputError::from)?;
+                    Ok(())
                 }
                 TokenCommand::List(flag) => {
                     let list = tokens::list(&conn)?;
                     if flag.json {
                         return print_json(&list);
                     }
-                    println!("{:<32} {:<6} {:<25} REVOKED", "NAME", "ROLE", "CREATED");
+                    outln!("{:<32} {:<6} {:<25} REVOKED", "NAME", "ROLE", "CREATED")?;
                     for t in list {
-                        println!(
+                        outln!(
                             "{:<32} {:<6} {:<25} {}",
                             t.name,
                             t.role,
                             t.created_at,
                             t.revoked_at.as_deref().unwrap_or("-")
-                        );
+                        )?;
                     }
                     Ok(())
                 }
@@ -333,17 +363,17 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 let source = crate::events::source_of(&config.store.id);
                 let page = crate::api::events::render_page(&rows, &source, limit)
                     .map_err(|e| runtime(e.detail))?;
-                println!("{page}");
+                outln!("{page}")?;
                 return Ok(());
             }
             for r in &rows {
-                println!(
+                outln!(
                     "{:>10}  {}  {:<30} {}",
                     r.sequence,
                     r.time,
                     r.event_type,
                     r.subject.as_deref().unwrap_or("-")
-                );
+                )?;
             }
             if rows.is_empty() {
                 eprintln!("no events after sequence {after}");
@@ -357,23 +387,23 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             if flag.json {
                 return print_json(&status);
             }
-            println!("store            {}", status.store_id);
-            println!("database         {}", config.storage.path.display());
-            println!("schema version   {}", status.schema_version);
-            println!("events stored    {}", status.events_stored);
-            println!("last sequence    {}", status.last_sequence);
-            println!("unsent           {}", status.unsent);
-            println!("quarantined      {}", status.quarantined);
-            println!(
+            outln!("store            {}", status.store_id)?;
+            outln!("database         {}", config.storage.path.display())?;
+            outln!("schema version   {}", status.schema_version)?;
+            outln!("events stored    {}", status.events_stored)?;
+            outln!("last sequence    {}", status.last_sequence)?;
+            outln!("unsent           {}", status.unsent)?;
+            outln!("quarantined      {}", status.quarantined)?;
+            outln!(
                 "oldest unsent    {}",
                 status.oldest_unsent_recorded_at.as_deref().unwrap_or("-")
-            );
-            println!(
+            )?;
+            outln!(
                 "size             {:.1} MiB of {} MiB quota",
                 status.size_bytes as f64 / 1048576.0,
                 config.storage.max_size_mb
-            );
-            println!("active tokens    {}", status.api_tokens_active);
+            )?;
+            outln!("active tokens    {}", status.api_tokens_active)?;
             Ok(())
         }
         Command::Db(DbCommand::Check(flag)) => {
@@ -389,7 +419,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 print_json(&serde_json::json!({"ok": ok, "result": problems}))?;
             } else {
                 for line in &problems {
-                    println!("{line}");
+                    outln!("{line}")?;
                 }
             }
             if ok {
@@ -412,7 +442,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                         return print_json(&status);
                     }
                     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-                    println!(
+                    outln!(
                         "central          {}",
                         match (config.central.is_some(), status.reachable) {
                             (false, _) => "not configured".to_owned(),
@@ -421,41 +451,41 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                             (true, Some(false)) =>
                                 format!("UNREACHABLE since {}", opt(&status.since)),
                         }
-                    );
-                    println!("unsent           {}", status.unsent);
-                    println!(
+                    )?;
+                    outln!("unsent           {}", status.unsent)?;
+                    outln!(
                         "oldest unsent    {}{}",
                         status
                             .oldest_unsent_age_s
                             .map(|a| format!("{a} s old"))
                             .unwrap_or_else(|| "-".into()),
                         if status.unsent_alarm { "  ALARM" } else { "" }
-                    );
-                    println!("last success     {}", opt(&status.last_success));
-                    println!("last error       {}", opt(&status.last_error));
-                    println!(
+                    )?;
+                    outln!("last success     {}", opt(&status.last_success))?;
+                    outln!("last error       {}", opt(&status.last_error))?;
+                    outln!(
                         "clock skew       {}",
                         status
                             .clock_skew_s
                             .map(|s| format!("{s} s"))
                             .unwrap_or_else(|| "-".into())
-                    );
-                    println!(
+                    )?;
+                    outln!(
                         "order cursor     {}",
                         status
                             .cursor_age_s
                             .map(|s| format!("stored {s} s ago"))
                             .unwrap_or_else(|| "-".into())
-                    );
-                    println!("quarantined      {}", status.quarantined);
+                    )?;
+                    outln!("quarantined      {}", status.quarantined)?;
                     for q in &status.quarantine {
-                        println!(
+                        outln!(
                             "  {} seq {} {}: {}",
                             q.id,
                             q.sequence,
                             q.event_type,
                             q.reason.as_deref().unwrap_or("-")
-                        );
+                        )?;
                     }
                     Ok(())
                 }
@@ -490,6 +520,13 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             crate::telemetry::init_logging("info");
             crate::fake_central::run_cli(args).map_err(runtime)
         }
-        Command::Bench(cmd) => crate::bench::execute(cmd, cli.config.as_deref()).map_err(runtime),
+        Command::Bench(cmd) => {
+            crate::bench::execute(cmd, cli.config.as_deref()).map_err(|e| {
+                match e.downcast::<OutputError>() {
+                    Ok(closed_or_failed) => closed_or_failed.into(),
+                    Err(e) => runtime(e),
+                }
+            })
+        }
     }
 }

@@ -5,6 +5,7 @@
 use clap::Subcommand;
 use rusqlite::Connection;
 
+use super::out::outln;
 use super::{print_json, CliError};
 use crate::pickup::workflow::{self, Filter};
 
@@ -51,24 +52,27 @@ pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Re
                 let views: Vec<_> = orders.iter().map(workflow::Order::view).collect();
                 return print_json(&views);
             }
-            println!(
+            outln!(
                 "{:<20} {:<22} {:<24} {:<22} ITEMS",
-                "ORDER", "STATE", "CUSTOMER", "PICKUP BY"
-            );
+                "ORDER",
+                "STATE",
+                "CUSTOMER",
+                "PICKUP BY"
+            )?;
             for o in &orders {
                 let customer = o
                     .document
                     .pointer("/customer/display_name")
                     .and_then(|v| v.as_str())
                     .unwrap_or("");
-                println!(
+                outln!(
                     "{:<20} {:<22} {:<24} {:<22} {}",
                     o.order_id,
                     o.state.as_str(),
                     customer,
                     o.pickup_by(),
                     o.lines().iter().map(|(_, q)| q).sum::<i64>()
-                );
+                )?;
             }
             eprintln!("{} orders", orders.len());
             Ok(())

@@ -7,6 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Subcommand, ValueEnum};
 use rusqlite::Connection;
 
+use super::out::{outln, OutputError};
 use super::{print_json, runtime, CliError, JsonFlag};
 use crate::pickup::{staff, verify};
 use crate::store::tokens::{self, Role};
@@ -94,7 +95,7 @@ pub fn staff(conn: &Connection, cmd: StaffCommand) -> Result<(), CliError> {
             if flag.json {
                 return print_json(&list);
             }
-            println!("{:<16} {:<24} LOCKED UNTIL", "ID", "NAME");
+            outln!("{:<16} {:<24} LOCKED UNTIL", "ID", "NAME")?;
             for s in list {
                 let locked = s
                     .locked_until
@@ -102,7 +103,7 @@ pub fn staff(conn: &Connection, cmd: StaffCommand) -> Result<(), CliError> {
                     .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                     .map(crate::events::format_time)
                     .unwrap_or_else(|| "-".into());
-                println!("{:<16} {:<24} {locked}", s.id, s.name);
+                outln!("{:<16} {:<24} {locked}", s.id, s.name)?;
             }
             Ok(())
         }
@@ -133,5 +134,6 @@ pub fn tablet(conn: &Connection, cmd: TabletCommand) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{code}")
         .and_then(|()| out.flush())
-        .map_err(runtime)
+        .map_err(OutputError::from)?;
+    Ok(())
 }

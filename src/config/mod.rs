@@ -2,9 +2,11 @@
 //! (unknown keys refused), then a resolved [`Config`] with parsed addresses,
 //! absolute paths and checked values. Every error names the file, the line,
 //! the key, what was found and what is allowed. Never reads secrets into
-//! anything that is printed.
+//! anything that is printed; secret files are read only through `secret.rs`,
+//! which refuses files that others may read.
 
 mod raw;
+pub mod secret;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,10 @@ pub struct Config {
     pub central: Option<CentralConfig>,
     pub sync: SyncConfig,
     /// `[[devices]]`, checked (shown by `config check` as a summary).
-    #[serde(skip)]
+    #[serde(
+        serialize_with = "device_summaries",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub devices: Vec<crate::devices::DeviceConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loyalty: Option<LoyaltyConfig>,
@@ -73,8 +78,45 @@ impl Default for PickupConfig {
 pub struct LoyaltyConfig {
     /// The file holding the 64-hex-character key (never its content).
     pub key_file: PathBuf,
-    #[serde(skip)]
+    /// The card rules (no key in them), listed by `config check`.
     pub programs: Vec<crate::scan::LoyaltyProgram>,
+}
+
+/// One device as `config check` lists it: what it is and where it is read.
+#[derive(Debug, Serialize)]
+struct DeviceSummary<'a> {
+    id: &'a str,
+    kind: &'static str,
+    transport: &'static str,
+    /// Path, address or USB ids.
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    register: Option<&'a str>,
+    context: &'a str,
+}
+
+fn device_summaries<S: serde::Serializer>(
+    devices: &[crate::devices::DeviceConfig],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use crate::devices::Transport;
+    s.collect_seq(devices.iter().map(|d| {
+        DeviceSummary {
+            id: &d.id,
+            kind: d.kind.as_str(),
+            transport: d.transport.name(),
+            at: match &d.transport {
+                Transport::HidPos { vid, pid } => format!("usb {vid:04x}:{pid:04x}"),
+                Transport::Tcp { address } => address.clone(),
+                other => other
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            },
+            register: d.register.as_deref(),
+            context: &d.context,
+        }
+    }))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +227,8 @@ pub enum ConfigError {
         found: String,
         allowed: String,
     },
+    #[error(transparent)]
+    Secret(#[from] secret::SecretFileError),
 }
 
 /// Which config file to use: the flag, else `$STORE_EDGE_CONFIG`, else the default.
@@ -224,6 +268,90 @@ impl Config {
     /// the central token stays in its file and only the path is shown.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// The secret files this config names, with their keys.
+    pub fn secret_files(&self) -> Vec<(&'static str, &Path)> {
+        let mut files = Vec::new();
+        if let Some(CentralConfig::Remote { token_file, .. }) = &self.central {
+            files.push(("central.token_file", token_file.as_path()));
+        }
+        if let Some(l) = &self.loyalty {
+            files.push(("loyalty.key_file", l.key_file.as_path()));
+        }
+        files
+    }
+
+    /// The demo's loyalty key when it is still to be made: with the
+    /// built-in fake central (a demo on loopback, never a store) a missing
+    /// `loyalty.key_file` is created with a random key on start.
+    pub fn demo_key_to_create(&self) -> Option<&Path> {
+        let l = self.loyalty.as_ref()?;
+        let demo = matches!(self.central, Some(CentralConfig::Fake { .. }));
+        let missing = matches!(
+            std::fs::symlink_metadata(&l.key_file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
+        (demo && missing).then_some(l.key_file.as_path())
+    }
+
+    /// Creates the demo's loyalty key (64 random hex characters, mode 0600)
+    /// if [`Config::demo_key_to_create`] says so; returns its path then.
+    pub fn create_demo_key(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(file) = self.demo_key_to_create() else {
+            return Ok(None);
+        };
+        let key = secret::random_key_hex().map_err(|e| secret::SecretFileError::Create {
+            file: file.to_path_buf(),
+            key: "loyalty.key_file",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        secret::create_secret_file(file, "loyalty.key_file", &format!("{key}\n"))?;
+        Ok(Some(file.to_path_buf()))
+    }
+
+    /// Reads every secret file once: refused when missing, unreadable, open
+    /// to others (`mode & 0o007 != 0`) or malformed. A demo key still to be
+    /// created is skipped. Returns one note per file (path and mode, never
+    /// the content) for `config check`.
+    pub fn check_secret_files(&self) -> Result<Vec<String>, ConfigError> {
+        let pending = self.demo_key_to_create();
+        let mut notes = Vec::new();
+        for (key, file) in self.secret_files() {
+            if pending == Some(file) {
+                notes.push(format!(
+                    "`{key}` {}: not there yet; the demo creates it (random, mode 0600) on the first `store-edge run`",
+                    file.display()
+                ));
+                continue;
+            }
+            let text = secret::read_secret_file(file, key)?;
+            let invalid = |problem: String| secret::SecretFileError::Invalid {
+                file: file.to_path_buf(),
+                key,
+                problem,
+            };
+            match key {
+                "loyalty.key_file" => {
+                    crate::scan::parse_key_file(&text)
+                        .map_err(|e| invalid(e.reason().to_owned()))?;
+                }
+                _ if text.trim().is_empty() => {
+                    return Err(invalid("the file is empty".into()).into())
+                }
+                _ => {}
+            }
+            let mode = std::fs::metadata(file)
+                .map(|m| {
+                    format!(
+                        "{:04o}",
+                        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
+                    )
+                })
+                .unwrap_or_else(|_| "?".into());
+            notes.push(format!("`{key}` {}: ok (mode {mode})", file.display()));
+        }
+        Ok(notes)
     }
 }
 
@@ -466,7 +594,30 @@ impl Resolver<'_> {
         let dapi = ApiConfig::default();
         let central = match raw.central {
             None => None,
-            Some(c) if c.fake => Some(CentralConfig::Fake { fake: true }),
+            Some(raw::RawCentral {
+                fake: Some(fake), ..
+            }) if *fake.get_ref() => {
+                // The fake's control routes mint valid pickup passes and
+                // orders: it may serve only this machine.
+                if !listen_addr.ip().to_canonical().is_loopback() {
+                    let written = !listen.span().is_empty();
+                    return Err(ConfigError::Value {
+                        file: self.file.to_path_buf(),
+                        line: line_of(
+                            self.text,
+                            if written { listen.span().start } else { fake.span().start },
+                        ),
+                        key: "api.listen",
+                        found: format!(
+                            "{:?}{}",
+                            listen.get_ref(),
+                            if written { "" } else { " (the default)" }
+                        ),
+                        allowed: "with `[central] fake = true` only a loopback address such as \"127.0.0.1:8080\" or \"[::1]:8080\" (the built-in fake central can mint valid pickup passes; it is for demos on one machine); for a store, configure the real central (`url`, `token_file`) instead".into(),
+                    });
+                }
+                Some(CentralConfig::Fake { fake: true })
+            }
             Some(c) => {
                 let url = c.url.ok_or_else(|| {
                     self.missing("central.url", "the central platform's https:// URL (or fake = true for the built-in fake)")
@@ -703,6 +854,52 @@ mod tests {
         assert!(e.contains("https:// is required"), "{e}");
         assert!(parse(&format!(
             "{MINIMAL}[central]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"/t\"\n"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn a_fake_central_with_an_api_listen_beyond_loopback_is_a_config_error() {
+        let e = parse(&format!(
+            "{MINIMAL}[api]\nlisten = \"0.0.0.0:8080\"\n[central]\nfake = true\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("/etc/store-edge/store-edge.toml:6: `api.listen` = \"0.0.0.0:8080\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("loopback") && e.contains("127.0.0.1:8080"),
+            "{e}"
+        );
+        // The default listen address is not loopback either: the error
+        // points at `fake`.
+        let e = parse(&format!("{MINIMAL}[central]\nfake = true\n")).unwrap_err();
+        assert!(
+            e.contains(":6: `api.listen` = \"0.0.0.0:8080\" (the default)"),
+            "{e}"
+        );
+        for listen in ["192.168.1.20:8080", "[::]:8080", "[2001:db8::1]:8080"] {
+            assert!(parse(&format!(
+                "{MINIMAL}[api]\nlisten = \"{listen}\"\n[central]\nfake = true\n"
+            ))
+            .is_err());
+        }
+        for listen in [
+            "127.0.0.1:8080",
+            "127.0.0.2:0",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            let c = parse(&format!(
+                "{MINIMAL}[api]\nlisten = \"{listen}\"\n[central]\nfake = true\n"
+            ))
+            .unwrap_or_else(|e| panic!("{listen}: {e}"));
+            assert!(matches!(c.central, Some(CentralConfig::Fake { .. })));
+        }
+        // `fake = false` is a real central, wherever the API listens.
+        assert!(parse(&format!(
+            "{MINIMAL}[central]\nfake = false\nurl = \"https://c.example\"\ntoken_file = \"/t\"\n"
         ))
         .is_ok());
     }

@@ -83,8 +83,7 @@ impl Default for RawApi {
 pub(super) struct RawCentral {
     pub url: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
-    #[serde(default)]
-    pub fake: bool,
+    pub fake: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -41,6 +41,8 @@ pub enum ServiceError {
     LoyaltyKey { file: String, problem: String },
     #[error("cannot start the hashing threads: {0}")]
     Threads(std::io::Error),
+    #[error(transparent)]
+    SecretFile(#[from] crate::config::secret::SecretFileError),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
@@ -134,6 +136,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         pickups,
         shutdown: cancel.clone(),
         streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),
+        pairing: Default::default(),
     };
     tasks.spawn(
         state
@@ -236,8 +239,7 @@ fn load_loyalty(config: &Config) -> Result<crate::touchpoints::LoyaltySettings, 
         file: l.key_file.display().to_string(),
         problem,
     };
-    let text =
-        std::fs::read_to_string(&l.key_file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = crate::config::secret::read_secret_file(&l.key_file, "loyalty.key_file")?;
     let key = crate::scan::parse_key_file(&text).map_err(|e| fail(e.reason().to_owned()))?;
     Ok(crate::touchpoints::LoyaltySettings {
         key: Some(crate::scan::TokenKey::new(key)),

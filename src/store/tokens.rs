@@ -273,11 +273,6 @@ pub fn redeem_pairing_code(
     }))
 }
 
-/// Voids every unused pairing code (after repeated wrong tries).
-pub fn void_pairing_codes(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(conn.execute("DELETE FROM pairing_codes WHERE used_at IS NULL", [])? as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,11 +308,6 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let other = create_pairing_code(&conn, Role::Kiosk, None, now).unwrap();
-        assert_eq!(void_pairing_codes(&conn).unwrap(), 2);
-        assert!(redeem_pairing_code(&conn, &other, "kiosk", now)
-            .unwrap()
-            .is_none());
         assert!(create_pairing_code(&conn, Role::Admin, None, now).is_err());
     }
 }

@@ -75,6 +75,9 @@ pub enum RetryCause {
     Connection,
     Malformed,
     RateLimited,
+    /// A 3xx: redirects are never followed (a batch goes only to
+    /// `central.url`), so this is a failure until the URL is fixed.
+    Redirect,
 }
 
 impl RetryCause {
@@ -85,6 +88,7 @@ impl RetryCause {
             RetryCause::Connection => "connection",
             RetryCause::Malformed => "malformed_answer",
             RetryCause::RateLimited => "rate_limited",
+            RetryCause::Redirect => "redirect",
         }
     }
 }
@@ -147,6 +151,14 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], sent_ids: &
                 "central answered {status}: {}",
                 problem_detail(body).unwrap_or_else(text)
             ),
+        },
+        300..=399 => Verdict::Retry {
+            cause: RetryCause::Redirect,
+            detail: format!(
+                "central answered {status} (a redirect); redirects are not followed, \
+                 so nothing was delivered: check central.url"
+            ),
+            after,
         },
         s if s >= 500 => Verdict::Retry {
             cause: RetryCause::ServerError,
@@ -305,6 +317,21 @@ mod tests {
             classify(415, None, b"", IDS),
             Verdict::Bisect { .. }
         ));
+    }
+
+    #[test]
+    fn a_redirect_is_a_retried_failure_never_a_delivery() {
+        for status in [301, 302, 303, 307, 308] {
+            let body = r#"{"results":[{"id":"a","status":"accepted"},{"id":"b","status":"accepted"},{"id":"c","status":"accepted"}]}"#;
+            assert!(
+                matches!(
+                    classify(status, None, body.as_bytes(), IDS),
+                    Verdict::Retry { cause: RetryCause::Redirect, ref detail, .. }
+                        if detail.contains(&status.to_string()) && detail.contains("central.url")
+                ),
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The HTTP calls to central (reqwest, rustls on ring): push a batch, read
 //! a page of the order feed, read the pickup keys. The only network I/O of
 //! sync. Notes central's `Date` header to estimate clock skew.
+//!
+//! Never follows a redirect: a batch (customer tokens, orders) goes only to
+//! `central.url`; a 3xx comes back as an answer and counts as a failure.
+//! Transport errors carry their whole `source()` chain, because the cause
+//! (a certificate problem, a refused connection) is in the sources, and
+//! never the URL or the token.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -50,6 +56,7 @@ impl CentralClient {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("store-edge/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(CentralClient {
             http,
@@ -70,7 +77,7 @@ impl CentralClient {
             TransportError::Timeout(self.timeout)
         } else {
             // Without the URL: it is in the config, and errors go to logs.
-            TransportError::Connection(e.without_url().to_string())
+            TransportError::Connection(error_chain(&e.without_url()))
         }
     }
 
@@ -158,5 +165,71 @@ impl CentralClient {
     pub fn clock_skew_s(&self) -> Option<i64> {
         let v = self.skew_s.load(Ordering::Relaxed);
         (v != i64::MIN).then_some(v)
+    }
+}
+
+/// An error and all its sources, `outer: inner: root` (reqwest's own text
+/// is only "error sending request"; the reason is further down). A source
+/// whose text the chain already shows is skipped.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_logged_error_names_the_cause_from_its_sources() {
+        let e = Outer(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(
+            error_chain(&e),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so_not_only_error_sending_request() {
+        // A port that was free a moment ago: nothing listens on it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let client = CentralClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            "s1",
+            "secret-token-for-tests",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let Err(TransportError::Connection(text)) = client.push("key-0001", Vec::new()).await
+        else {
+            panic!("expected a connection error");
+        };
+        assert!(text.contains("error sending request"), "{text}");
+        assert!(
+            text.to_lowercase().contains("connection refused"),
+            "the root cause is in the text: {text}"
+        );
+        assert!(
+            !text.contains("secret-token") && !text.contains(&port.to_string()),
+            "{text}"
+        );
     }
 }

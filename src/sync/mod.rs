@@ -61,12 +61,8 @@ impl From<&SyncConfig> for SyncSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("cannot read the central token file {file}: {source} (set central.token_file)")]
-    TokenFile {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    TokenFile(#[from] crate::config::secret::SecretFileError),
     #[error("the central token file {0} is empty")]
     EmptyToken(String),
     #[error("cannot build the HTTP client: {0}")]
@@ -267,11 +263,7 @@ pub async fn start(
     };
     let (url, token) = match central {
         CentralConfig::Remote { url, token_file } => {
-            let token =
-                std::fs::read_to_string(token_file).map_err(|source| SyncError::TokenFile {
-                    file: token_file.display().to_string(),
-                    source,
-                })?;
+            let token = crate::config::secret::read_secret_file(token_file, "central.token_file")?;
             let token = token.trim().to_owned();
             if token.is_empty() {
                 return Err(SyncError::EmptyToken(token_file.display().to_string()));

@@ -18,7 +18,7 @@ pub struct Metrics {
     pub quota_reached: Gauge,
     pub http_rejected: Counter,
     pub sync_batches: Counter,
-    /// Labelled by `cause`: server_error, timeout, connection, malformed_answer, rate_limited, unauthorized.
+    /// Labelled by `cause`: server_error, timeout, connection, malformed_answer, rate_limited, redirect, unauthorized.
     pub sync_retries: Family<Vec<(String, String)>, Counter>,
     pub sync_wire_bytes: Counter,
     pub quarantine_events: Gauge,

@@ -246,6 +246,22 @@ pub fn marker_event(marker: &str) -> serde_json::Value {
     })
 }
 
+/// Writes a secret file (a token or key) the way IT must: mode 0600. The
+/// service refuses secret files that others may read.
+pub fn write_secret(path: &Path, contents: &str) {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create secret file");
+    f.write_all(contents.as_bytes()).expect("write secret file");
+    // `mode` applies only when the file is created.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+}
+
 pub fn file_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read file")
 }
@@ -303,7 +319,7 @@ impl FakeCentralProc {
         let dir = tempfile::tempdir().expect("tmp");
         let token = "central-token-for-tests-0123456789".to_owned();
         let token_file = dir.path().join("central.token");
-        std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+        write_secret(&token_file, &format!("{token}\n"));
         let orders_file = dir.path().join("orders.json");
         std::fs::write(&orders_file, serde_json::to_vec(orders).expect("orders"))
             .expect("orders file");
