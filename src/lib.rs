@@ -2,7 +2,7 @@
 //! `main.rs` only parses arguments and maps errors to exit codes.
 
 // `println!` panics when stdout is a closed pipe; commands write through
-// `cli::out` (`outln!`), which returns the error instead.
+// `telemetry::out` (`outln!`), which returns the error instead.
 #![warn(clippy::print_stdout)]
 
 pub mod api;

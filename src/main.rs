@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`… | head`): that is how
         // pipes end, not a failure. Commands write stdout through
-        // `cli::out`, which returns EPIPE as this error instead of
+        // `telemetry::out`, which returns EPIPE as this error instead of
         // panicking like `println!`. SIGPIPE stays ignored (Rust's
         // default): dying of it would be status 141, and `run` must keep
         // treating a closed socket as an error to handle, never a signal.

@@ -5,7 +5,7 @@
 //! serialize, gzip, mark sent; no HTTP) at the same gzip level and at
 //! level 1, and the simplest correct alternative (one event per request).
 
-use crate::cli::out::outln;
+use crate::telemetry::out::outln;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! rusqlite inserting 1,000 rows per transaction into the same schema, and
 //! the in-process group commit with the same number of waiting callers.
 
-use crate::cli::out::outln;
+use crate::telemetry::out::outln;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! search queries with many orders stored; pickup-pass checks against a raw
 //! Ed25519 verify; the argon2id code check (which also bounds guessing).
 
-use crate::cli::out::outln;
+use crate::telemetry::out::outln;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

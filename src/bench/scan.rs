@@ -2,7 +2,7 @@
 //! latency at 50 scans/s from a serial scanner played through a pty pair
 //! (socat) into the real binary; time from replug to the device online.
 
-use crate::cli::out::outln;
+use crate::telemetry::out::outln;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub mod out;
+
 mod pickups;
 mod staff;
 
-use out::{out, outln, OutputError};
+use crate::telemetry::out::{out, outln, OutputError};
 
 use crate::config::{self, Config, ConfigError};
 use crate::store::{self, read, tokens, tokens::Role};

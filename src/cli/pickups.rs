@@ -5,7 +5,7 @@
 use clap::Subcommand;
 use rusqlite::Connection;
 
-use super::out::outln;
+use crate::telemetry::out::outln;
 use super::{print_json, CliError};
 use crate::pickup::workflow::{self, Filter};
 

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Subcommand, ValueEnum};
 use rusqlite::Connection;
 
-use super::out::{outln, OutputError};
+use crate::telemetry::out::{outln, OutputError};
 use super::{print_json, runtime, CliError, JsonFlag};
 use crate::pickup::{staff, verify};
 use crate::store::tokens::{self, Role};

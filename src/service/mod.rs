@@ -39,6 +39,8 @@ pub enum ServiceError {
     Sync(#[from] crate::sync::SyncError),
     #[error("[loyalty] key_file {file}: {problem}")]
     LoyaltyKey { file: String, problem: String },
+    #[error("cannot start the built-in fake central: {0}")]
+    FakeCentral(String),
     #[error("cannot start the hashing threads: {0}")]
     Threads(std::io::Error),
     #[error(transparent)]
@@ -73,17 +75,21 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let readers = ReadPool::new(&config.storage.path);
-    let orders_changed = Arc::new(tokio::sync::Notify::new());
-    let sync = crate::sync::start(
-        &config,
-        &writer,
-        &readers,
-        &metrics,
-        &tasks,
-        &cancel,
-        orders_changed.clone(),
-    )
-    .await?;
+    let sync = match central(&config, &cancel).await? {
+        Some(central) => Some(
+            crate::sync::start(&config, central, &writer, &readers, &metrics, &tasks, &cancel)
+                .await?,
+        ),
+        None => {
+            tracing::warn!("no [central] in the config: events are recorded but not synced");
+            None
+        }
+    };
+    // Without sync nothing rings it: no orders arrive from central.
+    let orders_changed = sync
+        .as_ref()
+        .map(|s| s.orders_changed.clone())
+        .unwrap_or_default();
     let loyalty = load_loyalty(&config)?;
     let touchpoints = crate::touchpoints::Touchpoints::new(&config.devices, loyalty);
     if !config.devices.is_empty() {
@@ -227,6 +233,36 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             Ok(())
         }
     }
+}
+
+/// The central to sync with: the configured platform, or (`[central] fake
+/// = true`, the demo) the built-in fake central, started here in-process on
+/// a loopback port with the demo orders. None without `[central]`.
+async fn central(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<Option<crate::sync::Central>, ServiceError> {
+    if !matches!(config.central, Some(crate::config::CentralConfig::Fake { .. })) {
+        return Ok(crate::sync::remote_central(config)?);
+    }
+    let fake_failed = |e: String| ServiceError::FakeCentral(e);
+    let token = crate::store::tokens::generate_token().map_err(|e| fake_failed(e.to_string()))?;
+    let fake = crate::fake_central::FakeCentral::new(crate::fake_central::FakeCentralConfig {
+        store_id: config.store.id.clone(),
+        token: token.clone(),
+        orders: crate::sync::demo::orders(),
+        count_only: false,
+        faults: Default::default(),
+        signing_key: None,
+    });
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let addr = fake
+        .spawn(loopback, cancel.clone())
+        .await
+        .map_err(|e| fake_failed(e.to_string()))?;
+    let url = format!("http://{addr}");
+    tracing::info!(url = %url, "built-in fake central running (demo mode)");
+    Ok(Some(crate::sync::Central { url, token }))
 }
 
 /// Reads the chain-wide loyalty key (64 hex characters) named by

@@ -67,8 +67,6 @@ pub enum SyncError {
     EmptyToken(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
-    #[error("cannot start the built-in fake central: {0}")]
-    Fake(String),
 }
 
 /// Everything the sync tasks share.
@@ -236,6 +234,8 @@ pub fn status(
 pub struct SyncHandle {
     pub now: Arc<Notify>,
     pub now_downlink: Arc<Notify>,
+    /// Rung by the downlink when it stored new or changed orders.
+    pub orders_changed: Arc<Notify>,
 }
 
 impl SyncHandle {
@@ -245,56 +245,47 @@ impl SyncHandle {
     }
 }
 
-/// Starts uplink, downlink and the watcher (alarm, metrics, CLI "sync now")
-/// on `tasks`. With `[central] fake = true` the built-in fake central runs
-/// in-process on a loopback port first. Returns None without `[central]`.
-pub async fn start(
-    config: &Config,
-    writer: &Writer,
-    readers: &ReadPool,
-    metrics: &Arc<Metrics>,
-    tasks: &TaskTracker,
-    cancel: &CancellationToken,
-    orders_changed: Arc<Notify>,
-) -> Result<Option<SyncHandle>, SyncError> {
-    let Some(central) = &config.central else {
-        tracing::warn!("no [central] in the config: events are recorded but not synced");
-        return Ok(None);
-    };
-    let (url, token) = match central {
-        CentralConfig::Remote { url, token_file } => {
+/// Where central is, resolved by the service: a real platform's URL and
+/// token, or the built-in fake central it started.
+#[derive(Debug, Clone)]
+pub struct Central {
+    pub url: String,
+    pub token: String,
+}
+
+/// The central of `config`'s `[central] url`/`token_file` (the token read
+/// through the secret-file check); None without `[central]` or when it is
+/// the built-in fake (the service starts that itself).
+pub fn remote_central(config: &Config) -> Result<Option<Central>, SyncError> {
+    match &config.central {
+        Some(CentralConfig::Remote { url, token_file }) => {
             let token = crate::config::secret::read_secret_file(token_file, "central.token_file")?;
             let token = token.trim().to_owned();
             if token.is_empty() {
                 return Err(SyncError::EmptyToken(token_file.display().to_string()));
             }
-            (url.clone(), token)
+            Ok(Some(Central {
+                url: url.clone(),
+                token,
+            }))
         }
-        CentralConfig::Fake { .. } => {
-            let token = crate::store::tokens::generate_token()
-                .map_err(|e| SyncError::Fake(e.to_string()))?;
-            let fake =
-                crate::fake_central::FakeCentral::new(crate::fake_central::FakeCentralConfig {
-                    store_id: config.store.id.clone(),
-                    token: token.clone(),
-                    orders: demo::orders(),
-                    count_only: false,
-                    faults: Default::default(),
-                    signing_key: None,
-                });
-            let addr = fake
-                .spawn(
-                    "127.0.0.1:0"
-                        .parse()
-                        .map_err(|e| SyncError::Fake(format!("{e}")))?,
-                    cancel.clone(),
-                )
-                .await
-                .map_err(|e| SyncError::Fake(e.to_string()))?;
-            tracing::info!(url = %format!("http://{addr}"), "built-in fake central running (demo mode)");
-            (format!("http://{addr}"), token)
-        }
-    };
+        _ => Ok(None),
+    }
+}
+
+/// Starts uplink, downlink and the watcher (alarm, metrics, CLI "sync now")
+/// on `tasks`, talking to `central`.
+pub async fn start(
+    config: &Config,
+    central: Central,
+    writer: &Writer,
+    readers: &ReadPool,
+    metrics: &Arc<Metrics>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<SyncHandle, SyncError> {
+    let orders_changed = Arc::new(Notify::new());
+    let Central { url, token } = central;
     let mut settings = SyncSettings::from(&config.sync);
     settings.no_show_grace_s = config.pickup.no_show_grace_min as i64 * 60;
     let client =
@@ -316,6 +307,7 @@ pub async fn start(
     let handle = SyncHandle {
         now: ctx.now.clone(),
         now_downlink: ctx.now_downlink.clone(),
+        orders_changed: ctx.orders_changed.clone(),
     };
 
     // Preparer thread → bounded channel → sender task.
@@ -331,7 +323,7 @@ pub async fn start(
     tasks.spawn(uplink::run_sender(ctx.clone(), rx, cancel.clone()));
     tasks.spawn(downlink::run(ctx.clone(), cancel.clone()));
     tasks.spawn(watch(ctx, cancel.clone(), stop));
-    Ok(Some(handle))
+    Ok(handle)
 }
 
 /// Once a second: the unsent-age alarm (logged once per crossing), the

@@ -4,6 +4,7 @@
 //! tokens, clear loyalty numbers or pickup codes.
 
 mod metrics;
+pub mod out;
 
 pub use metrics::Metrics;
 

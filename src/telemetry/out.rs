@@ -48,17 +48,17 @@ pub fn line(args: std::fmt::Arguments<'_>) -> Result<(), OutputError> {
 /// `println!` that returns `Result<(), OutputError>` instead of panicking.
 macro_rules! outln {
     () => {
-        $crate::cli::out::line(format_args!(""))
+        $crate::telemetry::out::line(format_args!(""))
     };
     ($($arg:tt)*) => {
-        $crate::cli::out::line(format_args!($($arg)*))
+        $crate::telemetry::out::line(format_args!($($arg)*))
     };
 }
 
 /// `print!` that returns `Result<(), OutputError>` instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::out::text(format_args!($($arg)*))
+        $crate::telemetry::out::text(format_args!($($arg)*))
     };
 }
 
