@@ -17,10 +17,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{auth::Caller, ApiError, AppState};
-use crate::events::NewEvent;
+use crate::live::{Audience, Topic};
 use crate::scan;
 use crate::store::tokens::Role;
-use crate::store::AppendOutcome;
 
 /// Devices with state, last seen, counts and last error.
 #[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, description = "`{\"devices\": [{id, kind, transport, register, context, state, last_seen, frames, bad_frames, last_error}]}`")), security(("bearer" = [])))]
@@ -62,8 +61,11 @@ pub async fn stream(
         (Some(own), _) => Some(own.clone()),
         (None, asked) => asked,
     };
-    let pickups_visible = caller.role() != Role::Pos;
-    let mut rx = state.touchpoints.stream.subscribe();
+    let audience = Audience {
+        register,
+        pickups_visible: caller.role() != Role::Pos,
+    };
+    let mut rx = state.touchpoints.live.subscribe();
     let shutdown = state.shutdown.clone();
     // Held for the stream's life: closed when the token is revoked or opens
     // too many streams; dropped (the place freed) when the stream ends.
@@ -79,16 +81,9 @@ pub async fn stream(
             };
             match next {
                 Ok(e) => {
-                    let wanted = match (&register, &e.register) {
-                        (Some(want), Some(got)) => want == got,
-                        // Device states and order changes reach every tablet.
-                        (Some(_), None) => matches!(e.name, "device" | "order"),
-                        (None, _) => true,
-                    };
-                    let wanted = wanted && (pickups_visible || !matches!(e.name, "order" | "pass"));
-                    if wanted
+                    if audience.wants(&e)
                         && tx
-                            .send(Ok(Event::default().event(e.name).data(e.json)))
+                            .send(Ok(Event::default().event(e.topic.as_str()).data(e.json)))
                             .await
                             .is_err()
                     {
@@ -196,38 +191,31 @@ pub async fn identify(
     let masked = scan::mask(&normalised);
     let program = scan::match_program(&normalised, &state.touchpoints.loyalty.programs)
         .map(|p| p.name.clone());
-    let mut data = json!({
-        "customer_token": token,
-        "method": body.method,
-        "device_id": format!("pos:{}", caller.0.name),
-        "number_masked": masked,
-    });
-    if let Some(p) = &program {
-        data["program"] = json!(p);
-    }
-    if let Some(r) = &body.register_id {
-        data["register_id"] = json!(r);
-    }
-    let event = NewEvent::service("store.loyalty.identified", data)?;
-    let ack = match state.writer.append(vec![event], None, true).await? {
-        AppendOutcome::Created { acks, .. } => acks.into_iter().next(),
-        AppendOutcome::Replayed { .. } => None,
-    }
-    .ok_or_else(|| ApiError::internal("the event was not acknowledged"))?;
+    let device_id = format!("pos:{}", caller.0.name);
+    let identified = crate::touchpoints::Identification {
+        customer_token: &token,
+        method: &body.method,
+        device_id: &device_id,
+        number_masked: &masked,
+        program: program.as_deref(),
+        register_id: body.register_id.as_deref(),
+    };
+    let ack = crate::touchpoints::record_identification(&state.writer, &identified)
+        .await
+        .map_err(|e| match e {
+            crate::touchpoints::RecordError::Event(e) => ApiError::from(e),
+            crate::touchpoints::RecordError::Store(e) => ApiError::from(e),
+            e @ crate::touchpoints::RecordError::NotAcknowledged => {
+                ApiError::internal(e.to_string())
+            }
+        })?;
     let mut answer = json!({"customer_token": token, "number_masked": masked, "id": ack.id, "sequence": ack.sequence});
     if let Some(p) = program {
         answer["program"] = json!(p);
     }
     if let Some(r) = body.register_id {
         let shown = json!({"kind": "loyalty", "method": body.method, "customer_token": token, "number_masked": masked, "register_id": r, "event_id": ack.id});
-        let _ = state
-            .touchpoints
-            .stream
-            .send(crate::touchpoints::StreamEvent {
-                register: Some(r),
-                name: "scan",
-                json: shown.to_string(),
-            });
+        state.touchpoints.live.publish(Some(r), Topic::Scan, &shown);
     }
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

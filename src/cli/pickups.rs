@@ -5,9 +5,9 @@
 use clap::Subcommand;
 use rusqlite::Connection;
 
-use crate::telemetry::out::outln;
 use super::{print_json, CliError};
 use crate::pickup::workflow::{self, Filter};
+use crate::telemetry::out::outln;
 
 #[derive(Debug, Subcommand)]
 pub enum PickupsCommand {

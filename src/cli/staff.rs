@@ -7,10 +7,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Subcommand, ValueEnum};
 use rusqlite::Connection;
 
-use crate::telemetry::out::{outln, OutputError};
 use super::{print_json, runtime, CliError, JsonFlag};
 use crate::pickup::{staff, verify};
 use crate::store::tokens::{self, Role};
+use crate::telemetry::out::{outln, OutputError};
 
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {

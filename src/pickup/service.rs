@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::hasher::{Hasher, Verdict};
@@ -23,9 +23,9 @@ use super::staff_session::StaffSessions;
 use super::verify;
 use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
 use crate::config::PickupConfig;
+use crate::live::{Live, ScannedPass, Topic};
 use crate::scan::pass::{parse_pass, PickupPass};
 use crate::store::{ReadPool, StoreError, Writer};
-use crate::touchpoints::StreamEvent;
 
 /// Bytes of an action's row change and event, for the storage quota.
 const ACTION_BYTES: u64 = 2048;
@@ -75,20 +75,6 @@ impl Drop for KeyGuard<'_> {
     }
 }
 
-/// Where scanned passes go: only the counter register's scanners verify.
-pub struct PassSink {
-    pub counter_register: String,
-    pub tx: mpsc::Sender<ScannedPass>,
-}
-
-/// A pickup pass read by a scanner, for verification.
-#[derive(Debug)]
-pub struct ScannedPass {
-    pub pass: PickupPass,
-    pub device_id: String,
-    pub register: Option<String>,
-}
-
 /// The outcome of `POST /api/v1/pickups/verify`.
 #[derive(Debug)]
 pub enum Verification {
@@ -128,7 +114,7 @@ pub struct Pickups {
     /// The argon2 threads with their fixed memory: bounds memory under a
     /// flood of checks for many orders (the unit's MemoryMax is 256 MiB).
     hasher: Hasher,
-    stream: broadcast::Sender<StreamEvent>,
+    live: Live,
     metrics: Arc<crate::telemetry::Metrics>,
     /// Rung by the downlink when it stored new or changed orders.
     orders_changed: Arc<tokio::sync::Notify>,
@@ -154,7 +140,7 @@ impl Pickups {
         readers: ReadPool,
         store_id: &str,
         settings: PickupConfig,
-        stream: broadcast::Sender<StreamEvent>,
+        live: Live,
         metrics: Arc<crate::telemetry::Metrics>,
         orders_changed: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Pickups> {
@@ -169,7 +155,7 @@ impl Pickups {
             settings: Arc::new(settings),
             secrets: Arc::new(KeyedLocks::default()),
             hasher: Hasher::start(super::hasher::THREADS)?,
-            stream,
+            live,
             metrics,
             orders_changed,
             staff_sessions,
@@ -185,11 +171,11 @@ impl Pickups {
 
     /// Tells every live screen that an order changed.
     pub fn changed(&self, order: &Order) {
-        let _ = self.stream.send(StreamEvent {
-            register: None,
-            name: "order",
-            json: json!({"order_id": order.order_id, "state": order.state.as_str(), "revision": order.revision}).to_string(),
-        });
+        self.live.publish(
+            None,
+            Topic::Order,
+            &json!({"order_id": order.order_id, "state": order.state.as_str(), "revision": order.revision}),
+        );
     }
 
     pub async fn read<T: Send + 'static>(
@@ -492,11 +478,7 @@ impl Pickups {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = self.orders_changed.notified() => {
-                    let _ = self.stream.send(StreamEvent {
-                        register: None,
-                        name: "order",
-                        json: json!({"order_id": Value::Null}).to_string(),
-                    });
+                    self.live.publish(None, Topic::Order, &json!({"order_id": Value::Null}));
                     continue;
                 }
                 _ = tick.tick() => {}
@@ -552,11 +534,7 @@ impl Pickups {
             let mut shown = shown;
             shown["device_id"] = json!(scanned.device_id);
             shown["register_id"] = json!(scanned.register);
-            let _ = self.stream.send(StreamEvent {
-                register: scanned.register,
-                name: "pass",
-                json: shown.to_string(),
-            });
+            self.live.publish(scanned.register, Topic::Pass, &shown);
         }
     }
 }

@@ -77,8 +77,10 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let readers = ReadPool::new(&config.storage.path);
     let sync = match central(&config, &cancel).await? {
         Some(central) => Some(
-            crate::sync::start(&config, central, &writer, &readers, &metrics, &tasks, &cancel)
-                .await?,
+            crate::sync::start(
+                &config, central, &writer, &readers, &metrics, &tasks, &cancel,
+            )
+            .await?,
         ),
         None => {
             tracing::warn!("no [central] in the config: events are recorded but not synced");
@@ -91,7 +93,14 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         .map(|s| s.orders_changed.clone())
         .unwrap_or_default();
     let loyalty = load_loyalty(&config)?;
-    let touchpoints = crate::touchpoints::Touchpoints::new(&config.devices, loyalty);
+    let live = crate::live::Live::new();
+    let (pass_route, pass_rx) = crate::live::PassRoute::new(&config.pickup.counter_register);
+    let touchpoints = crate::touchpoints::Touchpoints::new(
+        &config.devices,
+        loyalty,
+        live.clone(),
+        Some(pass_route),
+    );
     if !config.devices.is_empty() {
         let (dev_tx, dev_rx) = tokio::sync::mpsc::channel(1024);
         let device_tasks =
@@ -114,17 +123,12 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         readers.clone(),
         &config.store.id,
         config.pickup.clone(),
-        touchpoints.stream.clone(),
+        live.clone(),
         metrics.clone(),
         orders_changed,
     )
     .map_err(ServiceError::Threads)?;
     {
-        let (pass_tx, pass_rx) = tokio::sync::mpsc::channel(64);
-        let _ = touchpoints.passes.set(crate::pickup::service::PassSink {
-            counter_register: config.pickup.counter_register.clone(),
-            tx: pass_tx,
-        });
         tasks.spawn(pickups.clone().run_pass_scans(pass_rx, cancel.clone()));
         // The timer checks deadlines at once: a box that was off over a
         // deadline catches up before the first tablet asks.
@@ -242,7 +246,10 @@ async fn central(
     config: &Config,
     cancel: &CancellationToken,
 ) -> Result<Option<crate::sync::Central>, ServiceError> {
-    if !matches!(config.central, Some(crate::config::CentralConfig::Fake { .. })) {
+    if !matches!(
+        config.central,
+        Some(crate::config::CentralConfig::Fake { .. })
+    ) {
         return Ok(crate::sync::remote_central(config)?);
     }
     let fake_failed = |e: String| ServiceError::FakeCentral(e);

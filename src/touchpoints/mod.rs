@@ -12,23 +12,14 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::devices::{DeviceConfig, DeviceEvent, DeviceKind, DeviceState};
 use crate::events::NewEvent;
+use crate::live::{Live, PassRoute, ScannedPass, Topic};
 use crate::scan::{self, DecodeConfig, Decoded, LoyaltyProgram};
 use crate::store::Writer;
-
-/// One message of the live stream (`GET /api/v1/stream`).
-#[derive(Debug, Clone)]
-pub struct StreamEvent {
-    /// The register the device belongs to; None reaches every subscriber.
-    pub register: Option<String>,
-    /// SSE event name: `scan` or `device`.
-    pub name: &'static str,
-    pub json: String,
-}
 
 /// What `GET /api/v1/devices` shows of one device.
 #[derive(Debug, Clone, Serialize)]
@@ -48,13 +39,14 @@ pub struct DeviceView {
 /// Shared between the touchpoint task and the API.
 #[derive(Clone)]
 pub struct Touchpoints {
-    pub stream: broadcast::Sender<StreamEvent>,
+    /// The live stream this publishes scans and device states on.
+    pub live: Live,
     pub devices: Arc<Mutex<Vec<DeviceView>>>,
     pub loyalty: Arc<LoyaltySettings>,
     /// Where pickup passes scanned at the counter register go for
     /// verification (set by the pickup workflow at start-up). Passes read
     /// elsewhere, e.g. at a till, are only shown: they record nothing.
-    pub passes: Arc<std::sync::OnceLock<crate::pickup::service::PassSink>>,
+    pub passes: Option<PassRoute>,
 }
 
 /// `[loyalty]`: the chain-wide token key and the programs.
@@ -77,8 +69,12 @@ fn now() -> String {
 }
 
 impl Touchpoints {
-    pub fn new(devices: &[DeviceConfig], loyalty: LoyaltySettings) -> Touchpoints {
-        let (stream, _) = broadcast::channel(1024);
+    pub fn new(
+        devices: &[DeviceConfig],
+        loyalty: LoyaltySettings,
+        live: Live,
+        passes: Option<PassRoute>,
+    ) -> Touchpoints {
         let views = devices
             .iter()
             .map(|d| DeviceView {
@@ -95,20 +91,15 @@ impl Touchpoints {
             })
             .collect();
         Touchpoints {
-            stream,
+            live,
             devices: Arc::new(Mutex::new(views)),
             loyalty: Arc::new(loyalty),
-            passes: Arc::new(std::sync::OnceLock::new()),
+            passes,
         }
     }
 
-    fn publish(&self, register: Option<String>, name: &'static str, json: Value) {
-        // No subscriber is fine: nobody is watching that till.
-        let _ = self.stream.send(StreamEvent {
-            register,
-            name,
-            json: json.to_string(),
-        });
+    fn publish(&self, register: Option<String>, topic: Topic, json: Value) {
+        self.live.publish(register, topic, &json);
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut DeviceView)) {
@@ -157,7 +148,7 @@ pub async fn run(
                 let register = by_id.get(&device_id).and_then(|d| d.register.clone());
                 tp.publish(
                     register,
-                    "scan",
+                    Topic::Scan,
                     json!({"device_id": device_id, "kind": "invalid", "reason": reason}),
                 );
             }
@@ -186,7 +177,7 @@ pub async fn run(
                     data["detail"] = json!(d);
                 }
                 record(&writer, "store.device.status", data.clone()).await;
-                tp.publish(device.register.clone(), "device", data);
+                tp.publish(device.register.clone(), Topic::Device, data);
             }
         }
     }
@@ -211,6 +202,58 @@ async fn record(writer: &Writer, event_type: &str, data: Value) -> Option<(Strin
             tracing::error!(event_type, error = %e, "cannot record a device touchpoint");
             None
         }
+    }
+}
+
+/// A loyalty customer recognised by a card read at a device or by a number
+/// a till posted (`POST /api/v1/loyalty/identify`): tokens and masked forms
+/// only, never the clear number.
+#[derive(Debug)]
+pub struct Identification<'a> {
+    pub customer_token: &'a str,
+    /// barcode, magstripe, nfc, manual or app.
+    pub method: &'a str,
+    pub device_id: &'a str,
+    pub number_masked: &'a str,
+    pub program: Option<&'a str>,
+    pub register_id: Option<&'a str>,
+}
+
+/// Why an identification was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Event(#[from] crate::events::EventError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the event was not acknowledged")]
+    NotAcknowledged,
+}
+
+/// Records `store.loyalty.identified`: the one path of a scanned card and
+/// of a till's identify request.
+pub async fn record_identification(
+    writer: &Writer,
+    who: &Identification<'_>,
+) -> Result<crate::store::Appended, RecordError> {
+    let mut data = json!({
+        "customer_token": who.customer_token,
+        "method": who.method,
+        "device_id": who.device_id,
+        "number_masked": who.number_masked,
+    });
+    if let Some(p) = who.program {
+        data["program"] = json!(p);
+    }
+    if let Some(r) = who.register_id {
+        data["register_id"] = json!(r);
+    }
+    let event = NewEvent::service("store.loyalty.identified", data)?;
+    match writer.append(vec![event], None, true).await? {
+        crate::store::AppendOutcome::Created { acks, .. } => {
+            acks.into_iter().next().ok_or(RecordError::NotAcknowledged)
+        }
+        crate::store::AppendOutcome::Replayed { .. } => Err(RecordError::NotAcknowledged),
     }
 }
 
@@ -239,21 +282,26 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
     match &decoded {
         Decoded::Loyalty(card) => match &card.customer_token {
             Some(token) => {
-                let mut data = json!({
-                    "customer_token": token,
-                    "method": serde_json::to_value(card.method).unwrap_or(json!("barcode")),
-                    "device_id": device.id,
-                    "number_masked": card.number_masked,
-                });
-                if let Some(p) = &card.program {
-                    data["program"] = json!(p);
-                }
-                if let Some(r) = &device.register {
-                    data["register_id"] = json!(r);
-                }
-                if let Some((id, seq)) = record(writer, "store.loyalty.identified", data).await {
-                    shown["event_id"] = json!(id);
-                    shown["sequence"] = json!(seq);
+                let method = serde_json::to_value(card.method)
+                    .ok()
+                    .and_then(|m| m.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "barcode".into());
+                let identified = Identification {
+                    customer_token: token,
+                    method: &method,
+                    device_id: &device.id,
+                    number_masked: &card.number_masked,
+                    program: card.program.as_deref(),
+                    register_id: device.register.as_deref(),
+                };
+                match record_identification(writer, &identified).await {
+                    Ok(ack) => {
+                        shown["event_id"] = json!(ack.id);
+                        shown["sequence"] = json!(ack.sequence);
+                    }
+                    Err(e) => {
+                        tracing::error!(device_id = %device.id, error = %e, "cannot record a loyalty identification")
+                    }
                 }
             }
             None => {
@@ -275,17 +323,17 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
         Decoded::PickupPass(pass) => {
             // Verified by the click-and-collect workflow, which tells the
             // tablets of this register (`event: pass`).
-            let sink = tp
+            let route = tp
                 .passes
-                .get()
-                .filter(|s| device.register.as_deref() == Some(s.counter_register.as_str()));
-            if let Some(sink) = sink {
-                let scanned = crate::pickup::service::ScannedPass {
+                .as_ref()
+                .filter(|r| device.register.as_deref() == Some(r.counter_register.as_str()));
+            if let Some(route) = route {
+                let scanned = ScannedPass {
                     pass: pass.clone(),
                     device_id: device.id.clone(),
                     register: device.register.clone(),
                 };
-                if sink.tx.try_send(scanned).is_err() {
+                if route.tx.try_send(scanned).is_err() {
                     tracing::warn!(device_id = %device.id, "pickup pass not verified: the workflow is busy or stopped");
                 }
             }
@@ -294,5 +342,5 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
             tracing::debug!(device_id = %device.id, reason = %reason, "frame not understood");
         }
     }
-    tp.publish(device.register.clone(), "scan", shown);
+    tp.publish(device.register.clone(), Topic::Scan, shown);
 }
