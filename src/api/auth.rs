@@ -70,10 +70,16 @@ impl FromRequestParts<AppState> for Caller {
                 "missing token: send `Authorization: Bearer <token>` (create one with `store-edge token create`)",
             )
         })?;
-        // A primary-key lookup on a warm read connection takes microseconds;
-        // doing it inline keeps revocation exact without a cache.
-        let conn = state.readers.get()?;
-        match tokens::authenticate(&conn, token)? {
+        // A primary-key lookup on a read connection, on the blocking pool:
+        // it is microseconds, but SQLite may wait on a lock (busy timeout)
+        // and an async worker must never. No cache: a revocation counts
+        // from the next request.
+        let presented = token.to_owned();
+        let found = state
+            .readers
+            .run(move |c| tokens::authenticate(c, &presented))
+            .await?;
+        match found {
             Some(principal) => Ok(Caller(principal)),
             None => {
                 // A revoked tablet's staff session goes with its token at
