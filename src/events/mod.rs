@@ -3,6 +3,7 @@
 //! `sync/`). Never carries a clear loyalty number, card track or pickup code.
 
 pub mod catalog;
+pub mod made;
 
 use serde::Serialize;
 use serde_json::{value::RawValue, Map, Value};
@@ -44,6 +45,8 @@ pub enum EventError {
     SubjectWithoutField(&'static str),
     #[error("`time` is not an RFC 3339 date-time: {0}")]
     BadTime(String),
+    #[error("{0}: its data cannot be encoded: {1}")]
+    BadData(&'static str, String),
     #[error("`time` {0} is not in the years 2000 to 9999 (in UTC); send when the event happened, e.g. 2026-11-26T10:00:00Z")]
     TimeOutOfRange(String),
 }
@@ -55,6 +58,14 @@ impl NewEvent {
         let event_type =
             lookup(type_name).ok_or_else(|| EventError::UnknownType(type_name.into()))?;
         Self::build(event_type, data, None, None)
+    }
+
+    /// Builds an event the service records itself from its typed data
+    /// (`made.rs`); the catalog checks it like any event.
+    pub fn made<M: made::Made>(data: &M) -> Result<Self, EventError> {
+        let value =
+            serde_json::to_value(data).map_err(|e| EventError::BadData(M::TYPE, e.to_string()))?;
+        Self::service(M::TYPE, value)
     }
 
     /// Builds an event posted by a client: service-only types are refused,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::devices::{DeviceConfig, DeviceEvent, DeviceKind, DeviceState};
-use crate::events::NewEvent;
+use crate::events::{made, NewEvent};
 use crate::live::{Live, PassRoute, ScannedPass, Topic};
 use crate::scan::{self, DecodeConfig, Decoded, LoyaltyProgram};
 use crate::store::Writer;
@@ -171,13 +171,15 @@ pub async fn run(
                     DeviceKind::Scanner => "scanner",
                     DeviceKind::CardReader => "card_reader",
                 };
-                let mut data =
-                    json!({"device_id": device_id, "kind": kind, "state": state_str(state)});
-                if let Some(d) = &detail {
-                    data["detail"] = json!(d);
-                }
-                record(&writer, "store.device.status", data.clone()).await;
-                tp.publish(device.register.clone(), Topic::Device, data);
+                let status = made::DeviceStatus {
+                    device_id: &device_id,
+                    kind,
+                    state: state_str(state),
+                    detail: detail.as_deref(),
+                };
+                record(&writer, &status).await;
+                let shown = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
+                tp.publish(device.register.clone(), Topic::Device, shown);
             }
         }
     }
@@ -185,11 +187,11 @@ pub async fn run(
 
 /// Records a service-produced event; a refusal (quota, disk) is logged —
 /// the device cannot be told, and the stream still shows the scan.
-async fn record(writer: &Writer, event_type: &str, data: Value) -> Option<(String, String)> {
-    let event = match NewEvent::service(event_type, data) {
+async fn record<M: made::Made>(writer: &Writer, data: &M) -> Option<(String, String)> {
+    let event = match NewEvent::made(data) {
         Ok(e) => e,
         Err(e) => {
-            tracing::error!(event_type, error = %e, "a device touchpoint does not match the event contract");
+            tracing::error!(event_type = M::TYPE, error = %e, "a device touchpoint does not match the event contract");
             return None;
         }
     };
@@ -199,7 +201,7 @@ async fn record(writer: &Writer, event_type: &str, data: Value) -> Option<(Strin
         }
         Ok(_) => None,
         Err(e) => {
-            tracing::error!(event_type, error = %e, "cannot record a device touchpoint");
+            tracing::error!(event_type = M::TYPE, error = %e, "cannot record a device touchpoint");
             None
         }
     }
@@ -236,19 +238,14 @@ pub async fn record_identification(
     writer: &Writer,
     who: &Identification<'_>,
 ) -> Result<crate::store::Appended, RecordError> {
-    let mut data = json!({
-        "customer_token": who.customer_token,
-        "method": who.method,
-        "device_id": who.device_id,
-        "number_masked": who.number_masked,
-    });
-    if let Some(p) = who.program {
-        data["program"] = json!(p);
-    }
-    if let Some(r) = who.register_id {
-        data["register_id"] = json!(r);
-    }
-    let event = NewEvent::service("store.loyalty.identified", data)?;
+    let event = NewEvent::made(&made::LoyaltyIdentified {
+        customer_token: who.customer_token,
+        method: who.method,
+        device_id: who.device_id,
+        number_masked: Some(who.number_masked),
+        program: who.program,
+        register_id: who.register_id,
+    })?;
     match writer.append(vec![event], None, true).await? {
         crate::store::AppendOutcome::Created { acks, .. } => {
             acks.into_iter().next().ok_or(RecordError::NotAcknowledged)
@@ -309,13 +306,18 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
             }
         },
         Decoded::Product(product) => {
-            let mut data = serde_json::to_value(product).unwrap_or_else(|_| json!({}));
-            if let Value::Object(m) = &mut data {
-                m.remove("symbology_inferred");
-            }
-            data["device_id"] = json!(device.id);
-            data["context"] = json!(device.context);
-            if let Some((id, seq)) = record(writer, "store.product.scanned", data).await {
+            let mut gs1 = match serde_json::to_value(product) {
+                Ok(Value::Object(m)) => m,
+                _ => Default::default(),
+            };
+            // How the symbology was known is the live screen's business.
+            gs1.remove("symbology_inferred");
+            let scanned = made::ProductScanned {
+                device_id: &device.id,
+                context: &device.context,
+                gs1,
+            };
+            if let Some((id, seq)) = record(writer, &scanned).await {
                 shown["event_id"] = json!(id);
                 shown["sequence"] = json!(seq);
             }
