@@ -207,7 +207,7 @@ pub async fn list(
         q.state.as_deref(),
         q.q.as_deref(),
         now,
-        state.pickups.settings.reminder_before_h as i64 * 3600,
+        state.pickups.settings.reminder_before.as_secs() as i64,
     )
     .map_err(ApiError::unprocessable)?;
     let orders = state

@@ -297,7 +297,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Pickups(cmd) => {
             let config = load()?;
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
-            pickups::run(&conn, config.pickup.reminder_before_h, cmd)
+            pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
         Command::Staff(cmd) => {
             let config = load()?;
@@ -435,7 +435,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let mut conn = store::open_existing(&config.storage.path, &config.store.id)?;
             match cmd {
                 SyncCommand::Status(flag) => {
-                    let alarm = std::time::Duration::from_secs(config.sync.unsent_alarm_after_s);
+                    let alarm = config.sync.unsent_alarm_after;
                     let status = crate::sync::status(&conn, alarm)?;
                     if flag.json {
                         return print_json(&status);

@@ -31,7 +31,11 @@ pub enum PickupsCommand {
     Show { order_id: String },
 }
 
-pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Result<(), CliError> {
+pub fn run(
+    conn: &Connection,
+    reminder_before: std::time::Duration,
+    cmd: PickupsCommand,
+) -> Result<(), CliError> {
     match cmd {
         PickupsCommand::List {
             state,
@@ -44,7 +48,7 @@ pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Re
                 state.as_deref(),
                 search.as_deref(),
                 now,
-                reminder_before_h as i64 * 3600,
+                reminder_before.as_secs() as i64,
             )
             .map_err(CliError::Runtime)?;
             let orders = workflow::list(conn, &filter, limit)?;

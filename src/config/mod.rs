@@ -10,6 +10,7 @@ pub mod secret;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 use toml::Spanned;
@@ -45,31 +46,58 @@ pub struct Config {
 /// `[pickup]`: click-and-collect timers, code lockout, the counter register.
 #[derive(Debug, Clone, Serialize)]
 pub struct PickupConfig {
-    /// Minutes after `pickup_by` before an uncollected order is a no-show.
-    pub no_show_grace_min: u64,
-    /// Orders due within this many hours are on the due list.
-    pub reminder_before_h: u64,
+    /// After `pickup_by` before an uncollected order is a no-show.
+    #[serde(rename = "no_show_grace_min", serialize_with = "units::mins")]
+    pub no_show_grace: Duration,
+    /// Orders due within this are on the due list.
+    #[serde(rename = "reminder_before_h", serialize_with = "units::hours")]
+    pub reminder_before: Duration,
     /// Wrong short codes before the order is locked.
     pub code_max_failures: u64,
     /// How long a locked order refuses codes.
-    pub code_lock_min: u64,
+    #[serde(rename = "code_lock_min", serialize_with = "units::mins")]
+    pub code_lock: Duration,
     /// The register whose scanner and tablet serve pickups.
     pub counter_register: String,
-    /// Seconds without an action after which a paired tablet's staff
-    /// session ends (the PIN is asked again).
-    pub staff_session_idle_s: u64,
+    /// Without an action, a paired tablet's staff session ends (the PIN is
+    /// asked again).
+    #[serde(rename = "staff_session_idle_s", serialize_with = "units::secs")]
+    pub staff_session_idle: Duration,
 }
 
 impl Default for PickupConfig {
     fn default() -> Self {
         PickupConfig {
-            no_show_grace_min: 0,
-            reminder_before_h: 24,
+            no_show_grace: Duration::ZERO,
+            reminder_before: Duration::from_secs(24 * 3600),
             code_max_failures: 5,
-            code_lock_min: 15,
+            code_lock: Duration::from_secs(15 * 60),
             counter_register: "counter-1".into(),
-            staff_session_idle_s: 900,
+            staff_session_idle: Duration::from_secs(900),
         }
+    }
+}
+
+/// `n` units of `unit` seconds.
+fn secs_of(unit: u64, n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(unit))
+}
+
+/// Durations shown by `config check` in the units of their keys.
+mod units {
+    use std::time::Duration;
+
+    pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+    pub fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn mins<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs() / 60)
+    }
+    pub fn hours<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs() / 3600)
     }
 }
 
@@ -170,17 +198,26 @@ pub enum CentralConfig {
     Fake { fake: bool },
 }
 
-/// The `[sync]` section: batching, timeouts, backoff, polling.
+/// The `[sync]` section: batching, timeouts, backoff, polling. Durations
+/// are resolved here once; `config check` shows them in the file's units.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncConfig {
     pub batch_max_events: usize,
     pub batch_max_bytes: usize,
     pub gzip_level: u32,
-    pub request_timeout_s: u64,
-    pub backoff_base_ms: u64,
-    pub backoff_cap_s: u64,
-    pub poll_interval_s: u64,
-    pub unsent_alarm_after_s: u64,
+    /// A slower answer from central counts as failed.
+    #[serde(rename = "request_timeout_s", serialize_with = "units::secs")]
+    pub request_timeout: Duration,
+    #[serde(rename = "backoff_base_ms", serialize_with = "units::millis")]
+    pub backoff_base: Duration,
+    #[serde(rename = "backoff_cap_s", serialize_with = "units::secs")]
+    pub backoff_cap: Duration,
+    /// Order feed polling.
+    #[serde(rename = "poll_interval_s", serialize_with = "units::secs")]
+    pub poll_interval: Duration,
+    /// Alarm when the oldest unsent event is older.
+    #[serde(rename = "unsent_alarm_after_s", serialize_with = "units::secs")]
+    pub unsent_alarm_after: Duration,
 }
 
 impl Default for SyncConfig {
@@ -189,11 +226,11 @@ impl Default for SyncConfig {
             batch_max_events: 500,
             batch_max_bytes: 1024 * 1024,
             gzip_level: 6,
-            request_timeout_s: 30,
-            backoff_base_ms: 500,
-            backoff_cap_s: 300,
-            poll_interval_s: 15,
-            unsent_alarm_after_s: 3600,
+            request_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(15),
+            unsent_alarm_after: Duration::from_secs(3600),
         }
     }
 }
@@ -419,22 +456,28 @@ impl Resolver<'_> {
             }
         };
         Ok(PickupConfig {
-            no_show_grace_min: self.in_range(
-                &raw.no_show_grace_min,
-                "pickup.no_show_grace_min",
-                d.no_show_grace_min,
-                0,
-                7 * 24 * 60,
-                "minutes after pickup_by",
-            )?,
-            reminder_before_h: self.in_range(
-                &raw.reminder_before_h,
-                "pickup.reminder_before_h",
-                d.reminder_before_h,
-                1,
-                14 * 24,
-                "hours before pickup_by",
-            )?,
+            no_show_grace: secs_of(
+                60,
+                self.in_range(
+                    &raw.no_show_grace_min,
+                    "pickup.no_show_grace_min",
+                    d.no_show_grace.as_secs() / 60,
+                    0,
+                    7 * 24 * 60,
+                    "minutes after pickup_by",
+                )?,
+            ),
+            reminder_before: secs_of(
+                3600,
+                self.in_range(
+                    &raw.reminder_before_h,
+                    "pickup.reminder_before_h",
+                    d.reminder_before.as_secs() / 3600,
+                    1,
+                    14 * 24,
+                    "hours before pickup_by",
+                )?,
+            ),
             code_max_failures: self.in_range(
                 &raw.code_max_failures,
                 "pickup.code_max_failures",
@@ -443,23 +486,29 @@ impl Resolver<'_> {
                 20,
                 "a number of wrong codes before the order locks,",
             )?,
-            code_lock_min: self.in_range(
-                &raw.code_lock_min,
-                "pickup.code_lock_min",
-                d.code_lock_min,
-                1,
-                24 * 60,
-                "minutes",
-            )?,
+            code_lock: secs_of(
+                60,
+                self.in_range(
+                    &raw.code_lock_min,
+                    "pickup.code_lock_min",
+                    d.code_lock.as_secs() / 60,
+                    1,
+                    24 * 60,
+                    "minutes",
+                )?,
+            ),
             counter_register,
-            staff_session_idle_s: self.in_range(
-                &raw.staff_session_idle_s,
-                "pickup.staff_session_idle_s",
-                d.staff_session_idle_s,
+            staff_session_idle: secs_of(
                 1,
-                24 * 3600,
-                "seconds without an action before a tablet asks for the PIN again,",
-            )?,
+                self.in_range(
+                    &raw.staff_session_idle_s,
+                    "pickup.staff_session_idle_s",
+                    d.staff_session_idle.as_secs(),
+                    1,
+                    24 * 3600,
+                    "seconds without an action before a tablet asks for the PIN again,",
+                )?,
+            ),
         })
     }
 
@@ -493,46 +542,46 @@ impl Resolver<'_> {
                 9,
                 "a gzip level",
             )? as u32,
-            request_timeout_s: pick(
+            request_timeout: Duration::from_secs(pick(
                 &raw.request_timeout_s,
                 "sync.request_timeout_s",
-                d.request_timeout_s,
+                d.request_timeout.as_secs(),
                 1,
                 600,
                 "seconds",
-            )?,
-            backoff_base_ms: pick(
+            )?),
+            backoff_base: Duration::from_millis(pick(
                 &raw.backoff_base_ms,
                 "sync.backoff_base_ms",
-                d.backoff_base_ms,
+                d.backoff_base.as_millis() as u64,
                 1,
                 60_000,
                 "milliseconds",
-            )?,
-            backoff_cap_s: pick(
+            )?),
+            backoff_cap: Duration::from_secs(pick(
                 &raw.backoff_cap_s,
                 "sync.backoff_cap_s",
-                d.backoff_cap_s,
+                d.backoff_cap.as_secs(),
                 1,
                 86_400,
                 "seconds",
-            )?,
-            poll_interval_s: pick(
+            )?),
+            poll_interval: Duration::from_secs(pick(
                 &raw.poll_interval_s,
                 "sync.poll_interval_s",
-                d.poll_interval_s,
+                d.poll_interval.as_secs(),
                 1,
                 86_400,
                 "seconds",
-            )?,
-            unsent_alarm_after_s: pick(
+            )?),
+            unsent_alarm_after: Duration::from_secs(pick(
                 &raw.unsent_alarm_after_s,
                 "sync.unsent_alarm_after_s",
-                d.unsent_alarm_after_s,
+                d.unsent_alarm_after.as_secs(),
                 1,
                 30 * 86_400,
                 "seconds",
-            )?,
+            )?),
         })
     }
 
@@ -805,7 +854,7 @@ mod tests {
         assert_eq!(c.storage.retain_sent_days, 30);
         assert_eq!(c.api.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.store.timezone, "UTC");
-        assert_eq!(c.pickup.staff_session_idle_s, 900);
+        assert_eq!(c.pickup.staff_session_idle, Duration::from_secs(900));
     }
 
     #[test]
@@ -843,7 +892,7 @@ mod tests {
             "{e}"
         );
         let c = parse(&format!("{MINIMAL}[pickup]\nstaff_session_idle_s = 2\n")).unwrap();
-        assert_eq!(c.pickup.staff_session_idle_s, 2);
+        assert_eq!(c.pickup.staff_session_idle, Duration::from_secs(2));
         let e = parse(&format!("{MINIMAL}[pickup]\nno_show_grace = 5\n")).unwrap_err();
         assert!(e.contains("unknown field `no_show_grace`"), "{e}");
 
@@ -921,7 +970,11 @@ mod tests {
             // Every [pickup] key is shown where IT looks for it.
             let text = std::fs::read_to_string(root.join(name)).unwrap();
             assert!(text.contains("\nstaff_session_idle_s = "), "{name}");
-            assert_eq!(c.pickup.staff_session_idle_s, 900, "{name}");
+            assert_eq!(
+                c.pickup.staff_session_idle,
+                Duration::from_secs(900),
+                "{name}"
+            );
         }
         let demo = Config::load(&root.join("demo.toml")).unwrap();
         assert!(demo.storage.path.to_string_lossy().contains("/var/"));

@@ -145,7 +145,7 @@ impl Pickups {
         orders_changed: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Pickups> {
         let staff_sessions = Arc::new(StaffSessions::new(
-            Duration::from_secs(settings.staff_session_idle_s),
+            settings.staff_session_idle,
             metrics.staff_sessions.clone(),
         ));
         Ok(Pickups {
@@ -338,7 +338,7 @@ impl Pickups {
         }
         let id = order_id.to_owned();
         let max = self.settings.code_max_failures as i64;
-        let lock_s = self.settings.code_lock_min as i64 * 60;
+        let lock_s = self.settings.code_lock.as_secs() as i64;
         self.writer
             .run(0, move |ctx| {
                 workflow::wrong_code(ctx, &id, max, lock_s, now())
@@ -413,7 +413,7 @@ impl Pickups {
 
     /// Marks every open order past its deadline (plus grace) as a no-show.
     pub async fn catch_no_shows(&self) -> Result<usize, StoreError> {
-        let grace = self.settings.no_show_grace_min as i64 * 60;
+        let grace = self.settings.no_show_grace.as_secs() as i64;
         let t = now().unix_timestamp();
         let due = self
             .read(move |c| workflow::no_show_candidates(c, t, grace))

@@ -141,7 +141,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         source: api::events::source(&config.store.id),
         listening: Arc::new(AtomicBool::new(true)),
         sync,
-        unsent_alarm_after: Duration::from_secs(config.sync.unsent_alarm_after_s),
+        unsent_alarm_after: config.sync.unsent_alarm_after,
         touchpoints,
         pickups,
         shutdown: cancel.clone(),

@@ -138,7 +138,7 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
             }
         }
         let next = page.next_cursor.clone();
-        let grace = ctx.settings.no_show_grace_s;
+        let grace = ctx.no_show_grace.as_secs() as i64;
         let stored = ctx
             .writer
             .run(orders.len() as u64 * 2048, move |w| {

@@ -27,38 +27,6 @@ use crate::store::sync as store_sync;
 use crate::store::{ReadPool, StoreError, Writer};
 use crate::telemetry::Metrics;
 
-/// `[sync]` with durations resolved.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    pub batch_max_events: usize,
-    pub batch_max_bytes: usize,
-    pub gzip_level: u32,
-    pub request_timeout: Duration,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
-    pub poll_interval: Duration,
-    pub unsent_alarm_after: Duration,
-    /// `pickup.no_show_grace_min` in seconds: a no-show whose new deadline
-    /// is still within the grace re-opens.
-    pub no_show_grace_s: i64,
-}
-
-impl From<&SyncConfig> for SyncSettings {
-    fn from(c: &SyncConfig) -> Self {
-        SyncSettings {
-            batch_max_events: c.batch_max_events,
-            batch_max_bytes: c.batch_max_bytes,
-            gzip_level: c.gzip_level,
-            request_timeout: Duration::from_secs(c.request_timeout_s),
-            backoff_base: Duration::from_millis(c.backoff_base_ms),
-            backoff_cap: Duration::from_secs(c.backoff_cap_s),
-            poll_interval: Duration::from_secs(c.poll_interval_s),
-            unsent_alarm_after: Duration::from_secs(c.unsent_alarm_after_s),
-            no_show_grace_s: 0,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -74,7 +42,10 @@ pub enum SyncError {
 pub struct SyncContext {
     pub store_id: String,
     pub source: Arc<str>,
-    pub settings: SyncSettings,
+    pub settings: SyncConfig,
+    /// `pickup.no_show_grace`: a no-show whose new deadline is still
+    /// within it re-opens.
+    pub no_show_grace: Duration,
     pub client: client::CentralClient,
     pub writer: Writer,
     pub readers: ReadPool,
@@ -286,8 +257,7 @@ pub async fn start(
 ) -> Result<SyncHandle, SyncError> {
     let orders_changed = Arc::new(Notify::new());
     let Central { url, token } = central;
-    let mut settings = SyncSettings::from(&config.sync);
-    settings.no_show_grace_s = config.pickup.no_show_grace_min as i64 * 60;
+    let settings = config.sync.clone();
     let client =
         client::CentralClient::new(&url, &config.store.id, &token, settings.request_timeout)
             .map_err(|e| SyncError::Client(e.to_string()))?;
@@ -295,6 +265,7 @@ pub async fn start(
         store_id: config.store.id.clone(),
         source: crate::events::source_of(&config.store.id).into(),
         settings,
+        no_show_grace: config.pickup.no_show_grace,
         client,
         writer: writer.clone(),
         readers: readers.clone(),
