@@ -6,13 +6,11 @@
 //! central down and a cancellation that crossed it; the attacks on
 //! verification; tablet pairing and roles.
 
-mod common;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 

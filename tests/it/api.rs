@@ -1,9 +1,7 @@
 //! The local API against the real binary: every bad input gets its status
 //! code and a problem+json message, and leaves the database unchanged.
 
-mod common;
-
-use common::{marker_event, Service};
+use crate::common::{self, marker_event, Service};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 

@@ -3,17 +3,9 @@
 //! naming the field and never repeating the number, and none of them reaches
 //! the database file, its WAL or the log.
 
-mod common;
-
-use common::{add_staff, marker_event, Service};
+use crate::common::{self, add_staff, contains_bytes, marker_event, Service};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 /// The number as sent and as bare digits.
 fn forms(number: &str) -> [String; 2] {
@@ -210,14 +202,17 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
         let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
         for marker in ["T-card-visible-0001", "customer-called-0002"] {
             assert!(
-                contains(&all, marker),
+                contains_bytes(&all, marker),
                 "{when}: {marker} is stored somewhere"
             );
         }
         for (name, bytes) in &files {
             for number in &numbers {
                 for form in forms(number) {
-                    assert!(!contains(bytes, &form), "{when}: {form} found in {name}");
+                    assert!(
+                        !contains_bytes(bytes, &form),
+                        "{when}: {form} found in {name}"
+                    );
                 }
             }
         }
