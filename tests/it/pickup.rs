@@ -212,424 +212,513 @@ async fn edge_with_central(orders: &[Value]) -> (Service, FakeCentralProc, Api) 
     (svc, central, api)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_counter_workflow_end_to_end_with_central() {
-    let mut by_id = order_doc("W-2003", 1, "open");
-    by_id["verification"]["require_id_check"] = json!(true);
-    let soon = order_doc("W-2005", 1, "open");
-    let mut due_soon = order_doc("W-2008", 1, "open");
-    due_soon["pickup_by"] = json!(rfc3339_in(3600));
-    let orders = vec![
-        two_line_order("W-2001", 1, "open"),
-        two_line_order("W-2002", 1, "open"),
-        by_id,
-        order_doc("W-2004", 1, "open"),
-        soon,
-        order_doc("W-2006", 1, "open"),
-        due_soon,
-        two_line_order("W-2009", 1, "open"),
-        order_doc("W-2010", 1, "open"),
-    ];
-    let (svc, central, api) = edge_with_central(&orders).await;
+/// The counter scenario: an edge with ten orders from central (W-2001 …
+/// W-2010) and the counter tablet's API. Its steps run in order on the
+/// same edge: later ones look at what earlier ones did (the lists, the
+/// event log, the no-show timer, central's copy of everything).
+struct Counter {
+    svc: Service,
+    central: FakeCentralProc,
+    api: Api,
+}
 
-    // An illegal action says what is possible; the received event is there.
-    let (status, v) = api
-        .post(
-            "/api/v1/pickups/W-2001/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(status, 409, "{v}");
-    assert_eq!(v["current_state"], "received");
-    assert_eq!(v["allowed"], json!(["start-picking", "cancel", "reminded"]));
-
-    // Two tablets start picking at once: exactly one wins.
-    let (a, b) = tokio::join!(
-        api.post(
-            "/api/v1/pickups/W-2001/start-picking",
-            json!({"staff_id": "anna"})
-        ),
-        api.post(
-            "/api/v1/pickups/W-2001/start-picking",
-            json!({"staff_id": "anna"})
-        ),
-    );
-    let mut statuses = [a.0, b.0];
-    statuses.sort();
-    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
-    // If-Match with an old revision is refused too.
-    let stale = api
-        .client
-        .post(format!("{}/api/v1/pickups/W-2001/ready", api.base))
-        .bearer_auth(&api.token)
-        .header("If-Match", "\"1\"")
-        .json(&json!({"staff_id": "anna", "location": "A-12"}))
-        .send()
-        .await
-        .expect("stale");
-    assert_eq!(stale.status(), 409);
-    let ready = api
-        .ok(
-            "/api/v1/pickups/W-2001/ready",
-            json!({"staff_id": "anna", "location": "A-12", "missing_lines": []}),
-        )
-        .await;
-    assert_eq!(ready["location"], "A-12");
-    assert_eq!(ready["items"][1]["picked"], 2);
-
-    // 1. Verified by pass, handed over in full.
-    let pass = make_pass(&central, "W-2001", now_unix() + 3600, None).await;
-    let (status, v) = api.verify(json!({"pass": pass})).await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["verified_by"], "pass");
-    assert_eq!(v["order"]["arrived_verified_by"], "pass");
-    // Repeatable; the arrival is recorded once.
-    assert_eq!(api.verify(json!({"pass": pass})).await.0, 200);
-    let (status, v) = api
-        .post(
-            "/api/v1/pickups/W-2001/handover",
-            json!({"staff_id": "anna", "pin": "0000", "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
-        )
-        .await;
-    assert_eq!(status, 403, "a wrong PIN: {v}");
-    assert_eq!(v["reason"], "wrong_pin");
-    let done = api
-        .ok(
-            "/api/v1/pickups/W-2001/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
-        )
-        .await;
-    assert_eq!(done["state"], "handed_over");
-    assert_eq!(
-        types_for(&svc, "W-2001"),
-        [
-            "store.pickup.received",
-            "store.pickup.picking_started",
-            "store.pickup.ready",
-            "store.pickup.customer_arrived",
-            "store.pickup.handed_over"
-        ]
-    );
-
-    // 2. Verified by code, handed over in part.
-    api.make_ready("W-2002", &[]).await;
-    let (status, v) = api
-        .verify(json!({"order_id": "W-2002", "code": "123456"}))
-        .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["verified_by"], "code");
-    let partial = api
-        .ok(
-            "/api/v1/pickups/W-2002/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(partial["state"], "partially_handed_over");
-
-    // 3. Found by name, ID checked; this order cannot skip the check.
-    api.make_ready("W-2003", &[]).await;
-    let (status, found) = api.get("/api/v1/pickups?q=julia").await;
-    assert_eq!(status, 200);
-    assert!(found["orders"]
-        .as_array()
-        .expect("orders")
-        .iter()
-        .any(|o| o["order_id"] == "W-2003"));
-    let (status, v) = api
-        .post(
-            "/api/v1/pickups/W-2003/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(status, 422, "no pass was verified: {v}");
-    let admin = Api::new(&svc, svc.token("admin", "it"));
-    let (status, v) = admin
-        .post(
-            "/api/v1/pickups/W-2003/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(status, 422, "require_id_check: {v}");
-    let manual = api
-        .ok(
-            "/api/v1/pickups/W-2003/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(manual["state"], "handed_over");
-    assert_eq!(manual["arrived_verified_by"], "manual_lookup");
-
-    // 4. Refused at the counter.
-    api.make_ready("W-2006", &[]).await;
-    let refused = api
-        .ok(
-            "/api/v1/pickups/W-2006/refuse",
-            json!({"staff_id": "anna", "pin": PIN, "reason": "damaged"}),
-        )
-        .await;
-    assert_eq!(refused["state"], "refused");
-
-    // Only what was picked leaves the store; admin may skip the ID check
-    // where the order allows it.
-    api.make_ready("W-2009", &["2"]).await;
-    let (status, v) = admin
-        .post(
-            "/api/v1/pickups/W-2009/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
-        )
-        .await;
-    assert_eq!(status, 422, "line 2 was missing at picking: {v}");
-    let (status, v) = api
-        .post(
-            "/api/v1/pickups/W-2009/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(status, 403, "manual_override needs admin: {v}");
-    let overridden = admin
-        .ok(
-            "/api/v1/pickups/W-2009/handover",
-            json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-        )
-        .await;
-    assert_eq!(overridden["state"], "partially_handed_over");
-
-    // The two verified_by fields follow the mapping table of events.md.
-    let event_data = |order: &str, event_type: &str| -> Value {
-        let text: String = svc
-            .db()
-            .query_row(
-                "SELECT data FROM events WHERE subject = ?1 AND type = ?2",
-                [order, event_type],
-                |r| r.get(0),
-            )
-            .unwrap_or_else(|e| panic!("{event_type} of {order}: {e}"));
-        serde_json::from_str(&text).expect("json")
-    };
-    for (order, arrived, handed, partial) in [
-        ("W-2001", "pass", "pass", false),
-        ("W-2002", "code", "code", true),
-        ("W-2003", "manual_lookup", "id_check", false),
-        ("W-2009", "manual_lookup", "manual_override", true),
-    ] {
-        assert_eq!(
-            event_data(order, "store.pickup.customer_arrived")["verified_by"],
-            arrived,
-            "{order}"
-        );
-        let h = event_data(order, "store.pickup.handed_over");
-        assert_eq!(h["verified_by"], handed, "{order}");
-        assert_eq!(h["partial"], partial, "{order}");
-        assert_eq!(h["staff_id"], "anna");
-        assert!(h["wait_seconds"].as_u64().is_some(), "{order}: {h}");
+impl Counter {
+    async fn start() -> Counter {
+        let mut by_id = order_doc("W-2003", 1, "open");
+        by_id["verification"]["require_id_check"] = json!(true);
+        let soon = order_doc("W-2005", 1, "open");
+        let mut due_soon = order_doc("W-2008", 1, "open");
+        due_soon["pickup_by"] = json!(rfc3339_in(3600));
+        let orders = vec![
+            two_line_order("W-2001", 1, "open"),
+            two_line_order("W-2002", 1, "open"),
+            by_id,
+            order_doc("W-2004", 1, "open"),
+            soon,
+            order_doc("W-2006", 1, "open"),
+            due_soon,
+            two_line_order("W-2009", 1, "open"),
+            order_doc("W-2010", 1, "open"),
+        ];
+        let (svc, central, api) = edge_with_central(&orders).await;
+        Counter { svc, central, api }
     }
-    assert_eq!(
-        event_data("W-2002", "store.pickup.handed_over")["lines"],
-        json!([{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}])
-    );
-    assert_eq!(
-        event_data("W-2006", "store.pickup.refused")["reason"],
-        "damaged"
-    );
 
-    // 5. Cancelled by central while being picked.
-    api.ok(
-        "/api/v1/pickups/W-2004/start-picking",
-        json!({"staff_id": "anna"}),
-    )
-    .await;
-    central
-        .push_order(order_doc("W-2004", 2, "cancelled"))
-        .await;
-    let cancelled = api.wait_state("W-2004", "cancelled").await;
-    assert_eq!(cancelled["central_status"], "cancelled");
+    /// W-2001: an illegal action says what is possible; of two tablets that
+    /// start picking at once one wins; a stale If-Match is refused.
+    ///
+    /// An illegal action says what is possible; the received event is there.
+    async fn illegal_actions_races_and_stale_revisions_are_refused(&self) {
+        let Counter { api, .. } = self;
+        let (status, v) = api
+            .post(
+                "/api/v1/pickups/W-2001/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(status, 409, "{v}");
+        assert_eq!(v["current_state"], "received");
+        assert_eq!(v["allowed"], json!(["start-picking", "cancel", "reminded"]));
 
-    // 6. Due within reminder_before_h: on the due list, not overdue.
-    let ids = |v: &Value| -> Vec<String> {
-        v["orders"]
+        // Two tablets start picking at once: exactly one wins.
+        let (a, b) = tokio::join!(
+            api.post(
+                "/api/v1/pickups/W-2001/start-picking",
+                json!({"staff_id": "anna"})
+            ),
+            api.post(
+                "/api/v1/pickups/W-2001/start-picking",
+                json!({"staff_id": "anna"})
+            ),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        // If-Match with an old revision is refused too.
+        let stale = api
+            .client
+            .post(format!("{}/api/v1/pickups/W-2001/ready", api.base))
+            .bearer_auth(&api.token)
+            .header("If-Match", "\"1\"")
+            .json(&json!({"staff_id": "anna", "location": "A-12"}))
+            .send()
+            .await
+            .expect("stale");
+        assert_eq!(stale.status(), 409);
+        let ready = api
+            .ok(
+                "/api/v1/pickups/W-2001/ready",
+                json!({"staff_id": "anna", "location": "A-12", "missing_lines": []}),
+            )
+            .await;
+        assert_eq!(ready["location"], "A-12");
+        assert_eq!(ready["items"][1]["picked"], 2);
+    }
+
+    /// Verified by pass, handed over in full.
+    async fn w2001_verified_by_pass_is_handed_over_in_full(&self) {
+        let Counter { svc, central, api } = self;
+        let pass = make_pass(central, "W-2001", now_unix() + 3600, None).await;
+        let (status, v) = api.verify(json!({"pass": pass})).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["verified_by"], "pass");
+        assert_eq!(v["order"]["arrived_verified_by"], "pass");
+        // Repeatable; the arrival is recorded once.
+        assert_eq!(api.verify(json!({"pass": pass})).await.0, 200);
+        let (status, v) = api
+            .post(
+                "/api/v1/pickups/W-2001/handover",
+                json!({"staff_id": "anna", "pin": "0000", "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+            )
+            .await;
+        assert_eq!(status, 403, "a wrong PIN: {v}");
+        assert_eq!(v["reason"], "wrong_pin");
+        let done = api
+            .ok(
+                "/api/v1/pickups/W-2001/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+            )
+            .await;
+        assert_eq!(done["state"], "handed_over");
+        assert_eq!(
+            types_for(svc, "W-2001"),
+            [
+                "store.pickup.received",
+                "store.pickup.picking_started",
+                "store.pickup.ready",
+                "store.pickup.customer_arrived",
+                "store.pickup.handed_over"
+            ]
+        );
+    }
+
+    /// Verified by code, handed over in part.
+    async fn w2002_verified_by_code_is_handed_over_in_part(&self) {
+        let Counter { api, .. } = self;
+        api.make_ready("W-2002", &[]).await;
+        let (status, v) = api
+            .verify(json!({"order_id": "W-2002", "code": "123456"}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["verified_by"], "code");
+        let partial = api
+            .ok(
+                "/api/v1/pickups/W-2002/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(partial["state"], "partially_handed_over");
+    }
+
+    /// Found by name, ID checked; this order cannot skip the check.
+    async fn w2003_found_by_name_is_handed_over_after_its_id_check(&self) -> Api {
+        let Counter { svc, api, .. } = self;
+        api.make_ready("W-2003", &[]).await;
+        let (status, found) = api.get("/api/v1/pickups?q=julia").await;
+        assert_eq!(status, 200);
+        assert!(found["orders"]
             .as_array()
             .expect("orders")
             .iter()
-            .filter_map(|o| o["order_id"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let (status, due) = api.get("/api/v1/pickups?state=due").await;
-    assert_eq!(status, 200);
-    assert_eq!(ids(&due), ["W-2008"], "only W-2008 is due within 24 h");
-    assert!(ids(&api.get("/api/v1/pickups?state=overdue").await.1).is_empty());
-
-    // 7. Nobody came: ready on the shelf, central moves pickup_by to a few
-    // seconds ahead, the deadline passes → no-show, with the reminder counted.
-    api.make_ready("W-2005", &[]).await;
-    api.ok(
-        "/api/v1/pickups/W-2005/reminded",
-        json!({"staff_id": "anna"}),
-    )
-    .await;
-    // W-2010's customer is already at the counter when the same deadline passes.
-    api.make_ready("W-2010", &[]).await;
-    assert_eq!(
-        api.verify(json!({"order_id": "W-2010", "code": "123456"}))
-            .await
-            .0,
-        200
-    );
-    let deadline = rfc3339_in(2);
-    for id in ["W-2005", "W-2010"] {
-        let mut soon = order_doc(id, 2, "open");
-        soon["pickup_by"] = json!(deadline);
-        central.push_order(soon).await;
+            .any(|o| o["order_id"] == "W-2003"));
+        let (status, v) = api
+            .post(
+                "/api/v1/pickups/W-2003/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "pass", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(status, 422, "no pass was verified: {v}");
+        let admin = Api::new(svc, svc.token("admin", "it"));
+        let (status, v) = admin
+            .post(
+                "/api/v1/pickups/W-2003/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(status, 422, "require_id_check: {v}");
+        let manual = api
+            .ok(
+                "/api/v1/pickups/W-2003/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(manual["state"], "handed_over");
+        assert_eq!(manual["arrived_verified_by"], "manual_lookup");
+        admin
     }
-    let no_show = api.wait_state("W-2005", "no_show").await;
-    // W-2010's new deadline is stored; then W-2011, not verified, with the
-    // same (passed) deadline becomes a no-show: the timer has run since,
-    // and W-2010 must still be ready.
-    let started = Instant::now();
-    while api.get("/api/v1/pickups/W-2010").await.1["version"] != 2 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "W-2010's version 2 never arrived"
+
+    /// Refused at the counter.
+    async fn w2006_is_refused_at_the_counter(&self) {
+        let Counter { api, .. } = self;
+        api.make_ready("W-2006", &[]).await;
+        let refused = api
+            .ok(
+                "/api/v1/pickups/W-2006/refuse",
+                json!({"staff_id": "anna", "pin": PIN, "reason": "damaged"}),
+            )
+            .await;
+        assert_eq!(refused["state"], "refused");
+    }
+
+    /// Only what was picked leaves the store; admin may skip the ID check
+    /// where the order allows it.
+    async fn w2009_only_what_was_picked_leaves_the_store(&self, admin: &Api) {
+        let Counter { api, .. } = self;
+        api.make_ready("W-2009", &["2"]).await;
+        let (status, v) = admin
+            .post(
+                "/api/v1/pickups/W-2009/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 2}]}),
+            )
+            .await;
+        assert_eq!(status, 422, "line 2 was missing at picking: {v}");
+        let (status, v) = api
+            .post(
+                "/api/v1/pickups/W-2009/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(status, 403, "manual_override needs admin: {v}");
+        let overridden = admin
+            .ok(
+                "/api/v1/pickups/W-2009/handover",
+                json!({"staff_id": "anna", "pin": PIN, "verified_by": "manual_override", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+            )
+            .await;
+        assert_eq!(overridden["state"], "partially_handed_over");
+    }
+
+    /// The two verified_by fields follow the mapping table of events.md.
+    fn the_verified_by_fields_follow_events_md(&self) {
+        let Counter { svc, .. } = self;
+        let event_data = |order: &str, event_type: &str| -> Value {
+            let text: String = svc
+                .db()
+                .query_row(
+                    "SELECT data FROM events WHERE subject = ?1 AND type = ?2",
+                    [order, event_type],
+                    |r| r.get(0),
+                )
+                .unwrap_or_else(|e| panic!("{event_type} of {order}: {e}"));
+            serde_json::from_str(&text).expect("json")
+        };
+        for (order, arrived, handed, partial) in [
+            ("W-2001", "pass", "pass", false),
+            ("W-2002", "code", "code", true),
+            ("W-2003", "manual_lookup", "id_check", false),
+            ("W-2009", "manual_lookup", "manual_override", true),
+        ] {
+            assert_eq!(
+                event_data(order, "store.pickup.customer_arrived")["verified_by"],
+                arrived,
+                "{order}"
+            );
+            let h = event_data(order, "store.pickup.handed_over");
+            assert_eq!(h["verified_by"], handed, "{order}");
+            assert_eq!(h["partial"], partial, "{order}");
+            assert_eq!(h["staff_id"], "anna");
+            assert!(h["wait_seconds"].as_u64().is_some(), "{order}: {h}");
+        }
+        assert_eq!(
+            event_data("W-2002", "store.pickup.handed_over")["lines"],
+            json!([{"line_id": "1", "quantity_handed": 1}, {"line_id": "2", "quantity_handed": 1}])
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            event_data("W-2006", "store.pickup.refused")["reason"],
+            "damaged"
+        );
     }
-    let mut witness = order_doc("W-2011", 1, "open");
-    witness["pickup_by"] = json!(deadline);
-    central.push_order(witness).await;
-    api.wait_state("W-2011", "no_show").await;
-    assert_eq!(
-        api.get("/api/v1/pickups/W-2010").await.1["state"],
-        "ready",
-        "a customer at the counter is no no-show"
-    );
-    api.ok(
-        "/api/v1/pickups/W-2010/handover",
-        json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-    )
-    .await;
-    assert_eq!(no_show["reminders_sent"], 1);
-    let data: String = svc
-        .db()
-        .query_row(
-            "SELECT data FROM events WHERE type = 'store.pickup.no_show' AND subject = 'W-2005'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("no-show event");
-    assert_eq!(
-        serde_json::from_str::<Value>(&data).expect("json")["reminders_sent"],
-        1
-    );
 
-    // 8. A reservation made in the store, collected with its code.
-    let (status, r) = api
-        .post(
-            "/api/v1/reservations",
-            json!({"customer": {"display_name": "Jonas B.", "phone_last4": "1234"}, "items": [{"sku": "LAMP-1", "name": "Reading lamp", "quantity": 1}]}),
+    /// Cancelled by central while being picked.
+    async fn w2004_is_cancelled_by_central_while_being_picked(&self) {
+        let Counter { central, api, .. } = self;
+        api.ok(
+            "/api/v1/pickups/W-2004/start-picking",
+            json!({"staff_id": "anna"}),
         )
         .await;
-    assert_eq!(status, 201, "{r}");
-    let sid = r["order_id"].as_str().expect("id").to_owned();
-    assert_eq!(sid, format!("S-{STORE_ID}-1"));
-    let code = r["code"].as_str().expect("code").to_owned();
-    assert_eq!(code.len(), 6);
-    assert!(!svc.log_text().contains(&code), "the code is never logged");
-    api.make_ready(&sid, &[]).await;
-    assert_eq!(
-        api.verify(json!({"order_id": sid, "code": code})).await.0,
-        200
-    );
-    api.ok(
-        &format!("/api/v1/pickups/{sid}/handover"),
-        json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
-    )
-    .await;
-    assert_eq!(types_for(&svc, &sid)[0], "store.reservation.created");
-
-    // Central's copy of the store's reservation changes it silently (no event; the code stays).
-    let before = types_for(&svc, &sid).len();
-    let mut copy = order_doc(&sid, 2, "open");
-    copy["channel"] = json!("store");
-    copy["notes"] = json!("copied by central");
-    central.push_order(copy).await;
-    let started = Instant::now();
-    while api.get(&format!("/api/v1/pickups/{sid}")).await.1["version"] != 2 {
-        assert!(started.elapsed() < DEADLINE, "the copy never arrived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        central
+            .push_order(order_doc("W-2004", 2, "cancelled"))
+            .await;
+        let cancelled = api.wait_state("W-2004", "cancelled").await;
+        assert_eq!(cancelled["central_status"], "cancelled");
     }
-    assert_eq!(
-        types_for(&svc, &sid).len(),
-        before,
-        "a copy of our own order records nothing"
-    );
 
-    // A new pickup_by brings the no-show back to ready...
-    let mut later = order_doc("W-2005", 3, "open");
-    later["pickup_by"] = json!(rfc3339_in(86_400));
-    central.push_order(later).await;
-    let back = api.wait_state("W-2005", "ready").await;
-    assert_eq!(back["location"], "A-12", "still on its shelf");
-    assert!(
-        back["changes"].as_str().unwrap_or("").contains("pickup_by"),
-        "{back}"
-    );
+    /// Due within reminder_before_h: on the due list, not overdue.
+    async fn w2008_is_due_and_nothing_is_overdue(&self) {
+        let Counter { api, .. } = self;
+        let ids = |v: &Value| -> Vec<String> {
+            v["orders"]
+                .as_array()
+                .expect("orders")
+                .iter()
+                .filter_map(|o| o["order_id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let (status, due) = api.get("/api/v1/pickups?state=due").await;
+        assert_eq!(status, 200);
+        assert_eq!(ids(&due), ["W-2008"], "only W-2008 is due within 24 h");
+        assert!(ids(&api.get("/api/v1/pickups?state=overdue").await.1).is_empty());
+    }
 
-    // ... and picked lines that central removed send a ready order back to picking.
-    central
-        .push_order(two_line_order("W-2007", 1, "open"))
+    /// Nobody came: ready on the shelf, central moves pickup_by to a few
+    /// seconds ahead, the deadline passes → no-show, with the reminder counted.
+    async fn w2005_is_a_no_show_but_not_w2010_whose_customer_is_here(&self) {
+        let Counter { svc, central, api } = self;
+        api.make_ready("W-2005", &[]).await;
+        api.ok(
+            "/api/v1/pickups/W-2005/reminded",
+            json!({"staff_id": "anna"}),
+        )
         .await;
-    api.wait_state("W-2007", "received").await;
-    api.make_ready("W-2007", &[]).await;
-    let mut fewer = two_line_order("W-2007", 2, "open");
-    fewer["items"] =
-        json!([{"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}]);
-    central.push_order(fewer).await;
-    let repicked = api.wait_state("W-2007", "picking").await;
-    assert!(
-        repicked["changes"]
-            .as_str()
-            .unwrap_or("")
-            .contains("line 2 removed"),
-        "{repicked}"
-    );
-    assert_eq!(repicked["allowed"], json!(["ready", "cancel", "reminded"]));
+        // W-2010's customer is already at the counter when the same deadline passes.
+        api.make_ready("W-2010", &[]).await;
+        assert_eq!(
+            api.verify(json!({"order_id": "W-2010", "code": "123456"}))
+                .await
+                .0,
+            200
+        );
+        let deadline = rfc3339_in(2);
+        for id in ["W-2005", "W-2010"] {
+            let mut soon = order_doc(id, 2, "open");
+            soon["pickup_by"] = json!(deadline);
+            central.push_order(soon).await;
+        }
+        let no_show = api.wait_state("W-2005", "no_show").await;
+        // W-2010's new deadline is stored; then W-2011, not verified, with the
+        // same (passed) deadline becomes a no-show: the timer has run since,
+        // and W-2010 must still be ready.
+        let started = Instant::now();
+        while api.get("/api/v1/pickups/W-2010").await.1["version"] != 2 {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "W-2010's version 2 never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut witness = order_doc("W-2011", 1, "open");
+        witness["pickup_by"] = json!(deadline);
+        central.push_order(witness).await;
+        api.wait_state("W-2011", "no_show").await;
+        assert_eq!(
+            api.get("/api/v1/pickups/W-2010").await.1["state"],
+            "ready",
+            "a customer at the counter is no no-show"
+        );
+        api.ok(
+            "/api/v1/pickups/W-2010/handover",
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+        assert_eq!(no_show["reminders_sent"], 1);
+        let data: String = svc
+            .db()
+            .query_row(
+                "SELECT data FROM events WHERE type = 'store.pickup.no_show' AND subject = 'W-2005'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("no-show event");
+        assert_eq!(
+            serde_json::from_str::<Value>(&data).expect("json")["reminders_sent"],
+            1
+        );
+    }
 
-    // Lists by state.
-    let (_, handed) = api.get("/api/v1/pickups?state=handed_over").await;
-    let ids: Vec<&str> = handed["orders"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|o| o["order_id"].as_str())
-        .collect();
-    assert!(
-        ids.contains(&"W-2001") && ids.contains(&"W-2003") && ids.contains(&sid.as_str()),
-        "{ids:?}"
-    );
+    /// A reservation made in the store, collected with its code.
+    async fn a_reservation_is_collected_with_its_code(&self) -> String {
+        let Counter { svc, api, .. } = self;
+        let (status, r) = api
+            .post(
+                "/api/v1/reservations",
+                json!({"customer": {"display_name": "Jonas B.", "phone_last4": "1234"}, "items": [{"sku": "LAMP-1", "name": "Reading lamp", "quantity": 1}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        let sid = r["order_id"].as_str().expect("id").to_owned();
+        assert_eq!(sid, format!("S-{STORE_ID}-1"));
+        let code = r["code"].as_str().expect("code").to_owned();
+        assert_eq!(code.len(), 6);
+        assert!(!svc.log_text().contains(&code), "the code is never logged");
+        api.make_ready(&sid, &[]).await;
+        assert_eq!(
+            api.verify(json!({"order_id": sid, "code": code})).await.0,
+            200
+        );
+        api.ok(
+            &format!("/api/v1/pickups/{sid}/handover"),
+            json!({"staff_id": "anna", "pin": PIN, "verified_by": "code", "lines": [{"line_id": "1", "quantity_handed": 1}]}),
+        )
+        .await;
+        assert_eq!(types_for(svc, &sid)[0], "store.reservation.created");
+        sid
+    }
 
-    // Store IT sees the same from the command line.
-    let out = svc.cli(&["pickups", "list", "--state", "handed_over", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .any(|o| o["order_id"] == "W-2001"));
-    let out = svc.cli(&["pickups", "show", "W-2002"]);
-    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(shown["state"], "partially_handed_over");
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("argon2"),
-        "no code hash"
-    );
-    let out = svc.cli(&["pickups", "list", "--state", "lost"]);
-    assert_eq!(out.status.code(), Some(1));
+    /// Central's copy of the store's reservation changes it silently (no
+    /// event; the code stays).
+    async fn a_copy_of_our_reservation_from_central_records_nothing(&self, sid: &str) {
+        let Counter { svc, central, api } = self;
+        let before = types_for(svc, sid).len();
+        let mut copy = order_doc(sid, 2, "open");
+        copy["channel"] = json!("store");
+        copy["notes"] = json!("copied by central");
+        central.push_order(copy).await;
+        let started = Instant::now();
+        while api.get(&format!("/api/v1/pickups/{sid}")).await.1["version"] != 2 {
+            assert!(started.elapsed() < DEADLINE, "the copy never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            types_for(svc, sid).len(),
+            before,
+            "a copy of our own order records nothing"
+        );
+    }
 
-    assert_central_has_everything_once(&svc, &central).await;
+    /// A new pickup_by brings the no-show (W-2005) back to ready...
+    async fn a_new_pickup_by_brings_the_no_show_back_to_ready(&self) {
+        let Counter { central, api, .. } = self;
+        let mut later = order_doc("W-2005", 3, "open");
+        later["pickup_by"] = json!(rfc3339_in(86_400));
+        central.push_order(later).await;
+        let back = api.wait_state("W-2005", "ready").await;
+        assert_eq!(back["location"], "A-12", "still on its shelf");
+        assert!(
+            back["changes"].as_str().unwrap_or("").contains("pickup_by"),
+            "{back}"
+        );
+    }
+
+    /// ... and picked lines that central removed send a ready order (W-2007)
+    /// back to picking.
+    async fn lines_central_removed_send_a_ready_order_back_to_picking(&self) {
+        let Counter { central, api, .. } = self;
+        central
+            .push_order(two_line_order("W-2007", 1, "open"))
+            .await;
+        api.wait_state("W-2007", "received").await;
+        api.make_ready("W-2007", &[]).await;
+        let mut fewer = two_line_order("W-2007", 2, "open");
+        fewer["items"] = json!([{"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}]);
+        central.push_order(fewer).await;
+        let repicked = api.wait_state("W-2007", "picking").await;
+        assert!(
+            repicked["changes"]
+                .as_str()
+                .unwrap_or("")
+                .contains("line 2 removed"),
+            "{repicked}"
+        );
+        assert_eq!(repicked["allowed"], json!(["ready", "cancel", "reminded"]));
+    }
+
+    /// Lists by state, and the same from the command line.
+    async fn the_lists_by_state_in_the_api_and_the_command_line(&self, sid: &str) {
+        let Counter { svc, api, .. } = self;
+        let (_, handed) = api.get("/api/v1/pickups?state=handed_over").await;
+        let ids: Vec<&str> = handed["orders"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|o| o["order_id"].as_str())
+            .collect();
+        assert!(
+            ids.contains(&"W-2001") && ids.contains(&"W-2003") && ids.contains(&sid),
+            "{ids:?}"
+        );
+
+        // Store IT sees the same from the command line.
+        let out = svc.cli(&["pickups", "list", "--state", "handed_over", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|o| o["order_id"] == "W-2001"));
+        let out = svc.cli(&["pickups", "show", "W-2002"]);
+        let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(shown["state"], "partially_handed_over");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("argon2"),
+            "no code hash"
+        );
+        let out = svc.cli(&["pickups", "list", "--state", "lost"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_workflow_end_to_end_with_central() {
+    let c = Counter::start().await;
+    c.illegal_actions_races_and_stale_revisions_are_refused()
+        .await;
+    c.w2001_verified_by_pass_is_handed_over_in_full().await;
+    c.w2002_verified_by_code_is_handed_over_in_part().await;
+    let admin = c
+        .w2003_found_by_name_is_handed_over_after_its_id_check()
+        .await;
+    c.w2006_is_refused_at_the_counter().await;
+    c.w2009_only_what_was_picked_leaves_the_store(&admin).await;
+    c.the_verified_by_fields_follow_events_md();
+    c.w2004_is_cancelled_by_central_while_being_picked().await;
+    c.w2008_is_due_and_nothing_is_overdue().await;
+    c.w2005_is_a_no_show_but_not_w2010_whose_customer_is_here()
+        .await;
+    let sid = c.a_reservation_is_collected_with_its_code().await;
+    c.a_copy_of_our_reservation_from_central_records_nothing(&sid)
+        .await;
+    c.a_new_pickup_by_brings_the_no_show_back_to_ready().await;
+    c.lines_central_removed_send_a_ready_order_back_to_picking()
+        .await;
+    c.the_lists_by_state_in_the_api_and_the_command_line(&sid)
+        .await;
+    assert_central_has_everything_once(&c.svc, &c.central).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
