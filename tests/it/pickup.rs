@@ -786,18 +786,16 @@ fn sign_with(key: &SigningKey, claims: Value) -> String {
     format!("{signed}.{}", b64.encode(sig.to_bytes()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verification_attacks_are_refused_with_the_right_reason() {
-    let (mut svc, central, api) = edge_with_central(&[
-        order_doc("W-4001", 1, "open"),
-        order_doc("W-4002", 1, "open"),
-        order_doc("W-4003", 1, "cancelled"),
-        order_doc("W-4004", 1, "open"),
-    ])
-    .await;
-    let reason = |v: &(u16, Value)| (v.0, v.1["reason"].as_str().unwrap_or("").to_owned());
-    let exp = now_unix() + 3600;
+/// A verification answer as (status, reason).
+fn refusal(v: &(u16, Value)) -> (u16, String) {
+    (v.0, v.1["reason"].as_str().unwrap_or("").to_owned())
+}
 
+/// Forged, tampered, expired and foreign passes, and passes for unknown or
+/// cancelled orders, are refused with their reason; returns a good pass
+/// (for W-4001).
+async fn forged_and_foreign_passes_are_refused(central: &FakeCentralProc, api: &Api) -> String {
+    let exp = now_unix() + 3600;
     // A pass signed by a key central never listed.
     let rogue = SigningKey::from_bytes(&[42; 32]);
     let forged = sign_with(
@@ -805,7 +803,7 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k9", "exp": exp}),
     );
     assert_eq!(
-        reason(&api.verify(json!({"pass": forged})).await),
+        refusal(&api.verify(json!({"pass": forged})).await),
         (422, "unknown_key".into())
     );
     // The rogue key claiming to be central's key.
@@ -814,11 +812,11 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         json!({"oid": "W-4001", "sid": STORE_ID, "kid": "k1", "exp": exp}),
     );
     assert_eq!(
-        reason(&api.verify(json!({"pass": forged})).await),
+        refusal(&api.verify(json!({"pass": forged})).await),
         (422, "bad_signature".into())
     );
     // A real pass with its payload changed to another order.
-    let good = make_pass(&central, "W-4001", exp, None).await;
+    let good = make_pass(central, "W-4001", exp, None).await;
     let parts: Vec<&str> = good.split('.').collect();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut claims: Value =
@@ -826,32 +824,35 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     claims["oid"] = json!("W-4002");
     let tampered = format!("SEP1.{}.{}", b64.encode(claims.to_string()), parts[2]);
     assert_eq!(
-        reason(&api.verify(json!({"pass": tampered})).await),
+        refusal(&api.verify(json!({"pass": tampered})).await),
         (422, "bad_signature".into())
     );
     // Expired beyond the 5 minutes of skew; another store's pass; an unknown order; a cancelled one.
-    let old = make_pass(&central, "W-4001", now_unix() - 600, None).await;
+    let old = make_pass(central, "W-4001", now_unix() - 600, None).await;
     assert_eq!(
-        reason(&api.verify(json!({"pass": old})).await),
+        refusal(&api.verify(json!({"pass": old})).await),
         (422, "expired".into())
     );
-    let other = make_pass(&central, "W-4001", exp, Some("other-store-02")).await;
+    let other = make_pass(central, "W-4001", exp, Some("other-store-02")).await;
     assert_eq!(
-        reason(&api.verify(json!({"pass": other})).await),
+        refusal(&api.verify(json!({"pass": other})).await),
         (422, "other_store".into())
     );
-    let unknown = make_pass(&central, "W-9999", exp, None).await;
+    let unknown = make_pass(central, "W-9999", exp, None).await;
     assert_eq!(
-        reason(&api.verify(json!({"pass": unknown})).await),
+        refusal(&api.verify(json!({"pass": unknown})).await),
         (422, "unknown_order".into())
     );
-    let cancelled = make_pass(&central, "W-4003", exp, None).await;
+    let cancelled = make_pass(central, "W-4003", exp, None).await;
     assert_eq!(
-        reason(&api.verify(json!({"pass": cancelled})).await),
+        refusal(&api.verify(json!({"pass": cancelled})).await),
         (422, "cancelled".into())
     );
+    good
+}
 
-    // A replayed pass after the handover.
+/// A replayed pass after the handover.
+async fn a_replayed_pass_is_refused_after_the_handover(api: &Api, good: &str) {
     api.make_ready("W-4001", &[]).await;
     assert_eq!(api.verify(json!({"pass": good})).await.0, 200);
     api.ok(
@@ -860,11 +861,13 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     )
     .await;
     assert_eq!(
-        reason(&api.verify(json!({"pass": good})).await),
+        refusal(&api.verify(json!({"pass": good})).await),
         (422, "already_handed_over".into())
     );
+}
 
-    // Eight guesses at once: exactly five are judged, then the order is locked.
+/// Eight guesses at once: exactly five are judged, then the order is locked.
+async fn eight_parallel_guesses_are_judged_five_times_then_locked(api: &Api) {
     let mut guesses = tokio::task::JoinSet::new();
     for i in 0..8 {
         let (client, token) = (api.client.clone(), api.token.clone());
@@ -884,11 +887,13 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     let mut answers = guesses.join_all().await;
     answers.sort_unstable();
     assert_eq!(answers, [422, 422, 422, 422, 422, 423, 423, 423]);
+}
 
-    // Brute force of the code: five wrong tries lock the order, even for the right code.
+/// Brute force of the code: five wrong tries lock the order, even for the right code.
+async fn five_wrong_codes_lock_the_order_even_for_the_right_code(api: &Api) {
     for guess in ["000000", "111111", "222222", "333333", "444444"] {
         assert_eq!(
-            reason(
+            refusal(
                 &api.verify(json!({"order_id": "W-4002", "code": guess}))
                     .await
             ),
@@ -900,7 +905,10 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         .await;
     assert_eq!(status, 423, "{v}");
     assert!(v["locked_until"].is_string(), "{v}");
-    // Guessing shows in the metrics.
+}
+
+/// Guessing shows in the metrics.
+async fn guessing_shows_in_the_metrics(svc: &Service) {
     let metrics = svc.metrics().await;
     for line in [
         "store_edge_pickup_verifications_total{outcome=\"wrong_code\"} 10",
@@ -913,7 +921,10 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
             "{line} not in\n{metrics}"
         );
     }
-    // Still locked after a restart.
+}
+
+/// Still locked after a restart.
+async fn the_lock_survives_a_restart(svc: &mut Service, api: &Api) {
     svc.term();
     svc.start().await;
     let (status, _) = api
@@ -921,14 +932,16 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
         .await;
     assert_eq!(status, 423, "the lock survives a restart");
     assert_eq!(
-        reason(
+        refusal(
             &api.verify(json!({"order_id": "W-9999", "code": "123456"}))
                 .await
         ),
         (422, "unknown_order".into())
     );
+}
 
-    // Every refusal is logged, never with the code.
+/// Every refusal is logged, never with the code.
+fn every_refusal_is_logged_never_with_the_code(svc: &Service) {
     let log = svc.log_text();
     assert!(log.matches("refused").count() >= 10, "{log}");
     for secret in ["123456", "444444", PIN] {
@@ -944,6 +957,25 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
             "no clear code in the database files"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_attacks_are_refused_with_the_right_reason() {
+    let (mut svc, central, api) = edge_with_central(&[
+        order_doc("W-4001", 1, "open"),
+        order_doc("W-4002", 1, "open"),
+        order_doc("W-4003", 1, "cancelled"),
+        order_doc("W-4004", 1, "open"),
+    ])
+    .await;
+    let good = forged_and_foreign_passes_are_refused(&central, &api).await;
+    a_replayed_pass_is_refused_after_the_handover(&api, &good).await;
+    eight_parallel_guesses_are_judged_five_times_then_locked(&api).await;
+    five_wrong_codes_lock_the_order_even_for_the_right_code(&api).await;
+    // The counts cover every step above.
+    guessing_shows_in_the_metrics(&svc).await;
+    the_lock_survives_a_restart(&mut svc, &api).await;
+    every_refusal_is_logged_never_with_the_code(&svc);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1302,6 +1334,304 @@ fn reason(v: &Value) -> &str {
     v["reason"].as_str().unwrap_or_default()
 }
 
+/// The path of a staff action on order `o`.
+fn action_path(o: &str, action: &str) -> String {
+    format!("/api/v1/pickups/{o}/{action}")
+}
+
+/// A handover of an order's one line with `pin`, naming `staff` if given.
+fn handover_body(pin: &str, staff: Option<&str>) -> Value {
+    let mut b = json!({"pin": pin, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]});
+    if let Some(s) = staff {
+        b["staff_id"] = json!(s);
+    }
+    b
+}
+
+/// The staff-session scenario: Anna and Ben, IT's token, a `token create`
+/// staff token (a script) and a tablet paired for counter-1. Its steps
+/// run in order: each starts from the session the one before left.
+struct Sessions {
+    svc: Service,
+    admin: Api,
+    script: Api,
+    tablet: Api,
+    tablet_name: String,
+}
+
+impl Sessions {
+    async fn start() -> Sessions {
+        let mut svc = Service::new("", "");
+        add_staff(&svc, "anna", "Anna K.", PIN);
+        add_staff(&svc, "ben", "Ben O.", "8642");
+        let admin = Api::new(&svc, svc.token("admin", "it"));
+        let script = Api::new(&svc, svc.token("staff", "script"));
+        svc.start().await;
+        let (tablet, tablet_name) = pair_tablet(&svc).await;
+        Sessions {
+            svc,
+            admin,
+            script,
+            tablet,
+            tablet_name,
+        }
+    }
+
+    /// Nobody logged in: no staff_id from the body is taken, none is needed
+    /// to be told so; verifying a customer needs the log-in too.
+    async fn nobody_logged_in_the_tablet_cannot_act(&self, o1: &str) {
+        let Sessions { admin, tablet, .. } = self;
+        let (status, v) = tablet
+            .post(
+                &action_path(o1, "start-picking"),
+                json!({"staff_id": "anna"}),
+            )
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+        let (status, v) = tablet
+            .post(&action_path(o1, "start-picking"), json!({}))
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+        let (status, v) = tablet
+            .verify(json!({"order_id": o1, "code": "123456"}))
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+        assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+        assert_eq!(
+            admin.get(&format!("/api/v1/pickups/{o1}")).await.1["state"],
+            "received"
+        );
+    }
+
+    /// Anna logs in: the tablet's actions are hers, without naming her.
+    async fn anna_logs_in_and_the_tablets_actions_are_hers(&self, o1: &str) {
+        let Sessions { svc, tablet, .. } = self;
+        let (status, v) = tablet
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert_eq!(
+            (status, v["session_idle_s"].as_u64()),
+            (200, Some(900)),
+            "{v}"
+        );
+        let (_, s) = tablet.get("/api/v1/session").await;
+        assert_eq!(s["staff"], json!({"id": "anna", "name": "Anna K."}));
+        assert_eq!(staff_sessions(svc).await, 1);
+        tablet
+            .ok(&action_path(o1, "start-picking"), json!({}))
+            .await;
+        assert_eq!(staff_of(svc, o1, "picking_started"), ["anna"]);
+        // Naming someone else is refused; naming her is fine.
+        let (status, v) = tablet
+            .post(
+                &action_path(o1, "ready"),
+                json!({"staff_id": "ben", "location": "A-1", "missing_lines": []}),
+            )
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
+        tablet
+            .ok(
+                &action_path(o1, "ready"),
+                json!({"staff_id": "anna", "location": "A-1", "missing_lines": []}),
+            )
+            .await;
+        assert_eq!(staff_of(svc, o1, "ready"), ["anna"]);
+        // The handover still needs a PIN, and it must be Anna's.
+        let (status, v) = tablet
+            .post(&action_path(o1, "handover"), handover_body("8642", None))
+            .await;
+        assert_eq!((status, reason(&v)), (403, "wrong_pin"), "Ben's PIN: {v}");
+        let (status, v) = tablet
+            .post(
+                &action_path(o1, "handover"),
+                handover_body("8642", Some("ben")),
+            )
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
+        let (status, v) = tablet
+            .post(
+                &action_path(o1, "handover"),
+                json!({"verified_by": "id_check", "lines": []}),
+            )
+            .await;
+        assert_eq!(status, 422, "no PIN: {v}");
+        tablet
+            .ok(&action_path(o1, "handover"), handover_body(PIN, None))
+            .await;
+        assert_eq!(staff_of(svc, o1, "handed_over"), ["anna"]);
+    }
+
+    /// Log-out ends it (tried on a new order, returned).
+    async fn log_out_ends_the_session(&self) -> String {
+        let Sessions {
+            svc, admin, tablet, ..
+        } = self;
+        let o2 = reserve_one(admin).await;
+        assert_eq!(tablet.post("/api/v1/staff/logout", json!({})).await.0, 204);
+        assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+        assert_eq!(staff_sessions(svc).await, 0);
+        let (status, v) = tablet
+            .post(&action_path(&o2, "start-picking"), json!({}))
+            .await;
+        assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
+        o2
+    }
+
+    /// Callers that are not tablets name the staff member, as before; a log-in
+    /// with their token checks the PIN and starts no session.
+    async fn callers_that_are_not_tablets_name_the_staff_member(&self, o2: &str) {
+        let Sessions {
+            svc, admin, script, ..
+        } = self;
+        let (status, v) = admin
+            .post(&action_path(o2, "start-picking"), json!({}))
+            .await;
+        assert_eq!(status, 422, "admin without staff_id: {v}");
+        admin
+            .ok(
+                &action_path(o2, "start-picking"),
+                json!({"staff_id": "ben"}),
+            )
+            .await;
+        assert_eq!(staff_of(svc, o2, "picking_started"), ["ben"]);
+        let (status, v) = script
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert_eq!((status, &v["session_idle_s"]), (200, &Value::Null), "{v}");
+        assert_eq!(staff_sessions(svc).await, 0);
+        let (status, v) = script.post(&action_path(o2, "reminded"), json!({})).await;
+        assert_eq!(status, 422, "token create token without staff_id: {v}");
+        let v = script
+            .ok(&action_path(o2, "reminded"), json!({"staff_id": "anna"}))
+            .await;
+        assert_eq!(v["reminders_sent"], 1, "{v}");
+        admin
+            .ok(
+                &action_path(o2, "ready"),
+                json!({"staff_id": "ben", "location": "B-2", "missing_lines": []}),
+            )
+            .await;
+        let (status, v) = admin
+            .post(
+                &action_path(o2, "handover"),
+                handover_body("0000", Some("ben")),
+            )
+            .await;
+        assert_eq!((status, reason(&v)), (403, "wrong_pin"), "{v}");
+        admin
+            .ok(
+                &action_path(o2, "handover"),
+                handover_body("8642", Some("ben")),
+            )
+            .await;
+        assert_eq!(staff_of(svc, o2, "handed_over"), ["ben"]);
+    }
+
+    /// Revoking the tablet's token ends its session with it (tried on a new
+    /// order, returned).
+    async fn revoking_the_tablets_token_ends_its_session(&self) -> String {
+        let Sessions {
+            svc,
+            admin,
+            tablet,
+            tablet_name,
+            ..
+        } = self;
+        tablet
+            .ok(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert_eq!(staff_sessions(svc).await, 1);
+        let out = svc.cli(&["token", "revoke", tablet_name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let started = Instant::now();
+        while staff_sessions(svc).await != 0 {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the revoked tablet's session stayed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let o3 = reserve_one(admin).await;
+        assert_eq!(
+            tablet
+                .post(&action_path(&o3, "start-picking"), json!({}))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(tablet.get("/api/v1/session").await.0, 401);
+        o3
+    }
+
+    /// A restart ends sessions; with `staff_session_idle_s = 2` a tablet left
+    /// alone for longer asks for the PIN again.
+    async fn a_restart_or_idle_time_ends_the_session(&mut self, o3: &str) {
+        let Sessions { svc, .. } = self;
+        let (tablet, _) = pair_tablet(svc).await;
+        tablet
+            .ok(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert!(svc.term().success());
+        svc.write_config("", "[pickup]\nstaff_session_idle_s = 2\n");
+        svc.start().await;
+        assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+        let (status, v) = tablet
+            .post(&action_path(o3, "start-picking"), json!({}))
+            .await;
+        assert_eq!(
+            (status, reason(&v)),
+            (403, "staff_login_required"),
+            "after a restart: {v}"
+        );
+        let (status, v) = tablet
+            .post(
+                "/api/v1/staff/login",
+                json!({"staff_id": "anna", "pin": PIN}),
+            )
+            .await;
+        assert_eq!(
+            (status, v["session_idle_s"].as_u64()),
+            (200, Some(2)),
+            "{v}"
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let (status, v) = tablet
+            .post(&action_path(o3, "start-picking"), json!({}))
+            .await;
+        assert_eq!(
+            (status, reason(&v)),
+            (403, "staff_login_required"),
+            "idle: {v}"
+        );
+        assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
+        assert!(staff_of(svc, o3, "picking_started").is_empty());
+        let started = Instant::now();
+        while staff_sessions(svc).await != 0 {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the idle session was not swept"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Staff actions took any `staff_id` from the body without a PIN, and the
 /// tablet's log-in lived only in the browser. Now a paired tablet acts as
 /// the staff member logged in on it with their PIN, until log-out, idle
@@ -1309,213 +1639,15 @@ fn reason(v: &Value) -> &str {
 /// the staff member (and give the PIN where an action needs one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tablet_without_a_staff_login_cannot_act_under_any_staff_id() {
-    let mut svc = Service::new("", "");
-    add_staff(&svc, "anna", "Anna K.", PIN);
-    add_staff(&svc, "ben", "Ben O.", "8642");
-    let admin = Api::new(&svc, svc.token("admin", "it"));
-    let script = Api::new(&svc, svc.token("staff", "script"));
-    svc.start().await;
-    let (tablet, tablet_name) = pair_tablet(&svc).await;
-    let o1 = reserve_one(&admin).await;
-    let path = |o: &str, action: &str| format!("/api/v1/pickups/{o}/{action}");
-
-    // Nobody logged in: no staff_id from the body is taken, none is needed
-    // to be told so; verifying a customer needs the log-in too.
-    let (status, v) = tablet
-        .post(&path(&o1, "start-picking"), json!({"staff_id": "anna"}))
+    let mut s = Sessions::start().await;
+    let o1 = reserve_one(&s.admin).await;
+    s.nobody_logged_in_the_tablet_cannot_act(&o1).await;
+    s.anna_logs_in_and_the_tablets_actions_are_hers(&o1).await;
+    let o2 = s.log_out_ends_the_session().await;
+    s.callers_that_are_not_tablets_name_the_staff_member(&o2)
         .await;
-    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
-    let (status, v) = tablet.post(&path(&o1, "start-picking"), json!({})).await;
-    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
-    let (status, v) = tablet
-        .verify(json!({"order_id": o1, "code": "123456"}))
-        .await;
-    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
-    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
-    assert_eq!(
-        admin.get(&format!("/api/v1/pickups/{o1}")).await.1["state"],
-        "received"
-    );
-
-    // Anna logs in: the tablet's actions are hers, without naming her.
-    let (status, v) = tablet
-        .post(
-            "/api/v1/staff/login",
-            json!({"staff_id": "anna", "pin": PIN}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["session_idle_s"].as_u64()),
-        (200, Some(900)),
-        "{v}"
-    );
-    let (_, s) = tablet.get("/api/v1/session").await;
-    assert_eq!(s["staff"], json!({"id": "anna", "name": "Anna K."}));
-    assert_eq!(staff_sessions(&svc).await, 1);
-    tablet.ok(&path(&o1, "start-picking"), json!({})).await;
-    assert_eq!(staff_of(&svc, &o1, "picking_started"), ["anna"]);
-    // Naming someone else is refused; naming her is fine.
-    let (status, v) = tablet
-        .post(
-            &path(&o1, "ready"),
-            json!({"staff_id": "ben", "location": "A-1", "missing_lines": []}),
-        )
-        .await;
-    assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
-    tablet
-        .ok(
-            &path(&o1, "ready"),
-            json!({"staff_id": "anna", "location": "A-1", "missing_lines": []}),
-        )
-        .await;
-    assert_eq!(staff_of(&svc, &o1, "ready"), ["anna"]);
-    // The handover still needs a PIN, and it must be Anna's.
-    let handover = |pin: &str, staff: Option<&str>| {
-        let mut b = json!({"pin": pin, "verified_by": "id_check", "lines": [{"line_id": "1", "quantity_handed": 1}]});
-        if let Some(s) = staff {
-            b["staff_id"] = json!(s);
-        }
-        b
-    };
-    let (status, v) = tablet
-        .post(&path(&o1, "handover"), handover("8642", None))
-        .await;
-    assert_eq!((status, reason(&v)), (403, "wrong_pin"), "Ben's PIN: {v}");
-    let (status, v) = tablet
-        .post(&path(&o1, "handover"), handover("8642", Some("ben")))
-        .await;
-    assert_eq!((status, reason(&v)), (403, "staff_mismatch"), "{v}");
-    let (status, v) = tablet
-        .post(
-            &path(&o1, "handover"),
-            json!({"verified_by": "id_check", "lines": []}),
-        )
-        .await;
-    assert_eq!(status, 422, "no PIN: {v}");
-    tablet.ok(&path(&o1, "handover"), handover(PIN, None)).await;
-    assert_eq!(staff_of(&svc, &o1, "handed_over"), ["anna"]);
-
-    // Log-out ends it.
-    let o2 = reserve_one(&admin).await;
-    assert_eq!(tablet.post("/api/v1/staff/logout", json!({})).await.0, 204);
-    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
-    assert_eq!(staff_sessions(&svc).await, 0);
-    let (status, v) = tablet.post(&path(&o2, "start-picking"), json!({})).await;
-    assert_eq!((status, reason(&v)), (403, "staff_login_required"), "{v}");
-
-    // Callers that are not tablets name the staff member, as before; a log-in
-    // with their token checks the PIN and starts no session.
-    let (status, v) = admin.post(&path(&o2, "start-picking"), json!({})).await;
-    assert_eq!(status, 422, "admin without staff_id: {v}");
-    admin
-        .ok(&path(&o2, "start-picking"), json!({"staff_id": "ben"}))
-        .await;
-    assert_eq!(staff_of(&svc, &o2, "picking_started"), ["ben"]);
-    let (status, v) = script
-        .post(
-            "/api/v1/staff/login",
-            json!({"staff_id": "anna", "pin": PIN}),
-        )
-        .await;
-    assert_eq!((status, &v["session_idle_s"]), (200, &Value::Null), "{v}");
-    assert_eq!(staff_sessions(&svc).await, 0);
-    let (status, v) = script.post(&path(&o2, "reminded"), json!({})).await;
-    assert_eq!(status, 422, "token create token without staff_id: {v}");
-    let v = script
-        .ok(&path(&o2, "reminded"), json!({"staff_id": "anna"}))
-        .await;
-    assert_eq!(v["reminders_sent"], 1, "{v}");
-    admin
-        .ok(
-            &path(&o2, "ready"),
-            json!({"staff_id": "ben", "location": "B-2", "missing_lines": []}),
-        )
-        .await;
-    let (status, v) = admin
-        .post(&path(&o2, "handover"), handover("0000", Some("ben")))
-        .await;
-    assert_eq!((status, reason(&v)), (403, "wrong_pin"), "{v}");
-    admin
-        .ok(&path(&o2, "handover"), handover("8642", Some("ben")))
-        .await;
-    assert_eq!(staff_of(&svc, &o2, "handed_over"), ["ben"]);
-
-    // Revoking the tablet's token ends its session with it.
-    tablet
-        .ok(
-            "/api/v1/staff/login",
-            json!({"staff_id": "anna", "pin": PIN}),
-        )
-        .await;
-    assert_eq!(staff_sessions(&svc).await, 1);
-    let out = svc.cli(&["token", "revoke", &tablet_name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let started = Instant::now();
-    while staff_sessions(&svc).await != 0 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the revoked tablet's session stayed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let o3 = reserve_one(&admin).await;
-    assert_eq!(
-        tablet.post(&path(&o3, "start-picking"), json!({})).await.0,
-        401
-    );
-    assert_eq!(tablet.get("/api/v1/session").await.0, 401);
-
-    // A restart ends sessions; with `staff_session_idle_s = 2` a tablet left
-    // alone for longer asks for the PIN again.
-    let (tablet, _) = pair_tablet(&svc).await;
-    tablet
-        .ok(
-            "/api/v1/staff/login",
-            json!({"staff_id": "anna", "pin": PIN}),
-        )
-        .await;
-    assert!(svc.term().success());
-    svc.write_config("", "[pickup]\nstaff_session_idle_s = 2\n");
-    svc.start().await;
-    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
-    let (status, v) = tablet.post(&path(&o3, "start-picking"), json!({})).await;
-    assert_eq!(
-        (status, reason(&v)),
-        (403, "staff_login_required"),
-        "after a restart: {v}"
-    );
-    let (status, v) = tablet
-        .post(
-            "/api/v1/staff/login",
-            json!({"staff_id": "anna", "pin": PIN}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["session_idle_s"].as_u64()),
-        (200, Some(2)),
-        "{v}"
-    );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let (status, v) = tablet.post(&path(&o3, "start-picking"), json!({})).await;
-    assert_eq!(
-        (status, reason(&v)),
-        (403, "staff_login_required"),
-        "idle: {v}"
-    );
-    assert_eq!(tablet.get("/api/v1/session").await.1["staff"], Value::Null);
-    assert!(staff_of(&svc, &o3, "picking_started").is_empty());
-    let started = Instant::now();
-    while staff_sessions(&svc).await != 0 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the idle session was not swept"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let o3 = s.revoking_the_tablets_token_ends_its_session().await;
+    s.a_restart_or_idle_time_ends_the_session(&o3).await;
 }
 
 /// Issue 10, item 1: every argon2 check (19 MiB) ran on whatever blocking
