@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::{BIN, DEADLINE};
 
-/// The optimised binary, built now if it is missing or stale
-/// (`scripts/test.sh` builds it before the tests): what a store runs, for
+/// The optimised binary, built now if it is missing or stale (so the
+/// first run of a test that needs it takes minutes): what a store runs, for
 /// the tests that measure memory; an unoptimised binary maps twice the code.
 pub fn release_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
