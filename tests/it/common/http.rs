@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::DEADLINE;
 
+/// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{free_port, http, wait_with_deadline, BIN, DEADLINE, STORE_ID};
 
+/// One service under test: a config in a temporary directory, a free
+/// 127.0.0.1 port, and the process once started.
 pub struct Service {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -16,7 +18,7 @@ pub struct Service {
     pub port: u16,
     pub child: Option<Child>,
     pub log: PathBuf,
-    /// The binary to run; the test build's own unless set (see [`release_bin`]).
+    /// The binary to run; the test build's own unless set (see [`super::release_bin`]).
     pub bin: Option<PathBuf>,
 }
 
