@@ -1,9 +1,7 @@
 //! The command line as store IT uses it: exit codes, token output, listing
 //! commands with --json, reading the database while the service runs.
 
-mod common;
-
-use common::{marker_event, Service, BIN};
+use crate::common::{self, marker_event, Service, BIN};
 use serde_json::Value;
 
 #[test]

@@ -2,11 +2,9 @@
 //! source address, a guesser gets 429 without voiding IT's open code, and
 //! the log gets a summary instead of a line per try.
 
-mod common;
-
 use std::net::IpAddr;
 
-use common::{http_builder, Service};
+use crate::common::{self, http_builder, Service};
 use serde_json::json;
 
 fn client_from(addr: [u8; 4]) -> reqwest::Client {

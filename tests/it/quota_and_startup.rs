@@ -2,9 +2,7 @@
 //! start on damaged, foreign, newer or other-store databases, leaving their
 //! bytes unchanged (invariants 3 and 6).
 
-mod common;
-
-use common::{file_bytes, marker_event, Service, BIN};
+use crate::common::{self, file_bytes, marker_event, Service, BIN};
 use reqwest::StatusCode;
 use serde_json::Value;
 

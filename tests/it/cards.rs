@@ -3,17 +3,9 @@
 //! naming the field and never repeating the number, and none of them reaches
 //! the database file, its WAL or the log.
 
-mod common;
-
-use common::{add_staff, marker_event, Service};
+use crate::common::{self, add_staff, contains_bytes, marker_event, Service};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 /// The number as sent and as bare digits.
 fn forms(number: &str) -> [String; 2] {
@@ -36,14 +28,22 @@ fn files(svc: &Service) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_the_disk() {
+/// The service with a loyalty key, a till, a kiosk, IT and Anna, and an
+/// order to cancel: a reservation made in the store.
+struct Cards {
+    svc: Service,
+    http: reqwest::Client,
+    till: String,
+    kiosk: String,
+    admin: String,
+    order_id: String,
+}
+
+async fn setup() -> Cards {
     let mut svc = Service::new("", "");
     let key = svc.dir.path().join("loyalty.key");
-    std::fs::write(&key, format!("{}\n", "7a".repeat(32))).expect("key");
     // A secret file: readable by its owner only.
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("key mode");
+    common::write_secret(&key, &format!("{}\n", "7a".repeat(32)));
     svc.write_config(
         "",
         &format!("[loyalty]\nkey_file = \"{}\"\n", key.display()),
@@ -55,7 +55,6 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
     svc.start().await;
     let http = common::http();
 
-    // An order to cancel: a reservation made in the store.
     let r = http
         .post(svc.url("/api/v1/reservations"))
         .bearer_auth(&admin)
@@ -70,17 +69,32 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
         .as_str()
         .expect("order id")
         .to_owned();
+    Cards {
+        svc,
+        http,
+        till,
+        kiosk,
+        admin,
+        order_id,
+    }
+}
 
+/// A posting with a card number in it: who posts, the route, the body, the
+/// number, the field the answer must name, and whether the reason must be
+/// `card_number`.
+type Case<'a> = (&'a str, String, Value, String, &'a str, bool);
+
+/// Every field a till, tablet or kiosk can post a card number into.
+fn cases(c: &Cards) -> Vec<Case<'_>> {
     let token43 = "5105105105105100".repeat(3)[..43].to_owned();
     let transaction = |extra: Value| {
         let mut e = marker_event("T-card-1");
         e["data"]["card_number"] = extra;
         e
     };
-    // (who, route, body, the number, the field the answer must name, card_number reason?)
-    let cases: Vec<(&str, String, Value, String, &str, bool)> = vec![
+    vec![
         (
-            &till,
+            &c.till,
             "/api/v1/events".into(),
             json!({"type": "store.product.scanned", "data": {"symbology": "]E0", "device_id": "till-1-scanner",
                    "context": "basket", "raw_masked": "4111111111111111"}}),
@@ -89,7 +103,7 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
             true,
         ),
         (
-            &kiosk,
+            &c.kiosk,
             "/api/v1/events".into(),
             json!({"type": "store.feedback.submitted", "data": {"score": 9, "context": "pickup", "customer_token": token43}}),
             token43.clone(),
@@ -97,7 +111,7 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
             false,
         ),
         (
-            &till,
+            &c.till,
             "/api/v1/events".into(),
             transaction(json!("5500 0000 0000 0004")),
             "5500 0000 0000 0004".into(),
@@ -105,7 +119,7 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
             true,
         ),
         (
-            &kiosk,
+            &c.kiosk,
             "/api/v1/events".into(),
             json!({"type": "store.feedback.submitted", "data": {"score": 3, "context": "pickup",
                    "comment": "Bitte von 4012-8888-8888-1881 abbuchen"}}),
@@ -114,15 +128,15 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
             true,
         ),
         (
-            &admin,
-            format!("/api/v1/pickups/{order_id}/cancel"),
+            &c.admin,
+            format!("/api/v1/pickups/{}/cancel", c.order_id),
             json!({"staff_id": "anna", "reason": "paid by card 4111-1111-1111-1111"}),
             "4111-1111-1111-1111".into(),
             "reason",
             true,
         ),
         (
-            &admin,
+            &c.admin,
             "/api/v1/reservations".into(),
             json!({"customer": {"display_name": "Karte 6011 0000 0000 0004"},
                    "items": [{"sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}]}),
@@ -133,7 +147,7 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
         (
             // The card number is the secret meant to be posted here; the
             // register is free text that goes into the event.
-            &till,
+            &c.till,
             "/api/v1/loyalty/identify".into(),
             json!({"number": "4111111111111111", "method": "magstripe", "register_id": "5500-0000-0000-0004"}),
             "5500-0000-0000-0004".into(),
@@ -142,59 +156,61 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
         ),
         (
             // A parser's complaint quotes what it choked on: never a card number.
-            &admin,
-            format!("/api/v1/pickups/{order_id}/cancel"),
+            &c.admin,
+            format!("/api/v1/pickups/{}/cancel", c.order_id),
             json!({"staff_id": "anna", "reason": 378_282_246_310_005_u64}),
             "378282246310005".into(),
             "",
             false,
         ),
-    ];
-    let events_before = svc.event_count();
-    let mut numbers = Vec::new();
-    for (token, route, body, number, field, card_reason) in cases {
-        let r = http
-            .post(svc.url(&route))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = r.status();
-        let text = r.text().await.expect("answer");
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{route}: {text}");
-        let problem: Value = serde_json::from_str(&text).expect("problem json");
-        let detail = problem["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains(field), "{detail:?} names {field:?}");
-        if card_reason {
-            assert_eq!(problem["reason"], "card_number", "{text}");
-            assert_eq!(problem["field"], field, "{text}");
-        }
-        for form in forms(&number) {
-            assert!(!text.contains(&form), "the answer repeats {form}: {text}");
-        }
-        numbers.push(number);
-    }
-    assert_eq!(
-        svc.event_count(),
-        events_before,
-        "nothing refused was stored"
-    );
+    ]
+}
 
-    // The same requests without the numbers go through, so the data is on disk
-    // and the byte search below can find what is stored.
+/// Posts `case` and checks the 422: it names the field, gives the reason
+/// and never repeats the number. Returns the number.
+async fn refused_without_the_number(c: &Cards, case: Case<'_>) -> String {
+    let (token, route, body, number, field, card_reason) = case;
+    let r = c
+        .http
+        .post(c.svc.url(&route))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    let text = r.text().await.expect("answer");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{route}: {text}");
+    let problem: Value = serde_json::from_str(&text).expect("problem json");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(field), "{detail:?} names {field:?}");
+    if card_reason {
+        assert_eq!(problem["reason"], "card_number", "{text}");
+        assert_eq!(problem["field"], field, "{text}");
+    }
+    for form in forms(&number) {
+        assert!(!text.contains(&form), "the answer repeats {form}: {text}");
+    }
+    number
+}
+
+/// The same requests without the numbers go through, so the data is on disk
+/// and the byte search can find what is stored.
+async fn the_same_without_the_numbers_is_stored(c: &Cards) {
     let ok = marker_event("T-card-visible-0001");
-    let r = http
-        .post(svc.url("/api/v1/events"))
-        .bearer_auth(&till)
+    let r = c
+        .http
+        .post(c.svc.url("/api/v1/events"))
+        .bearer_auth(&c.till)
         .json(&ok)
         .send()
         .await
         .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = http
-        .post(svc.url(&format!("/api/v1/pickups/{order_id}/cancel")))
-        .bearer_auth(&admin)
+    let r = c
+        .http
+        .post(c.svc.url(&format!("/api/v1/pickups/{}/cancel", c.order_id)))
+        .bearer_auth(&c.admin)
         .json(&json!({"staff_id": "anna", "reason": "customer-called-0002"}))
         .send()
         .await
@@ -205,24 +221,44 @@ async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_th
         "{}",
         r.text().await.unwrap_or_default()
     );
+}
 
-    let check = |files: Vec<(String, Vec<u8>)>, when: &str| {
-        let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
-        for marker in ["T-card-visible-0001", "customer-called-0002"] {
-            assert!(
-                contains(&all, marker),
-                "{when}: {marker} is stored somewhere"
-            );
-        }
-        for (name, bytes) in &files {
-            for number in &numbers {
-                for form in forms(number) {
-                    assert!(!contains(bytes, &form), "{when}: {form} found in {name}");
-                }
+/// What was stored is in `files`, and none of `numbers` in any form.
+fn no_number_in(files: Vec<(String, Vec<u8>)>, numbers: &[String], when: &str) {
+    let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
+    for marker in ["T-card-visible-0001", "customer-called-0002"] {
+        assert!(
+            contains_bytes(&all, marker),
+            "{when}: {marker} is stored somewhere"
+        );
+    }
+    for (name, bytes) in &files {
+        for number in numbers {
+            for form in forms(number) {
+                assert!(
+                    !contains_bytes(bytes, &form),
+                    "{when}: {form} found in {name}"
+                );
             }
         }
-    };
-    check(files(&svc), "while running");
-    assert!(svc.term().success());
-    check(files(&svc), "after stopping");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_card_number_in_any_posted_field_is_refused_and_never_reaches_the_disk() {
+    let mut c = setup().await;
+    let events_before = c.svc.event_count();
+    let mut numbers = Vec::new();
+    for case in cases(&c) {
+        numbers.push(refused_without_the_number(&c, case).await);
+    }
+    assert_eq!(
+        c.svc.event_count(),
+        events_before,
+        "nothing refused was stored"
+    );
+    the_same_without_the_numbers_is_stored(&c).await;
+    no_number_in(files(&c.svc), &numbers, "while running");
+    assert!(c.svc.term().success());
+    no_number_in(files(&c.svc), &numbers, "after stopping");
 }

@@ -1,9 +1,7 @@
 //! The local API against the real binary: every bad input gets its status
 //! code and a problem+json message, and leaves the database unchanged.
 
-mod common;
-
-use common::{marker_event, Service};
+use crate::common::{self, marker_event, Service};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -115,8 +113,21 @@ fn json_bytes(v: &Value) -> Vec<u8> {
 
 const TOKEN43: &str = "q9xT3mJ0bq2bB5Kc1nO8ZrE4vW7yU6sA0dF2gH4jK5l";
 
+/// After every refusal of a test: the good request still works, and it is
+/// the first event stored (no refused request took a sequence).
+async fn the_good_event_is_stored_first(api: &Api) {
+    assert_eq!(api.svc.event_count(), 0);
+    let (status, ack) = api.post(&api.pos, &marker_event("T-ok")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(ack["sequence"], "1");
+    assert_eq!(api.svc.event_count(), 1);
+}
+
+// Every bad input gets its status and a problem+json message, and stores
+// nothing: one test per kind of refusal.
+
 #[tokio::test]
-async fn every_bad_input_gets_its_status_and_stores_nothing() {
+async fn malformed_json_and_a_missing_or_unknown_token_are_400_and_401() {
     let api = setup().await;
     let ok = marker_event("T-ok");
     let json = "application/json";
@@ -147,6 +158,14 @@ async fn every_bad_input_gets_its_status_and_stores_nothing() {
         "unknown or revoked",
     )
     .await;
+    the_good_event_is_stored_first(&api).await;
+}
+
+#[tokio::test]
+async fn a_wrong_role_and_a_type_only_the_service_records_are_403() {
+    let api = setup().await;
+    let json = "application/json";
+
     // 403 wrong role, service-only type
     let loyalty = json!({"type": "store.loyalty.identified", "data": {"customer_token": TOKEN43, "method": "barcode", "device_id": "s1"}});
     api.refused(
@@ -175,6 +194,15 @@ async fn every_bad_input_gets_its_status_and_stores_nothing() {
         "service itself",
     )
     .await;
+    the_good_event_is_stored_first(&api).await;
+}
+
+#[tokio::test]
+async fn too_large_a_body_or_batch_and_another_media_type_are_413_and_415() {
+    let api = setup().await;
+    let ok = marker_event("T-ok");
+    let json = "application/json";
+
     // 413 body over 1 MiB; 1,001 events under 1 MiB
     let big = json!({"type": "store.feedback.submitted", "data": {"score": 9, "context": "pickup", "comment": "x".repeat(1_100_000)}});
     api.refused(
@@ -207,6 +235,14 @@ async fn every_bad_input_gets_its_status_and_stores_nothing() {
         "application/json",
     )
     .await;
+    the_good_event_is_stored_first(&api).await;
+}
+
+#[tokio::test]
+async fn invalid_events_are_422_and_one_in_a_batch_stores_none_of_it() {
+    let api = setup().await;
+    let json = "application/json";
+
     // 422 unknown type, missing field, bad enum, clear card number, subject mismatch, bad time
     let cases = [
         (
@@ -268,13 +304,7 @@ async fn every_bad_input_gets_its_status_and_stores_nothing() {
         "event 1",
     )
     .await;
-    assert_eq!(api.svc.event_count(), 0);
-
-    // And the good request still works.
-    let (status, ack) = api.post(&api.pos, &ok).await;
-    assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(ack["sequence"], "1");
-    assert_eq!(api.svc.event_count(), 1);
+    the_good_event_is_stored_first(&api).await;
 }
 
 #[tokio::test]

@@ -2,14 +2,12 @@
 //! post while the real binary is `kill -9`ed at random moments, and while it
 //! is stopped with SIGTERM.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{marker_event, Rng, Service};
+use crate::common::{self, marker_event, Rng, Service};
 
 const CLIENTS: usize = 64;
 

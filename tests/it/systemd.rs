@@ -2,14 +2,12 @@
 //! (exposure ≤ 2.5), and the binary speaks the notify protocol: READY=1 only
 //! once /readyz is 200, repeated WATCHDOG=1, STOPPING=1 on SIGTERM, exit 0.
 
-mod common;
-
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Service, BIN, DEADLINE};
+use crate::common::{self, Service, BIN, DEADLINE};
 
 fn unit_pointing_at_built_binary(dir: &Path) -> std::path::PathBuf {
     let unit = std::fs::read_to_string(

@@ -7,12 +7,10 @@
 //! session's idle time, sees the offline banner once central is killed, and
 //! logs out. Screenshots go to target/ui-screenshots/.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// `pickup.staff_session_idle_s` of the service under test: the script

@@ -2,13 +2,11 @@
 //! (socat), recorded by the real binary; unplug and replug; the live stream
 //! with a loyalty scan; no clear number anywhere on disk or in the logs.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{next_sse, pty_pair, Service, DEADLINE};
+use crate::common::{self, contains_bytes, next_sse, pty_pair, Service, DEADLINE};
 use serde_json::{json, Value};
 
 /// A demo key for these tests only (not a secret).
@@ -165,12 +163,6 @@ async fn serial_scanner_records_every_scan_once_in_order_through_unplug_and_repl
     assert_eq!(context, "basket");
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_number_is_kept() {
     let mut svc = Service::new("", "");
@@ -269,7 +261,7 @@ async fn loyalty_scan_reaches_the_till_stream_with_token_only_and_no_clear_numbe
         let bytes = std::fs::read(&f).unwrap_or_default();
         for needle in [CLUB_CARD, "4111111111111111", clear] {
             assert!(
-                !contains(&bytes, needle),
+                !contains_bytes(&bytes, needle),
                 "{needle} found in {}",
                 f.display()
             );
@@ -323,7 +315,7 @@ async fn a_card_number_scanned_at_a_till_is_shown_masked_and_never_stored() {
         let bytes = std::fs::read(&f).unwrap_or_default();
         for needle in [PAN, "1000000000511"] {
             assert!(
-                !contains(&bytes, needle),
+                !contains_bytes(&bytes, needle),
                 "{needle} found in {}",
                 f.display()
             );

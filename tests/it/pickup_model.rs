@@ -145,100 +145,7 @@ impl Model {
                 items: iv,
                 deadline: dv,
                 stale,
-            } => {
-                let id = ORDERS[order];
-                let Some(o) = self.orders.get_mut(id) else {
-                    if stale {
-                        return;
-                    }
-                    self.orders.insert(
-                        id,
-                        MOrder {
-                            state: if cancelled { S::Cancelled } else { S::Received },
-                            version: 1,
-                            cancelled_central: cancelled,
-                            items: items(iv),
-                            deadline: deadline(dv),
-                            picked: BTreeMap::new(),
-                            arrived: false,
-                            verified: vec![],
-                            reminders: 0,
-                            before_no_show: None,
-                        },
-                    );
-                    self.events
-                        .push(("store.pickup.received", id, json!({"version": 1})));
-                    if cancelled {
-                        self.events
-                            .push(("store.pickup.cancelled", id, json!({"by": "central"})));
-                    }
-                    return;
-                };
-                if stale {
-                    return; // an older or equal version changes nothing
-                }
-                o.version += 1;
-                let newly_cancelled = cancelled && !o.cancelled_central;
-                o.cancelled_central = cancelled;
-                let new_items = items(iv);
-                let old_items = std::mem::replace(&mut o.items, new_items.clone());
-                let deadline_changed = o.deadline != deadline(dv);
-                o.deadline = deadline(dv);
-                let from = o.state;
-                if newly_cancelled {
-                    match from {
-                        S::Received | S::Picking | S::Ready | S::NoShow => {
-                            o.state = S::Cancelled;
-                            self.events.push((
-                                "store.pickup.cancelled",
-                                id,
-                                json!({"by": "central"}),
-                            ));
-                        }
-                        S::HandedOver | S::Partial => self.events.push((
-                            "store.pickup.conflict",
-                            id,
-                            json!({"local_state": from.name(), "central_state": "cancelled"}),
-                        )),
-                        S::Refused | S::Cancelled => {}
-                    }
-                    return;
-                }
-                // What was picked no longer fits: a picked line gone or cut
-                // below its pick, or a line added or raised since.
-                let stale = !o.picked.is_empty()
-                    && (o.picked.iter().any(|(line, picked)| {
-                        *picked > 0 && !new_items.iter().any(|(l, q)| l == line && q >= picked)
-                    }) || new_items.iter().any(|(l, q)| {
-                        !o.picked.contains_key(l)
-                            || old_items
-                                .iter()
-                                .find(|(o, _)| o == l)
-                                .is_none_or(|(_, old)| q > old)
-                    }));
-                if from == S::Ready && stale {
-                    o.state = S::Picking;
-                }
-                // Both deadlines are years ahead: a no-show re-opens where it
-                // was, on the shelf only if the picks still fit.
-                if from == S::NoShow && deadline_changed {
-                    let back = o.before_no_show.take().unwrap_or(S::Ready);
-                    o.state = if back == S::Ready && stale {
-                        S::Picking
-                    } else {
-                        back
-                    };
-                }
-                if o.state == S::Picking && from != S::Picking {
-                    o.picked.clear();
-                }
-                // Only a move made by central records the version it came with.
-                if o.state != from {
-                    let version = o.version;
-                    self.events
-                        .push(("store.pickup.received", id, json!({"version": version})));
-                }
-            }
+            } => self.central(order, cancelled, iv, dv, stale),
             Cmd::StartPicking(i) => self.transition(
                 i,
                 &[S::Received],
@@ -266,47 +173,7 @@ impl Model {
                 order,
                 partial,
                 by_pass,
-            } => {
-                let id = ORDERS[order];
-                let Some(o) = self.orders.get_mut(id) else {
-                    return;
-                };
-                if o.state != S::Ready || (by_pass && !o.verified.contains(&"pass")) {
-                    return;
-                }
-                if !o.arrived {
-                    o.arrived = true;
-                    self.events.push((
-                        "store.pickup.customer_arrived",
-                        id,
-                        json!({"verified_by": "manual_lookup"}),
-                    ));
-                }
-                // What was picked of each line (only the first when partial).
-                let handed: Vec<i64> = o
-                    .items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (l, _))| {
-                        if partial && i > 0 {
-                            0
-                        } else {
-                            o.picked.get(l).copied().unwrap_or(0)
-                        }
-                    })
-                    .collect();
-                let is_partial = o.items.iter().zip(&handed).any(|((_, q), h)| h < q);
-                o.state = if is_partial {
-                    S::Partial
-                } else {
-                    S::HandedOver
-                };
-                self.events.push((
-                    "store.pickup.handed_over",
-                    id,
-                    json!({"partial": is_partial, "verified_by": if by_pass { "pass" } else { "id_check" }}),
-                ));
-            }
+            } => self.handover(order, partial, by_pass),
             Cmd::Refuse(i) => self.transition(i, &[S::Ready], S::Refused, "store.pickup.refused"),
             Cmd::Cancel(i) => {
                 self.transition(
@@ -371,6 +238,144 @@ impl Model {
             }
             Cmd::Restart => {}
         }
+    }
+
+    /// A version of an order from central: new, stale, a cancellation, or
+    /// new lines or a new deadline (the reconciliation table).
+    fn central(&mut self, order: usize, cancelled: bool, iv: u8, dv: u8, stale: bool) {
+        let id = ORDERS[order];
+        let Some(o) = self.orders.get_mut(id) else {
+            if stale {
+                return;
+            }
+            self.orders.insert(
+                id,
+                MOrder {
+                    state: if cancelled { S::Cancelled } else { S::Received },
+                    version: 1,
+                    cancelled_central: cancelled,
+                    items: items(iv),
+                    deadline: deadline(dv),
+                    picked: BTreeMap::new(),
+                    arrived: false,
+                    verified: vec![],
+                    reminders: 0,
+                    before_no_show: None,
+                },
+            );
+            self.events
+                .push(("store.pickup.received", id, json!({"version": 1})));
+            if cancelled {
+                self.events
+                    .push(("store.pickup.cancelled", id, json!({"by": "central"})));
+            }
+            return;
+        };
+        if stale {
+            return; // an older or equal version changes nothing
+        }
+        o.version += 1;
+        let newly_cancelled = cancelled && !o.cancelled_central;
+        o.cancelled_central = cancelled;
+        let new_items = items(iv);
+        let old_items = std::mem::replace(&mut o.items, new_items.clone());
+        let deadline_changed = o.deadline != deadline(dv);
+        o.deadline = deadline(dv);
+        let from = o.state;
+        if newly_cancelled {
+            match from {
+                S::Received | S::Picking | S::Ready | S::NoShow => {
+                    o.state = S::Cancelled;
+                    self.events
+                        .push(("store.pickup.cancelled", id, json!({"by": "central"})));
+                }
+                S::HandedOver | S::Partial => self.events.push((
+                    "store.pickup.conflict",
+                    id,
+                    json!({"local_state": from.name(), "central_state": "cancelled"}),
+                )),
+                S::Refused | S::Cancelled => {}
+            }
+            return;
+        }
+        // What was picked no longer fits: a picked line gone or cut
+        // below its pick, or a line added or raised since.
+        let stale = !o.picked.is_empty()
+            && (o.picked.iter().any(|(line, picked)| {
+                *picked > 0 && !new_items.iter().any(|(l, q)| l == line && q >= picked)
+            }) || new_items.iter().any(|(l, q)| {
+                !o.picked.contains_key(l)
+                    || old_items
+                        .iter()
+                        .find(|(o, _)| o == l)
+                        .is_none_or(|(_, old)| q > old)
+            }));
+        if from == S::Ready && stale {
+            o.state = S::Picking;
+        }
+        // Both deadlines are years ahead: a no-show re-opens where it
+        // was, on the shelf only if the picks still fit.
+        if from == S::NoShow && deadline_changed {
+            let back = o.before_no_show.take().unwrap_or(S::Ready);
+            o.state = if back == S::Ready && stale {
+                S::Picking
+            } else {
+                back
+            };
+        }
+        if o.state == S::Picking && from != S::Picking {
+            o.picked.clear();
+        }
+        // Only a move made by central records the version it came with.
+        if o.state != from {
+            let version = o.version;
+            self.events
+                .push(("store.pickup.received", id, json!({"version": version})));
+        }
+    }
+
+    /// A handover of what was picked (only the first line when `partial`),
+    /// verified by the pass or by an ID check.
+    fn handover(&mut self, order: usize, partial: bool, by_pass: bool) {
+        let id = ORDERS[order];
+        let Some(o) = self.orders.get_mut(id) else {
+            return;
+        };
+        if o.state != S::Ready || (by_pass && !o.verified.contains(&"pass")) {
+            return;
+        }
+        if !o.arrived {
+            o.arrived = true;
+            self.events.push((
+                "store.pickup.customer_arrived",
+                id,
+                json!({"verified_by": "manual_lookup"}),
+            ));
+        }
+        // What was picked of each line (only the first when partial).
+        let handed: Vec<i64> = o
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, (l, _))| {
+                if partial && i > 0 {
+                    0
+                } else {
+                    o.picked.get(l).copied().unwrap_or(0)
+                }
+            })
+            .collect();
+        let is_partial = o.items.iter().zip(&handed).any(|((_, q), h)| h < q);
+        o.state = if is_partial {
+            S::Partial
+        } else {
+            S::HandedOver
+        };
+        self.events.push((
+            "store.pickup.handed_over",
+            id,
+            json!({"partial": is_partial, "verified_by": if by_pass { "pass" } else { "id_check" }}),
+        ));
     }
 
     fn transition(&mut self, i: usize, from: &[S], to: S, event: &'static str) {

@@ -1,12 +1,10 @@
 //! Sync end to end: the real edge binary against the fake central as its
 //! own process. Waits are generous deadlines, never timing assertions.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{marker_event, order_doc, sequence, FakeCentralProc, Rng, Service};
+use crate::common::{self, marker_event, order_doc, sequence, FakeCentralProc, Rng, Service};
 use serde_json::{json, Value};
 
 /// Posts `n` marker events in batches of 100; returns the acknowledged ids.

@@ -1,0 +1,26 @@
+//! The end-to-end tests as one binary, so the suite compiles and links once.
+//! Each module is one area (the real binary, its SQLite file, the fake
+//! central, ptys, a browser); `common` is the harness they share.
+//!
+//! Everything here runs in one process, tests in parallel: a test never
+//! sets an environment variable or the current directory of this process
+//! (children get theirs through `Command::env`/`current_dir`), and
+//! process-wide settings are only ever raised or installed idempotently
+//! (the open-files limit in `api`, the rustls provider in `common::http`).
+
+mod common;
+
+mod api;
+mod cards;
+mod cli;
+mod devices;
+mod durability;
+mod fake_central;
+mod pairing;
+mod pickup;
+mod pickup_model;
+mod quota_and_startup;
+mod scanners;
+mod sync;
+mod systemd;
+mod ui_browser;
