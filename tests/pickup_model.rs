@@ -421,7 +421,7 @@ impl Real {
 
     /// The order's lines and quantities as stored now.
     fn lines(&self, id: &str) -> Vec<(String, i64)> {
-        let conn = rusqlite::Connection::open(&self.path).expect("read");
+        let conn = store::ReadPool::new(&self.path).get().expect("read");
         workflow::get(&conn, id)
             .expect("get")
             .map(|o| o.lines())
@@ -430,7 +430,7 @@ impl Real {
 
     /// The picked quantity of each of the order's lines (0 if not picked).
     fn picked(&self, id: &str) -> Vec<(String, i64)> {
-        let conn = rusqlite::Connection::open(&self.path).expect("read");
+        let conn = store::ReadPool::new(&self.path).get().expect("read");
         workflow::get(&conn, id)
             .expect("get")
             .map(|o| {
@@ -589,16 +589,14 @@ fn run(cmds: Vec<Cmd>) {
         path: path.clone(),
         versions: BTreeMap::new(),
     };
-    real.writer()
-        .run_blocking(0, |ctx| {
-            store_edge::pickup::staff::add(ctx.conn(), "anna", "Anna K.", "$argon2id$unused")
-        })
-        .expect("staff");
+    let db = store::open_for_cli(&path, STORE).expect("db");
+    store::staff::add(&db, "anna", "Anna K.", "$argon2id$unused").expect("staff");
+    drop(db);
     let mut model = Model::default();
     for c in cmds {
         model.apply(&c);
         real.apply(&c);
-        let conn = rusqlite::Connection::open(&path).expect("read");
+        let conn = store::ReadPool::new(&path).get().expect("read");
         for id in ORDERS {
             let stored = workflow::get(&conn, id).expect("get");
             match (model.orders.get(id), stored) {
@@ -623,7 +621,7 @@ fn run(cmds: Vec<Cmd>) {
             }
         }
     }
-    let conn = rusqlite::Connection::open(&path).expect("read");
+    let conn = store::ReadPool::new(&path).get().expect("read");
     let recorded = read::list_events(&conn, 0, 100_000, None).expect("events");
     let got: Vec<(String, String)> = recorded
         .iter()

@@ -87,9 +87,10 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
 
     eprintln!("[2/5] storing {} orders ...", args.orders);
     let path = dir.join("pickup.db");
-    let conn = store::open_for_writing(&path, "bench")?;
+    let db = store::open_for_writing(&path, "bench")?;
+    store::staff::add(&db, "anna", "Anna", "$argon2id$unused")?;
     let (writer, thread) = Writer::start(
-        conn,
+        db,
         WriterSettings {
             path: path.clone(),
             max_size_bytes: 8 << 30,
@@ -109,9 +110,6 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
             Ok(())
         })?;
     }
-    writer.run_blocking(0, |ctx| {
-        crate::pickup::staff::add(ctx.conn(), "anna", "Anna", "$argon2id$unused")
-    })?;
 
     eprintln!(
         "[3/5] {} orders through start-picking, ready, handover ...",
@@ -156,7 +154,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
     let (act50, act99) = quantiles(action_ms);
 
     eprintln!("[4/5] board and search queries ...");
-    let conn = rusqlite::Connection::open(&path)?;
+    let conn = store::open_existing(&path, "bench")?;
     let mut board_ms = Vec::new();
     let mut search_ms = Vec::new();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -3,11 +3,11 @@
 //! tablet is at hand.
 
 use clap::Subcommand;
-use rusqlite::Connection;
 
 use super::out::outln;
 use super::{print_json, CliError};
 use crate::pickup::workflow::{self, Filter};
+use crate::store::ReadConn;
 
 #[derive(Debug, Subcommand)]
 pub enum PickupsCommand {
@@ -31,7 +31,7 @@ pub enum PickupsCommand {
     Show { order_id: String },
 }
 
-pub fn run(conn: &Connection, reminder_before_h: u64, cmd: PickupsCommand) -> Result<(), CliError> {
+pub fn run(conn: &ReadConn, reminder_before_h: u64, cmd: PickupsCommand) -> Result<(), CliError> {
     match cmd {
         PickupsCommand::List {
             state,

@@ -24,7 +24,7 @@ use super::verify;
 use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
 use crate::config::PickupConfig;
 use crate::scan::pass::{parse_pass, PickupPass};
-use crate::store::{ReadPool, StoreError, Writer};
+use crate::store::{ReadConn, ReadPool, StoreError, Writer};
 use crate::touchpoints::StreamEvent;
 
 /// Bytes of an action's row change and event, for the storage quota.
@@ -194,7 +194,7 @@ impl Pickups {
 
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&ReadConn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.readers.run(f).await
     }
@@ -212,7 +212,7 @@ impl Pickups {
         let _guard = self.secrets.lock(&format!("staff:{staff_id}")).await;
         let id = staff_id.to_owned();
         let record = self
-            .read(move |c| staff::pin_record(c, &id))
+            .read(move |c| crate::store::staff::pin_record(c, &id))
             .await?
             .ok_or_else(|| PinError::UnknownStaff(staff_id.to_owned()))?;
         let t = now().unix_timestamp();
@@ -225,7 +225,7 @@ impl Pickups {
         let id = staff_id.to_owned();
         let locked = self
             .writer
-            .run(0, move |ctx| staff::record_pin(ctx.conn(), &id, right, t))
+            .run(0, move |ctx| staff::record_pin(ctx, &id, right, t))
             .await?;
         match (right, locked) {
             (true, _) => Ok(record.name),

@@ -4,20 +4,21 @@
 //! state and the event log cannot disagree after a crash.
 //!
 //! Functions taking a `WriteCtx` run inside the writer's transaction;
-//! functions taking a `Connection` only read. All checks happen before the
-//! first write, so an error never leaves half an action behind.
+//! functions taking a `ReadConn` only read. All checks happen before the
+//! first write, so an error never leaves half an action behind. The SQL is
+//! `store/orders.rs`'s.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{next, reconcile, Action, CentralChange, Effect, Illegal, State};
 use crate::events::{format_time, NewEvent};
+use crate::store::orders::{self, NewOrderRow, OrderRow, Query};
 use crate::store::sync::CentralOrder;
-use crate::store::{StoreError, WriteCtx};
+use crate::store::{ReadConn, StoreError, WriteCtx};
 
 /// Why an action on an order was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -107,33 +108,47 @@ pub struct Order {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "order_id, version, central_status, document, state, revision, pickup_by_unix, local, code_failures, code_locked_until, received_at, updated_at";
+impl Order {
+    /// The order in a stored row; a row that does not parse is a storage
+    /// error (nothing but this module writes one).
+    pub fn from_row(row: OrderRow) -> Result<Order, StoreError> {
+        let bad = |what: String| StoreError::Sqlite(format!("order {}: {what}", row.order_id));
+        Ok(Order {
+            document: serde_json::from_str(&row.document).map_err(|e| bad(e.to_string()))?,
+            state: State::parse(&row.state)
+                .ok_or_else(|| bad(format!("unknown state {}", row.state)))?,
+            local: serde_json::from_str(&row.local).map_err(|e| bad(e.to_string()))?,
+            order_id: row.order_id,
+            version: row.version,
+            central_status: row.central_status,
+            revision: row.revision,
+            pickup_by_unix: row.pickup_by_unix,
+            code_failures: row.code_failures,
+            code_locked_until: row.code_locked_until,
+            received_at: row.received_at,
+            updated_at: row.updated_at,
+        })
+    }
 
-fn order_from_row(r: &rusqlite::Row<'_>) -> Result<Order, rusqlite::Error> {
-    let bad = |i: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            Box::<dyn std::error::Error + Send + Sync>::from(what),
-        )
-    };
-    let doc: String = r.get(3)?;
-    let state: String = r.get(4)?;
-    let local: String = r.get(7)?;
-    Ok(Order {
-        order_id: r.get(0)?,
-        version: r.get(1)?,
-        central_status: r.get(2)?,
-        document: serde_json::from_str(&doc).map_err(|e| bad(3, e.to_string()))?,
-        state: State::parse(&state).ok_or_else(|| bad(4, format!("unknown state {state}")))?,
-        revision: r.get(5)?,
-        pickup_by_unix: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
-        local: serde_json::from_str(&local).map_err(|e| bad(7, e.to_string()))?,
-        code_failures: r.get(8)?,
-        code_locked_until: r.get(9)?,
-        received_at: r.get(10)?,
-        updated_at: r.get(11)?,
-    })
+    /// The row that stores this order.
+    fn to_row(&self) -> Result<OrderRow, StoreError> {
+        let local = serde_json::to_string(&self.local)
+            .map_err(|e| StoreError::Sqlite(format!("order {}: {e}", self.order_id)))?;
+        Ok(OrderRow {
+            order_id: self.order_id.clone(),
+            version: self.version,
+            central_status: self.central_status.clone(),
+            document: self.document.to_string(),
+            state: self.state.as_str().to_owned(),
+            revision: self.revision,
+            pickup_by_unix: self.pickup_by_unix,
+            local,
+            code_failures: self.code_failures,
+            code_locked_until: self.code_locked_until,
+            received_at: self.received_at.clone(),
+            updated_at: self.updated_at.clone(),
+        })
+    }
 }
 
 impl Order {
@@ -263,16 +278,13 @@ impl Order {
     }
 }
 
-pub fn get(conn: &Connection, order_id: &str) -> Result<Option<Order>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM pickup_orders WHERE order_id = ?1"
-        ))?
-        .query_row([order_id], order_from_row)
-        .optional()?)
+pub fn get(conn: &ReadConn, order_id: &str) -> Result<Option<Order>, StoreError> {
+    orders::get(conn, order_id)?
+        .map(Order::from_row)
+        .transpose()
 }
 
-fn must_get(conn: &Connection, order_id: &str) -> Result<Order, PickupError> {
+fn must_get(conn: &ReadConn, order_id: &str) -> Result<Order, PickupError> {
     get(conn, order_id)?.ok_or_else(|| PickupError::NotFound(order_id.to_owned()))
 }
 
@@ -323,39 +335,21 @@ impl Filter {
     }
 }
 
-pub fn list(conn: &Connection, filter: &Filter, limit: u32) -> Result<Vec<Order>, StoreError> {
-    const OPEN: &str = "state IN ('received', 'picking', 'ready')";
-    let (clause, args): (String, Vec<rusqlite::types::Value>) = match filter {
-        Filter::All => ("1 = 1 ORDER BY updated_at DESC, order_id".into(), vec![]),
-        Filter::State(s) => (
-            "state = ?1 ORDER BY pickup_by_unix, order_id".into(),
-            vec![s.as_str().to_owned().into()],
-        ),
-        Filter::Due { now, until } => (
-            format!("{OPEN} AND pickup_by_unix >= ?1 AND pickup_by_unix <= ?2 ORDER BY pickup_by_unix, order_id"),
-            vec![(*now).into(), (*until).into()],
-        ),
-        Filter::Overdue { now } => (
-            format!("{OPEN} AND pickup_by_unix < ?1 ORDER BY pickup_by_unix, order_id"),
-            vec![(*now).into()],
-        ),
-        Filter::Search(q) => {
-            let pattern = format!(
-                "%{}%",
-                q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-            );
-            (
-                "(order_id LIKE ?1 ESCAPE '\\' OR json_extract(document, '$.customer.display_name') LIKE ?1 ESCAPE '\\') ORDER BY updated_at DESC, order_id".into(),
-                vec![pattern.into()],
-            )
-        }
+pub fn list(conn: &ReadConn, filter: &Filter, limit: u32) -> Result<Vec<Order>, StoreError> {
+    let query = match filter {
+        Filter::All => Query::All,
+        Filter::State(s) => Query::State(s.as_str()),
+        Filter::Due { now, until } => Query::Due {
+            now: *now,
+            until: *until,
+        },
+        Filter::Overdue { now } => Query::Overdue { now: *now },
+        Filter::Search(q) => Query::Search(q),
     };
-    let sql = format!("SELECT {COLUMNS} FROM pickup_orders WHERE {clause} LIMIT {limit}");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), order_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    orders::list(conn, &query, limit)?
+        .into_iter()
+        .map(Order::from_row)
+        .collect()
 }
 
 /// How long a verified arrival holds off the no-show: the customer is at
@@ -365,44 +359,17 @@ pub const ARRIVAL_HOLD_S: i64 = 3600;
 /// Open orders whose deadline plus grace has passed at `now` and whose
 /// customer did not arrive within the last [`ARRIVAL_HOLD_S`].
 pub fn no_show_candidates(
-    conn: &Connection,
+    conn: &ReadConn,
     now: i64,
     grace_s: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT order_id FROM pickup_orders WHERE state IN ('received', 'picking', 'ready') AND pickup_by_unix + ?2 < ?1 AND coalesce(json_extract(local, '$.arrived_unix'), 0) < ?1 - ?3 ORDER BY pickup_by_unix",
-    )?;
-    let rows = stmt
-        .query_map(rusqlite::params![now, grace_s, ARRIVAL_HOLD_S], |r| {
-            r.get(0)
-        })?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(rows)
+    orders::no_show_candidates(conn, now, grace_s, ARRIVAL_HOLD_S)
 }
 
 /// Stores the whole row from `order` (which then is exactly what is on disk).
-fn write(ctx: &WriteCtx<'_>, order: &mut Order, now: &str) -> Result<(), StoreError> {
+fn write(ctx: &mut WriteCtx<'_>, order: &mut Order, now: &str) -> Result<(), StoreError> {
     order.updated_at = now.to_owned();
-    let local = serde_json::to_string(&order.local)
-        .map_err(|e| StoreError::Sqlite(format!("order {}: {e}", order.order_id)))?;
-    ctx.conn()
-        .prepare_cached(
-            "UPDATE pickup_orders SET version = ?2, central_status = ?3, document = ?4, state = ?5, revision = ?6, pickup_by_unix = ?7, local = ?8, code_failures = ?9, code_locked_until = ?10, updated_at = ?11 WHERE order_id = ?1",
-        )?
-        .execute(rusqlite::params![
-            order.order_id,
-            order.version,
-            order.central_status,
-            order.document.to_string(),
-            order.state.as_str(),
-            order.revision,
-            order.pickup_by_unix,
-            local,
-            order.code_failures,
-            order.code_locked_until,
-            order.updated_at,
-        ])?;
-    Ok(())
+    orders::update(ctx, &order.to_row()?)
 }
 
 fn record(ctx: &mut WriteCtx<'_>, event_type: &str, data: Value) -> Result<(), StoreError> {
@@ -410,14 +377,6 @@ fn record(ctx: &mut WriteCtx<'_>, event_type: &str, data: Value) -> Result<(), S
         .map_err(|e| StoreError::Sqlite(format!("{event_type} does not fit events.md: {e}")))?;
     ctx.append(&event)?;
     Ok(())
-}
-
-fn staff_exists(conn: &Connection, staff_id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM staff WHERE id = ?1")?
-        .query_row([staff_id], |_| Ok(()))
-        .optional()?
-        .is_some())
 }
 
 /// How staff verified the customer at handover (events.md mapping table).
@@ -519,7 +478,7 @@ pub fn act(
     if_match: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<Order, PickupError> {
-    let mut order = must_get(ctx.conn(), order_id)?;
+    let mut order = must_get(ctx.reader(), order_id)?;
     let illegal_now = |o: &Order| Illegal {
         current_state: o.state,
         allowed: super::allowed(o.state),
@@ -550,7 +509,7 @@ pub fn act(
         revision: order.revision,
     })?;
     if let Some(staff) = cmd.staff_id() {
-        if !staff_exists(ctx.conn(), staff)? {
+        if !crate::store::staff::exists(ctx.reader(), staff)? {
             return Err(PickupError::Invalid(format!(
                 "unknown staff_id `{staff}`; staff are added with `store-edge staff add`"
             )));
@@ -861,7 +820,7 @@ pub fn verified(
     method: &str,
     now: OffsetDateTime,
 ) -> Result<Verified, StoreError> {
-    let Some(mut order) = get(ctx.conn(), order_id)? else {
+    let Some(mut order) = get(ctx.reader(), order_id)? else {
         return Ok(Verified::Refused(Refusal::UnknownOrder));
     };
     if let Some(r) = Refusal::for_state(order.state) {
@@ -895,7 +854,7 @@ pub fn wrong_code(
     lock_s: i64,
     now: OffsetDateTime,
 ) -> Result<Verified, StoreError> {
-    let Some(mut order) = get(ctx.conn(), order_id)? else {
+    let Some(mut order) = get(ctx.reader(), order_id)? else {
         return Ok(Verified::Refused(Refusal::UnknownOrder));
     };
     order.code_failures += 1;
@@ -924,18 +883,25 @@ pub fn central_version(
     let doc: Value = serde_json::from_str(&incoming.document)
         .map_err(|e| StoreError::Sqlite(format!("order {}: {e}", incoming.order_id)))?;
     let pickup_by_unix = unix(&incoming.pickup_by);
-    let Some(mut order) = get(ctx.conn(), &incoming.order_id)? else {
+    let Some(mut order) = get(ctx.reader(), &incoming.order_id)? else {
         let cancelled = incoming.status == "cancelled";
         let state = if cancelled {
             State::Cancelled
         } else {
             State::Received
         };
-        ctx.conn()
-            .prepare_cached(
-                "INSERT INTO pickup_orders (order_id, version, central_status, document, received_at, updated_at, state, pickup_by_unix) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
-            )?
-            .execute(rusqlite::params![incoming.order_id, incoming.version, incoming.status, incoming.document, now_s, state.as_str(), pickup_by_unix])?;
+        orders::insert(
+            ctx,
+            &NewOrderRow {
+                order_id: &incoming.order_id,
+                version: incoming.version,
+                central_status: &incoming.status,
+                document: &incoming.document,
+                state: state.as_str(),
+                pickup_by_unix,
+                now: &now_s,
+            },
+        )?;
         record(ctx, "store.pickup.received", received_data(incoming))?;
         if cancelled {
             record(
@@ -1155,10 +1121,7 @@ pub fn create_reservation(
     code_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Order, PickupError> {
-    let n: i64 = crate::store::sync::meta_get(ctx.conn(), "reservation_seq")?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-        + 1;
+    let n = orders::next_reservation_number(ctx)?;
     let order_id = format!("S-{store_id}-{n}");
     let now_s = format_time(now);
     let pickup_by = format_time(r.pickup_by);
@@ -1186,18 +1149,50 @@ pub fn create_reservation(
     if let Some(p) = r.paid {
         doc["paid"] = json!(p);
     }
-    crate::store::sync::meta_set(ctx.conn(), &[("reservation_seq", Some(n.to_string()))])?;
-    ctx.conn()
-        .prepare_cached(
-            "INSERT INTO pickup_orders (order_id, version, central_status, document, received_at, updated_at, state, pickup_by_unix) VALUES (?1, 1, 'open', ?2, ?3, ?3, 'received', ?4)",
-        )
-        .map_err(StoreError::from)?
-        .execute(rusqlite::params![order_id, doc.to_string(), now_s, r.pickup_by.unix_timestamp()])
-        .map_err(StoreError::from)?;
+    orders::insert(
+        ctx,
+        &NewOrderRow {
+            order_id: &order_id,
+            version: 1,
+            central_status: "open",
+            document: &doc.to_string(),
+            state: State::Received.as_str(),
+            pickup_by_unix: r.pickup_by.unix_timestamp(),
+            now: &now_s,
+        },
+    )?;
     record(
         ctx,
         "store.reservation.created",
         json!({"order_id": order_id, "version": 1, "channel": "store", "item_count": items.len(), "pickup_by": pickup_by}),
     )?;
-    must_get(ctx.conn(), &order_id)
+    must_get(ctx.reader(), &order_id)
+}
+
+/// What storing a page of the order feed did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub new: u64,
+    pub updated: u64,
+    pub ignored_older: u64,
+}
+
+/// Central's versions of a page of the order feed, each through
+/// [`central_version`], in the caller's (one) writer transaction: the
+/// downlink stores the cursor after the page in the same one.
+pub fn central_page(
+    ctx: &mut WriteCtx<'_>,
+    orders: &[CentralOrder],
+    now: OffsetDateTime,
+    no_show_grace_s: i64,
+) -> Result<PageOutcome, StoreError> {
+    let mut outcome = PageOutcome::default();
+    for order in orders {
+        match central_version(ctx, order, now, no_show_grace_s)? {
+            Stored::New => outcome.new += 1,
+            Stored::Updated => outcome.updated += 1,
+            Stored::Older => outcome.ignored_older += 1,
+        }
+    }
+    Ok(outcome)
 }

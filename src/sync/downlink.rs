@@ -11,7 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Answer;
 use super::SyncContext;
+use crate::pickup::workflow;
+use crate::store::meta::{self, Key as MetaKey};
 use crate::store::sync::{self as store_sync, CentralOrder};
+use crate::store::ReadConn;
 
 /// Orders per page asked of central (the contract allows up to 500).
 const PAGE_LIMIT: u32 = 100;
@@ -117,7 +120,7 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
     loop {
         let cursor = {
             let conn = ctx.readers.get().map_err(|e| e.to_string())?;
-            store_sync::meta_get(&conn, "downlink_cursor").map_err(|e| e.to_string())?
+            meta::get(&conn, MetaKey::DownlinkCursor).map_err(|e| e.to_string())?
         };
         let answer = ctx
             .client
@@ -139,10 +142,24 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
         }
         let next = page.next_cursor.clone();
         let grace = ctx.settings.no_show_grace_s;
+        // ONE writer op: the page's orders, their events and the cursor
+        // after them commit together, so a crash repeats or loses nothing.
         let stored = ctx
             .writer
             .run(orders.len() as u64 * 2048, move |w| {
-                store_sync::store_orders_page(w, &orders, &next, grace)
+                let now = time::OffsetDateTime::now_utc();
+                let outcome = workflow::central_page(w, &orders, now, grace)?;
+                meta::set(
+                    w,
+                    &[
+                        (MetaKey::DownlinkCursor, Some(next)),
+                        (
+                            MetaKey::DownlinkCursorAt,
+                            Some(crate::events::format_time(now)),
+                        ),
+                    ],
+                )?;
+                Ok(outcome)
             })
             .await
             .map_err(|e| format!("cannot store the order page: {e}"))?;
@@ -212,10 +229,8 @@ async fn refresh_keys(ctx: &SyncContext) -> Result<(), String> {
 }
 
 /// How long ago the cursor was last stored.
-pub fn cursor_age(conn: &rusqlite::Connection) -> Option<Duration> {
-    let at = store_sync::meta_get(conn, "downlink_cursor_at")
-        .ok()
-        .flatten()?;
+pub fn cursor_age(conn: &ReadConn) -> Option<Duration> {
+    let at = meta::get(conn, MetaKey::DownlinkCursorAt).ok().flatten()?;
     let at = crate::events::parse_time(&at).ok()?;
     let age = time::OffsetDateTime::now_utc() - at;
     Some(Duration::from_secs(age.whole_seconds().max(0) as u64))
