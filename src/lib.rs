@@ -14,6 +14,7 @@ pub mod events;
 pub mod fake_central;
 pub mod pickup;
 pub mod scan;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod sync;

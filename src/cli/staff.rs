@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::out::{outln, OutputError};
 use super::{print_json, runtime, CliError, JsonFlag};
-use crate::pickup::{staff, verify};
+use crate::pickup::staff;
 use crate::store::tokens::Role;
 use crate::store::{self, pairing, Db};
 
@@ -85,7 +85,7 @@ pub fn staff(db: &Db, cmd: StaffCommand) -> Result<(), CliError> {
                 return Err(CliError::Runtime("a name is 1 to 64 characters".into()));
             }
             let pin = read_pin()?;
-            let hash = verify::hash_secret(&pin).map_err(CliError::Runtime)?;
+            let hash = crate::secrets::hash_secret(&pin).map_err(runtime)?;
             store::staff::add(db, &id, name, &hash)?;
             eprintln!("added staff member `{id}` ({name})");
             Ok(())

@@ -401,7 +401,7 @@ impl Pickups {
         &self,
         r: workflow::NewReservation,
     ) -> Result<(Order, String), PickupError> {
-        let code = verify::random_digits(6).map_err(StoreError::Io)?;
+        let code = crate::secrets::random_digits(6).map_err(|e| StoreError::Io(e.to_string()))?;
         let hash = self
             .hasher
             .hash(&code)

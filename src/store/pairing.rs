@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::tokens::{self, hash_token, Role};
 use super::{Db, ReadConn, StoreError, WriteCtx};
+use crate::secrets;
 
 /// How long a tablet pairing code is valid.
 pub const CODE_TTL_S: i64 = 10 * 60;
@@ -21,7 +22,7 @@ pub fn create(db: &Db, role: Role, register: Option<&str>, now: i64) -> Result<S
             "tablets pair as staff or kiosk; use `store-edge token create` for other roles".into(),
         ));
     }
-    let code = crate::pickup::verify::random_digits(8).map_err(StoreError::Io)?;
+    let code = secrets::random_digits(8).map_err(|e| StoreError::Io(e.to_string()))?;
     let created = crate::events::format_time(time::OffsetDateTime::now_utc());
     let conn = db.sql();
     conn.execute(
@@ -92,7 +93,7 @@ fn redeem_on(
         .filter(|c| !c.is_control())
         .take(40)
         .collect();
-    let suffix = crate::pickup::verify::random_digits(4).map_err(StoreError::Io)?;
+    let suffix = secrets::random_digits(4).map_err(|e| StoreError::Io(e.to_string()))?;
     let name = format!("{} #{suffix}", clean.trim());
     let token = tokens::create_on(conn, &name, role)?;
     conn.execute(

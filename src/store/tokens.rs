@@ -4,7 +4,6 @@
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{Db, ReadConn, StoreError};
 
@@ -68,15 +67,13 @@ pub struct TokenInfo {
 }
 
 pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    crate::secrets::sha256(token.as_bytes())
 }
 
 /// A new random token: `se_` + 43 characters of base64url (256 bits).
 pub fn generate_token() -> Result<String, StoreError> {
     use base64::Engine;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Io(format!("no randomness available: {e}")))?;
+    let bytes = crate::secrets::random_bytes::<32>().map_err(|e| StoreError::Io(e.to_string()))?;
     Ok(format!(
         "se_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
