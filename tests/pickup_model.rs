@@ -11,8 +11,12 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use store_edge::pickup::workflow::{self, Command, HandoverVerification, PickupError, Verified};
-use store_edge::store::{self, read, sync::CentralOrder, Writer, WriterSettings};
+use store_edge::pickup::actions::{self, Command, HandoverVerification};
+use store_edge::pickup::arrival::{self, Verified};
+use store_edge::pickup::central;
+use store_edge::pickup::document::{CentralOrder, Line};
+use store_edge::pickup::order::{self as workflow, in_tx, HandedLine, PickupError};
+use store_edge::store::{self, read, Writer, WriterSettings};
 use store_edge::telemetry::Metrics;
 
 const STORE: &str = "berlin-01";
@@ -420,7 +424,7 @@ impl Real {
     }
 
     /// The order's lines and quantities as stored now.
-    fn lines(&self, id: &str) -> Vec<(String, i64)> {
+    fn lines(&self, id: &str) -> Vec<Line> {
         let conn = store::ReadPool::new(&self.path).get().expect("read");
         workflow::get(&conn, id)
             .expect("get")
@@ -429,16 +433,19 @@ impl Real {
     }
 
     /// The picked quantity of each of the order's lines (0 if not picked).
-    fn picked(&self, id: &str) -> Vec<(String, i64)> {
+    fn picked(&self, id: &str) -> Vec<HandedLine> {
         let conn = store::ReadPool::new(&self.path).get().expect("read");
         workflow::get(&conn, id)
             .expect("get")
             .map(|o| {
                 o.lines()
                     .into_iter()
-                    .map(|(l, _)| {
-                        let p = o.local.picked.get(&l).copied().unwrap_or(0);
-                        (l, p)
+                    .map(|l| {
+                        let p = o.local.picked.get(&l.line_id).copied().unwrap_or(0);
+                        HandedLine {
+                            line_id: l.line_id,
+                            quantity: p,
+                        }
                     })
                     .collect()
             })
@@ -449,9 +456,7 @@ impl Real {
         let id = id.to_owned();
         let now = time::OffsetDateTime::now_utc();
         self.writer()
-            .run_blocking(0, move |ctx| {
-                workflow::in_tx(workflow::act(ctx, &id, &cmd, None, now))
-            })
+            .run_blocking(0, move |ctx| in_tx(actions::act(ctx, &id, &cmd, None, now)))
             .expect("storage")
     }
 
@@ -483,18 +488,10 @@ impl Real {
                     "items": lines.iter().map(|(l, q)| json!({"line_id": l, "sku": format!("SKU-{l}"), "name": "Sofa", "quantity": q})).collect::<Vec<_>>(),
                     "verification": {"code_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"}
                 });
-                let order = CentralOrder {
-                    order_id: id.into(),
-                    version,
-                    status: if cancelled { "cancelled" } else { "open" }.into(),
-                    channel: "web".into(),
-                    item_count: lines.len() as i64,
-                    pickup_by: deadline(dv).into(),
-                    document: doc.to_string(),
-                };
+                let order = CentralOrder::from_central(&doc).expect("a contract order");
                 let now = time::OffsetDateTime::now_utc();
                 self.writer()
-                    .run_blocking(0, move |ctx| workflow::central_version(ctx, &order, now, 0))
+                    .run_blocking(0, move |ctx| central::central_version(ctx, &order, now, 0))
                     .expect("central version");
                 return;
             }
@@ -565,7 +562,7 @@ impl Real {
                 let now = time::OffsetDateTime::now_utc();
                 let _: Verified = self
                     .writer()
-                    .run_blocking(0, move |ctx| workflow::verified(ctx, &id, method, now))
+                    .run_blocking(0, move |ctx| arrival::verified(ctx, &id, method, now))
                     .expect("verify");
                 return;
             }

@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use super::out::outln;
 use super::{print_json, CliError};
-use crate::pickup::workflow::{self, Filter};
+use crate::pickup::order::{self, Filter, Order};
 use crate::store::ReadConn;
 
 #[derive(Debug, Subcommand)]
@@ -47,9 +47,9 @@ pub fn run(conn: &ReadConn, reminder_before_h: u64, cmd: PickupsCommand) -> Resu
                 reminder_before_h as i64 * 3600,
             )
             .map_err(CliError::Runtime)?;
-            let orders = workflow::list(conn, &filter, limit)?;
+            let orders = order::list(conn, &filter, limit)?;
             if json {
-                let views: Vec<_> = orders.iter().map(workflow::Order::view).collect();
+                let views: Vec<_> = orders.iter().map(Order::view).collect();
                 return print_json(&views);
             }
             outln!(
@@ -60,24 +60,20 @@ pub fn run(conn: &ReadConn, reminder_before_h: u64, cmd: PickupsCommand) -> Resu
                 "PICKUP BY"
             )?;
             for o in &orders {
-                let customer = o
-                    .document
-                    .pointer("/customer/display_name")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
+                let customer = &o.document.customer.display_name;
                 outln!(
                     "{:<20} {:<22} {:<24} {:<22} {}",
                     o.order_id,
                     o.state.as_str(),
                     customer,
                     o.pickup_by(),
-                    o.lines().iter().map(|(_, q)| q).sum::<i64>()
+                    o.lines().iter().map(|l| l.quantity).sum::<i64>()
                 )?;
             }
             eprintln!("{} orders", orders.len());
             Ok(())
         }
-        PickupsCommand::Show { order_id } => match workflow::get(conn, &order_id)? {
+        PickupsCommand::Show { order_id } => match order::get(conn, &order_id)? {
             Some(o) => print_json(&o.view()),
             None => Err(CliError::Runtime(format!(
                 "no pickup order {order_id} (see `store-edge pickups list --search …`)"

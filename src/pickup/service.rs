@@ -17,11 +17,15 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::actions::{self, Command};
+use super::arrival::{self, Verified};
 use super::hasher::{Hasher, Verdict};
+use super::order::{self, in_tx, Order, PickupError};
+use super::reservation::{self, NewReservation};
 use super::staff;
 use super::staff_session::StaffSessions;
 use super::verify;
-use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
+use super::verify::Refusal;
 use crate::config::PickupConfig;
 use crate::scan::pass::{parse_pass, PickupPass};
 use crate::store::{ReadConn, ReadPool, StoreError, Writer};
@@ -246,7 +250,7 @@ impl Pickups {
         let order = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
-                workflow::in_tx(workflow::act(ctx, &id, &cmd, if_match, now()))
+                in_tx(actions::act(ctx, &id, &cmd, if_match, now()))
             })
             .await??;
         self.metrics
@@ -316,7 +320,7 @@ impl Pickups {
     async fn check_code(&self, order_id: &str, code: &str) -> Result<Verification, StoreError> {
         let _guard = self.secrets.lock(&format!("order:{order_id}")).await;
         let id = order_id.to_owned();
-        let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {
+        let Some(order) = self.read(move |c| order::get(c, &id)).await? else {
             tracing::warn!(order_id, reason = "unknown_order", "pickup code refused");
             return Ok(Verification::Refused {
                 reason: Refusal::UnknownOrder,
@@ -336,7 +340,7 @@ impl Pickups {
             tracing::warn!(order_id, "pickup code refused: order locked");
             return Ok(Verification::Locked { until });
         }
-        let hash = order.code_hash().unwrap_or("");
+        let hash = order.code_hash();
         match self.secret_check(hash, code.trim()).await? {
             Verdict::Match => return self.record_verified(order_id.to_owned(), "code").await,
             Verdict::NoMatch => {}
@@ -355,7 +359,7 @@ impl Pickups {
         let lock_s = self.settings.code_lock_min as i64 * 60;
         self.writer
             .run(0, move |ctx| {
-                workflow::wrong_code(ctx, &id, max, lock_s, now())
+                arrival::wrong_code(ctx, &id, max, lock_s, now())
             })
             .await?;
         tracing::warn!(order_id, reason = "wrong_code", "pickup code refused");
@@ -374,7 +378,7 @@ impl Pickups {
         let result = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
-                workflow::verified(ctx, &id, method, now())
+                arrival::verified(ctx, &id, method, now())
             })
             .await?;
         Ok(match result {
@@ -397,10 +401,7 @@ impl Pickups {
 
     /// Creates a reservation made in the store; returns it and the clear
     /// code (shown once, only its hash is kept).
-    pub async fn reserve(
-        &self,
-        r: workflow::NewReservation,
-    ) -> Result<(Order, String), PickupError> {
+    pub async fn reserve(&self, r: NewReservation) -> Result<(Order, String), PickupError> {
         let code = crate::secrets::random_digits(6).map_err(|e| StoreError::Io(e.to_string()))?;
         let hash = self
             .hasher
@@ -412,7 +413,7 @@ impl Pickups {
         let order = self
             .writer
             .run(ACTION_BYTES + r.items.len() as u64 * 256, move |ctx| {
-                workflow::in_tx(workflow::create_reservation(
+                in_tx(reservation::create_reservation(
                     ctx,
                     &store_id,
                     &r,
@@ -430,7 +431,7 @@ impl Pickups {
         let grace = self.settings.no_show_grace_min as i64 * 60;
         let t = now().unix_timestamp();
         let due = self
-            .read(move |c| workflow::no_show_candidates(c, t, grace))
+            .read(move |c| order::no_show_candidates(c, t, grace))
             .await?;
         let mut n = 0;
         for id in due {

@@ -8,8 +8,58 @@
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use super::workflow::Refusal;
+use serde::Serialize;
+
+use super::State;
 use crate::scan::pass::{parse_pass, PickupPass};
+
+/// Why a customer's pass or code was not accepted (the `reason` of a 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    BadSignature,
+    UnknownKey,
+    Expired,
+    OtherStore,
+    UnknownOrder,
+    WrongCode,
+    AlreadyHandedOver,
+    Cancelled,
+    Refused,
+    NoShow,
+    /// The order's `code_hash` cannot be checked on this box (not argon2id,
+    /// or costlier than central issues); the pass and the ID check still work.
+    CodeUnavailable,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::BadSignature => "bad_signature",
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::Expired => "expired",
+            Refusal::OtherStore => "other_store",
+            Refusal::UnknownOrder => "unknown_order",
+            Refusal::WrongCode => "wrong_code",
+            Refusal::AlreadyHandedOver => "already_handed_over",
+            Refusal::Cancelled => "cancelled",
+            Refusal::Refused => "refused",
+            Refusal::NoShow => "no_show",
+            Refusal::CodeUnavailable => "code_unavailable",
+        }
+    }
+
+    /// Whether a customer may be verified for an order in `state`.
+    pub fn for_state(state: State) -> Option<Refusal> {
+        match state {
+            State::Received | State::Picking | State::Ready => None,
+            State::HandedOver | State::PartiallyHandedOver => Some(Refusal::AlreadyHandedOver),
+            State::Cancelled => Some(Refusal::Cancelled),
+            State::Refused => Some(Refusal::Refused),
+            State::NoShow => Some(Refusal::NoShow),
+        }
+    }
+}
 
 /// Clock skew allowed on a pass's expiry (events.md: 5 minutes).
 pub const PASS_EXPIRY_SKEW_S: i64 = 300;

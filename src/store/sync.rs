@@ -280,19 +280,6 @@ pub fn oldest_unsent(conn: &ReadConn) -> Result<Option<String>, StoreError> {
         .optional()?)
 }
 
-/// One of central's order documents, checked by `sync/` against the contract.
-#[derive(Debug, Clone)]
-pub struct CentralOrder {
-    pub order_id: String,
-    pub version: i64,
-    pub status: String,
-    pub channel: String,
-    pub item_count: i64,
-    pub pickup_by: String,
-    /// The whole document as central sent it (JSON).
-    pub document: String,
-}
-
 /// Replaces the cached pickup-pass keys with central's current list.
 pub fn replace_keys(ctx: &mut WriteCtx<'_>, keys: &[(String, [u8; 32])]) -> Result<(), StoreError> {
     let now = crate::events::format_time(time::OffsetDateTime::now_utc());
