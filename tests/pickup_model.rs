@@ -15,7 +15,7 @@ use store_edge::pickup::actions::{self, Command, HandoverVerification};
 use store_edge::pickup::arrival::{self, Verified};
 use store_edge::pickup::central;
 use store_edge::pickup::document::{CentralOrder, Line};
-use store_edge::pickup::order::{self as workflow, in_tx, HandedLine, PickupError};
+use store_edge::pickup::order::{self, in_tx, HandedLine, PickupError};
 use store_edge::store::{self, read, Writer, WriterSettings};
 use store_edge::telemetry::Metrics;
 
@@ -426,7 +426,7 @@ impl Real {
     /// The order's lines and quantities as stored now.
     fn lines(&self, id: &str) -> Vec<Line> {
         let conn = store::ReadPool::new(&self.path).get().expect("read");
-        workflow::get(&conn, id)
+        order::get(&conn, id)
             .expect("get")
             .map(|o| o.lines())
             .unwrap_or_default()
@@ -435,7 +435,7 @@ impl Real {
     /// The picked quantity of each of the order's lines (0 if not picked).
     fn picked(&self, id: &str) -> Vec<HandedLine> {
         let conn = store::ReadPool::new(&self.path).get().expect("read");
-        workflow::get(&conn, id)
+        order::get(&conn, id)
             .expect("get")
             .map(|o| {
                 o.lines()
@@ -452,7 +452,7 @@ impl Real {
             .unwrap_or_default()
     }
 
-    fn act(&self, id: &str, cmd: Command) -> Result<workflow::Order, PickupError> {
+    fn act(&self, id: &str, cmd: Command) -> Result<order::Order, PickupError> {
         let id = id.to_owned();
         let now = time::OffsetDateTime::now_utc();
         self.writer()
@@ -595,7 +595,7 @@ fn run(cmds: Vec<Cmd>) {
         real.apply(&c);
         let conn = store::ReadPool::new(&path).get().expect("read");
         for id in ORDERS {
-            let stored = workflow::get(&conn, id).expect("get");
+            let stored = order::get(&conn, id).expect("get");
             match (model.orders.get(id), stored) {
                 (None, None) => {}
                 (Some(m), Some(r)) => {
