@@ -15,6 +15,7 @@ pub mod fake_central;
 pub mod live;
 pub mod pickup;
 pub mod scan;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod sync;

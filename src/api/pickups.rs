@@ -20,15 +20,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{auth::Caller, ApiError, AppState};
 use crate::events::format_time;
+use crate::pickup::actions::{Command, HandoverVerification};
+use crate::pickup::order::{self, Filter, HandedLine, Order, PickupError};
+use crate::pickup::reservation::{NewReservation, ReservedItem};
 use crate::pickup::service::{PinError, Verification};
 use crate::pickup::staff_session::StaffOnTablet;
-use crate::pickup::workflow::{self, Command, Filter, HandoverVerification, Order, PickupError};
+use crate::pickup::view::OrderView;
 use crate::store::tokens::Role;
 
 fn with_extra(mut e: ApiError, extra: Value) -> ApiError {
@@ -191,9 +194,34 @@ pub struct ListQuery {
     pub q: Option<String>,
 }
 
+/// `GET /api/v1/pickups`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+}
+
+/// A verified customer: the order and how they were verified.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerifiedOrder {
+    pub order: OrderView,
+    pub order_id: String,
+    /// pass or code.
+    #[schema(value_type = String, example = "pass")]
+    pub verified_by: &'static str,
+}
+
+/// A reservation made: its short code is shown only in this answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Reservation {
+    /// The customer's 6-digit pickup code (only its hash is kept).
+    pub code: String,
+    pub order: OrderView,
+    pub order_id: String,
+}
+
 /// Click-and-collect orders: all (newest change first), by state, due, overdue or a search.
 #[utoipa::path(get, path = "/api/v1/pickups", params(ListQuery), responses(
-    (status = 200, description = "`{\"orders\": [order…]}`"),
+    (status = 200, description = "`{\"orders\": [order…]}`", body = OrderList),
     (status = 422, description = "Unknown state", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -212,15 +240,15 @@ pub async fn list(
     .map_err(ApiError::unprocessable)?;
     let orders = state
         .pickups
-        .read(move |c| workflow::list(c, &filter, 1000))
+        .read(move |c| order::list(c, &filter, 1000))
         .await?;
-    let orders: Vec<Value> = orders.iter().map(Order::view).collect();
-    Ok(Json(json!({"orders": orders})).into_response())
+    let orders = orders.iter().map(Order::view).collect();
+    Ok(Json(OrderList { orders }).into_response())
 }
 
 /// One click-and-collect order (with `ETag: "<revision>"`).
 #[utoipa::path(get, path = "/api/v1/pickups/{order_id}", params(("order_id" = String, Path)), responses(
-    (status = 200, description = "The order"), (status = 404, description = "Unknown order", body = super::error::Problem)),
+    (status = 200, description = "The order", body = OrderView), (status = 404, description = "Unknown order", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -229,7 +257,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Staff], "read pickup orders")?;
     let id = order_id.clone();
-    match state.pickups.read(move |c| workflow::get(c, &id)).await? {
+    match state.pickups.read(move |c| order::get(c, &id)).await? {
         Some(o) => Ok(order_response(&o)),
         None => Err(PickupError::NotFound(order_id).into()),
     }
@@ -305,7 +333,7 @@ async fn act(
 
 /// Start picking (received → picking).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/start-picking", params(("order_id" = String, Path)), request_body = StaffBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now: `current_state`, `allowed`", body = super::error::Problem),
+    (status = 200, description = "The order", body = OrderView), (status = 409, description = "Not possible now: `current_state`, `allowed`", body = super::error::Problem),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn start_picking(
@@ -328,7 +356,7 @@ pub async fn start_picking(
 
 /// Ready for pickup (picking → ready) at a shelf or bin.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/ready", params(("order_id" = String, Path)), request_body = ReadyBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 200, description = "The order", body = OrderView), (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 422, description = "Bad location or lines", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -352,7 +380,7 @@ pub async fn ready(
 
 /// Hand the goods over (all or some lines), confirmed with the staff PIN.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/handover", params(("order_id" = String, Path)), request_body = HandoverBody, responses(
-    (status = 200, description = "The order, handed_over or partially_handed_over"),
+    (status = 200, description = "The order, handed_over or partially_handed_over", body = OrderView),
     (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 422, description = "Bad lines or verification", body = super::error::Problem),
@@ -386,7 +414,10 @@ pub async fn handover(
         lines: b
             .lines
             .into_iter()
-            .map(|l| (l.line_id, l.quantity_handed))
+            .map(|l| HandedLine {
+                line_id: l.line_id,
+                quantity: l.quantity_handed,
+            })
             .collect(),
     };
     act(&state, &order_id, &headers, cmd).await
@@ -394,7 +425,7 @@ pub async fn handover(
 
 /// The customer took nothing (ready → refused), confirmed with the staff PIN.
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/refuse", params(("order_id" = String, Path)), request_body = RefuseBody, responses(
-    (status = 200, description = "The order"), (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
+    (status = 200, description = "The order", body = OrderView), (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
     (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 423, description = "Staff account locked", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -419,7 +450,7 @@ pub async fn refuse(
 
 /// Cancel by the store (from received, picking, ready or no_show).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/cancel", params(("order_id" = String, Path)), request_body = CancelBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 200, description = "The order", body = OrderView), (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn cancel(
@@ -441,7 +472,7 @@ pub async fn cancel(
 
 /// Staff reminded the customer (counted in `reminders_sent`).
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/reminded", params(("order_id" = String, Path)), request_body = StaffBody, responses(
-    (status = 200, description = "The order"), (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 200, description = "The order", body = OrderView), (status = 409, description = "Not possible now", body = super::error::Problem),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn reminded(
@@ -474,7 +505,7 @@ pub struct VerifyBody {
 
 /// Verify a customer by pass or short code; records the arrival once.
 #[utoipa::path(post, path = "/api/v1/pickups/verify", request_body = VerifyBody, responses(
-    (status = 200, description = "`{order_id, verified_by, order}`"),
+    (status = 200, description = "`{order_id, verified_by, order}`", body = VerifiedOrder),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`)", body = super::error::Problem),
     (status = 422, description = "`reason`: bad_signature, unknown_key, expired, other_store, unknown_order, wrong_code, already_handed_over, cancelled (also refused, no_show)", body = super::error::Problem),
     (status = 423, description = "Too many wrong codes: `locked_until`", body = super::error::Problem)),
@@ -500,9 +531,11 @@ pub async fn verify(
         }
     };
     match outcome {
-        Verification::Ok { order, verified_by } => Ok(Json(
-            json!({"order_id": order.order_id, "verified_by": verified_by, "order": order.view()}),
-        )
+        Verification::Ok { order, verified_by } => Ok(Json(VerifiedOrder {
+            order: order.view(),
+            order_id: order.order_id,
+            verified_by,
+        })
         .into_response()),
         Verification::Refused { reason, order_id } => {
             let mut extra = json!({"reason": reason.as_str()});
@@ -552,7 +585,7 @@ pub struct ReservationBody {
 
 /// Reserve in the store: `S-<store_id>-<n>` and a 6-digit code shown once.
 #[utoipa::path(post, path = "/api/v1/reservations", request_body = ReservationBody, responses(
-    (status = 201, description = "`{order_id, code, order}` — the code is shown only now"),
+    (status = 201, description = "`{order_id, code, order}` — the code is shown only now", body = Reservation),
     (status = 403, description = "A paired tablet without a staff log-in (`reason: staff_login_required`)", body = super::error::Problem),
     (status = 422, description = "Bad reservation", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -571,7 +604,11 @@ pub async fn reserve(
     let (order, code) = state.pickups.reserve(r).await?;
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({"order_id": order.order_id, "code": code, "order": order.view()})),
+        Json(Reservation {
+            code,
+            order: order.view(),
+            order_id: order.order_id,
+        }),
     )
         .into_response();
     response
@@ -580,7 +617,7 @@ pub async fn reserve(
     Ok(response)
 }
 
-fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, ApiError> {
+fn check_reservation(b: ReservationBody) -> Result<NewReservation, ApiError> {
     let bad = |m: &str| ApiError::unprocessable(m.to_owned());
     ApiError::screen_card_numbers(&[("customer.display_name", &b.customer.display_name)])?;
     for (i, it) in b.items.iter().enumerate() {
@@ -611,7 +648,12 @@ fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, Api
                 return Err(bad(&format!("items[{i}]: gtin must be 14 digits")));
             }
         }
-        items.push((it.sku, it.gtin, it.name, it.quantity));
+        items.push(ReservedItem {
+            sku: it.sku,
+            gtin: it.gtin,
+            name: it.name,
+            quantity: it.quantity,
+        });
     }
     let now = OffsetDateTime::now_utc();
     let pickup_by = match b.pickup_by {
@@ -629,7 +671,7 @@ fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, Api
             t
         }
     };
-    Ok(workflow::NewReservation {
+    Ok(NewReservation {
         display_name: name.to_owned(),
         phone_last4: b.customer.phone_last4,
         items,
@@ -637,4 +679,39 @@ fn check_reservation(b: ReservationBody) -> Result<workflow::NewReservation, Api
         require_id_check: b.require_id_check,
         paid: b.paid,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    /// The order's answers name their schema, so the OpenAPI document
+    /// describes the order (it used to say only "The order").
+    #[test]
+    fn the_openapi_document_describes_the_order() {
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "OrderView",
+            "ItemView",
+            "CustomerView",
+            "Outcome",
+            "OrderList",
+            "VerifiedOrder",
+            "Reservation",
+        ] {
+            assert!(schemas.get(name).is_some(), "{name} in {schemas}");
+        }
+        let order = &schemas["OrderView"]["properties"];
+        for field in [
+            "order_id", "state", "allowed", "items", "customer", "revision",
+        ] {
+            assert!(order.get(field).is_some(), "OrderView.{field}");
+        }
+        assert_eq!(
+            doc["paths"]["/api/v1/pickups/{order_id}"]["get"]["responses"]["200"]["content"]
+                ["application/json"]["schema"]["$ref"],
+            "#/components/schemas/OrderView"
+        );
+    }
 }

@@ -25,9 +25,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{auth::Caller, ApiError, AppState};
-use crate::pickup::staff;
 use crate::pickup::staff_session::StaffOnTablet;
-use crate::store::tokens::{self, Role};
+use crate::store::tokens::Role;
+use crate::store::{pairing, staff};
 
 /// Wrong pairing codes one source may send within [`PAIRING_WINDOW`]; the
 /// next attempt gets 429 until the window (counted from its first wrong
@@ -342,14 +342,12 @@ pub async fn pair(
     let probe = code.clone();
     let open = state
         .pickups
-        .read(move |c| tokens::pairing_code_open(c, &probe, now))
+        .read(move |c| pairing::is_open(c, &probe, now))
         .await?;
     let paired = if open {
         state
             .writer
-            .run(0, move |ctx| {
-                tokens::redeem_pairing_code(ctx.conn(), &code, &name, now)
-            })
+            .run(0, move |ctx| pairing::redeem(ctx, &code, &name, now))
             .await?
     } else {
         None

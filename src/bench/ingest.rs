@@ -221,7 +221,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
 /// Inserts `rows` rows, 1,000 per transaction, into a fresh database with
 /// the service's own schema and pragmas. Returns rows/s.
 fn raw_sqlite(dir: &Path, rows: u64) -> anyhow::Result<f64> {
-    let conn = store::open_for_writing(&dir.join("raw.db"), "bench")?;
+    let conn = store::open_for_writing(&dir.join("raw.db"), "bench")?.into_raw();
     let data = serde_json::to_string(&sample_event(1)["data"])?;
     let started = Instant::now();
     let mut seq = 0u64;
@@ -274,7 +274,7 @@ fn raw_plain(dir: &Path, rows: u64) -> anyhow::Result<f64> {
 
 /// Median seconds of one FULL commit holding one row.
 fn raw_single_commit(dir: &Path, n: usize) -> anyhow::Result<f64> {
-    let conn = store::open_for_writing(&dir.join("single.db"), "bench")?;
+    let conn = store::open_for_writing(&dir.join("single.db"), "bench")?.into_raw();
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
@@ -550,7 +550,7 @@ async fn paced_load(
 
 /// Fills a database with `n` events through the service's schema.
 pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
-    let conn = store::open_for_writing(path, "bench")?;
+    let conn = store::open_for_writing(path, "bench")?.into_raw();
     conn.pragma_update(None, "synchronous", "OFF")?;
     let start = time::OffsetDateTime::now_utc() - time::Duration::days(3);
     let mut seq = 0u64;

@@ -14,9 +14,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::ingest::fresh_dir;
-use crate::pickup::workflow::{self, Command, Filter, HandoverVerification};
+use crate::pickup::actions::{self, Command, HandoverVerification};
+use crate::pickup::central::central_version;
+use crate::pickup::document::CentralOrder;
+use crate::pickup::order::{self, in_tx, Filter, HandedLine};
 use crate::pickup::{hasher, verify, State};
-use crate::store::sync::CentralOrder;
 use crate::store::{self, Writer, WriterSettings};
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +51,7 @@ fn elapsed_ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn order(i: u64) -> CentralOrder {
+fn order(i: u64) -> anyhow::Result<CentralOrder> {
     let id = format!("W-{i:07}");
     let doc = json!({
         "order_id": id, "version": 1, "status": "open", "channel": "web",
@@ -59,15 +61,7 @@ fn order(i: u64) -> CentralOrder {
                   {"line_id": "2", "sku": "CUSH", "name": "Cushion", "quantity": 2}],
         "verification": {"code_hash": crate::sync::demo::DEMO_CODE_HASH}
     });
-    CentralOrder {
-        order_id: id,
-        version: 1,
-        status: "open".into(),
-        channel: "web".into(),
-        item_count: 2,
-        pickup_by: "2030-12-28T18:00:00Z".into(),
-        document: doc.to_string(),
-    }
+    CentralOrder::from_central(&doc).map_err(|e| anyhow::anyhow!("bench order {i}: {e}"))
 }
 
 pub fn run(args: PickupArgs) -> anyhow::Result<()> {
@@ -87,9 +81,10 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
 
     eprintln!("[2/5] storing {} orders ...", args.orders);
     let path = dir.join("pickup.db");
-    let conn = store::open_for_writing(&path, "bench")?;
+    let db = store::open_for_writing(&path, "bench")?;
+    store::staff::add(&db, "anna", "Anna", "$argon2id$unused")?;
     let (writer, thread) = Writer::start(
-        conn,
+        db,
         WriterSettings {
             path: path.clone(),
             max_size_bytes: 8 << 30,
@@ -99,19 +94,18 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
     )?;
     let mut i = 0;
     while i < args.orders {
-        let page: Vec<CentralOrder> = (i..(i + 500).min(args.orders)).map(order).collect();
+        let page = (i..(i + 500).min(args.orders))
+            .map(order)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         i += page.len() as u64;
         let now = time::OffsetDateTime::now_utc();
         writer.run_blocking(0, move |ctx| {
             for o in &page {
-                workflow::central_version(ctx, o, now, 0)?;
+                central_version(ctx, o, now, 0)?;
             }
             Ok(())
         })?;
     }
-    writer.run_blocking(0, |ctx| {
-        crate::pickup::staff::add(ctx.conn(), "anna", "Anna", "$argon2id$unused")
-    })?;
 
     eprintln!(
         "[3/5] {} orders through start-picking, ready, handover ...",
@@ -132,14 +126,23 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
             Command::Handover {
                 staff_id: "anna".into(),
                 verified_by: HandoverVerification::IdCheck,
-                lines: vec![("1".into(), 1), ("2".into(), 2)],
+                lines: vec![
+                    HandedLine {
+                        line_id: "1".into(),
+                        quantity: 1,
+                    },
+                    HandedLine {
+                        line_id: "2".into(),
+                        quantity: 2,
+                    },
+                ],
             },
         ] {
             let id = id.clone();
             let t = Instant::now();
             writer
                 .run_blocking(0, move |ctx| {
-                    workflow::in_tx(workflow::act(
+                    in_tx(actions::act(
                         ctx,
                         &id,
                         &cmd,
@@ -156,7 +159,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
     let (act50, act99) = quantiles(action_ms);
 
     eprintln!("[4/5] board and search queries ...");
-    let conn = rusqlite::Connection::open(&path)?;
+    let conn = store::open_existing(&path, "bench")?;
     let mut board_ms = Vec::new();
     let mut search_ms = Vec::new();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -172,11 +175,11 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
             },
             Filter::Overdue { now },
         ] {
-            workflow::list(&conn, &f, 1000)?;
+            order::list(&conn, &f, 1000)?;
         }
         board_ms.push(elapsed_ms(t));
         let t = Instant::now();
-        workflow::list(&conn, &Filter::Search("customer 1234".into()), 50)?;
+        order::list(&conn, &Filter::Search("customer 1234".into()), 50)?;
         search_ms.push(elapsed_ms(t));
     }
     let (board50, board99) = quantiles(board_ms);

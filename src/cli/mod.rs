@@ -490,7 +490,10 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 }
                 SyncCommand::Now => {
                     let now = crate::events::format_time(time::OffsetDateTime::now_utc());
-                    store::sync::meta_set(&conn, &[("sync_now_requested", Some(now))])?;
+                    store::meta::set_direct(
+                        &conn,
+                        &[(store::meta::Key::SyncNowRequested, Some(now))],
+                    )?;
                     eprintln!("asked the running service to sync now (it checks within a second)");
                     Ok(())
                 }
@@ -500,7 +503,10 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                         if all { None } else { Some(&ids) },
                     )?;
                     let now = crate::events::format_time(time::OffsetDateTime::now_utc());
-                    store::sync::meta_set(&conn, &[("sync_now_requested", Some(now))])?;
+                    store::meta::set_direct(
+                        &conn,
+                        &[(store::meta::Key::SyncNowRequested, Some(now))],
+                    )?;
                     eprintln!("{n} event(s) will be sent again");
                     if n == 0 && !all {
                         return Err(runtime(

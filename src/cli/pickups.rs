@@ -3,10 +3,10 @@
 //! tablet is at hand.
 
 use clap::Subcommand;
-use rusqlite::Connection;
 
 use super::{print_json, CliError};
-use crate::pickup::workflow::{self, Filter};
+use crate::pickup::order::{self, Filter, Order};
+use crate::store::ReadConn;
 use crate::telemetry::out::outln;
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,7 @@ pub enum PickupsCommand {
 }
 
 pub fn run(
-    conn: &Connection,
+    conn: &ReadConn,
     reminder_before: std::time::Duration,
     cmd: PickupsCommand,
 ) -> Result<(), CliError> {
@@ -51,9 +51,9 @@ pub fn run(
                 reminder_before.as_secs() as i64,
             )
             .map_err(CliError::Runtime)?;
-            let orders = workflow::list(conn, &filter, limit)?;
+            let orders = order::list(conn, &filter, limit)?;
             if json {
-                let views: Vec<_> = orders.iter().map(workflow::Order::view).collect();
+                let views: Vec<_> = orders.iter().map(Order::view).collect();
                 return print_json(&views);
             }
             outln!(
@@ -64,24 +64,20 @@ pub fn run(
                 "PICKUP BY"
             )?;
             for o in &orders {
-                let customer = o
-                    .document
-                    .pointer("/customer/display_name")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
+                let customer = &o.document.customer.display_name;
                 outln!(
                     "{:<20} {:<22} {:<24} {:<22} {}",
                     o.order_id,
                     o.state.as_str(),
                     customer,
                     o.pickup_by(),
-                    o.lines().iter().map(|(_, q)| q).sum::<i64>()
+                    o.lines().iter().map(|l| l.quantity).sum::<i64>()
                 )?;
             }
             eprintln!("{} orders", orders.len());
             Ok(())
         }
-        PickupsCommand::Show { order_id } => match workflow::get(conn, &order_id)? {
+        PickupsCommand::Show { order_id } => match order::get(conn, &order_id)? {
             Some(o) => print_json(&o.view()),
             None => Err(CliError::Runtime(format!(
                 "no pickup order {order_id} (see `store-edge pickups list --search …`)"

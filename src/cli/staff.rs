@@ -5,11 +5,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Subcommand, ValueEnum};
-use rusqlite::Connection;
 
 use super::{print_json, runtime, CliError, JsonFlag};
-use crate::pickup::{staff, verify};
-use crate::store::tokens::{self, Role};
+use crate::pickup::staff;
+use crate::store::tokens::Role;
+use crate::store::{self, pairing, Db};
 use crate::telemetry::out::{outln, OutputError};
 
 #[derive(Debug, Subcommand)]
@@ -76,7 +76,7 @@ fn read_pin() -> Result<String, CliError> {
     }
 }
 
-pub fn staff(conn: &Connection, cmd: StaffCommand) -> Result<(), CliError> {
+pub fn staff(db: &Db, cmd: StaffCommand) -> Result<(), CliError> {
     match cmd {
         StaffCommand::Add { id, name } => {
             staff::check_staff_id(&id).map_err(CliError::Runtime)?;
@@ -85,13 +85,13 @@ pub fn staff(conn: &Connection, cmd: StaffCommand) -> Result<(), CliError> {
                 return Err(CliError::Runtime("a name is 1 to 64 characters".into()));
             }
             let pin = read_pin()?;
-            let hash = verify::hash_secret(&pin).map_err(CliError::Runtime)?;
-            staff::add(conn, &id, name, &hash)?;
+            let hash = crate::secrets::hash_secret(&pin).map_err(runtime)?;
+            store::staff::add(db, &id, name, &hash)?;
             eprintln!("added staff member `{id}` ({name})");
             Ok(())
         }
         StaffCommand::List(flag) => {
-            let list = staff::list(conn)?;
+            let list = store::staff::list(db)?;
             if flag.json {
                 return print_json(&list);
             }
@@ -108,21 +108,21 @@ pub fn staff(conn: &Connection, cmd: StaffCommand) -> Result<(), CliError> {
             Ok(())
         }
         StaffCommand::Remove { id } => {
-            staff::remove(conn, &id)?;
+            store::staff::remove(db, &id)?;
             eprintln!("removed staff member `{id}`");
             Ok(())
         }
     }
 }
 
-pub fn tablet(conn: &Connection, cmd: TabletCommand) -> Result<(), CliError> {
+pub fn tablet(db: &Db, cmd: TabletCommand) -> Result<(), CliError> {
     let TabletCommand::Pair { role, register } = cmd;
     let role = match role {
         TabletRole::Staff => Role::Staff,
         TabletRole::Kiosk => Role::Kiosk,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let code = tokens::create_pairing_code(conn, role, register.as_deref(), now)?;
+    let code = pairing::create(db, role, register.as_deref(), now)?;
     eprintln!(
         "pairing code for a {} tablet{}; single use, valid 10 minutes:",
         role.as_str(),

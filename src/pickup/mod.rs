@@ -1,18 +1,36 @@
-//! The click-and-collect order lifecycle as pure rules: which action is
-//! allowed in which state, where it leads, and what a new version from
-//! central does to an order the store is working on. No I/O: the workflow
-//! that stores transitions and records their events builds on this.
+//! Click-and-collect. This file is the order lifecycle as pure rules:
+//! which action is allowed in which state, where it leads, and what a new
+//! version from central does to an order the store is working on. No I/O.
+//! The parts that store transitions and record their events build on it,
+//! each one idea:
+//!
+//! - `document.rs`: central's order document, typed, checked where it enters
+//! - `order.rs`: the stored order (document + state + what the store added),
+//!   its lists, and `PickupError`
+//! - `view.rs`: `OrderView`, the order as the API and the tablets see it
+//! - `actions.rs`: staff actions and the no-show, one writer op each
+//! - `arrival.rs`: verified passes and codes (the arrival), wrong codes
+//! - `central.rs`: central's versions reconciled with the store's state
+//! - `reservation.rs`: reservations made in the store
+//! - `verify.rs` (passes), `hasher.rs` (argon2id threads), `staff.rs`,
+//!   `staff_session.rs`, and `service.rs`, the running part
 //!
 //! Must never: undo a handover (the store's handover decision wins; a clash
 //! with central becomes a conflict), or allow an action it cannot name in
 //! `allowed()`.
 
+pub mod actions;
+pub mod arrival;
+pub mod central;
+pub mod document;
 pub mod hasher;
+pub mod order;
+pub mod reservation;
 pub mod service;
 pub mod staff;
 pub mod staff_session;
 pub mod verify;
-pub mod workflow;
+pub mod view;
 
 use std::fmt;
 

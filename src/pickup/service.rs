@@ -17,15 +17,19 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::actions::{self, Command};
+use super::arrival::{self, Verified};
 use super::hasher::{Hasher, Verdict};
+use super::order::{self, in_tx, Order, PickupError};
+use super::reservation::{self, NewReservation};
 use super::staff;
 use super::staff_session::StaffSessions;
 use super::verify;
-use super::workflow::{self, Command, Order, PickupError, Refusal, Verified};
+use super::verify::Refusal;
 use crate::config::PickupConfig;
 use crate::live::{Live, ScannedPass, Topic};
 use crate::scan::pass::{parse_pass, PickupPass};
-use crate::store::{ReadPool, StoreError, Writer};
+use crate::store::{ReadConn, ReadPool, StoreError, Writer};
 
 /// Bytes of an action's row change and event, for the storage quota.
 const ACTION_BYTES: u64 = 2048;
@@ -180,7 +184,7 @@ impl Pickups {
 
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&ReadConn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.readers.run(f).await
     }
@@ -198,7 +202,7 @@ impl Pickups {
         let _guard = self.secrets.lock(&format!("staff:{staff_id}")).await;
         let id = staff_id.to_owned();
         let record = self
-            .read(move |c| staff::pin_record(c, &id))
+            .read(move |c| crate::store::staff::pin_record(c, &id))
             .await?
             .ok_or_else(|| PinError::UnknownStaff(staff_id.to_owned()))?;
         let t = now().unix_timestamp();
@@ -211,7 +215,7 @@ impl Pickups {
         let id = staff_id.to_owned();
         let locked = self
             .writer
-            .run(0, move |ctx| staff::record_pin(ctx.conn(), &id, right, t))
+            .run(0, move |ctx| staff::record_pin(ctx, &id, right, t))
             .await?;
         match (right, locked) {
             (true, _) => Ok(record.name),
@@ -232,7 +236,7 @@ impl Pickups {
         let order = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
-                workflow::in_tx(workflow::act(ctx, &id, &cmd, if_match, now()))
+                in_tx(actions::act(ctx, &id, &cmd, if_match, now()))
             })
             .await??;
         self.metrics
@@ -302,7 +306,7 @@ impl Pickups {
     async fn check_code(&self, order_id: &str, code: &str) -> Result<Verification, StoreError> {
         let _guard = self.secrets.lock(&format!("order:{order_id}")).await;
         let id = order_id.to_owned();
-        let Some(order) = self.read(move |c| workflow::get(c, &id)).await? else {
+        let Some(order) = self.read(move |c| order::get(c, &id)).await? else {
             tracing::warn!(order_id, reason = "unknown_order", "pickup code refused");
             return Ok(Verification::Refused {
                 reason: Refusal::UnknownOrder,
@@ -322,7 +326,7 @@ impl Pickups {
             tracing::warn!(order_id, "pickup code refused: order locked");
             return Ok(Verification::Locked { until });
         }
-        let hash = order.code_hash().unwrap_or("");
+        let hash = order.code_hash();
         match self.secret_check(hash, code.trim()).await? {
             Verdict::Match => return self.record_verified(order_id.to_owned(), "code").await,
             Verdict::NoMatch => {}
@@ -341,7 +345,7 @@ impl Pickups {
         let lock_s = self.settings.code_lock.as_secs() as i64;
         self.writer
             .run(0, move |ctx| {
-                workflow::wrong_code(ctx, &id, max, lock_s, now())
+                arrival::wrong_code(ctx, &id, max, lock_s, now())
             })
             .await?;
         tracing::warn!(order_id, reason = "wrong_code", "pickup code refused");
@@ -360,7 +364,7 @@ impl Pickups {
         let result = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
-                workflow::verified(ctx, &id, method, now())
+                arrival::verified(ctx, &id, method, now())
             })
             .await?;
         Ok(match result {
@@ -383,11 +387,8 @@ impl Pickups {
 
     /// Creates a reservation made in the store; returns it and the clear
     /// code (shown once, only its hash is kept).
-    pub async fn reserve(
-        &self,
-        r: workflow::NewReservation,
-    ) -> Result<(Order, String), PickupError> {
-        let code = verify::random_digits(6).map_err(StoreError::Io)?;
+    pub async fn reserve(&self, r: NewReservation) -> Result<(Order, String), PickupError> {
+        let code = crate::secrets::random_digits(6).map_err(|e| StoreError::Io(e.to_string()))?;
         let hash = self
             .hasher
             .hash(&code)
@@ -398,7 +399,7 @@ impl Pickups {
         let order = self
             .writer
             .run(ACTION_BYTES + r.items.len() as u64 * 256, move |ctx| {
-                workflow::in_tx(workflow::create_reservation(
+                in_tx(reservation::create_reservation(
                     ctx,
                     &store_id,
                     &r,
@@ -416,7 +417,7 @@ impl Pickups {
         let grace = self.settings.no_show_grace.as_secs() as i64;
         let t = now().unix_timestamp();
         let due = self
-            .read(move |c| workflow::no_show_candidates(c, t, grace))
+            .read(move |c| order::no_show_candidates(c, t, grace))
             .await?;
         let mut n = 0;
         for id in due {

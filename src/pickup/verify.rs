@@ -1,16 +1,65 @@
 //! Checking a customer at the counter without a network: the Ed25519
-//! pickup pass against the cached keys, and argon2id hashes of short codes
-//! and staff PINs. Pure functions; the caller decides what to record.
+//! pickup pass against the cached keys (argon2id codes and PINs are checked
+//! on `hasher.rs`'s threads). Pure functions; the caller decides what to
+//! record.
 //!
 //! Must never: log or keep a clear code or PIN, or accept a pass whose
 //! signature it did not verify.
 
-use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::Argon2;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use super::workflow::Refusal;
+use serde::Serialize;
+
+use super::State;
 use crate::scan::pass::{parse_pass, PickupPass};
+
+/// Why a customer's pass or code was not accepted (the `reason` of a 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    BadSignature,
+    UnknownKey,
+    Expired,
+    OtherStore,
+    UnknownOrder,
+    WrongCode,
+    AlreadyHandedOver,
+    Cancelled,
+    Refused,
+    NoShow,
+    /// The order's `code_hash` cannot be checked on this box (not argon2id,
+    /// or costlier than central issues); the pass and the ID check still work.
+    CodeUnavailable,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::BadSignature => "bad_signature",
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::Expired => "expired",
+            Refusal::OtherStore => "other_store",
+            Refusal::UnknownOrder => "unknown_order",
+            Refusal::WrongCode => "wrong_code",
+            Refusal::AlreadyHandedOver => "already_handed_over",
+            Refusal::Cancelled => "cancelled",
+            Refusal::Refused => "refused",
+            Refusal::NoShow => "no_show",
+            Refusal::CodeUnavailable => "code_unavailable",
+        }
+    }
+
+    /// Whether a customer may be verified for an order in `state`.
+    pub fn for_state(state: State) -> Option<Refusal> {
+        match state {
+            State::Received | State::Picking | State::Ready => None,
+            State::HandedOver | State::PartiallyHandedOver => Some(Refusal::AlreadyHandedOver),
+            State::Cancelled => Some(Refusal::Cancelled),
+            State::Refused => Some(Refusal::Refused),
+            State::NoShow => Some(Refusal::NoShow),
+        }
+    }
+}
 
 /// Clock skew allowed on a pass's expiry (events.md: 5 minutes).
 pub const PASS_EXPIRY_SKEW_S: i64 = 300;
@@ -51,45 +100,6 @@ pub fn check_parsed_pass(
         return Err(Refusal::Expired);
     }
     Ok(pass.order_id.clone())
-}
-
-/// An argon2id PHC string of `secret` (a code or a PIN), salted at random.
-pub fn hash_secret(secret: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no randomness available: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Whether `secret` matches the PHC string (a malformed hash never matches):
-/// the argon2 crate's own verifier, the reference the hashing threads are
-/// tested against (the service checks through `pickup::hasher`).
-#[cfg(test)]
-pub fn secret_matches(phc: &str, secret: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// A random code of `digits` decimal digits.
-pub fn random_digits(digits: usize) -> Result<String, String> {
-    let mut out = String::with_capacity(digits);
-    while out.len() < digits {
-        let mut b = [0u8; 1];
-        getrandom::fill(&mut b).map_err(|e| format!("no randomness available: {e}"))?;
-        // Rejection sampling keeps every digit equally likely.
-        if b[0] < 250 {
-            out.push(char::from(b'0' + b[0] % 10));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -158,18 +168,5 @@ mod tests {
             check_pass("SEP1.garbage", &keys, "berlin-01", now),
             Err(Refusal::BadSignature)
         );
-    }
-
-    #[test]
-    fn secrets_hash_and_match() {
-        let h = hash_secret("4711").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(!h.contains("4711"));
-        assert!(secret_matches(&h, "4711"));
-        assert!(!secret_matches(&h, "4712"));
-        assert!(!secret_matches("not a hash", "4711"));
-        let code = random_digits(6).unwrap();
-        assert_eq!(code.len(), 6);
-        assert!(code.bytes().all(|b| b.is_ascii_digit()));
     }
 }

@@ -5,9 +5,13 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod meta;
 mod migrations;
 mod open;
+pub mod orders;
+pub mod pairing;
 pub mod read;
+pub mod staff;
 pub mod sync;
 pub mod tokens;
 pub mod writer;
@@ -90,11 +94,46 @@ impl StoreError {
     }
 }
 
+/// A connection that store's read functions run on, opaque outside
+/// `store/`: a pooled read-only connection ([`PooledConn`]), a command's own
+/// connection ([`Db`]), or the writer's open transaction
+/// ([`WriteCtx::reader`], which sees the operation's own changes).
+/// Nothing outside `store/` can issue SQL through it.
+pub struct ReadConn(Connection);
+
+impl ReadConn {
+    /// The SQLite connection, for `store/`'s own functions only.
+    fn sql(&self) -> &Connection {
+        &self.0
+    }
+}
+
+/// A read-write connection of its own, for the commands (`token`, `staff`,
+/// `tablet pair`, `sync requeue`), for tests and benchmarks, and handed to
+/// [`Writer::start`] by the service. Reads go through its [`ReadConn`];
+/// the writes it allows are the functions that take a `&Db`.
+pub struct Db(ReadConn);
+
+impl std::ops::Deref for Db {
+    type Target = ReadConn;
+    fn deref(&self) -> &ReadConn {
+        &self.0
+    }
+}
+
+impl Db {
+    /// The raw connection, for `bench/`'s raw limits only (plain SQLite
+    /// with the service's own schema and pragmas, to compare against).
+    pub fn into_raw(self) -> Connection {
+        self.0 .0
+    }
+}
+
 /// Opens (creating if missing) and migrates the database of `store_id`,
 /// refusing damaged, foreign, newer or other-store files without changing
 /// their bytes. Returns the read-write connection for the writer.
-pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
-    open::open_checked(path, store_id)
+pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Db, StoreError> {
+    open::open_checked(path, store_id).map(|c| Db(ReadConn(c)))
 }
 
 /// Read-only connections, reused. SQLite connections are cheap but not
@@ -102,18 +141,18 @@ pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Connection, Store
 #[derive(Clone)]
 pub struct ReadPool {
     path: Arc<PathBuf>,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    idle: Arc<Mutex<Vec<ReadConn>>>,
 }
 
 /// A connection borrowed from the pool; returned on drop.
 pub struct PooledConn {
-    conn: Option<Connection>,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    conn: Option<ReadConn>,
+    idle: Arc<Mutex<Vec<ReadConn>>>,
 }
 
 impl std::ops::Deref for PooledConn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
+    type Target = ReadConn;
+    fn deref(&self) -> &ReadConn {
         // Set in `get`, taken only in `drop`.
         self.conn
             .as_ref()
@@ -153,7 +192,7 @@ impl ReadPool {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
-                c
+                ReadConn(c)
             }
         };
         Ok(PooledConn {
@@ -166,7 +205,7 @@ impl ReadPool {
     /// reads block; async handlers must not).
     pub async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&ReadConn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || f(&*pool.get()?))
@@ -178,17 +217,17 @@ impl ReadPool {
 /// For commands that read or edit the database while the service may be
 /// running (`token`, `events list`, `status`, `db check`): the same checks
 /// as at start, then a normal read-write connection (WAL lets both work).
-pub fn open_for_cli(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
-    open::open_checked(path, store_id)
+pub fn open_for_cli(path: &Path, store_id: &str) -> Result<Db, StoreError> {
+    open_for_writing(path, store_id)
 }
 
 /// For commands that read a database that must already exist.
-pub fn open_existing(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+pub fn open_existing(path: &Path, store_id: &str) -> Result<Db, StoreError> {
     if !path.exists() {
         return Err(StoreError::Unusable {
             file: path.to_path_buf(),
             problem: "does not exist yet; start the service once (store-edge run) or create a token to create it".into(),
         });
     }
-    open::open_checked(path, store_id)
+    open_for_writing(path, store_id)
 }

@@ -256,14 +256,15 @@ mod tests {
             )
             .unwrap();
         }
-        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
-        let open = crate::pickup::workflow::get(&conn, "W-1").unwrap().unwrap();
-        assert_eq!(open.state, crate::pickup::State::Received);
+        let db = crate::store::open_for_writing(&path, "s1").unwrap();
+        let open = crate::store::orders::get(&db, "W-1").unwrap().unwrap();
+        assert_eq!(open.state, "received");
         assert_eq!(open.version, 2);
         assert_eq!(open.pickup_by_unix, 1_893_520_800);
         assert_eq!(open.revision, 1);
-        let cancelled = crate::pickup::workflow::get(&conn, "W-2").unwrap().unwrap();
-        assert_eq!(cancelled.state, crate::pickup::State::Cancelled);
+        assert_eq!(open.local, "{}");
+        let cancelled = crate::store::orders::get(&db, "W-2").unwrap().unwrap();
+        assert_eq!(cancelled.state, "cancelled");
         assert_eq!(cancelled.pickup_by_unix, 1_893_520_800);
     }
 
@@ -294,6 +295,7 @@ mod tests {
         }
         let conn = crate::store::open_for_writing(&path, "s1").unwrap();
         let paired: Vec<String> = conn
+            .sql()
             .prepare("SELECT name FROM api_tokens WHERE paired = 1 ORDER BY name")
             .unwrap()
             .query_map([], |r| r.get(0))

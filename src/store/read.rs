@@ -2,10 +2,10 @@
 //! check. They take any connection (pooled reader or a CLI's own), never
 //! the writer's, and never write.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::StoreError;
+use super::{ReadConn, StoreError};
 use crate::events::StoredEvent;
 
 /// The columns [`event_from_row`] reads, in order.
@@ -28,12 +28,13 @@ pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusql
 
 /// Events with `sequence > after`, oldest first, optionally of one type.
 pub fn list_events(
-    conn: &Connection,
+    conn: &ReadConn,
     after: u64,
     limit: u32,
     event_type: Option<&str>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let after = after.min(i64::MAX as u64) as i64;
+    let conn = conn.sql();
     let rows = match event_type {
         Some(t) => conn
             .prepare_cached(&format!(
@@ -66,11 +67,9 @@ pub struct DbStatus {
     pub api_tokens_active: i64,
 }
 
-pub fn status(conn: &Connection, path: &std::path::Path) -> Result<DbStatus, StoreError> {
-    let meta = |key: &str| -> Result<Option<String>, rusqlite::Error> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-    };
+pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, StoreError> {
+    let conn = conn.sql();
+    let meta = |key: &str| super::meta::get_raw(conn, key);
     let count =
         |sql: &str| -> Result<i64, rusqlite::Error> { conn.query_row(sql, [], |r| r.get(0)) };
     let last_sequence = meta("last_seq")?.and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -103,8 +102,8 @@ pub fn status(conn: &Connection, path: &std::path::Path) -> Result<DbStatus, Sto
 }
 
 /// `PRAGMA integrity_check`: "ok" or the list of problems SQLite found.
-pub fn integrity_check(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+pub fn integrity_check(conn: &ReadConn) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.sql().prepare("PRAGMA integrity_check")?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,5 +1,6 @@
 //! The store side of sync: fixed uplink batches, marking results, the
-//! quarantine, central's orders and pickup keys, and sync status in `meta`.
+//! quarantine, requeue and central's pickup keys. (Central's orders are
+//! `orders.rs`, the sync status and cursor `meta.rs`.)
 //!
 //! Must never: mark an event sent without central's `accepted`/`duplicate`
 //! for its id, delete an unsent or quarantined event, or let an older order
@@ -9,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::read::{event_from_row, COLUMNS};
-use super::{StoreError, WriteCtx};
+use super::{Db, ReadConn, StoreError, WriteCtx};
 use crate::events::StoredEvent;
 
 /// A fixed uplink batch: every retry sends the unsent events of this range
@@ -31,8 +32,8 @@ pub enum EventFate {
     Quarantined(String),
 }
 
-pub fn pending_batches(conn: &Connection) -> Result<Vec<BatchRange>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn pending_batches(conn: &ReadConn) -> Result<Vec<BatchRange>, StoreError> {
+    let mut stmt = conn.sql().prepare_cached(
         "SELECT idempotency_key, first_seq, last_seq FROM uplink_batches ORDER BY first_seq",
     )?;
     let rows = stmt
@@ -50,12 +51,12 @@ pub fn pending_batches(conn: &Connection) -> Result<Vec<BatchRange>, StoreError>
 /// Unsent events after `after`, oldest first, at most `max_events` and
 /// about `max_bytes` of data (always at least one).
 pub fn unsent_after(
-    conn: &Connection,
+    conn: &ReadConn,
     after: u64,
     max_events: usize,
     max_bytes: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.sql().prepare_cached(&format!(
         "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
     ))?;
     let mut rows = stmt.query(rusqlite::params![after as i64, max_events as i64])?;
@@ -74,11 +75,11 @@ pub fn unsent_after(
 
 /// The unsent events of a fixed batch's range.
 pub fn unsent_in_range(
-    conn: &Connection,
+    conn: &ReadConn,
     first: u64,
     last: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.sql().prepare_cached(&format!(
         "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq"
     ))?;
     let rows = stmt
@@ -183,8 +184,8 @@ pub fn requeue(ctx: &mut WriteCtx<'_>, ids: Option<&[String]>) -> Result<u64, St
 }
 
 /// Same as [`requeue`], for the CLI's own connection (one transaction).
-pub fn requeue_direct(conn: &mut Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
-    let tx = conn.transaction()?;
+pub fn requeue_direct(db: &mut Db, ids: Option<&[String]>) -> Result<u64, StoreError> {
+    let tx = db.sql().unchecked_transaction()?;
     let n = requeue_rows(&tx, ids)?;
     tx.commit()?;
     Ok(n)
@@ -219,26 +220,6 @@ fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreE
     Ok(n)
 }
 
-pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
-}
-
-/// Sets (or, with `None`, removes) `meta` keys.
-pub fn meta_set(conn: &Connection, pairs: &[(&str, Option<String>)]) -> Result<(), StoreError> {
-    for (key, value) in pairs {
-        match value {
-            Some(v) => conn
-                .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
-                .execute([key, &v.as_str()])?,
-            None => conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?.execute([key])?,
-        };
-    }
-    Ok(())
-}
-
 /// One quarantined event, for `sync status` and the API.
 #[derive(Debug, Serialize)]
 pub struct Quarantined {
@@ -249,8 +230,8 @@ pub struct Quarantined {
     pub reason: Option<String>,
 }
 
-pub fn quarantined(conn: &Connection, limit: u32) -> Result<Vec<Quarantined>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn quarantined(conn: &ReadConn, limit: u32) -> Result<Vec<Quarantined>, StoreError> {
+    let mut stmt = conn.sql().prepare_cached(
         "SELECT seq, id, type, quarantine_reason FROM events WHERE sync_state = 2 ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt
@@ -274,14 +255,15 @@ pub struct SyncCounts {
     pub oldest_unsent_recorded_at: Option<String>,
 }
 
-pub fn sync_counts(conn: &Connection) -> Result<SyncCounts, StoreError> {
+pub fn sync_counts(conn: &ReadConn) -> Result<SyncCounts, StoreError> {
+    let sql = conn.sql();
     Ok(SyncCounts {
-        unsent: conn.query_row(
+        unsent: sql.query_row(
             "SELECT count(*) FROM events WHERE sync_state = 0",
             [],
             |r| r.get(0),
         )?,
-        quarantined: conn.query_row(
+        quarantined: sql.query_row(
             "SELECT count(*) FROM events WHERE sync_state = 2",
             [],
             |r| r.get(0),
@@ -290,61 +272,12 @@ pub fn sync_counts(conn: &Connection) -> Result<SyncCounts, StoreError> {
     })
 }
 
-pub fn oldest_unsent(conn: &Connection) -> Result<Option<String>, StoreError> {
+pub fn oldest_unsent(conn: &ReadConn) -> Result<Option<String>, StoreError> {
     Ok(conn
+        .sql()
         .prepare_cached("SELECT recorded_at FROM events WHERE sync_state = 0 ORDER BY seq LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()?)
-}
-
-/// One of central's order documents, checked by `sync/` against the contract.
-#[derive(Debug, Clone)]
-pub struct CentralOrder {
-    pub order_id: String,
-    pub version: i64,
-    pub status: String,
-    pub channel: String,
-    pub item_count: i64,
-    pub pickup_by: String,
-    /// The whole document as central sent it (JSON).
-    pub document: String,
-}
-
-/// What storing a page of the order feed did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PageOutcome {
-    pub new: u64,
-    pub updated: u64,
-    pub ignored_older: u64,
-}
-
-/// Stores a page of the order feed and the cursor after it, in the caller's
-/// (one) transaction, each order through the pickup workflow's
-/// reconciliation (`pickup::workflow::central_version`).
-pub fn store_orders_page(
-    ctx: &mut WriteCtx<'_>,
-    orders: &[CentralOrder],
-    next_cursor: &str,
-    no_show_grace_s: i64,
-) -> Result<PageOutcome, StoreError> {
-    let now = time::OffsetDateTime::now_utc();
-    let mut outcome = PageOutcome::default();
-    for order in orders {
-        match crate::pickup::workflow::central_version(ctx, order, now, no_show_grace_s)? {
-            crate::pickup::workflow::Stored::New => outcome.new += 1,
-            crate::pickup::workflow::Stored::Updated => outcome.updated += 1,
-            crate::pickup::workflow::Stored::Older => outcome.ignored_older += 1,
-        }
-    }
-    let now = crate::events::format_time(now);
-    meta_set(
-        ctx.conn(),
-        &[
-            ("downlink_cursor", Some(next_cursor.to_owned())),
-            ("downlink_cursor_at", Some(now)),
-        ],
-    )?;
-    Ok(outcome)
 }
 
 /// Replaces the cached pickup-pass keys with central's current list.
@@ -361,8 +294,10 @@ pub fn replace_keys(ctx: &mut WriteCtx<'_>, keys: &[(String, [u8; 32])]) -> Resu
     Ok(())
 }
 
-pub fn pickup_keys(conn: &Connection) -> Result<Vec<(String, [u8; 32])>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT kid, public_key FROM pickup_keys ORDER BY kid")?;
+pub fn pickup_keys(conn: &ReadConn) -> Result<Vec<(String, [u8; 32])>, StoreError> {
+    let mut stmt = conn
+        .sql()
+        .prepare_cached("SELECT kid, public_key FROM pickup_keys ORDER BY kid")?;
     let rows = stmt
         .query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))

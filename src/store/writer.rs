@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{Db, ReadConn, StoreError};
 use crate::events::{format_time, NewEvent};
 use crate::telemetry::Metrics;
 
@@ -106,11 +106,11 @@ impl Writer {
     /// connection. The thread ends when every `Writer` handle is dropped,
     /// after committing what was queued.
     pub fn start(
-        conn: Connection,
+        db: Db,
         settings: WriterSettings,
         metrics: Arc<Metrics>,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
-        let last_seq = read_last_seq(&conn)?;
+        let last_seq = read_last_seq(db.sql())?;
         let health = Arc::new(WriterHealth {
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
@@ -122,7 +122,7 @@ impl Writer {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = WriterThread {
-            conn,
+            conn: db.0,
             rx,
             settings,
             metrics,
@@ -276,7 +276,8 @@ pub enum AppendOutcome {
 
 /// Allocation state visible to operations inside the group transaction.
 pub struct WriteCtx<'a> {
-    tx: &'a Transaction<'a>,
+    /// The writer's connection, inside the group's transaction.
+    conn: &'a ReadConn,
     next_seq: &'a mut u64,
     clock: &'a mut ClockTracker,
     appended: u64,
@@ -284,8 +285,14 @@ pub struct WriteCtx<'a> {
 }
 
 impl WriteCtx<'_> {
-    pub fn conn(&self) -> &Connection {
-        self.tx
+    /// The transaction's connection: `store/`'s functions only.
+    pub(super) fn conn(&self) -> &Connection {
+        self.conn.sql()
+    }
+
+    /// Reads inside this transaction (they see this op's own changes).
+    pub fn reader(&self) -> &ReadConn {
+        self.conn
     }
 
     /// Tells the writer that this op changed the number of unsent events
@@ -307,7 +314,7 @@ impl WriteCtx<'_> {
         let clockjump = self.clock.observe(now, Instant::now());
         let id = uuid::Uuid::now_v7().to_string();
         let seq = *self.next_seq;
-        self.tx
+        self.conn()
             .prepare_cached(
                 "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -432,7 +439,7 @@ impl WriteOp for AppendOp {
 }
 
 struct WriterThread {
-    conn: Connection,
+    conn: ReadConn,
     rx: mpsc::UnboundedReceiver<Job>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
@@ -476,7 +483,11 @@ impl WriterThread {
             self.health.beat();
         }
         // All handles dropped: the queue is drained and committed.
-        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+        if let Err(e) = self
+            .conn
+            .sql()
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+        {
             tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at next start");
         }
         tracing::info!("writer stopped cleanly");
@@ -511,10 +522,9 @@ impl WriterThread {
             used = self.health.db_size_bytes.load(Ordering::Relaxed);
         }
         let used_before = used;
-        let tx = match self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
+        // Unchecked: the connection stays shared with the ops' `WriteCtx`;
+        // only this function opens transactions on it.
+        let tx = match Transaction::new_unchecked(self.conn.sql(), TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
                 let err = StoreError::from(e);
@@ -526,7 +536,7 @@ impl WriterThread {
             }
         };
         let mut ctx = WriteCtx {
-            tx: &tx,
+            conn: &self.conn,
             next_seq: &mut self.next_seq,
             clock: &mut self.clock,
             appended: 0,
@@ -553,15 +563,15 @@ impl WriterThread {
             let seq_at_op = *ctx.next_seq;
             let appended_at_op = ctx.appended;
             let unsent_at_op = ctx.unsent_delta;
-            let outcome = match savepoint(ctx.tx, "SAVEPOINT op") {
+            let outcome = match savepoint(ctx.conn(), "SAVEPOINT op") {
                 Err(e) => Err(StoreError::from(e)),
                 Ok(()) => {
                     let outcome = op.apply(&mut ctx);
                     let end = if outcome.is_ok() {
-                        savepoint(ctx.tx, "RELEASE op")
+                        savepoint(ctx.conn(), "RELEASE op")
                     } else {
-                        savepoint(ctx.tx, "ROLLBACK TO op")
-                            .and_then(|()| savepoint(ctx.tx, "RELEASE op"))
+                        savepoint(ctx.conn(), "ROLLBACK TO op")
+                            .and_then(|()| savepoint(ctx.conn(), "RELEASE op"))
                     };
                     match end {
                         Ok(()) => outcome,
@@ -665,14 +675,18 @@ impl WriterThread {
     /// its size until truncated. Near the quota, truncate it so that only
     /// real data counts. Readers may hold it back; that is fine.
     fn shrink_wal(&mut self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        if let Err(e) = self
+            .conn
+            .sql()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        {
             tracing::debug!(error = %e, "WAL checkpoint near the quota did not complete");
         }
     }
 
     /// Pages in use times page size, plus the WAL file.
     fn used_bytes(&self) -> Result<u64, rusqlite::Error> {
-        let (pages, free, page_size): (i64, i64, i64) = self.conn.query_row(
+        let (pages, free, page_size): (i64, i64, i64) = self.conn.sql().query_row(
             "SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -694,7 +708,7 @@ impl WriterThread {
     /// Retention, idempotency expiry, the unsent count. Runs between groups.
     fn maintain(&mut self) -> Result<(), StoreError> {
         if self.health.unsent.load(Ordering::Relaxed) < 0 {
-            let unsent: i64 = self.conn.query_row(
+            let unsent: i64 = self.conn.sql().query_row(
                 "SELECT count(*) FROM events WHERE sync_state = 0",
                 [],
                 |r| r.get(0),
@@ -717,11 +731,11 @@ impl WriterThread {
         if due {
             self.last_prune = Some(Instant::now());
             let cutoff = unix_now() - i64::from(self.settings.retain_sent_days) * 86_400;
-            let pruned = self.conn.execute(
+            let pruned = self.conn.sql().execute(
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE sync_state = 1 AND sent_at <= ?1 LIMIT ?2)",
                 [cutoff, PRUNE_CHUNK],
             )?;
-            self.conn.execute(
+            self.conn.sql().execute(
                 "DELETE FROM idempotency WHERE created_at < ?1",
                 [unix_now() - IDEMPOTENCY_TTL_S],
             )?;
@@ -745,7 +759,7 @@ impl WriterThread {
 }
 
 /// Savepoint statements, prepared once per connection.
-fn savepoint(tx: &Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
+fn savepoint(tx: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 

@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Answer;
 use super::SyncContext;
-use crate::store::sync::{self as store_sync, CentralOrder};
+use crate::pickup::central;
+use crate::pickup::document::CentralOrder;
+use crate::store::meta::{self, Key as MetaKey};
+use crate::store::sync as store_sync;
+use crate::store::ReadConn;
 
 /// Orders per page asked of central (the contract allows up to 500).
 const PAGE_LIMIT: u32 = 100;
@@ -23,68 +27,16 @@ struct Page {
     has_more: bool,
 }
 
-/// Checks one order document against the contract's PickupOrder schema.
+/// Checks one order document against the contract's PickupOrder schema
+/// and parses it (the one place central's document enters).
 pub fn check_order(doc: &Value) -> Result<CentralOrder, String> {
-    let s = |key: &str| {
-        doc.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let order_id = s("order_id").ok_or("order_id missing")?;
-    let version = doc
-        .get("version")
-        .and_then(Value::as_i64)
-        .filter(|v| *v >= 1)
-        .ok_or("version must be an integer >= 1")?;
-    let status = s("status")
-        .filter(|v| ["open", "cancelled"].contains(v))
-        .ok_or("status must be open or cancelled")?;
-    let channel = s("channel")
-        .filter(|v| ["web", "app", "chat", "phone", "marketplace", "store"].contains(v))
-        .ok_or("channel must be web, app, chat, phone, marketplace or store")?;
-    for key in ["created_at", "pickup_by"] {
-        let v = s(key).ok_or(format!("{key} missing"))?;
-        crate::events::parse_time(v).map_err(|_| format!("{key} is not an RFC 3339 date-time"))?;
-    }
-    let items = doc
-        .get("items")
-        .and_then(Value::as_array)
-        .filter(|i| !i.is_empty())
-        .ok_or("items must be a non-empty array")?;
-    for item in items {
-        for key in ["line_id", "sku", "name"] {
-            item.get(key)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .ok_or(format!("every item needs {key}"))?;
-        }
-        item.get("quantity")
-            .and_then(Value::as_i64)
-            .filter(|q| *q >= 1)
-            .ok_or("every item needs a quantity >= 1")?;
-    }
-    doc.pointer("/customer/display_name")
-        .and_then(Value::as_str)
-        .ok_or("customer.display_name missing")?;
-    let code_hash = doc
-        .pointer("/verification/code_hash")
-        .and_then(Value::as_str)
-        .filter(|h| h.starts_with("$argon2id$"))
-        .ok_or("verification.code_hash must be an argon2id PHC string")?;
+    let order = CentralOrder::from_central(doc)?;
     // Stored all the same: the pass and the ID check still work; only the
     // short code answers `code_unavailable`. Said once, when it arrives.
-    if let Err(why) = crate::pickup::hasher::checkable(code_hash) {
-        tracing::warn!(order_id, reason = "code_unavailable", why = %why, "order stored, but its short code cannot be checked on this box; verify by pass or ID");
+    if let Err(why) = crate::pickup::hasher::checkable(&order.verification.code_hash) {
+        tracing::warn!(order_id = %order.order_id, reason = "code_unavailable", why = %why, "order stored, but its short code cannot be checked on this box; verify by pass or ID");
     }
-    Ok(CentralOrder {
-        order_id: order_id.to_owned(),
-        version,
-        status: status.to_owned(),
-        channel: channel.to_owned(),
-        item_count: items.len() as i64,
-        pickup_by: s("pickup_by").unwrap_or_default().to_owned(),
-        document: doc.to_string(),
-    })
+    Ok(order)
 }
 
 /// Polls every `poll_interval`, at once after "sync now" or when the uplink
@@ -117,7 +69,7 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
     loop {
         let cursor = {
             let conn = ctx.readers.get().map_err(|e| e.to_string())?;
-            store_sync::meta_get(&conn, "downlink_cursor").map_err(|e| e.to_string())?
+            meta::get(&conn, MetaKey::DownlinkCursor).map_err(|e| e.to_string())?
         };
         let answer = ctx
             .client
@@ -139,10 +91,24 @@ pub(super) async fn poll_once(ctx: &SyncContext) -> Result<(), String> {
         }
         let next = page.next_cursor.clone();
         let grace = ctx.no_show_grace.as_secs() as i64;
+        // ONE writer op: the page's orders, their events and the cursor
+        // after them commit together, so a crash repeats or loses nothing.
         let stored = ctx
             .writer
             .run(orders.len() as u64 * 2048, move |w| {
-                store_sync::store_orders_page(w, &orders, &next, grace)
+                let now = time::OffsetDateTime::now_utc();
+                let outcome = central::central_page(w, &orders, now, grace)?;
+                meta::set(
+                    w,
+                    &[
+                        (MetaKey::DownlinkCursor, Some(next)),
+                        (
+                            MetaKey::DownlinkCursorAt,
+                            Some(crate::events::format_time(now)),
+                        ),
+                    ],
+                )?;
+                Ok(outcome)
             })
             .await
             .map_err(|e| format!("cannot store the order page: {e}"))?;
@@ -212,10 +178,8 @@ async fn refresh_keys(ctx: &SyncContext) -> Result<(), String> {
 }
 
 /// How long ago the cursor was last stored.
-pub fn cursor_age(conn: &rusqlite::Connection) -> Option<Duration> {
-    let at = store_sync::meta_get(conn, "downlink_cursor_at")
-        .ok()
-        .flatten()?;
+pub fn cursor_age(conn: &ReadConn) -> Option<Duration> {
+    let at = meta::get(conn, MetaKey::DownlinkCursorAt).ok().flatten()?;
     let at = crate::events::parse_time(&at).ok()?;
     let age = time::OffsetDateTime::now_utc() - at;
     Some(Duration::from_secs(age.whole_seconds().max(0) as u64))
@@ -240,7 +204,7 @@ mod tests {
     fn a_contract_order_is_accepted() {
         let o = check_order(&order()).unwrap();
         assert_eq!(
-            (o.order_id.as_str(), o.version, o.item_count),
+            (o.order_id.as_str(), o.version, o.items.len()),
             ("W-1001", 1, 1)
         );
     }

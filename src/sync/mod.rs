@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{CentralConfig, Config, SyncConfig};
+use crate::store::meta::{self, Key};
 use crate::store::sync as store_sync;
-use crate::store::{ReadPool, StoreError, Writer};
+use crate::store::{ReadConn, ReadPool, StoreError, Writer};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,18 +117,18 @@ impl Link {
         let result = ctx
             .writer
             .run(0, move |w| {
-                let since: Option<String> = store_sync::meta_get(w.conn(), "sync_reachable")?
+                let since: Option<String> = meta::get(w.reader(), Key::SyncReachable)?
                     .filter(|r| r == if reachable { "true" } else { "false" })
-                    .and_then(|_| store_sync::meta_get(w.conn(), "sync_since").ok().flatten());
+                    .and_then(|_| meta::get(w.reader(), Key::SyncSince).ok().flatten());
                 let mut pairs = vec![
-                    ("sync_reachable", Some(reachable.to_string())),
-                    ("sync_since", Some(since.unwrap_or_else(|| now.clone()))),
+                    (Key::SyncReachable, Some(reachable.to_string())),
+                    (Key::SyncSince, Some(since.unwrap_or_else(|| now.clone()))),
                 ];
                 if let Some(e) = error {
-                    pairs.push(("sync_last_error", Some(e)));
-                    pairs.push(("sync_last_error_at", Some(now.clone())));
+                    pairs.push((Key::SyncLastError, Some(e)));
+                    pairs.push((Key::SyncLastErrorAt, Some(now.clone())));
                 }
-                store_sync::meta_set(w.conn(), &pairs)
+                meta::set(w, &pairs)
             })
             .await;
         if let Err(e) = result {
@@ -148,7 +149,7 @@ impl Link {
             let _ = ctx
                 .writer
                 .run(0, move |w| {
-                    store_sync::meta_set(w.conn(), &[("clock_skew_s", Some(skew.to_string()))])
+                    meta::set(w, &[(Key::ClockSkewS, Some(skew.to_string()))])
                 })
                 .await;
         }
@@ -173,27 +174,24 @@ pub struct SyncStatus {
 }
 
 /// Reads the status from the database (works with or without the service).
-pub fn status(
-    conn: &rusqlite::Connection,
-    unsent_alarm_after: Duration,
-) -> Result<SyncStatus, StoreError> {
+pub fn status(conn: &ReadConn, unsent_alarm_after: Duration) -> Result<SyncStatus, StoreError> {
     let counts = store_sync::sync_counts(conn)?;
-    let meta = |k: &str| store_sync::meta_get(conn, k);
+    let meta = |k: Key| meta::get(conn, k);
     let oldest_unsent_age_s = counts
         .oldest_unsent_recorded_at
         .as_deref()
         .and_then(|t| crate::events::parse_time(t).ok())
         .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0));
     Ok(SyncStatus {
-        reachable: meta("sync_reachable")?.map(|v| v == "true"),
-        since: meta("sync_since")?,
+        reachable: meta(Key::SyncReachable)?.map(|v| v == "true"),
+        since: meta(Key::SyncSince)?,
         unsent: counts.unsent,
         oldest_unsent_age_s,
-        last_success: meta("sync_last_success")?,
-        last_error: meta("sync_last_error")?,
-        last_error_at: meta("sync_last_error_at")?,
+        last_success: meta(Key::SyncLastSuccess)?,
+        last_error: meta(Key::SyncLastError)?,
+        last_error_at: meta(Key::SyncLastErrorAt)?,
         quarantined: counts.quarantined,
-        clock_skew_s: meta("clock_skew_s")?.and_then(|v| v.parse().ok()),
+        clock_skew_s: meta(Key::ClockSkewS)?.and_then(|v| v.parse().ok()),
         cursor_age_s: downlink::cursor_age(conn).map(|d| d.as_secs()),
         unsent_alarm: oldest_unsent_age_s.is_some_and(|a| a as u64 > unsent_alarm_after.as_secs()),
         quarantine: store_sync::quarantined(conn, 100)?,
@@ -315,7 +313,7 @@ async fn watch(ctx: SyncContext, cancel: CancellationToken, stop_preparer: Arc<A
             .run(|conn| {
                 let oldest = store_sync::oldest_unsent(conn)?;
                 let quarantined: i64 = store_sync::sync_counts(conn).map(|c| c.quarantined)?;
-                let now_req = store_sync::meta_get(conn, "sync_now_requested")?;
+                let now_req = meta::get(conn, Key::SyncNowRequested)?;
                 Ok((oldest, quarantined, now_req))
             })
             .await;

@@ -22,6 +22,7 @@ use super::batch::{self, RetryCause, Verdict};
 use super::client::TransportError;
 use super::SyncContext;
 use crate::events::StoredEvent;
+use crate::store::meta::{self, Key};
 use crate::store::sync::{self as store_sync, BatchRange, EventFate};
 use crate::store::StoreError;
 
@@ -161,11 +162,10 @@ pub(super) fn run_preparer(
 }
 
 fn read_generation(ctx: &SyncContext) -> Option<String> {
-    ctx.readers.get().ok().and_then(|c| {
-        store_sync::meta_get(&c, "requeue_generation")
-            .ok()
-            .flatten()
-    })
+    ctx.readers
+        .get()
+        .ok()
+        .and_then(|c| meta::get(&c, Key::RequeueGeneration).ok().flatten())
 }
 
 /// A batch being serialized and compressed on the blocking pool. Several
@@ -365,7 +365,7 @@ async fn apply(ctx: &SyncContext, key: &str, pairs: Vec<(u64, EventFate)>) -> bo
             .writer
             .run(0, move |w| {
                 let done = store_sync::apply_results(w, &k, &p)?;
-                store_sync::meta_set(w.conn(), &[("sync_last_success", Some(n))])?;
+                meta::set(w, &[(Key::SyncLastSuccess, Some(n))])?;
                 Ok(done)
             })
             .await;

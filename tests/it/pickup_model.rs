@@ -11,8 +11,12 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use store_edge::pickup::workflow::{self, Command, HandoverVerification, PickupError, Verified};
-use store_edge::store::{self, read, sync::CentralOrder, Writer, WriterSettings};
+use store_edge::pickup::actions::{self, Command, HandoverVerification};
+use store_edge::pickup::arrival::{self, Verified};
+use store_edge::pickup::central;
+use store_edge::pickup::document::{CentralOrder, Line};
+use store_edge::pickup::order::{self, in_tx, HandedLine, PickupError};
+use store_edge::store::{self, read, Writer, WriterSettings};
 use store_edge::telemetry::Metrics;
 
 const STORE: &str = "berlin-01";
@@ -425,38 +429,39 @@ impl Real {
     }
 
     /// The order's lines and quantities as stored now.
-    fn lines(&self, id: &str) -> Vec<(String, i64)> {
-        let conn = rusqlite::Connection::open(&self.path).expect("read");
-        workflow::get(&conn, id)
+    fn lines(&self, id: &str) -> Vec<Line> {
+        let conn = store::ReadPool::new(&self.path).get().expect("read");
+        order::get(&conn, id)
             .expect("get")
             .map(|o| o.lines())
             .unwrap_or_default()
     }
 
     /// The picked quantity of each of the order's lines (0 if not picked).
-    fn picked(&self, id: &str) -> Vec<(String, i64)> {
-        let conn = rusqlite::Connection::open(&self.path).expect("read");
-        workflow::get(&conn, id)
+    fn picked(&self, id: &str) -> Vec<HandedLine> {
+        let conn = store::ReadPool::new(&self.path).get().expect("read");
+        order::get(&conn, id)
             .expect("get")
             .map(|o| {
                 o.lines()
                     .into_iter()
-                    .map(|(l, _)| {
-                        let p = o.local.picked.get(&l).copied().unwrap_or(0);
-                        (l, p)
+                    .map(|l| {
+                        let p = o.local.picked.get(&l.line_id).copied().unwrap_or(0);
+                        HandedLine {
+                            line_id: l.line_id,
+                            quantity: p,
+                        }
                     })
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    fn act(&self, id: &str, cmd: Command) -> Result<workflow::Order, PickupError> {
+    fn act(&self, id: &str, cmd: Command) -> Result<order::Order, PickupError> {
         let id = id.to_owned();
         let now = time::OffsetDateTime::now_utc();
         self.writer()
-            .run_blocking(0, move |ctx| {
-                workflow::in_tx(workflow::act(ctx, &id, &cmd, None, now))
-            })
+            .run_blocking(0, move |ctx| in_tx(actions::act(ctx, &id, &cmd, None, now)))
             .expect("storage")
     }
 
@@ -488,18 +493,10 @@ impl Real {
                     "items": lines.iter().map(|(l, q)| json!({"line_id": l, "sku": format!("SKU-{l}"), "name": "Sofa", "quantity": q})).collect::<Vec<_>>(),
                     "verification": {"code_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"}
                 });
-                let order = CentralOrder {
-                    order_id: id.into(),
-                    version,
-                    status: if cancelled { "cancelled" } else { "open" }.into(),
-                    channel: "web".into(),
-                    item_count: lines.len() as i64,
-                    pickup_by: deadline(dv).into(),
-                    document: doc.to_string(),
-                };
+                let order = CentralOrder::from_central(&doc).expect("a contract order");
                 let now = time::OffsetDateTime::now_utc();
                 self.writer()
-                    .run_blocking(0, move |ctx| workflow::central_version(ctx, &order, now, 0))
+                    .run_blocking(0, move |ctx| central::central_version(ctx, &order, now, 0))
                     .expect("central version");
                 return;
             }
@@ -570,7 +567,7 @@ impl Real {
                 let now = time::OffsetDateTime::now_utc();
                 let _: Verified = self
                     .writer()
-                    .run_blocking(0, move |ctx| workflow::verified(ctx, &id, method, now))
+                    .run_blocking(0, move |ctx| arrival::verified(ctx, &id, method, now))
                     .expect("verify");
                 return;
             }
@@ -594,18 +591,16 @@ fn run(cmds: Vec<Cmd>) {
         path: path.clone(),
         versions: BTreeMap::new(),
     };
-    real.writer()
-        .run_blocking(0, |ctx| {
-            store_edge::pickup::staff::add(ctx.conn(), "anna", "Anna K.", "$argon2id$unused")
-        })
-        .expect("staff");
+    let db = store::open_for_cli(&path, STORE).expect("db");
+    store::staff::add(&db, "anna", "Anna K.", "$argon2id$unused").expect("staff");
+    drop(db);
     let mut model = Model::default();
     for c in cmds {
         model.apply(&c);
         real.apply(&c);
-        let conn = rusqlite::Connection::open(&path).expect("read");
+        let conn = store::ReadPool::new(&path).get().expect("read");
         for id in ORDERS {
-            let stored = workflow::get(&conn, id).expect("get");
+            let stored = order::get(&conn, id).expect("get");
             match (model.orders.get(id), stored) {
                 (None, None) => {}
                 (Some(m), Some(r)) => {
@@ -628,7 +623,7 @@ fn run(cmds: Vec<Cmd>) {
             }
         }
     }
-    let conn = rusqlite::Connection::open(&path).expect("read");
+    let conn = store::ReadPool::new(&path).get().expect("read");
     let recorded = read::list_events(&conn, 0, 100_000, None).expect("events");
     let got: Vec<(String, String)> = recorded
         .iter()
