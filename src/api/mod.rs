@@ -143,12 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/staff", get(tablets::list_staff))
         .route("/api/v1/staff/login", post(tablets::login))
         .route("/api/v1/staff/logout", post(tablets::logout))
-        .route("/", get(ui::root))
-        .route("/ui", get(ui::root))
-        .route("/ui/", get(ui::index))
-        .route("/ui/index.html", get(ui::index))
-        .route("/ui/app.js", get(ui::app_js))
-        .route("/ui/app.css", get(ui::app_css))
+        .merge(ui::routes())
         .route("/api/v1/devices", get(touchpoints::devices))
         .route("/api/v1/stream", get(touchpoints::stream))
         .route(
