@@ -11,6 +11,7 @@
 mod common;
 
 mod api;
+mod architecture;
 mod cards;
 mod cli;
 mod devices;
