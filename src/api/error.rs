@@ -130,7 +130,8 @@ impl From<StoreError> for ApiError {
             _ => "storage-error",
         };
         if status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE {
-            tracing::error!(error = %e, "request failed in the store");
+            let error = crate::telemetry::error_chain(&e);
+            tracing::error!(%error, "request failed in the store");
         }
         Self::new(status, kind, e.to_string())
     }

@@ -73,7 +73,7 @@ pub fn central_version(
         };
         let document = incoming
             .to_json()
-            .map_err(|e| StoreError::Sqlite(format!("order {}: {e}", incoming.order_id)))?;
+            .map_err(|e| StoreError::invalid(format!("order {}", incoming.order_id), e))?;
         orders::insert(
             ctx,
             &NewOrderRow {

@@ -103,19 +103,31 @@ pub enum Verdict {
     Unusable(Unusable),
 }
 
-/// The hashing threads are gone (the service is stopping).
-#[derive(Debug, thiserror::Error)]
-#[error("the hashing threads have stopped")]
-pub struct Stopped;
+/// Why a hash could not be computed or checked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HashError {
+    /// The hashing threads are gone (the service is stopping).
+    #[error("the hashing threads have stopped")]
+    Stopped,
+    /// This job failed (no randomness, argon2 refused, or the computation
+    /// panicked — the thread survives that and takes the next job).
+    #[error("hashing failed: {0}")]
+    Failed(String),
+}
 
 enum Work {
     Verify(Checkable, String),
     Hash(String, [u8; 16]),
+    /// A job that panics, to show the thread survives it.
+    #[cfg(test)]
+    Panic,
 }
 
 enum Answer {
     Matched(bool),
     Hashed(Result<String, String>),
+    /// The computation panicked; the thread caught it.
+    Panicked,
 }
 
 struct Job {
@@ -146,7 +158,7 @@ impl Hasher {
     }
 
     /// Whether `secret` matches the PHC string `phc`.
-    pub async fn verify(&self, phc: &str, secret: &str) -> Result<Verdict, Stopped> {
+    pub async fn verify(&self, phc: &str, secret: &str) -> Result<Verdict, HashError> {
         let checkable = match checkable(phc) {
             Ok(c) => c,
             Err(why) => return Ok(Verdict::Unusable(why)),
@@ -156,30 +168,32 @@ impl Hasher {
             .await?
         {
             Answer::Matched(true) => Ok(Verdict::Match),
-            _ => Ok(Verdict::NoMatch),
+            Answer::Matched(false) => Ok(Verdict::NoMatch),
+            Answer::Panicked => Err(HashError::Failed("the check panicked".into())),
+            Answer::Hashed(_) => Err(HashError::Failed("the thread answered another job".into())),
         }
     }
 
     /// An argon2id PHC string of `secret` (a code or a PIN), salted at
     /// random, with the default parameters (m=19456 KiB, t=2, p=1).
-    pub async fn hash(&self, secret: &str) -> Result<Result<String, String>, Stopped> {
+    pub async fn hash(&self, secret: &str) -> Result<String, HashError> {
         let mut salt = [0u8; 16];
-        if let Err(e) = getrandom::fill(&mut salt) {
-            return Ok(Err(format!("no randomness available: {e}")));
-        }
+        getrandom::fill(&mut salt)
+            .map_err(|e| HashError::Failed(format!("no randomness available: {e}")))?;
         match self.submit(Work::Hash(secret.to_owned(), salt)).await? {
-            Answer::Hashed(h) => Ok(h),
-            Answer::Matched(_) => Ok(Err("the hashing thread answered another job".into())),
+            Answer::Hashed(h) => h.map_err(HashError::Failed),
+            Answer::Panicked => Err(HashError::Failed("hashing panicked".into())),
+            Answer::Matched(_) => Err(HashError::Failed("the thread answered another job".into())),
         }
     }
 
-    async fn submit(&self, work: Work) -> Result<Answer, Stopped> {
+    async fn submit(&self, work: Work) -> Result<Answer, HashError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { work, reply })
             .await
-            .map_err(|_| Stopped)?;
-        answer.await.map_err(|_| Stopped)
+            .map_err(|_| HashError::Stopped)?;
+        answer.await.map_err(|_| HashError::Stopped)
     }
 }
 
@@ -200,10 +214,17 @@ fn run_thread(rx: &Mutex<mpsc::Receiver<Job>>) {
         }
         let memory = memory
             .get_or_insert_with(|| vec![Block::default(); MAX_M_KIB as usize].into_boxed_slice());
-        let answer = match work {
+        // A panic inside argon2 must not take the thread (and with two
+        // threads, every PIN log-in of the store) down with it: the job
+        // fails, the thread goes on. The memory is plain blocks that the
+        // next job overwrites.
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match work {
             Work::Verify(c, secret) => Answer::Matched(matches(&c, secret.as_bytes(), memory)),
             Work::Hash(secret, salt) => Answer::Hashed(hash_with(secret.as_bytes(), &salt, memory)),
-        };
+            #[cfg(test)]
+            Work::Panic => panic!("a test's panicking job"),
+        }))
+        .unwrap_or(Answer::Panicked);
         let _ = reply.send(answer);
     }
 }
@@ -273,7 +294,7 @@ mod tests {
             hasher.verify(demo, "123457").await.unwrap(),
             Verdict::NoMatch
         );
-        let h = hasher.hash("4711").await.unwrap().unwrap();
+        let h = hasher.hash("4711").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(!h.contains("4711"));
         // What the threads make, the argon2 crate's own verifier accepts.
@@ -286,6 +307,16 @@ mod tests {
             hasher.verify(&costly, "123456").await.unwrap(),
             Verdict::Unusable(Unusable::TooCostly(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_thread_goes_on() {
+        let hasher = Hasher::start(1).unwrap();
+        // The one thread takes the panicking job, then the next ones.
+        let answer = hasher.submit(Work::Panic).await.unwrap();
+        assert!(matches!(answer, Answer::Panicked));
+        let h = hasher.hash("4711").await.unwrap();
+        assert_eq!(hasher.verify(&h, "4711").await.unwrap(), Verdict::Match);
     }
 
     #[tokio::test]

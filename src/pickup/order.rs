@@ -155,14 +155,20 @@ impl Order {
     /// The order in a stored row; a row that does not parse is a storage
     /// error (only this folder writes rows, from checked documents).
     pub fn from_row(row: OrderRow) -> Result<Order, StoreError> {
-        let bad = |what: String| StoreError::Sqlite(format!("order {}: {what}", row.order_id));
+        let id = &row.order_id;
+        let bad = |what: String| StoreError::Invalid {
+            what: format!("order {id}: {what}"),
+            source: None,
+        };
         Ok(Order {
-            document: CentralOrder::from_stored(&row.document).map_err(|e| bad(e.to_string()))?,
+            document: CentralOrder::from_stored(&row.document)
+                .map_err(|e| StoreError::invalid(format!("order {id}: its document"), e))?,
             central_status: CentralStatus::parse(&row.central_status)
                 .ok_or_else(|| bad(format!("unknown central status {}", row.central_status)))?,
             state: State::parse(&row.state)
                 .ok_or_else(|| bad(format!("unknown state {}", row.state)))?,
-            local: serde_json::from_str(&row.local).map_err(|e| bad(e.to_string()))?,
+            local: serde_json::from_str(&row.local)
+                .map_err(|e| StoreError::invalid(format!("order {id}: its local part"), e))?,
             order_id: row.order_id,
             version: row.version,
             revision: row.revision,
@@ -176,8 +182,7 @@ impl Order {
 
     /// The row that stores this order.
     fn to_row(&self) -> Result<OrderRow, StoreError> {
-        let bad =
-            |e: serde_json::Error| StoreError::Sqlite(format!("order {}: {e}", self.order_id));
+        let bad = |e: serde_json::Error| StoreError::invalid(format!("order {}", self.order_id), e);
         Ok(OrderRow {
             order_id: self.order_id.clone(),
             version: self.version,
@@ -326,7 +331,7 @@ pub(super) fn record(
     data: Value,
 ) -> Result<(), StoreError> {
     let event = NewEvent::service(event_type, data)
-        .map_err(|e| StoreError::Sqlite(format!("{event_type} does not fit events.md: {e}")))?;
+        .map_err(|e| StoreError::invalid(format!("{event_type} does not fit events.md"), e))?;
     ctx.append(&event)?;
     Ok(())
 }

@@ -84,7 +84,7 @@ pub fn create_reservation(
     };
     let document = doc
         .to_json()
-        .map_err(|e| StoreError::Sqlite(format!("order {order_id}: {e}")))?;
+        .map_err(|e| StoreError::invalid(format!("order {order_id}"), e))?;
     orders::insert(
         ctx,
         &NewOrderRow {

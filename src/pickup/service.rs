@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::actions::{self, Command};
 use super::arrival::{self, Verified};
-use super::hasher::{Hasher, Verdict};
+use super::hasher::{HashError, Hasher, Verdict};
 use super::order::{self, in_tx, Order, PickupError};
 use super::reservation::{self, NewReservation};
 use super::staff;
@@ -126,6 +126,15 @@ pub struct Pickups {
     pub staff_sessions: Arc<StaffSessions>,
 }
 
+/// The hashing threads stopping means the service is stopping (503, like
+/// the writer); a failed job is this request's internal error.
+fn hash_failed(e: HashError) -> StoreError {
+    match e {
+        HashError::Stopped => StoreError::WriterStopped,
+        e @ HashError::Failed(_) => StoreError::internal("a hashing thread", e),
+    }
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -135,7 +144,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Io(format!("worker failed: {e}")))
+        .map_err(|e| StoreError::internal("a pickup worker task failed", e))
 }
 
 impl Pickups {
@@ -191,10 +200,7 @@ impl Pickups {
 
     /// Checks `secret` against `phc` on the hashing threads.
     async fn secret_check(&self, phc: &str, secret: &str) -> Result<Verdict, StoreError> {
-        self.hasher
-            .verify(phc, secret)
-            .await
-            .map_err(|_| StoreError::WriterStopped)
+        self.hasher.verify(phc, secret).await.map_err(hash_failed)
     }
 
     /// Checks a staff member's PIN (counting failures; the fifth locks).
@@ -388,13 +394,9 @@ impl Pickups {
     /// Creates a reservation made in the store; returns it and the clear
     /// code (shown once, only its hash is kept).
     pub async fn reserve(&self, r: NewReservation) -> Result<(Order, String), PickupError> {
-        let code = crate::secrets::random_digits(6).map_err(|e| StoreError::Io(e.to_string()))?;
-        let hash = self
-            .hasher
-            .hash(&code)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?
-            .map_err(StoreError::Io)?;
+        let code = crate::secrets::random_digits(6)
+            .map_err(|e| StoreError::internal("a reservation code", e))?;
+        let hash = self.hasher.hash(&code).await.map_err(hash_failed)?;
         let store_id = self.store_id.clone();
         let order = self
             .writer

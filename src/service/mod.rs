@@ -53,7 +53,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let store_id = config.store.id.clone();
     let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path, &store_id))
         .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+        .map_err(|e| StoreError::internal("opening the database", e))??;
     let metrics = Arc::new(Metrics::new());
     let (writer, writer_thread) = Writer::start(
         conn,

@@ -26,8 +26,17 @@ pub use writer::{
     AppendOutcome, Appended, Idempotency, WriteCtx, WriteOp, Writer, WriterHealth, WriterSettings,
 };
 
-/// Errors of the store, each with a message a person can act on.
-#[derive(Debug, thiserror::Error)]
+/// A lower error kept as the source of a [`StoreError`] (shared, so the
+/// writer can answer every caller of a failed group with the same error).
+pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Errors of the store, each with a message a person can act on and, where
+/// one caused it, its source (`#[source]`, for the logs' error chain).
+///
+/// The writer decides from the variant alone what it survives: only
+/// [`StoreError::Storage`] (the database file itself failed) stops it; see
+/// [`StoreError::is_fatal`].
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The file cannot be used as this store's database (startup).
     #[error("database {file}: {problem}")]
@@ -44,53 +53,87 @@ pub enum StoreError {
     NotFound(String),
     #[error("the database writer has stopped; the service is shutting down")]
     WriterStopped,
+    /// Another connection holds the database (a CLI command beside the
+    /// service); this operation fails, a retry may succeed.
     #[error("database busy: {0}")]
-    Busy(String),
+    Busy(#[source] Arc<rusqlite::Error>),
+    /// SQLite refused this statement (a constraint, a bug): the operation
+    /// fails, the database and the writer are fine.
     #[error("database error: {0}")]
-    Sqlite(String),
-    #[error("database I/O error: {0}")]
-    Io(String),
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The database file itself failed (I/O error, corruption, read-only,
+    /// gone): the writer stops rather than go on with a file it cannot trust.
+    #[error("database file failed: {0}")]
+    Storage(#[source] Arc<rusqlite::Error>),
+    /// A stored row does not read back as what store-edge writes (a bug, or
+    /// a foreign write to the file); this operation fails.
+    #[error("stored data is invalid: {what}")]
+    Invalid {
+        what: String,
+        #[source]
+        source: Option<Source>,
+    },
+    /// Something the operation needed besides the database failed (a worker
+    /// thread, the OS's random source, a hashing thread); this operation fails.
+    #[error("{what}: {source}")]
+    Internal {
+        what: &'static str,
+        #[source]
+        source: Source,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode as C;
-        match e.sqlite_error_code() {
+        let code = e.sqlite_error_code();
+        let e = Arc::new(e);
+        match code {
             Some(C::DiskFull) => StoreError::DiskFull,
-            Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Busy(e.to_string()),
+            Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Busy(e),
             Some(
                 C::SystemIoFailure
                 | C::DatabaseCorrupt
                 | C::NotADatabase
                 | C::CannotOpen
                 | C::ReadOnly,
-            ) => StoreError::Io(e.to_string()),
-            _ => StoreError::Sqlite(e.to_string()),
+            ) => StoreError::Storage(e),
+            _ => StoreError::Sqlite(e),
         }
     }
 }
 
 impl StoreError {
-    /// Errors after which the writer must not go on.
-    fn is_fatal(&self) -> bool {
-        matches!(self, StoreError::Io(_))
+    /// Errors after which the writer must not go on: the file failed.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, StoreError::Storage(_))
+    }
+
+    /// A stored row that does not parse; `source` is the parser's error.
+    pub fn invalid(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Invalid {
+            what: what.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A failure outside the database that an operation needed.
+    pub fn internal(
+        what: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Internal {
+            what,
+            source: Arc::new(source),
+        }
     }
 
     /// A copy to answer each caller of a failed group with.
     fn clone_for_reply(&self) -> StoreError {
-        match self {
-            StoreError::DiskFull => StoreError::DiskFull,
-            StoreError::QuotaReached {
-                used_bytes,
-                max_bytes,
-            } => StoreError::QuotaReached {
-                used_bytes: *used_bytes,
-                max_bytes: *max_bytes,
-            },
-            StoreError::Busy(m) => StoreError::Busy(m.clone()),
-            StoreError::Io(m) => StoreError::Io(m.clone()),
-            other => StoreError::Sqlite(other.to_string()),
-        }
+        self.clone()
     }
 }
 
@@ -210,7 +253,7 @@ impl ReadPool {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || f(&*pool.get()?))
             .await
-            .map_err(|e| StoreError::Io(format!("reader task failed: {e}")))?
+            .map_err(|e| StoreError::internal("a database reader task failed", e))?
     }
 }
 
@@ -230,4 +273,81 @@ pub fn open_existing(path: &Path, store_id: &str) -> Result<Db, StoreError> {
         });
     }
     open_for_writing(path, store_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn started() -> (tempfile::TempDir, Writer, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kinds.db");
+        let conn = open_for_writing(&path, "s1").unwrap();
+        let settings = WriterSettings {
+            path,
+            max_size_bytes: 1 << 30,
+            retain_sent_days: 30,
+        };
+        let metrics = Arc::new(crate::telemetry::Metrics::new());
+        let (writer, thread) = Writer::start(conn, settings, metrics).unwrap();
+        (dir, writer, thread)
+    }
+
+    /// The writer decides from the error's kind alone: an operation's own
+    /// failure (a refused statement, something outside the database) fails
+    /// that operation and the writer goes on; only the file failing stops it.
+    /// Every kind keeps its source for the log's error chain.
+    #[tokio::test]
+    async fn the_writer_stops_only_when_the_file_fails_and_errors_keep_their_source() {
+        let (_dir, writer, thread) = started();
+
+        let refused = writer
+            .run(0, |ctx| {
+                ctx.conn()
+                    .execute("INSERT INTO meta (key, value) VALUES ('store_id', 'x')", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, StoreError::Sqlite(_)), "{refused:?}");
+        assert!(refused.source().is_some());
+
+        let outside = writer
+            .run(0, |_| -> Result<(), _> {
+                Err(StoreError::internal(
+                    "a test's worker",
+                    std::io::Error::other("gone"),
+                ))
+            })
+            .await
+            .unwrap_err();
+        assert!(outside.source().is_some_and(|s| s.to_string() == "gone"));
+        assert!(writer.health.fatal_error().is_none());
+        writer.run(0, |_| Ok(())).await.unwrap();
+
+        let io = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            None,
+        );
+        let failed = writer
+            .run(0, move |_| -> Result<(), _> { Err(StoreError::from(io)) })
+            .await
+            .unwrap_err();
+        assert!(matches!(failed, StoreError::Storage(_)), "{failed:?}");
+        assert!(failed.source().is_some());
+        // The callers are answered first, then the writer stops.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while writer.health.fatal_error().is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(writer.health.fatal_error().is_some());
+        assert!(matches!(
+            writer.run(0, |_| Ok(())).await,
+            Err(StoreError::WriterStopped)
+        ));
+        drop(writer);
+        thread.join().unwrap();
+    }
 }

@@ -22,7 +22,7 @@ pub fn create(db: &Db, role: Role, register: Option<&str>, now: i64) -> Result<S
             "tablets pair as staff or kiosk; use `store-edge token create` for other roles".into(),
         ));
     }
-    let code = secrets::random_digits(8).map_err(|e| StoreError::Io(e.to_string()))?;
+    let code = secrets::random_digits(8).map_err(|e| StoreError::internal("a pairing code", e))?;
     let created = crate::events::format_time(time::OffsetDateTime::now_utc());
     let conn = db.sql();
     conn.execute(
@@ -93,7 +93,8 @@ fn redeem_on(
         .filter(|c| !c.is_control())
         .take(40)
         .collect();
-    let suffix = secrets::random_digits(4).map_err(|e| StoreError::Io(e.to_string()))?;
+    let suffix =
+        secrets::random_digits(4).map_err(|e| StoreError::internal("a tablet name's suffix", e))?;
     let name = format!("{} #{suffix}", clean.trim());
     let token = tokens::create_on(conn, &name, role)?;
     conn.execute(

@@ -73,7 +73,8 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 /// A new random token: `se_` + 43 characters of base64url (256 bits).
 pub fn generate_token() -> Result<String, StoreError> {
     use base64::Engine;
-    let bytes = crate::secrets::random_bytes::<32>().map_err(|e| StoreError::Io(e.to_string()))?;
+    let bytes =
+        crate::secrets::random_bytes::<32>().map_err(|e| StoreError::internal("a token", e))?;
     Ok(format!(
         "se_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -136,7 +136,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || state.run())
-            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::internal("starting the writer thread", e))?;
         Ok((Writer { tx, health }, handle))
     }
 
@@ -410,7 +410,7 @@ impl WriteOp for AppendOp {
         } else {
             serde_json::to_string(&acks)
         }
-        .map_err(|e| StoreError::Io(e.to_string()))?;
+        .map_err(|e| StoreError::invalid("an acknowledgement", e))?;
         if let Some(idem) = &self.idempotency {
             ctx.conn()
                 .prepare_cached(
@@ -583,7 +583,7 @@ impl WriterThread {
                 if e.is_fatal() {
                     drop(tx);
                     self.next_seq = seq_before;
-                    let err = StoreError::Io(e.to_string());
+                    let err = e.clone();
                     for (op, _) in results {
                         op.finish(Err(err.clone_for_reply()));
                     }

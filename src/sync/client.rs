@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, DATE, RETRY_AFTER};
 
+use crate::telemetry::error_chain;
+
 /// A raw answer: status, Retry-After, body.
 #[derive(Debug)]
 pub struct Answer {
@@ -166,23 +168,6 @@ impl CentralClient {
         let v = self.skew_s.load(Ordering::Relaxed);
         (v != i64::MIN).then_some(v)
     }
-}
-
-/// An error and all its sources, `outer: inner: root` (reqwest's own text
-/// is only "error sending request"; the reason is further down). A source
-/// whose text the chain already shows is skipped.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -47,3 +47,21 @@ pub fn memory_kib() -> Option<(u64, u64)> {
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
+
+/// An error and all its sources, `outer: inner: root`, for the logs
+/// (reqwest's own text is only "error sending request"; a store error's
+/// cause is its source). A source whose text the chain already shows is
+/// skipped.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
