@@ -488,13 +488,17 @@ fn screen(
 }
 
 impl Kind {
-    /// True when `value` has this kind's shape and that shape is no card
-    /// number by nature, so the screening may skip it: a GTIN-14 with its GS1
-    /// check digit. Nothing else: events.md gives ids no shape (any string),
-    /// so an id is screened like text.
+    /// True when `value` has this kind's shape and that shape is digits by
+    /// nature, so the screening may skip it (issue 10: "fields the catalog
+    /// types as a GTIN or as an id"): a GTIN-14 with its GS1 check digit, or
+    /// a well-formed id ([`is_id`]: a till's transaction number may well be
+    /// 16 Luhn-valid digits, and refusing one in ten of them would lose
+    /// sales). Only for the top-level fields the event's type declares (see
+    /// [`EventType::screen_card_numbers`]); never text, never nested.
     pub fn exempt_from_screening(self, value: &Value) -> bool {
         match self {
             Kind::Gtin14 => value.as_str().is_some_and(gtin::is_gtin14),
+            Kind::Id => value.as_str().is_some_and(is_id),
             _ => false,
         }
     }
@@ -509,8 +513,8 @@ impl EventType {
     /// Refuses a clear payment card number (see [`pan`]) anywhere in a
     /// client's `data`: in every string, every number and every object key,
     /// at any depth, in known and unknown fields alike. The one exception is a
-    /// top-level field that this type declares with a kind whose shape is no
-    /// card number (see [`Kind::exempt_from_screening`]: a valid GTIN-14) and
+    /// top-level field that this type declares as a GTIN or an id (see
+    /// [`Kind::exempt_from_screening`]: a valid GTIN-14, a well-formed id) and
     /// whose value has that shape; the same name anywhere else, or a value of
     /// another shape, is screened. The error names the field (`data.comment`,
     /// `data.items[1].sku`), never the number.
@@ -560,6 +564,18 @@ fn invalid(field: &Field, problem: impl Into<String>) -> DataError {
     }
 }
 
+/// Longest id accepted (order, transaction, job ids, serials, batches).
+pub const MAX_ID_LEN: usize = 128;
+
+/// An id's shape: 1–[`MAX_ID_LEN`] characters, no whitespace, no control
+/// characters. Ids are made by machines (a till, central, a printer), never
+/// typed as prose; a card number typed with spaces is not an id.
+pub fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= MAX_ID_LEN
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
     let as_str = || {
         value
@@ -567,9 +583,17 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
             .ok_or_else(|| invalid(field, "must be a string"))
     };
     match field.kind {
-        Kind::Text | Kind::Id => {
+        Kind::Text => {
             if as_str()?.is_empty() {
                 return Err(invalid(field, "must not be empty"));
+            }
+        }
+        Kind::Id => {
+            if !is_id(as_str()?) {
+                return Err(invalid(
+                    field,
+                    format!("must be an id: 1–{MAX_ID_LEN} characters without spaces or control characters"),
+                ));
             }
         }
         Kind::OneOf(allowed) => {
@@ -774,29 +798,49 @@ mod tests {
     const LUHN_GTIN: &str = "05449000000996";
 
     #[test]
-    fn only_a_valid_gtin_is_exempt_from_screening_and_no_id_is() {
+    fn only_a_valid_gtin_or_a_well_formed_id_is_exempt_from_screening() {
         assert!(pan::contains_card_number(LUHN_GTIN));
         for t in CATALOG {
             for f in t.fields {
                 let gtin = matches!(f.kind, Kind::Gtin14);
+                let id = matches!(f.kind, Kind::Id);
                 let name = format!("{}.{}", t.name, f.name);
                 assert_eq!(
                     f.kind.exempt_from_screening(&json!(LUHN_GTIN)),
-                    gtin,
+                    gtin || id,
                     "{name}"
                 );
-                for not_a_gtin in [
-                    json!("4111111111111111"),
-                    json!("05449000000997"),
+                // A till's numeric transaction id: digits by nature (issue 10).
+                assert_eq!(
+                    f.kind.exempt_from_screening(&json!("4111111111111111")),
+                    id,
+                    "{name}"
+                );
+                for neither in [
+                    json!("05449000000997 "),
+                    json!("4111 1111 1111 1111"),
                     json!(5_449_000_000_996_u64),
+                    json!(""),
+                    json!("x".repeat(MAX_ID_LEN + 1)),
                 ] {
-                    assert!(
-                        !f.kind.exempt_from_screening(&not_a_gtin),
-                        "{name}: {not_a_gtin}"
-                    );
+                    assert!(!f.kind.exempt_from_screening(&neither), "{name}: {neither}");
                 }
             }
         }
+        // Ids are checked for that shape too: spaces make a 422, not an id.
+        let t = lookup("store.transaction.completed").unwrap();
+        let mut data = json!({"transaction_id": "T 1", "register_id": "till-1", "total_minor": 1,
+                              "currency": "EUR", "item_count": 1});
+        assert!(matches!(
+            t.validate(&data),
+            Err(DataError::Invalid {
+                field: "transaction_id",
+                ..
+            })
+        ));
+        data["transaction_id"] = json!("4012888888881881");
+        assert!(t.validate(&data).is_ok());
+        assert_eq!(t.screen_card_numbers(&data).ok(), Some(()));
     }
 
     /// The path of the card number `data` holds for `event_type`, if any.
@@ -902,33 +946,17 @@ mod tests {
                 json!({"sku": pan}),
                 "data.sku",
             ),
-            // Declared ids are any string (events.md), so they are screened.
+            // A declared id exempt only with an id's shape: not with spaces.
             (
                 "store.transaction.completed",
-                json!({"transaction_id": pan}),
+                json!({"transaction_id": "4111 1111 1111 1111"}),
                 "data.transaction_id",
             ),
             (
-                "store.transaction.completed",
-                json!({"pickup_order_id": pan}),
-                "data.pickup_order_id",
-            ),
-            (
-                "store.receipt.printed",
-                json!({"job_id": "4111-1111-1111-1111"}),
-                "data.job_id",
-            ),
-            (
-                "store.feedback.submitted",
-                json!({"order_id": pan}),
-                "data.order_id",
-            ),
-            (
                 "store.product.scanned",
-                json!({"serial": pan}),
+                json!({"serial": 4_111_111_111_111_111_u64}),
                 "data.serial",
             ),
-            ("store.product.scanned", json!({"batch": pan}), "data.batch"),
             // A declared GTIN field is exempt only with a GTIN's shape.
             ("store.product.scanned", json!({"gtin": pan}), "data.gtin"),
             (
