@@ -32,6 +32,7 @@ use crate::pickup::reservation::{NewReservation, ReservedItem};
 use crate::pickup::service::{PinError, Verification};
 use crate::pickup::staff_session::StaffOnTablet;
 use crate::pickup::view::OrderView;
+use crate::scan::gtin;
 use crate::store::tokens::Role;
 
 fn with_extra(mut e: ApiError, extra: Value) -> ApiError {
@@ -621,7 +622,15 @@ fn check_reservation(b: ReservationBody) -> Result<NewReservation, ApiError> {
     let bad = |m: &str| ApiError::unprocessable(m.to_owned());
     ApiError::screen_card_numbers(&[("customer.display_name", &b.customer.display_name)])?;
     for (i, it) in b.items.iter().enumerate() {
-        ApiError::screen_card_numbers(&[(&format!("items[{i}].name"), &it.name)])?;
+        // A SKU is any string (central's contract), so it is screened like
+        // the name; a GTIN only when it is not one.
+        ApiError::screen_card_numbers(&[
+            (&format!("items[{i}].sku"), &it.sku),
+            (&format!("items[{i}].name"), &it.name),
+        ])?;
+        if let Some(g) = it.gtin.as_deref().filter(|g| !gtin::is_gtin14(g)) {
+            ApiError::screen_card_numbers(&[(&format!("items[{i}].gtin"), g)])?;
+        }
     }
     let name = b.customer.display_name.trim();
     if name.is_empty() || name.len() > 100 {
@@ -643,10 +652,10 @@ fn check_reservation(b: ReservationBody) -> Result<NewReservation, ApiError> {
         if !(1..=999).contains(&it.quantity) {
             return Err(bad(&format!("items[{i}]: quantity must be 1 to 999")));
         }
-        if let Some(g) = &it.gtin {
-            if g.len() != 14 || !g.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(bad(&format!("items[{i}]: gtin must be 14 digits")));
-            }
+        if it.gtin.as_deref().is_some_and(|g| !gtin::is_gtin14(g)) {
+            return Err(bad(&format!(
+                "items[{i}]: gtin must be 14 digits ending in the GS1 check digit, e.g. 04006381333931"
+            )));
         }
         items.push(ReservedItem {
             sku: it.sku,

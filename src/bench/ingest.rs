@@ -38,7 +38,7 @@ pub(super) fn sample_event(i: u64) -> serde_json::Value {
     let h = mix(i);
     json!({
         "type": "store.transaction.completed",
-        "data": {"transaction_id": format!("T-{:06}-{i}", h % 1_000_000), "register_id": format!("till-{}", h % 8 + 1),
+        "data": {"transaction_id": format!("T-{:06}-N{i}", h % 1_000_000), "register_id": format!("till-{}", h % 8 + 1),
                  "total_minor": (h >> 8) % 250_000 + 99, "currency": "EUR", "item_count": (h >> 20) % 12 + 1,
                  "customer_token": pseudo_token(h), "pickup_order_id": format!("W-{}", (h >> 30) % 90_000 + 10_000)}
     })

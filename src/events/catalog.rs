@@ -4,12 +4,12 @@
 //! This table is the only place that knows the contract's field rules; the
 //! local API, the fake central and the producers inside the service all
 //! validate through it. It must never accept a clear card number where a
-//! `customer_token` belongs, and [`screen_card_numbers`] keeps clear card
+//! `customer_token` belongs, and [`EventType::screen_card_numbers`] keeps clear card
 //! numbers out of everything else a client posts.
 
 use serde_json::{Map, Value};
 
-use crate::scan::pan;
+use crate::scan::{gtin, pan};
 
 /// The five journey stages of events.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,9 @@ pub enum Producer {
 pub enum Kind {
     /// Any non-empty string.
     Text,
-    /// An identifier (a transaction, order or print job): any non-empty string,
-    /// digits by nature, so never screened for card numbers (see [`NOT_SCREENED`]).
+    /// An identifier (a transaction, order or print job, a GS1 batch or
+    /// serial): any non-empty string, as events.md gives ids no shape; so it is
+    /// screened for card numbers like text.
     Id,
     /// One of the listed strings.
     OneOf(&'static [&'static str]),
@@ -63,10 +64,10 @@ pub enum Kind {
     CustomerToken,
     /// A masked number: `****` followed by at most 4 characters.
     Masked,
-    /// A scan shown masked: no run of more than 4 clear digits (digit groups
-    /// joined by a single space or dash count as one run).
+    /// A scan shown masked: at most 4 digits in all, wherever they are
+    /// (`************0511`), so no separator can hide a number in it.
     RawMasked,
-    /// 14 digits.
+    /// 14 digits, the last the GS1 check digit of the others.
     Gtin14,
     /// `YYYY-MM-DD`.
     Date,
@@ -409,21 +410,6 @@ pub enum DataError {
     CardNumber { field: String },
 }
 
-/// The fields that are digits by nature and validated as such — GTINs and the
-/// ids of transactions, orders, print jobs, SKUs and GS1 serials and batches:
-/// [`screen_card_numbers`] skips them wherever they are. Every catalog field of
-/// kind [`Kind::Id`] or [`Kind::Gtin14`] is here.
-pub const NOT_SCREENED: &[&str] = &[
-    "gtin",
-    "transaction_id",
-    "order_id",
-    "pickup_order_id",
-    "sku",
-    "serial",
-    "batch",
-    "job_id",
-];
-
 /// One step of the path to a value inside event data.
 enum Step<'a> {
     Key(&'a str),
@@ -445,18 +431,27 @@ fn render_path(root: &str, steps: &[Step<'_>]) -> String {
 }
 
 /// Refuses a clear payment card number (see [`pan`]) anywhere in `value`: in
-/// every string, every number and every object key, at any depth, except under
-/// the [`NOT_SCREENED`] fields. `root` names `value` in the error (`data`).
-/// The error names the field, never the number.
-pub fn screen_card_numbers(root: &str, value: &Value) -> Result<(), DataError> {
-    fn walk<'a>(root: &str, value: &'a Value, steps: &mut Vec<Step<'a>>) -> Result<(), DataError> {
+/// every string, every number and every object key, at any depth, except the
+/// top-level fields for which `exempt(name, value)` says so. `root` names
+/// `value` in the error (`data`). The error names the field, never the number.
+fn screen(
+    root: &str,
+    value: &Value,
+    exempt: &dyn Fn(&str, &Value) -> bool,
+) -> Result<(), DataError> {
+    fn walk<'a>(
+        root: &str,
+        value: &'a Value,
+        exempt: &dyn Fn(&str, &Value) -> bool,
+        steps: &mut Vec<Step<'a>>,
+    ) -> Result<(), DataError> {
         let found = match value {
             Value::String(s) => pan::contains_card_number(s),
             Value::Number(n) => pan::contains_card_number(&n.to_string()),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     steps.push(Step::Index(i));
-                    walk(root, item, steps)?;
+                    walk(root, item, exempt, steps)?;
                     steps.pop();
                 }
                 false
@@ -469,11 +464,13 @@ pub fn screen_card_numbers(root: &str, value: &Value) -> Result<(), DataError> {
                             field: format!("{parent}.<a field name>"),
                         });
                     }
-                    if NOT_SCREENED.contains(&key.as_str()) {
+                    // Only at the top: a name means something only where the
+                    // catalog declares it.
+                    if steps.is_empty() && exempt(key, item) {
                         continue;
                     }
                     steps.push(Step::Key(key));
-                    walk(root, item, steps)?;
+                    walk(root, item, exempt, steps)?;
                     steps.pop();
                 }
                 false
@@ -487,10 +484,47 @@ pub fn screen_card_numbers(root: &str, value: &Value) -> Result<(), DataError> {
         }
         Ok(())
     }
-    walk(root, value, &mut Vec::new())
+    walk(root, value, exempt, &mut Vec::new())
+}
+
+impl Kind {
+    /// True when `value` has this kind's shape and that shape is digits by
+    /// nature, so the screening may skip it (issue 10: "fields the catalog
+    /// types as a GTIN or as an id"): a GTIN-14 with its GS1 check digit, or
+    /// a well-formed id ([`is_id`]: a till's transaction number may well be
+    /// 16 Luhn-valid digits, and refusing one in ten of them would lose
+    /// sales). Only for the top-level fields the event's type declares (see
+    /// [`EventType::screen_card_numbers`]); never text, never nested.
+    pub fn exempt_from_screening(self, value: &Value) -> bool {
+        match self {
+            Kind::Gtin14 => value.as_str().is_some_and(gtin::is_gtin14),
+            Kind::Id => value.as_str().is_some_and(is_id),
+            _ => false,
+        }
+    }
 }
 
 impl EventType {
+    /// The field `name` as this type declares it, if it does.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Refuses a clear payment card number (see [`pan`]) anywhere in a
+    /// client's `data`: in every string, every number and every object key,
+    /// at any depth, in known and unknown fields alike. The one exception is a
+    /// top-level field that this type declares as a GTIN or an id (see
+    /// [`Kind::exempt_from_screening`]: a valid GTIN-14, a well-formed id) and
+    /// whose value has that shape; the same name anywhere else, or a value of
+    /// another shape, is screened. The error names the field (`data.comment`,
+    /// `data.items[1].sku`), never the number.
+    pub fn screen_card_numbers(&self, data: &Value) -> Result<(), DataError> {
+        screen("data", data, &|name, value| {
+            self.field(name)
+                .is_some_and(|f| f.kind.exempt_from_screening(value))
+        })
+    }
+
     /// Checks `data` against this type's fields. Unknown extra fields are
     /// allowed (events.md: they must be kept when forwarded).
     pub fn validate(&self, data: &Value) -> Result<(), DataError> {
@@ -530,6 +564,18 @@ fn invalid(field: &Field, problem: impl Into<String>) -> DataError {
     }
 }
 
+/// Longest id accepted (order, transaction, job ids, serials, batches).
+pub const MAX_ID_LEN: usize = 128;
+
+/// An id's shape: 1–[`MAX_ID_LEN`] characters, no whitespace, no control
+/// characters. Ids are made by machines (a till, central, a printer), never
+/// typed as prose; a card number typed with spaces is not an id.
+pub fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= MAX_ID_LEN
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
     let as_str = || {
         value
@@ -537,9 +583,17 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
             .ok_or_else(|| invalid(field, "must be a string"))
     };
     match field.kind {
-        Kind::Text | Kind::Id => {
+        Kind::Text => {
             if as_str()?.is_empty() {
                 return Err(invalid(field, "must not be empty"));
+            }
+        }
+        Kind::Id => {
+            if !is_id(as_str()?) {
+                return Err(invalid(
+                    field,
+                    format!("must be an id: 1–{MAX_ID_LEN} characters without spaces or control characters"),
+                ));
             }
         }
         Kind::OneOf(allowed) => {
@@ -586,17 +640,19 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
         }
         Kind::RawMasked => {
             let s = as_str()?;
-            if s.is_empty() || pan::longest_grouped_digit_run(s) > 4 {
+            if s.is_empty() || pan::digit_count(s) > 4 {
                 return Err(invalid(
                     field,
-                    "must be masked: at most 4 clear digits in a row, e.g. ************0511",
+                    "must be masked: at most 4 clear digits in all, e.g. ************0511",
                 ));
             }
         }
         Kind::Gtin14 => {
-            let s = as_str()?;
-            if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(field, "must be 14 digits"));
+            if !gtin::is_gtin14(as_str()?) {
+                return Err(invalid(
+                    field,
+                    "must be 14 digits ending in the GS1 check digit, e.g. 04006381333931",
+                ));
             }
         }
         Kind::Date => {
@@ -668,12 +724,13 @@ fn check_kind(field: &Field, value: &Value) -> Result<(), DataError> {
 
 /// 43 characters of the base64url alphabet: HMAC-SHA256 without padding.
 /// A run of 12 or more digits is refused: that is a clear number padded to the
-/// shape (a real token has one with a chance of about 10^-8).
+/// shape (a real token has one with a chance of about 10^-8). `-` and `_` do
+/// not end a run (`4111-1111_1111-1111…` is a run of 16).
 pub fn is_customer_token(s: &str) -> bool {
     s.len() == 43
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && pan::longest_digit_run(s) < 12
+        && pan::longest_digit_run_between_letters(s) < 12
 }
 
 /// `****` plus at most 4 visible characters.
@@ -736,24 +793,60 @@ mod tests {
         );
     }
 
+    /// A Luhn-valid GTIN-14 (Coca-Cola's GTIN-13 `5449000000996`): a card
+    /// number to the detector, a product to the catalog.
+    const LUHN_GTIN: &str = "05449000000996";
+
     #[test]
-    fn every_id_and_gtin_field_of_the_catalog_is_not_screened_and_nothing_else_is() {
+    fn only_a_valid_gtin_or_a_well_formed_id_is_exempt_from_screening() {
+        assert!(pan::contains_card_number(LUHN_GTIN));
         for t in CATALOG {
             for f in t.fields {
-                let exempt = matches!(f.kind, Kind::Id | Kind::Gtin14);
+                let gtin = matches!(f.kind, Kind::Gtin14);
+                let id = matches!(f.kind, Kind::Id);
+                let name = format!("{}.{}", t.name, f.name);
                 assert_eq!(
-                    exempt,
-                    NOT_SCREENED.contains(&f.name),
-                    "{}.{}",
-                    t.name,
-                    f.name
+                    f.kind.exempt_from_screening(&json!(LUHN_GTIN)),
+                    gtin || id,
+                    "{name}"
                 );
+                // A till's numeric transaction id: digits by nature (issue 10).
+                assert_eq!(
+                    f.kind.exempt_from_screening(&json!("4111111111111111")),
+                    id,
+                    "{name}"
+                );
+                for neither in [
+                    json!("05449000000997 "),
+                    json!("4111 1111 1111 1111"),
+                    json!(5_449_000_000_996_u64),
+                    json!(""),
+                    json!("x".repeat(MAX_ID_LEN + 1)),
+                ] {
+                    assert!(!f.kind.exempt_from_screening(&neither), "{name}: {neither}");
+                }
             }
         }
+        // Ids are checked for that shape too: spaces make a 422, not an id.
+        let t = lookup("store.transaction.completed").unwrap();
+        let mut data = json!({"transaction_id": "T 1", "register_id": "till-1", "total_minor": 1,
+                              "currency": "EUR", "item_count": 1});
+        assert!(matches!(
+            t.validate(&data),
+            Err(DataError::Invalid {
+                field: "transaction_id",
+                ..
+            })
+        ));
+        data["transaction_id"] = json!("4012888888881881");
+        assert!(t.validate(&data).is_ok());
+        assert_eq!(t.screen_card_numbers(&data).ok(), Some(()));
     }
 
-    fn screened(data: Value) -> Result<(), String> {
-        screen_card_numbers("data", &data).map_err(|e| match e {
+    /// The path of the card number `data` holds for `event_type`, if any.
+    fn screened(event_type: &str, data: Value) -> Result<(), String> {
+        let t = lookup(event_type).expect("type in catalog");
+        t.screen_card_numbers(&data).map_err(|e| match e {
             DataError::CardNumber { field } => field,
             other => panic!("{other}"),
         })
@@ -778,6 +871,7 @@ mod tests {
             ),
             (json!({"note": "5500 0000 0000 0004"}), "data.note"),
             (json!({"detail": "4111-1111-1111-1111"}), "data.detail"),
+            (json!({"detail": "4111.1111.1111.1111"}), "data.detail"),
             (
                 json!({"display_name": "x 4111 1111 1111 1111 12/27"}),
                 "data.display_name",
@@ -788,46 +882,168 @@ mod tests {
             ),
             (json!({"extra": [[pan]]}), "data.extra[0][0]"),
             (json!({"extra": {pan: 1}}), "data.extra.<a field name>"),
-            // Inside an id field's object the exemption is by name only.
-            (
-                json!({"order": {"order_id": pan, "note": pan}}),
-                "data.order.note",
-            ),
         ] {
-            assert_eq!(screened(data.clone()), Err(path.to_owned()), "{data}");
+            assert_eq!(
+                screened("store.feedback.submitted", data.clone()),
+                Err(path.to_owned()),
+                "{data}"
+            );
         }
         for data in [
             json!({"comment": "great service, order W-1001, 3 items"}),
-            json!({"transaction_id": pan, "order_id": pan, "pickup_order_id": pan, "job_id": pan}),
-            json!({"gtin": "04111111111111", "sku": pan, "serial": pan, "batch": pan}),
-            json!({"items": [{"gtin": pan, "sku": pan}]}),
             json!({"score": 9, "total_minor": 129_900, "ok": true, "none": null}),
             json!({"long": "41111111111111111111111"}),
         ] {
-            assert_eq!(screened(data.clone()), Ok(()), "{data}");
+            assert_eq!(
+                screened("store.feedback.submitted", data.clone()),
+                Ok(()),
+                "{data}"
+            );
         }
         // The message names the field and never the number.
-        let e = screen_card_numbers("data", &json!({"comment": pan})).unwrap_err();
-        let text = e.to_string();
+        let e = screened("store.feedback.submitted", json!({"comment": pan})).unwrap_err();
+        let text = DataError::CardNumber { field: e }.to_string();
         assert!(
             text.contains("data.comment") && !text.contains(pan),
             "{text}"
         );
     }
 
+    /// Review finding 1: `NOT_SCREENED` exempted `gtin`, `sku`, `order_id`, …
+    /// by name at any depth and in any event, and every id whatever it held.
     #[test]
-    fn raw_masked_must_be_masked_and_a_token_must_not_hide_a_number() {
+    fn a_pan_in_a_nested_sku_an_unknown_objects_order_id_or_any_id_is_refused() {
+        let pan = "4111111111111111";
+        for (event_type, data, path) in [
+            (
+                "store.feedback.submitted",
+                json!({"comment_box": {"sku": pan}}),
+                "data.comment_box.sku",
+            ),
+            (
+                "store.transaction.completed",
+                json!({"basket": {"order_id": pan, "serial": "ok"}}),
+                "data.basket.order_id",
+            ),
+            (
+                "store.transaction.completed",
+                json!({"items": [{"gtin": LUHN_GTIN, "sku": "SOFA-GRN"}]}),
+                "data.items[0].gtin",
+            ),
+            (
+                "store.transaction.completed",
+                json!({"order": {"order_id": "W-1", "note": pan}}),
+                "data.order.note",
+            ),
+            // Undeclared for the type: a `gtin` in a transaction is screened.
+            (
+                "store.transaction.completed",
+                json!({"gtin": LUHN_GTIN}),
+                "data.gtin",
+            ),
+            (
+                "store.transaction.completed",
+                json!({"sku": pan}),
+                "data.sku",
+            ),
+            // A declared id exempt only with an id's shape: not with spaces.
+            (
+                "store.transaction.completed",
+                json!({"transaction_id": "4111 1111 1111 1111"}),
+                "data.transaction_id",
+            ),
+            (
+                "store.product.scanned",
+                json!({"serial": 4_111_111_111_111_111_u64}),
+                "data.serial",
+            ),
+            // A declared GTIN field is exempt only with a GTIN's shape.
+            ("store.product.scanned", json!({"gtin": pan}), "data.gtin"),
+            (
+                "store.product.scanned",
+                json!({"gtin": 5_449_000_000_996_u64}),
+                "data.gtin",
+            ),
+        ] {
+            assert_eq!(
+                screened(event_type, data.clone()),
+                Err(path.to_owned()),
+                "{event_type} {data}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_gtins_and_ids_still_pass() {
+        let scanned = json!({"symbology": "]E0", "device_id": "till-1-scanner", "context": "basket",
+                             "gtin": LUHN_GTIN, "serial": "SN-000123456", "batch": "L2026-11-A",
+                             "expiry": "2027-03-31"});
+        assert_eq!(screened("store.product.scanned", scanned.clone()), Ok(()));
+        check("store.product.scanned", scanned, Ok(()));
+        for (event_type, data) in [
+            (
+                "store.transaction.completed",
+                json!({"transaction_id": "T-2026-11-26-000123", "register_id": "till-1", "total_minor": 1299,
+                       "currency": "EUR", "item_count": 2, "pickup_order_id": "S-42-1001"}),
+            ),
+            (
+                "store.transaction.completed",
+                json!({"transaction_id": "0190f3c2-7b1a-7cc3-9d2e-3f1a2b3c4d5e", "register_id": "till-1",
+                       "total_minor": 1299, "currency": "EUR", "item_count": 2,
+                       "basket_id": "41111111-1111-1111-8111-111111111111"}),
+            ),
+            (
+                "store.receipt.printed",
+                json!({"printer_id": "p1", "document": "receipt", "job_id": "J-20261126-0042",
+                       "order_id": "W-2026-000123", "transaction_id": "4711"}),
+            ),
+            (
+                "store.feedback.submitted",
+                json!({"score": 10, "context": "pickup", "order_id": "W-1001",
+                       "comment": "Abgeholt am 26.11.2026 um 10.15 Uhr, Rückruf +49 30 1234 5678"}),
+            ),
+        ] {
+            assert_eq!(screened(event_type, data.clone()), Ok(()), "{data}");
+            check(event_type, data, Ok(()));
+        }
+    }
+
+    /// Review finding 2: `raw_masked` counted only digit runs joined by one
+    /// space or dash, and `customer_token` runs ended at `-` and `_`.
+    #[test]
+    fn raw_masked_and_customer_token_no_longer_hide_a_number_behind_separators() {
         let scanned = |raw: &str| json!({"symbology": "]E0", "device_id": "s", "context": "basket", "raw_masked": raw});
-        for ok in ["************0511", "****-****-****-0511", "AB12*34", "0511"] {
+        for ok in [
+            "************0511",
+            "****-****-****-0511",
+            "AB12*34",
+            "0511",
+            "****.****.****.0511",
+        ] {
             check("store.product.scanned", scanned(ok), Ok(()));
         }
-        for bad in ["4111111111111111", "41111", "4111 1111 **** 0511", ""] {
+        for bad in [
+            "4111111111111111",
+            "41111",
+            "4111 1111 **** 0511",
+            "",
+            "4111.1111.1111.1111",
+            "4111/1111/1111/1111",
+            "4111_1111_1111_1111",
+            "4111  1111  1111  1111",
+            "4111:1111:1111:1111",
+            "4*1*1*1*1",
+        ] {
             check("store.product.scanned", scanned(bad), Err("must be masked"));
         }
         let digits43 = "1".repeat(43);
         let padded = format!("{}{}", "4111111111111111", "A".repeat(27));
         let twelve = format!("{}{}", "A".repeat(31), "123456789012");
-        for bad in [&digits43, &padded, &twelve] {
+        let dashed = format!("{}{}", "4111-1111-1111-1111", "A".repeat(24));
+        let underscored = format!("{}{}", "4111_1111_1111_1111", "A".repeat(24));
+        let mixed = format!("{}{}", "A".repeat(28), "1234-5678_9-012");
+        for bad in [&digits43, &padded, &twelve, &dashed, &underscored, &mixed] {
+            assert_eq!(bad.len(), 43, "{bad}");
             check(
                 "store.feedback.submitted",
                 json!({"score": 9, "context": "pickup", "customer_token": bad}),
@@ -835,11 +1051,14 @@ mod tests {
             );
         }
         let eleven = format!("{}{}", "A".repeat(32), "12345678901");
-        check(
-            "store.feedback.submitted",
-            json!({"score": 9, "context": "pickup", "customer_token": eleven}),
-            Ok(()),
-        );
+        let split = format!("{}{}", "A".repeat(31), "123456A78901");
+        for ok in [&eleven, &split] {
+            check(
+                "store.feedback.submitted",
+                json!({"score": 9, "context": "pickup", "customer_token": ok}),
+                Ok(()),
+            );
+        }
     }
 
     #[test]
@@ -858,6 +1077,11 @@ mod tests {
             "store.product.scanned",
             json!({"symbology": "]E0", "device_id": "s", "context": "basket", "gtin": "4006381333931"}),
             Err("14 digits"),
+        );
+        check(
+            "store.product.scanned",
+            json!({"symbology": "]E0", "device_id": "s", "context": "basket", "gtin": "04006381333932"}),
+            Err("GS1 check digit"),
         );
         check(
             "store.product.scanned",

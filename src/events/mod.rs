@@ -9,9 +9,7 @@ use serde::Serialize;
 use serde_json::{value::RawValue, Map, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 
-pub use catalog::{
-    lookup, screen_card_numbers, DataError, EventType, Producer, Stage, CATALOG, NOT_SCREENED,
-};
+pub use catalog::{lookup, DataError, EventType, Producer, Stage, CATALOG};
 
 /// An event as a producer hands it to the store, before it has an id and a
 /// sequence number. Validated against the catalog on construction.
@@ -70,8 +68,8 @@ impl NewEvent {
 
     /// Builds an event posted by a client: service-only types are refused,
     /// and so is a clear card number anywhere in `data` (see
-    /// [`screen_card_numbers`]; checked before the fields, so a card number
-    /// is reported as such whatever field it is in).
+    /// [`EventType::screen_card_numbers`]; checked before the fields, so a
+    /// card number is reported as such whatever field it is in).
     pub fn from_client(
         type_name: &str,
         data: Value,
@@ -92,7 +90,7 @@ impl NewEvent {
                 Ok(parsed)
             })
             .transpose()?;
-        screen_card_numbers("data", &data)?;
+        event_type.screen_card_numbers(&data)?;
         Self::build(event_type, data, subject, time)
     }
 

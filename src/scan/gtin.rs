@@ -88,6 +88,12 @@ pub fn has_valid_check_digit(s: &str) -> bool {
     check_digit(body).is_some() && check_digit(body) == given
 }
 
+/// True when `s` is a GTIN-14 as events.md writes it: 14 ASCII digits, the
+/// last one the GS1 check digit of the others (`04006381333931`).
+pub fn is_gtin14(s: &str) -> bool {
+    s.len() == 14 && has_valid_check_digit(s)
+}
+
 /// Parse a GTIN-8, -12, -13 or -14 (digits only, check digit included) and normalise it to
 /// 14 digits. An 8-digit input is read as EAN-8 here; use [`parse_upce`] for UPC-E.
 pub fn parse_gtin(s: &str) -> Result<GtinInfo, ScanError> {
