@@ -30,6 +30,7 @@ use crate::config::PickupConfig;
 use crate::live::{Live, ScannedPass, Topic};
 use crate::scan::pass::{parse_pass, PickupPass};
 use crate::store::{ReadConn, ReadPool, StoreError, Writer};
+use crate::telemetry::LogEvery;
 
 /// Bytes of an action's row change and event, for the storage quota.
 const ACTION_BYTES: u64 = 2048;
@@ -124,6 +125,10 @@ pub struct Pickups {
     orders_changed: Arc<tokio::sync::Notify>,
     /// Who is logged in on each paired staff tablet (in memory only).
     pub staff_sessions: Arc<StaffSessions>,
+    /// The WARN about refused codes and passes, once a minute with a count
+    /// (each refusal is an INFO line; the metric
+    /// `store_edge_pickup_verifications_total` counts each).
+    refusals_log: Arc<LogEvery>,
 }
 
 /// The hashing threads stopping means the service is stopping (503, like
@@ -172,7 +177,26 @@ impl Pickups {
             metrics,
             orders_changed,
             staff_sessions,
+            refusals_log: Arc::new(LogEvery::new(Duration::from_secs(60))),
         })
+    }
+
+    /// Every refused code or pass is one INFO line with its reason (issue 6:
+    /// every refusal is logged) and the order only when it exists — never
+    /// the caller's text or the code; a WARN a minute at most says how many
+    /// were refused, so guessing shows without a WARN per request.
+    fn log_refusal(&self, reason: &'static str, by: &'static str, order_id: Option<&str>) {
+        match order_id {
+            Some(order_id) => tracing::info!(reason, verified_by = by, order_id, "pickup refused"),
+            None => tracing::info!(reason, verified_by = by, "pickup refused"),
+        }
+        if let Some(refused) = self.refusals_log.due() {
+            tracing::warn!(
+                refused,
+                latest_reason = reason,
+                "pickup codes or passes refused since the last such line (at most one a minute)"
+            );
+        }
     }
 
     fn count_verification(&self, outcome: &str) {
@@ -289,7 +313,7 @@ impl Pickups {
         let order_id = match checked {
             Ok(id) => id,
             Err(reason) => {
-                tracing::warn!(reason = reason.as_str(), "pickup pass refused");
+                self.log_refusal(reason.as_str(), "pass", None);
                 return Ok(Verification::Refused {
                     reason,
                     order_id: None,
@@ -313,7 +337,8 @@ impl Pickups {
         let _guard = self.secrets.lock(&format!("order:{order_id}")).await;
         let id = order_id.to_owned();
         let Some(order) = self.read(move |c| order::get(c, &id)).await? else {
-            tracing::warn!(order_id, reason = "unknown_order", "pickup code refused");
+            // The order id is the caller's text: not logged.
+            self.log_refusal("unknown_order", "code", None);
             return Ok(Verification::Refused {
                 reason: Refusal::UnknownOrder,
                 order_id: Some(order_id.to_owned()),
@@ -321,7 +346,7 @@ impl Pickups {
         };
         // A finished order says so, whatever the code (and counts nothing).
         if let Some(reason) = Refusal::for_state(order.state) {
-            tracing::warn!(order_id, reason = reason.as_str(), "pickup code refused");
+            self.log_refusal(reason.as_str(), "code", Some(order_id));
             return Ok(Verification::Refused {
                 reason,
                 order_id: Some(order_id.to_owned()),
@@ -329,7 +354,7 @@ impl Pickups {
         }
         let t = now().unix_timestamp();
         if let Some(until) = order.code_locked_until.filter(|u| *u > t) {
-            tracing::warn!(order_id, "pickup code refused: order locked");
+            self.log_refusal("locked", "code", Some(order_id));
             return Ok(Verification::Locked { until });
         }
         let hash = order.code_hash();
@@ -338,8 +363,9 @@ impl Pickups {
             Verdict::NoMatch => {}
             // The downlink said why when it stored the order; the pass and
             // the ID check still work for it.
-            Verdict::Unusable(why) => {
-                tracing::warn!(order_id, reason = "code_unavailable", why = %why, "pickup code not checked");
+            // The downlink warned once, with why, when it stored the order.
+            Verdict::Unusable(_) => {
+                self.log_refusal("code_unavailable", "code", Some(order_id));
                 return Ok(Verification::Refused {
                     reason: Refusal::CodeUnavailable,
                     order_id: Some(order_id.to_owned()),
@@ -354,7 +380,7 @@ impl Pickups {
                 arrival::wrong_code(ctx, &id, max, lock_s, now())
             })
             .await?;
-        tracing::warn!(order_id, reason = "wrong_code", "pickup code refused");
+        self.log_refusal("wrong_code", "code", Some(order_id));
         Ok(Verification::Refused {
             reason: Refusal::WrongCode,
             order_id: Some(order_id.to_owned()),
@@ -382,7 +408,7 @@ impl Pickups {
                 }
             }
             Verified::Refused(reason) => {
-                tracing::warn!(order_id = %order_id, reason = reason.as_str(), verified_by = method, "pickup verification refused");
+                self.log_refusal(reason.as_str(), method, Some(&order_id));
                 Verification::Refused {
                     reason,
                     order_id: Some(order_id),

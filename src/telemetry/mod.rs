@@ -65,3 +65,53 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Says a recurring, caller-driven problem (a refused code, a flood) at
+/// most once per `every`, with how often it happened since it was last
+/// said: a `pos` token guessing codes cannot fill the journal. The metrics
+/// count every occurrence.
+pub struct LogEvery {
+    every: std::time::Duration,
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl LogEvery {
+    pub const fn new(every: std::time::Duration) -> LogEvery {
+        LogEvery {
+            every,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts one occurrence; Some(occurrences since the last line, this one
+    /// included) when it is time to say it again.
+    pub fn due(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, since) = &mut *state;
+        *since += 1;
+        match last {
+            Some(t) if t.elapsed() < self.every => None,
+            _ => {
+                *last = Some(std::time::Instant::now());
+                Some(std::mem::take(since))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_is_said_once_per_period_with_its_count() {
+        let log = LogEvery::new(std::time::Duration::from_secs(3600));
+        assert_eq!(log.due(), Some(1));
+        for _ in 0..999 {
+            assert_eq!(log.due(), None);
+        }
+        let now = LogEvery::new(std::time::Duration::ZERO);
+        assert_eq!(now.due(), Some(1));
+        assert_eq!(now.due(), Some(1));
+    }
+}

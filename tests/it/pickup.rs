@@ -959,6 +959,40 @@ fn every_refusal_is_logged_never_with_the_code(svc: &Service) {
     }
 }
 
+/// Review of issue 10: each refused guess was a WARN line echoing the
+/// caller's order id. Now each is an INFO line (issue 6: every refusal is
+/// logged) without the caller's text, and a WARN at most once a minute
+/// says how many there were.
+fn refused_codes_no_longer_write_a_warn_each_or_echo_an_unknown_order_id(svc: &Service) {
+    let log = svc.log_text();
+    let each: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("pickup refused"))
+        .collect();
+    assert!(each.len() >= 10, "every refusal is logged:\n{log}");
+    assert!(
+        each.iter().all(|l| !l.contains("WARN")),
+        "a refusal is no WARN of its own:\n{log}"
+    );
+    let summaries = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("refused since the last such line"))
+        .count();
+    // Two runs of the service, each well under a few minutes.
+    assert!(
+        (1..=6).contains(&summaries),
+        "{summaries} summaries:\n{log}"
+    );
+    // (A pass for W-9999 is signed by central: its order id may be logged.)
+    let typed = log
+        .lines()
+        .filter(|l| l.contains("unknown_order") && l.contains("\"code\""));
+    assert!(
+        typed.clone().count() >= 1 && typed.clone().all(|l| !l.contains("W-9999")),
+        "the order id a caller typed is logged:\n{log}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_attacks_are_refused_with_the_right_reason() {
     let (mut svc, central, api) = edge_with_central(&[
@@ -976,6 +1010,7 @@ async fn verification_attacks_are_refused_with_the_right_reason() {
     guessing_shows_in_the_metrics(&svc).await;
     the_lock_survives_a_restart(&mut svc, &api).await;
     every_refusal_is_logged_never_with_the_code(&svc);
+    refused_codes_no_longer_write_a_warn_each_or_echo_an_unknown_order_id(&svc);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
