@@ -178,18 +178,17 @@ pub async fn list_events(
     }
     let readers = state.readers.clone();
     let source = state.source.clone();
-    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
-        let conn = readers.get()?;
-        let rows = read::list_events(
-            &conn,
-            query.after.unwrap_or(0),
-            limit,
-            query.event_type.as_deref(),
-        )?;
-        render_page(&rows, &source, limit)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("listing failed: {e}")))??;
+    let rows = readers
+        .run(move |conn| {
+            read::list_events(
+                conn,
+                query.after.unwrap_or(0),
+                limit,
+                query.event_type.as_deref(),
+            )
+        })
+        .await?;
+    let body = render_page(&rows, &source, limit)?;
     Ok(json_response(StatusCode::OK, body))
 }
 

@@ -185,7 +185,16 @@ pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Db, StoreError> {
 pub struct ReadPool {
     path: Arc<PathBuf>,
     idle: Arc<Mutex<Vec<ReadConn>>>,
+    /// Reads in flight through [`ReadPool::run`]: each holds a connection
+    /// (a file descriptor) and a blocking thread, so a flood of requests
+    /// waits here instead of opening hundreds of both.
+    running: Arc<tokio::sync::Semaphore>,
 }
+
+/// Reads at once through [`ReadPool::run`]; more wait their turn. Plenty
+/// for a store's tablets and tills (a read takes milliseconds), few enough
+/// that connections stay far below the open-files limit.
+pub const MAX_READS: usize = 32;
 
 /// A connection borrowed from the pool; returned on drop.
 pub struct PooledConn {
@@ -218,6 +227,7 @@ impl ReadPool {
         ReadPool {
             path: Arc::new(path.to_path_buf()),
             idle: Arc::new(Mutex::new(Vec::new())),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_READS)),
         }
     }
 
@@ -251,9 +261,18 @@ impl ReadPool {
         f: impl FnOnce(&ReadConn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || f(&*pool.get()?))
+        let permit = self
+            .running
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| StoreError::internal("a database reader task failed", e))?
+            .map_err(|e| StoreError::internal("the reader pool is closed", e))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&*pool.get()?)
+        })
+        .await
+        .map_err(|e| StoreError::internal("a database reader task failed", e))?
     }
 }
 
@@ -293,6 +312,39 @@ mod tests {
         let metrics = Arc::new(crate::telemetry::Metrics::new());
         let (writer, thread) = Writer::start(conn, settings, metrics).unwrap();
         (dir, writer, thread)
+    }
+
+    /// A flood of reads (every request reads its token) waits for one of
+    /// `MAX_READS` turns instead of opening a connection and a thread each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_reads_holds_at_most_max_reads_connections() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (dir, writer, thread) = started();
+        let pool = ReadPool::new(&dir.path().join("kinds.db"));
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..200 {
+            let (pool, now, most) = (pool.clone(), now.clone(), most.clone());
+            reads.spawn(async move {
+                pool.run(move |conn| {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    let v: i64 = conn.sql().query_row("SELECT 1", [], |r| r.get(0))?;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok(v)
+                })
+                .await
+            });
+        }
+        for read in reads.join_all().await {
+            assert_eq!(read.unwrap(), 1);
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=MAX_READS).contains(&most), "{most} reads at once");
+        drop(writer);
+        thread.join().unwrap();
     }
 
     /// The writer decides from the error's kind alone: an operation's own
