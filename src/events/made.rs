@@ -107,11 +107,13 @@ pub struct CustomerArrived<'a> {
 }
 made!(CustomerArrived, "store.pickup.customer_arrived");
 
-/// One line of a handover.
-#[derive(Debug, Clone, Serialize)]
+/// A handed-over line: how much of it left the store (the event's `lines`,
+/// and what the stored order and the API show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct HandedLine {
     pub line_id: String,
-    pub quantity_handed: i64,
+    #[serde(rename = "quantity_handed")]
+    pub quantity: i64,
 }
 
 /// `store.pickup.handed_over`.
@@ -198,7 +200,7 @@ mod tests {
     fn made_events_pass_the_catalog_and_keep_their_fields() {
         let lines = [HandedLine {
             line_id: "1".into(),
-            quantity_handed: 2,
+            quantity: 2,
         }];
         let e = NewEvent::made(&HandedOver {
             order_id: "W-1",

@@ -7,15 +7,17 @@
 //! for a staff id that does not exist.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::arrival::arrive;
 use super::order::{
-    must_get, record, save, CancelledBy, HandedLine, Order, Outcome, PickupError, ARRIVAL_HOLD_S,
+    made, must_get, save, CancelledBy, HandedLine, Order, Outcome, PickupError, ARRIVAL_HOLD_S,
 };
 use super::{next, Action, Illegal, State};
 use crate::events::format_time;
+use crate::events::made::{
+    HandedOver, NoShow, PickingStarted, PickupCancelled, PickupReady, PickupRefused,
+};
 use crate::store::WriteCtx;
 
 /// How staff verified the customer at handover (events.md mapping table).
@@ -156,13 +158,10 @@ pub fn act(
         }
     }
     let now_s = format_time(now);
-    let (event_type, data) = match cmd {
+    let event = match cmd {
         Command::StartPicking { staff_id } => {
             order.local.changes = None;
-            (
-                "store.pickup.picking_started",
-                json!({"order_id": order_id, "staff_id": staff_id}),
-            )
+            made(&PickingStarted { order_id, staff_id })?
         }
         Command::Ready {
             staff_id,
@@ -205,12 +204,15 @@ pub fn act(
                 })
                 .collect();
             order.local.location = Some(location.to_owned());
-            order.local.missing_lines = missing.clone();
             order.local.changes = None;
-            (
-                "store.pickup.ready",
-                json!({"order_id": order_id, "staff_id": staff_id, "location": location, "missing_lines": missing}),
-            )
+            let event = made(&PickupReady {
+                order_id,
+                staff_id,
+                location,
+                missing_lines: &missing,
+            })?;
+            order.local.missing_lines = missing;
+            event
         }
         Command::Handover {
             staff_id,
@@ -222,24 +224,24 @@ pub fn act(
                 // Found by name or id at the counter: the arrival is this moment.
                 arrive(ctx, &mut order, "manual_lookup", now)?;
             }
-            let partial = matches!(to, State::PartiallyHandedOver);
-            let mut data = json!({
-                "order_id": order_id,
-                "staff_id": staff_id,
-                "verified_by": verified_by.as_str(),
-                "lines": handed,
-                "partial": partial,
-            });
-            if let Some(arrived) = order.local.arrived_unix {
-                data["wait_seconds"] = json!((now.unix_timestamp() - arrived).max(0));
-            }
+            let event = made(&HandedOver {
+                order_id,
+                staff_id,
+                verified_by: verified_by.as_str(),
+                lines: &handed,
+                partial: matches!(to, State::PartiallyHandedOver),
+                wait_seconds: order
+                    .local
+                    .arrived_unix
+                    .map(|arrived| (now.unix_timestamp() - arrived).max(0)),
+            })?;
             order.local.outcome = Some(Outcome::HandedOver {
                 handed_over_at: now_s.clone(),
                 lines: handed,
                 staff_id: staff_id.clone(),
                 verified_by: *verified_by,
             });
-            ("store.pickup.handed_over", data)
+            event
         }
         Command::Refuse { staff_id, reason } => {
             if !REFUSE_REASONS.contains(&reason.as_str()) {
@@ -253,10 +255,11 @@ pub fn act(
                 refused_at: now_s.clone(),
                 staff_id: staff_id.clone(),
             });
-            (
-                "store.pickup.refused",
-                json!({"order_id": order_id, "staff_id": staff_id, "reason": reason}),
-            )
+            made(&PickupRefused {
+                order_id,
+                staff_id,
+                reason,
+            })?
         }
         Command::Cancel { staff_id, reason } => {
             let reason = reason.trim();
@@ -271,10 +274,11 @@ pub fn act(
                 reason: reason.to_owned(),
                 staff_id: Some(staff_id.clone()),
             });
-            (
-                "store.pickup.cancelled",
-                json!({"order_id": order_id, "by": "store", "reason": reason}),
-            )
+            made(&PickupCancelled {
+                order_id,
+                by: "store",
+                reason,
+            })?
         }
         Command::Reminded { .. } => {
             order.local.reminders_sent += 1;
@@ -296,16 +300,17 @@ pub fn act(
         }
         Command::NoShow => {
             order.local.before_no_show = Some(order.state.as_str().to_owned());
-            (
-                "store.pickup.no_show",
-                json!({"order_id": order_id, "pickup_by": order.pickup_by(), "reminders_sent": order.local.reminders_sent}),
-            )
+            made(&NoShow {
+                order_id,
+                pickup_by: order.pickup_by(),
+                reminders_sent: order.local.reminders_sent,
+            })?
         }
     };
     order.state = to;
     order.revision += 1;
     save(ctx, &mut order, &now_s)?;
-    record(ctx, event_type, data)?;
+    ctx.append(&event)?;
     Ok(order)
 }
 

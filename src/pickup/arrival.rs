@@ -7,12 +7,12 @@
 //!
 //! Must never: see or keep a clear code.
 
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::order::{get, record, save, Order};
 use super::verify::Refusal;
 use crate::events::format_time;
+use crate::events::made::CustomerArrived;
 use crate::store::{StoreError, WriteCtx};
 
 /// Marks the customer arrived (by `verified_by`) and records the event.
@@ -27,8 +27,10 @@ pub(super) fn arrive(
     order.local.arrived_verified_by = Some(verified_by.to_owned());
     record(
         ctx,
-        "store.pickup.customer_arrived",
-        json!({"order_id": order.order_id, "verified_by": verified_by}),
+        &CustomerArrived {
+            order_id: &order.order_id,
+            verified_by,
+        },
     )
 }
 

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::document::{CentralOrder, CentralStatus, Line};
 use super::order::{get, record, save, unix, CancelledBy, Outcome};
 use super::{reconcile, CentralChange, Effect, State};
 use crate::events::format_time;
+use crate::events::made::{PickupCancelled, PickupConflict, PickupReceived};
 use crate::store::orders::{self, NewOrderRow};
 use crate::store::{StoreError, WriteCtx};
 
@@ -86,13 +86,9 @@ pub fn central_version(
                 now: &now_s,
             },
         )?;
-        record(ctx, "store.pickup.received", received_data(incoming))?;
+        record(ctx, &received(incoming))?;
         if cancelled {
-            record(
-                ctx,
-                "store.pickup.cancelled",
-                json!({"order_id": incoming.order_id, "by": "central", "reason": incoming.cancel_reason()}),
-            )?;
+            record_cancelled_by_central(ctx, incoming)?;
         }
         return Ok(Stored::New);
     };
@@ -173,27 +169,23 @@ pub fn central_version(
     }
     save(ctx, &mut order, &now_s)?;
     match effect {
-        Effect::CancelledByCentral => record(
-            ctx,
-            "store.pickup.cancelled",
-            json!({"order_id": order.order_id, "by": "central", "reason": incoming.cancel_reason()}),
-        )?,
+        Effect::CancelledByCentral => record_cancelled_by_central(ctx, incoming)?,
         Effect::Conflict => record(
             ctx,
-            "store.pickup.conflict",
-            json!({
-                "order_id": order.order_id,
-                "local_state": from.as_str(),
-                "central_state": "cancelled",
-                "detail": format!("handed over in the store, but central cancelled it (version {})", incoming.version),
-            }),
+            &PickupConflict {
+                order_id: &order.order_id,
+                local_state: from.as_str(),
+                central_state: "cancelled",
+                detail: &format!(
+                    "handed over in the store, but central cancelled it (version {})",
+                    incoming.version
+                ),
+            },
         )?,
         // Central moved the order back (to picking, or out of no-show): the
         // transition is recorded as receiving that version. A change that
         // moves nothing records nothing (central knows what it changed).
-        Effect::None if to != from => {
-            record(ctx, "store.pickup.received", received_data(incoming))?
-        }
+        Effect::None if to != from => record(ctx, &received(incoming))?,
         Effect::None => {}
     }
     Ok(Stored::Updated)
@@ -217,15 +209,27 @@ fn picks_stale(picked: &BTreeMap<String, i64>, old_lines: &[Line], new_lines: &[
         }))
 }
 
-/// The data of `store.pickup.received` for central's version.
-fn received_data(o: &CentralOrder) -> Value {
-    json!({
-        "order_id": o.order_id,
-        "version": o.version,
-        "channel": o.channel.as_str(),
-        "item_count": o.items.len(),
-        "pickup_by": o.pickup_by,
-    })
+/// `store.pickup.received` for central's version.
+fn received(o: &CentralOrder) -> PickupReceived<'_> {
+    PickupReceived {
+        order_id: &o.order_id,
+        version: o.version,
+        channel: o.channel.as_str(),
+        item_count: o.items.len() as i64,
+        pickup_by: &o.pickup_by,
+    }
+}
+
+/// Records `store.pickup.cancelled` by central, with central's reason.
+fn record_cancelled_by_central(ctx: &mut WriteCtx<'_>, o: &CentralOrder) -> Result<(), StoreError> {
+    record(
+        ctx,
+        &PickupCancelled {
+            order_id: &o.order_id,
+            by: "central",
+            reason: &o.cancel_reason(),
+        },
+    )
 }
 
 /// What a version changed, for staff to see.

@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::actions::HandoverVerification;
 use super::document::{CentralOrder, CentralStatus, Channel, Line};
 use super::{Illegal, State};
+use crate::events::made::Made;
 use crate::events::NewEvent;
 use crate::store::orders::{self, OrderRow, Query};
 use crate::store::{ReadConn, StoreError, WriteCtx};
@@ -62,13 +62,7 @@ pub fn in_tx<T>(r: Result<T, PickupError>) -> Result<Result<T, PickupError>, Sto
     }
 }
 
-/// A handed-over line: how much of it left the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HandedLine {
-    pub line_id: String,
-    #[serde(rename = "quantity_handed")]
-    pub quantity: i64,
-}
+pub use crate::events::made::HandedLine;
 
 /// Who cancelled an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -324,15 +318,16 @@ pub(super) fn save(ctx: &mut WriteCtx<'_>, order: &mut Order, now: &str) -> Resu
     orders::update(ctx, &order.to_row()?)
 }
 
+/// One of the service's own events, typed (`events::made`: a wrong field
+/// does not compile), checked against the catalog.
+pub(super) fn made<M: Made>(data: &M) -> Result<NewEvent, StoreError> {
+    NewEvent::made(data)
+        .map_err(|e| StoreError::invalid(format!("{} does not fit events.md", M::TYPE), e))
+}
+
 /// Records one of the service's own events in the same transaction.
-pub(super) fn record(
-    ctx: &mut WriteCtx<'_>,
-    event_type: &str,
-    data: Value,
-) -> Result<(), StoreError> {
-    let event = NewEvent::service(event_type, data)
-        .map_err(|e| StoreError::invalid(format!("{event_type} does not fit events.md"), e))?;
-    ctx.append(&event)?;
+pub(super) fn record<M: Made>(ctx: &mut WriteCtx<'_>, data: &M) -> Result<(), StoreError> {
+    ctx.append(&made(data)?)?;
     Ok(())
 }
 

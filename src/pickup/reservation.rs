@@ -5,13 +5,14 @@
 //!
 //! Must never: keep the clear code (only its argon2id hash arrives here).
 
-use serde_json::{json, Map};
+use serde_json::Map;
 use time::OffsetDateTime;
 
 use super::document::{CentralOrder, CentralStatus, Channel, Customer, Item, Verification};
 use super::order::{must_get, record, Order, PickupError};
 use super::State;
 use crate::events::format_time;
+use crate::events::made::{PickupReceived, ReservationCreated};
 use crate::store::orders::{self, NewOrderRow};
 use crate::store::{StoreError, WriteCtx};
 
@@ -99,8 +100,13 @@ pub fn create_reservation(
     )?;
     record(
         ctx,
-        "store.reservation.created",
-        json!({"order_id": order_id, "version": 1, "channel": "store", "item_count": doc.items.len(), "pickup_by": pickup_by}),
+        &ReservationCreated(PickupReceived {
+            order_id: &order_id,
+            version: 1,
+            channel: "store",
+            item_count: doc.items.len() as i64,
+            pickup_by: &pickup_by,
+        }),
     )?;
     must_get(ctx.reader(), &order_id)
 }
