@@ -7,7 +7,8 @@
 //! tokens and masked forms exist in these types).
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+
+use crate::scan::{Gs1Data, GtinKind, PrefixFlags, Product};
 
 /// A service-made event's data, with its type name from events.md.
 pub trait Made: Serialize {
@@ -38,17 +39,41 @@ pub struct LoyaltyIdentified<'a> {
 }
 made!(LoyaltyIdentified, "store.loyalty.identified");
 
-/// `store.product.scanned`: the decoded GS1 fields travel in `gs1`.
+/// `store.product.scanned`: the decoded product's fields, borrowed from
+/// `scan::Product` (how the symbology was known is the live screen's
+/// business, not the event's).
 #[derive(Debug, Serialize)]
 pub struct ProductScanned<'a> {
     pub device_id: &'a str,
     /// price_check, basket, pickup, inventory.
     pub context: &'a str,
-    /// `symbology`, `gtin`, `batch`, `expiry`, … as the decoder found them.
+    pub symbology: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gtin_kind: Option<GtinKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addon: Option<&'a str>,
     #[serde(flatten)]
-    pub gs1: Map<String, Value>,
+    pub flags: &'a PrefixFlags,
+    /// `gtin`, `batch`, `expiry`, … and `ais`.
+    #[serde(flatten)]
+    pub gs1: &'a Gs1Data,
 }
 made!(ProductScanned, "store.product.scanned");
+
+impl<'a> ProductScanned<'a> {
+    /// The event of `product` scanned at `device_id` in `context`.
+    pub fn of(device_id: &'a str, context: &'a str, product: &'a Product) -> Self {
+        ProductScanned {
+            device_id,
+            context,
+            symbology: &product.symbology,
+            gtin_kind: product.gtin_kind,
+            addon: product.addon.as_deref(),
+            flags: &product.flags,
+            gs1: &product.data,
+        }
+    }
+}
 
 /// `store.device.status`.
 #[derive(Debug, Serialize)]
@@ -194,6 +219,24 @@ mod tests {
         ] {
             assert!(lookup(t).is_some(), "{t} is not in the catalog");
         }
+    }
+
+    #[test]
+    fn a_scanned_product_is_its_typed_fields_without_the_live_screens_extras() {
+        let crate::scan::Decoded::Product(p) = crate::scan::decode(
+            b"(01)09501101530003(3102)001234",
+            &crate::scan::DecodeConfig::scanner(2026),
+        ) else {
+            panic!("a product")
+        };
+        assert!(p.symbology_inferred);
+        let e = NewEvent::made(&ProductScanned::of("till-1-scanner", "basket", &p)).unwrap();
+        assert_eq!(e.data["gtin"], "09501101530003");
+        assert_eq!(e.data["net_weight_kg"], "12.34");
+        assert_eq!(e.data["symbology"], "]C1");
+        assert_eq!(e.data["context"], "basket");
+        assert!(e.data.get("symbology_inferred").is_none(), "{:?}", e.data);
+        assert!(e.data.get("kind").is_none(), "{:?}", e.data);
     }
 
     #[test]

@@ -306,17 +306,7 @@ async fn frame(tp: &Touchpoints, device: &DeviceConfig, bytes: &[u8], writer: &W
             }
         },
         Decoded::Product(product) => {
-            let mut gs1 = match serde_json::to_value(product) {
-                Ok(Value::Object(m)) => m,
-                _ => Default::default(),
-            };
-            // How the symbology was known is the live screen's business.
-            gs1.remove("symbology_inferred");
-            let scanned = made::ProductScanned {
-                device_id: &device.id,
-                context: &device.context,
-                gs1,
-            };
+            let scanned = made::ProductScanned::of(&device.id, &device.context, product);
             if let Some((id, seq)) = record(writer, &scanned).await {
                 shown["event_id"] = json!(id);
                 shown["sequence"] = json!(seq);
