@@ -44,6 +44,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("the database writer has stopped; the service is shutting down")]
     WriterStopped,
+    /// The writer's queue stayed full for a request's patience; nothing
+    /// was queued (`writer::REQUEST_PATIENCE`).
+    #[error("the store is busy: its write queue is full; nothing was recorded, try again in {retry_after_s} s")]
+    Overloaded { retry_after_s: u64 },
     #[error("database busy: {0}")]
     Busy(String),
     #[error("database error: {0}")]
