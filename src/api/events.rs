@@ -287,3 +287,34 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 pub fn source(store_id: &str) -> std::sync::Arc<str> {
     source_of(store_id).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(id: &str, sequence: &str) -> Appended {
+        Appended {
+            id: id.into(),
+            sequence: sequence.into(),
+        }
+    }
+
+    /// The bytes the API always answered: an object for one posted event
+    /// object, an array for a posted array (also of one).
+    #[test]
+    fn acknowledgements_render_in_the_shape_of_the_request() {
+        let one = [ack("0190", "7")];
+        assert_eq!(
+            render_acks(&one, true).unwrap(),
+            r#"{"id":"0190","sequence":"7"}"#
+        );
+        assert_eq!(
+            render_acks(&one, false).unwrap(),
+            r#"[{"id":"0190","sequence":"7"}]"#
+        );
+        assert_eq!(
+            render_acks(&[ack("a", "1"), ack("b", "2")], false).unwrap(),
+            r#"[{"id":"a","sequence":"1"},{"id":"b","sequence":"2"}]"#
+        );
+    }
+}

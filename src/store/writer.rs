@@ -356,8 +356,7 @@ impl Writer {
     {
         let (op, rx) = fn_op(estimated_bytes, f);
         self.submit_blocking(op)?;
-        rx.blocking_recv()
-            .map_err(|_| StoreError::WriterStopped)?
+        rx.blocking_recv().map_err(|_| StoreError::WriterStopped)?
     }
 }
 
@@ -1178,13 +1177,19 @@ mod tests {
             sequence: sequence.into(),
         };
         assert_eq!(
-            writer.append(feedback(), idem("single-1", 2, 1)).await.unwrap(),
+            writer
+                .append(feedback(), idem("single-1", 2, 1))
+                .await
+                .unwrap(),
             AppendOutcome::Replayed {
                 acks: vec![ack("a", "1")]
             }
         );
         assert_eq!(
-            writer.append(feedback(), idem("array-02", 2, 1)).await.unwrap(),
+            writer
+                .append(feedback(), idem("array-02", 2, 1))
+                .await
+                .unwrap(),
             AppendOutcome::Replayed {
                 acks: vec![ack("b", "2"), ack("c", "3")]
             }
@@ -1230,12 +1235,20 @@ mod tests {
             .collect();
         let started = Instant::now();
         while writer.tx.capacity() > 0 {
-            assert!(started.elapsed() < Duration::from_secs(60), "queue never filled");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "queue never filled"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let refused = writer.for_requests().append(feedback(), None).await;
         assert!(
-            matches!(refused, Err(StoreError::Overloaded { retry_after_s: RETRY_AFTER_S })),
+            matches!(
+                refused,
+                Err(StoreError::Overloaded {
+                    retry_after_s: RETRY_AFTER_S
+                })
+            ),
             "{refused:?}"
         );
         std::fs::remove_file(&gate).unwrap();
@@ -1276,7 +1289,11 @@ mod tests {
         assert_eq!(writer.health.unsent.load(Ordering::Relaxed), 3);
         let mark = writer.health.unsent_grew.mark();
         settle().await;
-        assert_eq!(writer.health.unsent_grew.mark(), mark, "no outside commit yet");
+        assert_eq!(
+            writer.health.unsent_grew.mark(),
+            mark,
+            "no outside commit yet"
+        );
 
         Connection::open(&path)
             .unwrap()
