@@ -136,7 +136,9 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     }
     // HTTP requests enter the writer's queue through a handle that gives up
     // (503) when the queue stays full; devices, timers and sync (above) wait.
-    let mut request_pickups = pickups.clone();
+    // (`pickups` moves: no handle may outlive the state, or the writer
+    // never sees its queue close at shutdown.)
+    let mut request_pickups = pickups;
     request_pickups.writer = writer.for_requests();
     let state = AppState {
         writer: writer.for_requests(),
