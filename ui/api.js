@@ -53,7 +53,12 @@ export async function api(method, path, body, opts = {}) {
   }
   if (resp.ok) return data;
   const problem = data && typeof data === 'object' ? data : {};
-  const err = new ApiError(resp.status, problem, problem.detail || problem.title || t('httpError', resp.status));
+  // 503: the box is busy (its write queue is full, nothing was recorded)
+  // or restarting; either way the same tap works again in a moment.
+  const message = resp.status === 503
+    ? t('boxBusy')
+    : problem.detail || problem.title || t('httpError', resp.status);
+  const err = new ApiError(resp.status, problem, message);
   if (resp.status === 401) {
     handlers.unauthorized();
     err.handled = true;
@@ -72,6 +77,7 @@ export const orderPath = (id, action) => `/api/v1/pickups/${enc(id)}` + (action 
 export function explain(err) {
   const p = err.problem || {};
   if (err.status === 423) return t('lockedUntil', fmtTime(p.locked_until));
+  if (err.status === 503) return t('boxBusy');
   if (p.reason === 'wrong_pin') return t('wrongPin');
   // A card number typed into a text field: the box refused it (422) without
   // repeating it; the plain request is all staff need to read.

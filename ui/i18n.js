@@ -14,6 +14,7 @@ const I18N = {
     loading: 'Lade …',
     retry: 'Erneut versuchen',
     boxUnreachable: 'Store-Box nicht erreichbar – bitte WLAN prüfen.',
+    boxBusy: 'Die Store-Box ist gerade ausgelastet – bitte gleich noch einmal versuchen.',
     boxBanner: 'Keine Verbindung zur Store-Box',
     centralOffline: (n) =>
       `Zentrale nicht erreichbar – ${n} ${n === 1 ? 'Änderung wartet' : 'Änderungen warten'} auf Übertragung`,
@@ -171,6 +172,7 @@ const I18N = {
     loading: 'Loading …',
     retry: 'Try again',
     boxUnreachable: 'Store box unreachable – please check the Wi-Fi.',
+    boxBusy: 'The store box is busy – please try again in a moment.',
     boxBanner: 'No connection to the store box',
     centralOffline: (n) =>
       `Central unreachable – ${n} ${n === 1 ? 'change' : 'changes'} waiting to be sent`,

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub detail: String,
     /// Extra members of the problem object (e.g. `current_state`).
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Seconds for a `Retry-After` header (503 `overloaded`).
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -34,6 +36,20 @@ impl ApiError {
             kind,
             detail: detail.into(),
             extra: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// 503 while the store's write queue is full: nothing was recorded;
+    /// `Retry-After` says when to try again and `"reason": "overloaded"`
+    /// lets a tablet say "busy, try again in a moment".
+    pub fn overloaded(detail: impl Into<String>, retry_after_s: u64) -> ApiError {
+        let mut extra = serde_json::Map::new();
+        extra.insert("reason".into(), "overloaded".into());
+        ApiError {
+            extra: Some(extra),
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail)
         }
     }
 
@@ -111,6 +127,11 @@ impl From<EventError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        // Not logged per request: a full queue is a flood of these, and the
+        // writer warns about it once a minute.
+        if let StoreError::Overloaded { retry_after_s } = e {
+            return Self::overloaded(e.to_string(), retry_after_s);
+        }
         let status = match &e {
             StoreError::QuotaReached { .. } | StoreError::DiskFull => {
                 StatusCode::INSUFFICIENT_STORAGE
@@ -165,6 +186,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{auth::Caller, ApiError, AppState};
 use crate::events::{source_of, CloudEvent, NewEvent};
-use crate::store::{read, tokens::Role, AppendOutcome, Idempotency};
+use crate::store::{read, tokens::Role, AppendOutcome, Appended, Idempotency};
 
 /// Largest array accepted in one request (all-or-nothing).
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -60,6 +60,7 @@ pub struct EventAck {
         (status = 413, description = "Body over 1 MiB or more than 1,000 events", body = super::error::Problem),
         (status = 415, description = "Content-Type is not application/json", body = super::error::Problem),
         (status = 422, description = "Unknown type, missing or invalid field", body = super::error::Problem),
+        (status = 503, description = "The store's write queue is full (`reason: overloaded`): nothing was recorded; try again after `Retry-After` seconds", body = super::error::Problem),
         (status = 507, description = "Storage quota reached", body = super::error::Problem),
     ),
     security(("bearer" = []))
@@ -133,10 +134,27 @@ pub async fn post_events(
         .map_err(|e| at(e.into()))?;
         events.push(new);
     }
-    match state.writer.append(events, idempotency, single).await? {
-        AppendOutcome::Created { body, .. } => Ok(json_response(StatusCode::CREATED, body)),
-        AppendOutcome::Replayed { body, .. } => Ok(json_response(StatusCode::OK, body)),
+    // A replay is the same request (same key, same body), so it has the
+    // same shape as the one that recorded the events.
+    let (status, acks) = match state.writer.append(events, idempotency).await? {
+        AppendOutcome::Created { acks } => (StatusCode::CREATED, acks),
+        AppendOutcome::Replayed { acks } => (StatusCode::OK, acks),
+    };
+    Ok(json_response(status, render_acks(&acks, single)?))
+}
+
+/// The acknowledgements as the API answers them: one object for a request
+/// that posted one event object, else the array (also of one).
+fn render_acks(acks: &[Appended], single: bool) -> Result<String, ApiError> {
+    let ack = |a: &Appended| EventAck {
+        id: a.id.clone(),
+        sequence: a.sequence.clone(),
+    };
+    match (single, acks) {
+        (true, [one]) => serde_json::to_string(&ack(one)),
+        _ => serde_json::to_string(&acks.iter().map(ack).collect::<Vec<_>>()),
     }
+    .map_err(|e| ApiError::internal(format!("cannot encode the acknowledgement: {e}")))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -267,4 +285,35 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// The source string of this store, shared by the handlers.
 pub fn source(store_id: &str) -> std::sync::Arc<str> {
     source_of(store_id).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(id: &str, sequence: &str) -> Appended {
+        Appended {
+            id: id.into(),
+            sequence: sequence.into(),
+        }
+    }
+
+    /// The bytes the API always answered: an object for one posted event
+    /// object, an array for a posted array (also of one).
+    #[test]
+    fn acknowledgements_render_in_the_shape_of_the_request() {
+        let one = [ack("0190", "7")];
+        assert_eq!(
+            render_acks(&one, true).unwrap(),
+            r#"{"id":"0190","sequence":"7"}"#
+        );
+        assert_eq!(
+            render_acks(&one, false).unwrap(),
+            r#"[{"id":"0190","sequence":"7"}]"#
+        );
+        assert_eq!(
+            render_acks(&[ack("a", "1"), ack("b", "2")], false).unwrap(),
+            r#"[{"id":"a","sequence":"1"},{"id":"b","sequence":"2"}]"#
+        );
+    }
 }

@@ -313,7 +313,7 @@ async fn in_process_group_commit(
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let event = new_event(c as u64 * 1_000_000_000 + n)?;
-                writer.append(vec![event], None, true).await?;
+                writer.append(vec![event], None).await?;
                 n += 1;
             }
             anyhow::Ok(n)

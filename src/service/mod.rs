@@ -134,8 +134,14 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         // deadline catches up before the first tablet asks.
         tasks.spawn(pickups.clone().run_timer(cancel.clone()));
     }
+    // HTTP requests enter the writer's queue through a handle that gives up
+    // (503) when the queue stays full; devices, timers and sync (above) wait.
+    // (`pickups` moves: no handle may outlive the state, or the writer
+    // never sees its queue close at shutdown.)
+    let mut request_pickups = pickups;
+    request_pickups.writer = writer.for_requests();
     let state = AppState {
-        writer: writer.clone(),
+        writer: writer.for_requests(),
         readers,
         metrics: metrics.clone(),
         source: api::events::source(&config.store.id),
@@ -143,7 +149,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         sync,
         unsent_alarm_after: config.sync.unsent_alarm_after,
         touchpoints,
-        pickups,
+        pickups: request_pickups,
         shutdown: cancel.clone(),
         streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),
         pairing: Default::default(),

@@ -53,6 +53,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("the database writer has stopped; the service is shutting down")]
     WriterStopped,
+    /// The writer's queue stayed full for a request's patience; nothing
+    /// was queued (`writer::REQUEST_PATIENCE`).
+    #[error("the store is busy: its write queue is full; nothing was recorded, try again in {retry_after_s} s")]
+    Overloaded { retry_after_s: u64 },
     /// Another connection holds the database (a CLI command beside the
     /// service); this operation fails, a retry may succeed.
     #[error("database busy: {0}")]
@@ -129,11 +133,6 @@ impl StoreError {
             what,
             source: Arc::new(source),
         }
-    }
-
-    /// A copy to answer each caller of a failed group with.
-    fn clone_for_reply(&self) -> StoreError {
-        self.clone()
     }
 }
 

@@ -14,11 +14,22 @@
 //! - An I/O or corruption error is unrecoverable: the writer stops, loudly,
 //!   the service stops, and systemd restarts it. It never guesses.
 //!
+//! The queue in front of it is bounded ([`QUEUE_CAPACITY`]): when it is
+//! full, a request's handle ([`Writer::for_requests`]) waits
+//! [`REQUEST_PATIENCE`] and then gives up with [`StoreError::Overloaded`]
+//! (the API's 503), having queued nothing; every other handle (devices,
+//! timers, sync) waits for room, so no scan is ever dropped.
+//!
+//! What it tells others: [`WriterHealth::unsent_grew`] rings after a commit
+//! that appended or requeued events, and when another connection (a CLI
+//! command beside the running service) committed, seen through
+//! `PRAGMA data_version` at each tick; then the unsent count is recounted.
+//!
 //! Must never: hold a transaction open across anything but local SQLite
 //! work, call the network, or acknowledge before COMMIT.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -36,6 +47,20 @@ const MAX_OPS_PER_GROUP: usize = 2048;
 const PRUNE_CHUNK: i64 = 20_000;
 /// Idempotency records are kept this long (the API contract says 7 days).
 const IDEMPOTENCY_TTL_S: i64 = 7 * 24 * 3600;
+/// Operations that may wait for the writer. The writer takes up to
+/// [`MAX_OPS_PER_GROUP`] (twice this) into each group, so in normal running
+/// the whole queue goes into the next commit and nobody waits for room; a
+/// queue this deep only fills when the disk stalls. Then it stops growing:
+/// an op may hold up to 1,000 events (a 1 MiB request), and an unbounded
+/// queue would grow the service until the kernel kills it.
+pub const QUEUE_CAPACITY: usize = 1024;
+/// How long an HTTP request waits for room in a full queue before it is
+/// answered 503: long enough to ride out a burst, short enough that a till
+/// retries instead of hanging.
+pub const REQUEST_PATIENCE: Duration = Duration::from_secs(2);
+/// The `Retry-After` of that 503, in seconds: a full queue drains in well
+/// under a second once the disk answers.
+pub const RETRY_AFTER_S: u64 = 1;
 
 /// One unit of work for the writer. `apply` runs inside the group
 /// transaction (under its own savepoint); `finish` runs after the group
@@ -51,8 +76,48 @@ pub trait WriteOp: Send + 'static {
 
 enum Job {
     Op(Box<dyn WriteOp>),
-    /// Heartbeat and maintenance (retention, idempotency expiry, gauges).
+    /// Heartbeat and maintenance (retention, idempotency expiry, gauges,
+    /// commits by other connections).
     Tick,
+}
+
+/// A counter that waiters can sleep on: it rings after every commit that
+/// may have given the uplink something to send. A blocking thread (the
+/// uplink's preparer) takes a [`Signal::mark`] before it looks for work and
+/// waits past it, so a ring in between is never lost.
+#[derive(Debug, Default)]
+pub struct Signal {
+    rings: Mutex<u64>,
+    rung: Condvar,
+}
+
+impl Signal {
+    /// Wakes every waiter (a commit, or someone stopping who must not wait
+    /// out the fallback).
+    pub fn ring(&self) {
+        if let Ok(mut n) = self.rings.lock() {
+            *n += 1;
+            self.rung.notify_all();
+        }
+    }
+
+    /// The rings so far; pass it to [`Signal::wait_past`].
+    pub fn mark(&self) -> u64 {
+        self.rings.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Blocks until it rang after `mark`, or `at_most` passed (a fallback
+    /// so that a missed ring can only delay, never stall). Returns the new mark.
+    pub fn wait_past(&self, mark: u64, at_most: Duration) -> u64 {
+        let Ok(n) = self.rings.lock() else {
+            std::thread::sleep(at_most);
+            return mark;
+        };
+        match self.rung.wait_timeout_while(n, at_most, |n| *n == mark) {
+            Ok((n, _)) => *n,
+            Err(_) => mark,
+        }
+    }
 }
 
 /// What the writer shares with the rest of the process.
@@ -67,6 +132,13 @@ pub struct WriterHealth {
     pub unsent: AtomicI64,
     pub last_seq: AtomicU64,
     pub fatal: Mutex<Option<String>>,
+    /// Rings when there may be new unsent events: a commit appended or
+    /// requeued some, or another connection (the CLI) committed.
+    pub unsent_grew: Signal,
+    /// A tick found the queue full; the writer maintains after its group.
+    tick_due: AtomicBool,
+    /// When a full queue was last logged (seconds since `started`, +1; 0 = never).
+    full_logged_s: AtomicU64,
 }
 
 impl WriterHealth {
@@ -84,13 +156,34 @@ impl WriterHealth {
     pub fn fatal_error(&self) -> Option<String> {
         self.fatal.lock().ok().and_then(|g| g.clone())
     }
+
+    /// A full queue is worth one warning a minute, not one per request.
+    fn log_full(&self) {
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.full_logged_s.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + 60)
+            && self
+                .full_logged_s
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                capacity = QUEUE_CAPACITY,
+                "the database writer's queue is full: requests get 503 with Retry-After, devices and sync wait; is the disk slow?"
+            );
+        }
+    }
 }
 
 /// A cloneable handle to submit work to the writer.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Job>,
+    tx: mpsc::Sender<Job>,
     pub health: Arc<WriterHealth>,
+    /// How long to wait for room in a full queue: `None` as long as it
+    /// takes (devices, timers, sync: nothing is dropped), `Some` for HTTP
+    /// requests ([`Writer::for_requests`]), which then answer 503.
+    patience: Option<Duration>,
 }
 
 /// Settings the writer needs from the config.
@@ -110,6 +203,15 @@ impl Writer {
         settings: WriterSettings,
         metrics: Arc<Metrics>,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        Self::start_with(db, settings, metrics, TestHooks::from_env())
+    }
+
+    fn start_with(
+        db: Db,
+        settings: WriterSettings,
+        metrics: Arc<Metrics>,
+        hooks: TestHooks,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let last_seq = read_last_seq(db.sql())?;
         let health = Arc::new(WriterHealth {
             started: Instant::now(),
@@ -119,11 +221,16 @@ impl Writer {
             unsent: AtomicI64::new(-1),
             last_seq: AtomicU64::new(last_seq),
             fatal: Mutex::new(None),
+            unsent_grew: Signal::default(),
+            tick_due: AtomicBool::new(false),
+            full_logged_s: AtomicU64::new(0),
         });
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(hooks.capacity.unwrap_or(QUEUE_CAPACITY));
         let mut state = WriterThread {
+            data_version: data_version(db.sql())?,
             conn: db.0,
             rx,
+            hooks,
             settings,
             metrics,
             health: health.clone(),
@@ -137,38 +244,91 @@ impl Writer {
             .name("store-writer".into())
             .spawn(move || state.run())
             .map_err(|e| StoreError::internal("starting the writer thread", e))?;
-        Ok((Writer { tx, health }, handle))
+        Ok((
+            Writer {
+                tx,
+                health,
+                patience: None,
+            },
+            handle,
+        ))
     }
 
-    /// Queues an operation. Fails only when the writer has stopped.
-    pub fn submit(&self, op: Box<dyn WriteOp>) -> Result<(), StoreError> {
+    /// The handle for HTTP requests: when the queue stays full for
+    /// [`REQUEST_PATIENCE`], an operation fails with
+    /// [`StoreError::Overloaded`] without having been queued.
+    pub fn for_requests(&self) -> Writer {
+        Writer {
+            patience: Some(REQUEST_PATIENCE),
+            ..self.clone()
+        }
+    }
+
+    /// Queues an operation, waiting for room as this handle's patience
+    /// allows. Fails when the writer has stopped or, for a request's
+    /// handle, when the queue stayed full ([`StoreError::Overloaded`]).
+    pub async fn submit(&self, op: Box<dyn WriteOp>) -> Result<(), StoreError> {
+        let job = match self.tx.try_send(Job::Op(op)) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::WriterStopped),
+            Err(mpsc::error::TrySendError::Full(job)) => job,
+        };
+        self.health.log_full();
+        let Some(patience) = self.patience else {
+            return self
+                .tx
+                .send(job)
+                .await
+                .map_err(|_| StoreError::WriterStopped);
+        };
+        // Cancel-safe: when the time is up, the op was not queued (the
+        // caller's 503 means "not recorded").
+        match tokio::time::timeout(patience, self.tx.send(job)).await {
+            Ok(sent) => sent.map_err(|_| StoreError::WriterStopped),
+            Err(_) => Err(StoreError::Overloaded {
+                retry_after_s: RETRY_AFTER_S,
+            }),
+        }
+    }
+
+    /// [`Writer::submit`] for threads outside the runtime: always waits
+    /// for room (only internal producers run there).
+    fn submit_blocking(&self, op: Box<dyn WriteOp>) -> Result<(), StoreError> {
         self.tx
-            .send(Job::Op(op))
+            .blocking_send(Job::Op(op))
             .map_err(|_| StoreError::WriterStopped)
     }
 
-    /// Asks the writer for a heartbeat and maintenance pass.
+    /// Asks the writer for a heartbeat and maintenance pass. Never waits:
+    /// with the queue full the writer is busy anyway, and it maintains
+    /// after its current group.
     pub fn tick(&self) -> Result<(), StoreError> {
-        self.tx
-            .send(Job::Tick)
-            .map_err(|_| StoreError::WriterStopped)
+        match self.tx.try_send(Job::Tick) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.health.tick_due.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterStopped),
+        }
     }
 
-    /// Appends events (all or nothing), optionally under an idempotency key.
+    /// Appends events (all or nothing), optionally under an idempotency
+    /// key. The acknowledgements come back as data, one per event in
+    /// order; how they are shown is the caller's business.
     pub async fn append(
         &self,
         events: Vec<NewEvent>,
         idempotency: Option<Idempotency>,
-        single: bool,
     ) -> Result<AppendOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Box::new(AppendOp {
             events,
             idempotency,
-            single,
             outcome: None,
             reply: Some(reply),
-        }))?;
+        }))
+        .await?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
@@ -181,41 +341,41 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit_fn(estimated_bytes, f)?
-            .await
-            .map_err(|_| StoreError::WriterStopped)?
+        let (op, rx) = fn_op(estimated_bytes, f);
+        self.submit(op).await?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 
-    /// Like [`Writer::run`], for threads outside the runtime.
+    /// Like [`Writer::run`], for threads outside the runtime (it waits for
+    /// room in the queue whatever the handle: only internal producers run
+    /// there).
     pub fn run_blocking<T, F>(&self, estimated_bytes: u64, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit_fn(estimated_bytes, f)?
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterStopped)?
+        let (op, rx) = fn_op(estimated_bytes, f);
+        self.submit_blocking(op)?;
+        rx.blocking_recv().map_err(|_| StoreError::WriterStopped)?
     }
+}
 
-    /// Queues `f` and returns where its result will arrive after the commit.
-    fn submit_fn<T, F>(
-        &self,
-        estimated_bytes: u64,
-        f: F,
-    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (reply, rx) = oneshot::channel();
-        self.submit(Box::new(FnOp {
-            estimated_bytes,
-            f: Some(f),
-            value: None,
-            reply: Some(reply),
-        }))?;
-        Ok(rx)
-    }
+type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+/// `f` as an operation, and where its result will arrive after the commit.
+fn fn_op<T, F>(estimated_bytes: u64, f: F) -> (Box<dyn WriteOp>, Reply<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let op = Box::new(FnOp {
+        estimated_bytes,
+        f: Some(f),
+        value: None,
+        reply: Some(reply),
+    });
+    (op, rx)
 }
 
 struct FnOp<T, F> {
@@ -248,8 +408,9 @@ where
     }
 }
 
-/// The id and sequence given to a recorded event.
-#[derive(Debug, Clone, serde::Serialize)]
+/// The id and sequence given to a recorded event. Its JSON (an array of
+/// them) is what the idempotency table keeps of a request's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Appended {
     pub id: String,
     pub sequence: String,
@@ -266,12 +427,14 @@ pub struct Idempotency {
     pub request_hash: [u8; 32],
 }
 
-#[derive(Debug)]
+/// What became of an append: the acknowledgements, one per event, in order.
+#[derive(Debug, PartialEq, Eq)]
 pub enum AppendOutcome {
-    /// Newly recorded; `body` is the acknowledgement as JSON.
-    Created { acks: Vec<Appended>, body: String },
-    /// The same request was seen before under this key: its answer again.
-    Replayed { status: u16, body: String },
+    /// Newly recorded.
+    Created { acks: Vec<Appended> },
+    /// The same request was seen before under this key: its
+    /// acknowledgements again (nothing new is recorded).
+    Replayed { acks: Vec<Appended> },
 }
 
 /// Allocation state visible to operations inside the group transaction.
@@ -365,7 +528,6 @@ impl ClockTracker {
 struct AppendOp {
     events: Vec<NewEvent>,
     idempotency: Option<Idempotency>,
-    single: bool,
     outcome: Option<AppendOutcome>,
     reply: Option<oneshot::Sender<Result<AppendOutcome, StoreError>>>,
 }
@@ -382,22 +544,28 @@ impl WriteOp for AppendOp {
         if let Some(idem) = &self.idempotency {
             // This token's record, else one from before keys had owners
             // (empty token_hash, migration 5), which answers as it used to.
-            let seen: Option<(Vec<u8>, u16, String)> = ctx
+            let seen: Option<(Vec<u8>, String)> = ctx
                 .conn()
                 .prepare_cached(
-                    "SELECT request_hash, status, response FROM idempotency
+                    "SELECT request_hash, response FROM idempotency
                      WHERE key = ?1 AND token_hash IN (?2, x'')
                      ORDER BY length(token_hash) DESC LIMIT 1",
                 )?
                 .query_row(rusqlite::params![idem.key, &idem.token_hash[..]], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
-            if let Some((hash, status, body)) = seen {
+            if let Some((hash, response)) = seen {
                 if hash != idem.request_hash {
                     return Err(StoreError::IdempotencyMismatch);
                 }
-                self.outcome = Some(AppendOutcome::Replayed { status, body });
+                let acks = parse_acks(&response).map_err(|e| {
+                    StoreError::invalid(
+                        "the idempotency record of this key is not a list of acknowledgements",
+                        e,
+                    )
+                })?;
+                self.outcome = Some(AppendOutcome::Replayed { acks });
                 return Ok(());
             }
         }
@@ -405,13 +573,11 @@ impl WriteOp for AppendOp {
         for event in &self.events {
             acks.push(ctx.append(event)?);
         }
-        let body = if self.single && acks.len() == 1 {
-            serde_json::to_string(&acks[0])
-        } else {
-            serde_json::to_string(&acks)
-        }
-        .map_err(|e| StoreError::invalid("an acknowledgement", e))?;
         if let Some(idem) = &self.idempotency {
+            // Always the array: the request (same key, same body) knows
+            // its own shape when it is replayed.
+            let response = serde_json::to_string(&acks)
+                .map_err(|e| StoreError::invalid("the acknowledgements", e))?;
             ctx.conn()
                 .prepare_cached(
                     "INSERT INTO idempotency (token_hash, key, request_hash, status, response, created_at) VALUES (?1, ?2, ?3, 201, ?4, ?5)",
@@ -420,11 +586,11 @@ impl WriteOp for AppendOp {
                     &idem.token_hash[..],
                     idem.key,
                     &idem.request_hash[..],
-                    body,
+                    response,
                     unix_now()
                 ])?;
         }
-        self.outcome = Some(AppendOutcome::Created { acks, body });
+        self.outcome = Some(AppendOutcome::Created { acks });
         Ok(())
     }
 
@@ -438,9 +604,71 @@ impl WriteOp for AppendOp {
     }
 }
 
+/// The acknowledgements an idempotency record keeps: a JSON array; rows
+/// written before acknowledgements were data hold a single request's
+/// answer, one object.
+fn parse_acks(response: &str) -> Result<Vec<Appended>, serde_json::Error> {
+    serde_json::from_str::<Vec<Appended>>(response)
+        .or_else(|_| serde_json::from_str::<Appended>(response).map(|one| vec![one]))
+}
+
+/// Test-only knobs, read once when the writer starts and only in debug
+/// builds (the release binary has none): the end-to-end test of a full
+/// queue (`tests/it/api.rs`) runs the real binary with them.
+/// - `STORE_EDGE_TEST_WRITER_QUEUE=N`: a queue of N ops instead of
+///   [`QUEUE_CAPACITY`], so that a test fills it with a few requests;
+/// - `STORE_EDGE_TEST_WRITER_GATE=PATH`: while the file PATH exists, the
+///   writer holds the group it has just taken (a stalled disk, on demand).
+#[derive(Debug, Default)]
+struct TestHooks {
+    capacity: Option<usize>,
+    gate: Option<std::path::PathBuf>,
+}
+
+impl TestHooks {
+    #[cfg(debug_assertions)]
+    fn from_env() -> TestHooks {
+        let hooks = TestHooks {
+            capacity: std::env::var("STORE_EDGE_TEST_WRITER_QUEUE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0),
+            gate: std::env::var_os("STORE_EDGE_TEST_WRITER_GATE").map(Into::into),
+        };
+        if hooks.capacity.is_some() || hooks.gate.is_some() {
+            tracing::warn!(?hooks, "test hooks of the database writer are set");
+        }
+        hooks
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn from_env() -> TestHooks {
+        TestHooks::default()
+    }
+
+    /// Holds the writer while the gate file exists.
+    fn hold(&self, health: &WriterHealth) {
+        if let Some(gate) = &self.gate {
+            while gate.exists() {
+                health.beat();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// SQLite's count of commits by *other* connections to this database
+/// (it does not move for the writer's own commits).
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+}
+
 struct WriterThread {
     conn: ReadConn,
-    rx: mpsc::UnboundedReceiver<Job>,
+    rx: mpsc::Receiver<Job>,
+    hooks: TestHooks,
+    /// `PRAGMA data_version` when last looked at (each tick).
+    data_version: i64,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
     health: Arc<WriterHealth>,
@@ -462,6 +690,7 @@ impl WriterThread {
                 Job::Tick => tick = true,
             };
             push(first, &mut ops);
+            self.hooks.hold(&self.health);
             while ops.len() < MAX_OPS_PER_GROUP {
                 match self.rx.try_recv() {
                     Ok(job) => push(job, &mut ops),
@@ -474,6 +703,8 @@ impl WriterThread {
                     return;
                 }
             }
+            // A tick that found the queue full is still due.
+            tick |= self.health.tick_due.swap(false, Ordering::Relaxed);
             if tick {
                 if let Err(fatal) = self.maintain() {
                     self.stop_fatally(fatal);
@@ -530,7 +761,7 @@ impl WriterThread {
                 let err = StoreError::from(e);
                 let fatal = err.is_fatal();
                 for op in ops {
-                    op.finish(Err(err.clone_for_reply()));
+                    op.finish(Err(err.clone()));
                 }
                 return if fatal { Err(err) } else { Ok(()) };
             }
@@ -585,9 +816,9 @@ impl WriterThread {
                     self.next_seq = seq_before;
                     let err = e.clone();
                     for (op, _) in results {
-                        op.finish(Err(err.clone_for_reply()));
+                        op.finish(Err(err.clone()));
                     }
-                    op.finish(Err(err.clone_for_reply()));
+                    op.finish(Err(err.clone()));
                     return Err(err);
                 }
                 *ctx.next_seq = seq_at_op;
@@ -621,6 +852,10 @@ impl WriterThread {
                 if change != 0 && self.health.unsent.load(Ordering::Relaxed) >= 0 {
                     self.health.unsent.fetch_add(change, Ordering::Relaxed);
                 }
+                // New events, or requeued ones: the uplink has work.
+                if appended > 0 || unsent_delta > 0 {
+                    self.health.unsent_grew.ring();
+                }
                 self.metrics
                     .commit_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -638,7 +873,7 @@ impl WriterThread {
                 self.next_seq = seq_before;
                 let fatal = err.is_fatal();
                 for (op, _) in results {
-                    op.finish(Err(err.clone_for_reply()));
+                    op.finish(Err(err.clone()));
                 }
                 if fatal {
                     Err(err)
@@ -707,13 +942,22 @@ impl WriterThread {
 
     /// Retention, idempotency expiry, the unsent count. Runs between groups.
     fn maintain(&mut self) -> Result<(), StoreError> {
-        if self.health.unsent.load(Ordering::Relaxed) < 0 {
+        // Another connection committed (a CLI command beside the running
+        // service: `sync requeue`, `token create`, …): what it changed is
+        // not in our counts. Count again and let the uplink look.
+        let version = data_version(self.conn.sql())?;
+        let outside = version != self.data_version;
+        if outside || self.health.unsent.load(Ordering::Relaxed) < 0 {
             let unsent: i64 = self.conn.sql().query_row(
                 "SELECT count(*) FROM events WHERE sync_state = 0",
                 [],
                 |r| r.get(0),
             )?;
             self.health.unsent.store(unsent, Ordering::Relaxed);
+        }
+        if outside {
+            self.data_version = version;
+            self.health.unsent_grew.ring();
         }
         self.metrics
             .events_unsent
@@ -835,43 +1079,44 @@ mod tests {
         let (writer, thread) =
             Writer::start(conn, settings, Arc::new(crate::telemetry::Metrics::new())).unwrap();
 
-        // The old record answers its repeat from any token, and refuses another body.
+        // The old record (one object, as a single-event request was
+        // answered) answers its repeat from any token, and refuses another body.
+        let old = vec![Appended {
+            id: "old".into(),
+            sequence: "7".into(),
+        }];
         for token in [2, 3] {
-            match writer
-                .append(feedback(), idem("old-key-1", token, 1), true)
-                .await
-            {
-                Ok(AppendOutcome::Replayed { status: 201, body }) => assert!(body.contains("old")),
-                other => panic!("{other:?}"),
-            }
+            assert_eq!(
+                writer
+                    .append(feedback(), idem("old-key-1", token, 1))
+                    .await
+                    .unwrap(),
+                AppendOutcome::Replayed { acks: old.clone() }
+            );
         }
         assert!(matches!(
-            writer
-                .append(feedback(), idem("old-key-1", 2, 9), true)
-                .await,
+            writer.append(feedback(), idem("old-key-1", 2, 9)).await,
             Err(StoreError::IdempotencyMismatch)
         ));
 
         // A new key: two tokens, two bodies, two events; each repeat gets its own answer.
-        let Ok(AppendOutcome::Created { body: till, .. }) = writer
-            .append(feedback(), idem("key-0001", 2, 5), true)
-            .await
+        let Ok(AppendOutcome::Created { acks: till }) =
+            writer.append(feedback(), idem("key-0001", 2, 5)).await
         else {
             panic!("till's first post")
         };
-        let Ok(AppendOutcome::Created { body: kiosk, .. }) = writer
-            .append(feedback(), idem("key-0001", 3, 6), true)
-            .await
+        let Ok(AppendOutcome::Created { acks: kiosk }) =
+            writer.append(feedback(), idem("key-0001", 3, 6)).await
         else {
             panic!("kiosk's post with the till's key is its own")
         };
         assert_ne!(till, kiosk);
         for (token, body, answer) in [(2, 5, &till), (3, 6, &kiosk)] {
             match writer
-                .append(feedback(), idem("key-0001", token, body), true)
+                .append(feedback(), idem("key-0001", token, body))
                 .await
             {
-                Ok(AppendOutcome::Replayed { body, .. }) => assert_eq!(&body, answer),
+                Ok(AppendOutcome::Replayed { acks }) => assert_eq!(&acks, answer),
                 other => panic!("{other:?}"),
             }
         }
@@ -882,6 +1127,196 @@ mod tests {
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .unwrap();
         assert_eq!(events, 2);
+    }
+
+    /// A fresh database and its writer, with the given test hooks.
+    fn fresh(
+        dir: &std::path::Path,
+        hooks: TestHooks,
+    ) -> (Writer, std::thread::JoinHandle<()>, std::path::PathBuf) {
+        let path = dir.join("w.db");
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let settings = WriterSettings {
+            path: path.clone(),
+            max_size_bytes: 1 << 30,
+            retain_sent_days: 30,
+        };
+        let (writer, thread) = Writer::start_with(
+            conn,
+            settings,
+            Arc::new(crate::telemetry::Metrics::new()),
+            hooks,
+        )
+        .unwrap();
+        (writer, thread, path)
+    }
+
+    /// Before acknowledgements were data, the idempotency table kept the
+    /// answer as sent: one object for a single-event request, an array
+    /// otherwise. Both still replay as acknowledgements; new records are
+    /// always the array.
+    #[tokio::test]
+    async fn answers_recorded_before_acks_were_data_still_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, thread, path) = fresh(dir.path(), TestHooks::default());
+        let raw = Connection::open(&path).unwrap();
+        for (key, response) in [
+            ("single-1", r#"{"id":"a","sequence":"1"}"#),
+            (
+                "array-02",
+                r#"[{"id":"b","sequence":"2"},{"id":"c","sequence":"3"}]"#,
+            ),
+        ] {
+            raw.execute(
+                "INSERT INTO idempotency (token_hash, key, request_hash, status, response, created_at) VALUES (?1, ?2, ?3, 201, ?4, ?5)",
+                rusqlite::params![&[2u8; 32][..], key, &[1u8; 32][..], response, unix_now()],
+            )
+            .unwrap();
+        }
+        let ack = |id: &str, sequence: &str| Appended {
+            id: id.into(),
+            sequence: sequence.into(),
+        };
+        assert_eq!(
+            writer
+                .append(feedback(), idem("single-1", 2, 1))
+                .await
+                .unwrap(),
+            AppendOutcome::Replayed {
+                acks: vec![ack("a", "1")]
+            }
+        );
+        assert_eq!(
+            writer
+                .append(feedback(), idem("array-02", 2, 1))
+                .await
+                .unwrap(),
+            AppendOutcome::Replayed {
+                acks: vec![ack("b", "2"), ack("c", "3")]
+            }
+        );
+        let Ok(AppendOutcome::Created { acks }) =
+            writer.append(feedback(), idem("new-key-1", 2, 1)).await
+        else {
+            panic!("a new key records")
+        };
+        let stored: String = raw
+            .query_row(
+                "SELECT response FROM idempotency WHERE key = 'new-key-1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, serde_json::to_string(&acks).unwrap());
+        assert!(stored.starts_with('['), "{stored}");
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    /// With the writer held (a stalled disk) and its queue full, a
+    /// request's handle gives up with `Overloaded` and records nothing,
+    /// while an internal producer waits and is recorded once the writer
+    /// goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_turns_requests_away_and_lets_internal_producers_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        std::fs::write(&gate, b"").unwrap();
+        let hooks = TestHooks {
+            capacity: Some(2),
+            gate: Some(gate.clone()),
+        };
+        let (writer, thread, path) = fresh(dir.path(), hooks);
+        // One op held by the writer, two queued, more waiting for room.
+        let waiting: Vec<_> = (0..5)
+            .map(|_| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.append(feedback(), None).await })
+            })
+            .collect();
+        let started = Instant::now();
+        while writer.tx.capacity() > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "queue never filled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let refused = writer.for_requests().append(feedback(), None).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Overloaded {
+                    retry_after_s: RETRY_AFTER_S
+                })
+            ),
+            "{refused:?}"
+        );
+        std::fs::remove_file(&gate).unwrap();
+        for w in waiting {
+            assert!(matches!(
+                w.await.unwrap(),
+                Ok(AppendOutcome::Created { .. })
+            ));
+        }
+        drop(writer);
+        thread.join().unwrap();
+        let events: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 5, "every waiting producer, not the refused request");
+    }
+
+    /// A CLI command beside the running service commits on its own
+    /// connection: at the next tick the writer counts unsent events again
+    /// and rings `unsent_grew` for the uplink.
+    #[tokio::test]
+    async fn a_commit_by_another_connection_is_counted_at_the_next_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, thread, path) = fresh(dir.path(), TestHooks::default());
+        for _ in 0..3 {
+            writer.append(feedback(), None).await.unwrap();
+        }
+        // A tick, then two ops: the second is queued after the tick's
+        // maintenance ran.
+        let settle = || async {
+            writer.tick().unwrap();
+            for _ in 0..2 {
+                writer.run(0, |_| Ok(())).await.unwrap();
+            }
+        };
+        settle().await;
+        assert_eq!(writer.health.unsent.load(Ordering::Relaxed), 3);
+        let mark = writer.health.unsent_grew.mark();
+        settle().await;
+        assert_eq!(
+            writer.health.unsent_grew.mark(),
+            mark,
+            "no outside commit yet"
+        );
+
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE events SET sync_state = 1 WHERE seq = (SELECT min(seq) FROM events)",
+                [],
+            )
+            .unwrap();
+        settle().await;
+        assert_eq!(writer.health.unsent.load(Ordering::Relaxed), 2);
+        assert!(writer.health.unsent_grew.mark() > mark);
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_ring_between_mark_and_wait_is_not_missed() {
+        let signal = Signal::default();
+        let mark = signal.mark();
+        signal.ring();
+        // Returns at once: waiting out an hour would hang the test.
+        assert_eq!(signal.wait_past(mark, Duration::from_secs(3600)), mark + 1);
     }
 
     #[test]

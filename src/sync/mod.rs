@@ -346,4 +346,6 @@ async fn watch(ctx: SyncContext, cancel: CancellationToken, stop_preparer: Arc<A
         seen_now = Some(now_req);
     }
     stop_preparer.store(true, Ordering::Relaxed);
+    // The preparer may be waiting for a commit: it should see `stop` now.
+    ctx.writer.health.unsent_grew.ring();
 }

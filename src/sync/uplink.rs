@@ -26,6 +26,11 @@ use crate::store::meta::{self, Key};
 use crate::store::sync::{self as store_sync, BatchRange, EventFate};
 use crate::store::StoreError;
 
+/// With nothing to send, the preparer sleeps until the writer rings
+/// [`crate::store::WriterHealth::unsent_grew`]; this is only the fallback
+/// in case a ring never comes.
+const IDLE_FALLBACK: Duration = Duration::from_secs(1);
+
 /// A batch ready to send: its fixed range, the (sequence, id) of each
 /// event in it and the gzip body. The events themselves are dropped once
 /// encoded, which keeps a large backlog drain within its memory budget.
@@ -60,7 +65,8 @@ fn prepare(
 }
 
 /// The preparer thread: pending batches first (after a restart they are
-/// resent exactly), then new ones. Stops when `stop` is set or the
+/// resent exactly), then new ones, woken by the writer when events are
+/// committed. Stops when `stop` is set (and the signal rung) or the
 /// channel closes.
 pub(super) fn run_preparer(
     ctx: SyncContext,
@@ -68,7 +74,7 @@ pub(super) fn run_preparer(
     stop: Arc<AtomicBool>,
     rt: tokio::runtime::Handle,
 ) {
-    let idle = Duration::from_millis(20);
+    let unsent_grew = &ctx.writer.health.unsent_grew;
     'restart: while !stop.load(Ordering::Relaxed) {
         let generation = read_generation(&ctx);
         let conn = match ctx.readers.get() {
@@ -110,6 +116,9 @@ pub(super) fn run_preparer(
             }
         }
         loop {
+            // Taken before looking: a commit after it ends the wait below
+            // at once, so none is missed.
+            let mark = unsent_grew.mark();
             if stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -131,7 +140,10 @@ pub(super) fn run_preparer(
                 }
             };
             let (Some(first), Some(last)) = (events.first(), events.last()) else {
-                std::thread::sleep(idle);
+                // Nothing to send: sleep until the writer commits new or
+                // requeued events (or sees the CLI commit), with a slow
+                // poll as a safety net.
+                unsent_grew.wait_past(mark, IDLE_FALLBACK);
                 continue;
             };
             let range = BatchRange {

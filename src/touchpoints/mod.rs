@@ -195,7 +195,7 @@ async fn record<M: made::Made>(writer: &Writer, data: &M) -> Option<(String, Str
             return None;
         }
     };
-    match writer.append(vec![event], None, true).await {
+    match writer.append(vec![event], None).await {
         Ok(crate::store::AppendOutcome::Created { acks, .. }) => {
             acks.into_iter().next().map(|a| (a.id, a.sequence))
         }
@@ -246,7 +246,7 @@ pub async fn record_identification(
         program: who.program,
         register_id: who.register_id,
     })?;
-    match writer.append(vec![event], None, true).await? {
+    match writer.append(vec![event], None).await? {
         crate::store::AppendOutcome::Created { acks, .. } => {
             acks.into_iter().next().ok_or(RecordError::NotAcknowledged)
         }

@@ -775,3 +775,109 @@ async fn a_fifth_stream_of_one_token_closes_its_oldest_instead_of_piling_up() {
         "{metrics}"
     );
 }
+
+/// One POST of the queue test: the marker, the status, `Retry-After`, the
+/// body (the ack or the problem).
+type Answer = (String, StatusCode, Option<String>, Value);
+
+/// Issue 11: the writer's queue is bounded. With the writer stalled (the
+/// debug build's test-only gate: a disk that stops answering) and its
+/// queue full, a request waits briefly, then gets 503 `overloaded` with
+/// `Retry-After` and nothing is recorded; once the writer goes on, every
+/// event answered 201 is stored and none answered 503 is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_answers_503_with_retry_after_and_stores_exactly_the_201s() {
+    let mut svc = Service::new("", "");
+    let pos = svc.token("pos", "till-1");
+    let gate = svc.dir.path().join("writer-gate");
+    let gate_env = gate.display().to_string();
+    svc.spawn(&[
+        ("STORE_EDGE_TEST_WRITER_QUEUE", "4"),
+        ("STORE_EDGE_TEST_WRITER_GATE", &gate_env),
+    ]);
+    svc.wait_ready().await;
+    std::fs::write(&gate, b"").expect("close the gate");
+
+    // One op held by the writer, four queued: 24 requests overflow it.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Answer>();
+    for i in 0..24 {
+        let (tx, http, url, pos) = (
+            tx.clone(),
+            common::http(),
+            svc.url("/api/v1/events"),
+            pos.clone(),
+        );
+        tokio::spawn(async move {
+            let marker = format!("Q-{i}");
+            let r = http
+                .post(url)
+                .bearer_auth(&pos)
+                .json(&marker_event(&marker))
+                .send()
+                .await
+                .expect("post");
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let status = r.status();
+            let _ = tx.send((
+                marker,
+                status,
+                retry_after,
+                r.json().await.unwrap_or(Value::Null),
+            ));
+        });
+    }
+    drop(tx);
+    let mut answers = Vec::new();
+    let started = std::time::Instant::now();
+    while !answers
+        .iter()
+        .any(|(_, s, _, _): &Answer| *s == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        assert!(started.elapsed() < common::DEADLINE, "no 503: {answers:?}");
+        if let Ok(Some(a)) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await
+        {
+            answers.push(a);
+        }
+    }
+    // The disk answers again: the queue drains.
+    std::fs::remove_file(&gate).expect("open the gate");
+    while let Some(a) = rx.recv().await {
+        answers.push(a);
+    }
+    assert_eq!(answers.len(), 24);
+
+    let mut created = std::collections::BTreeSet::new();
+    for (marker, status, retry_after, body) in &answers {
+        match *status {
+            StatusCode::CREATED => {
+                assert!(body["id"].is_string(), "{body}");
+                created.insert(marker.clone());
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+                assert_eq!(body["type"], "urn:store-edge:problem:overloaded");
+                assert_eq!(body["reason"], "overloaded");
+            }
+            other => panic!("{marker}: {other} {body}"),
+        }
+    }
+    assert!(
+        created.len() >= 5,
+        "the held and the queued requests are recorded"
+    );
+    let stored: std::collections::BTreeSet<String> = svc
+        .db()
+        .prepare("SELECT json_extract(data, '$.transaction_id') FROM events")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(stored, created, "stored: exactly the events answered 201");
+    assert!(svc.log_text().contains("queue is full"));
+}

@@ -657,3 +657,73 @@ async fn a_redirect_from_central_is_not_followed_and_the_events_stay_unsent() {
         "the failure is reported: {status}"
     );
 }
+
+/// Waits until the running service's `/metrics` shows `want` unsent events.
+async fn wait_unsent_gauge(svc: &Service, want: u64, what: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = svc.metrics().await;
+        if sample(&metrics, "store_edge_events_unsent") == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "{what}: /metrics never showed {want} unsent:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 11: `store-edge sync requeue` writes beside the running
+/// service's writer. Its unsent gauge stayed 0 until a restart; now the
+/// writer sees the other connection's commit, counts again and wakes the
+/// uplink, which delivers the requeued events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeue_from_the_command_line_is_counted_and_delivered_by_the_running_service() {
+    let fake = FakeCentralProc::start(&[], &[]).await;
+    fake.set_faults(json!({"reject_subjects": ["T-bad-1", "T-bad-2"]}))
+        .await;
+    let mut svc = Service::new("", &fake.edge_sections(""));
+    let token = svc.token("pos", "till-1");
+    svc.start().await;
+    let r = common::http()
+        .post(svc.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!([
+            marker_event("T-1"),
+            marker_event("T-bad-1"),
+            marker_event("T-bad-2")
+        ]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    svc.wait_sync("two events quarantined", |s| {
+        s["unsent"] == 0 && s["quarantined"] == 2
+    })
+    .await;
+    wait_unsent_gauge(&svc, 0, "after the quarantine").await;
+
+    // Central now refuses the store's token, so the requeued events stay
+    // unsent long enough to be seen on the gauge.
+    fake.set_faults(json!({"unauthorized": true})).await;
+    let out = svc.cli(&["sync", "requeue", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_unsent_gauge(&svc, 2, "the service counts the CLI's requeue").await;
+
+    fake.set_faults(json!({})).await;
+    wait_unsent_gauge(&svc, 0, "the requeued events are delivered").await;
+    let mut subjects: Vec<String> = fake
+        .events()
+        .await
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap_or("").to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["T-1", "T-bad-1", "T-bad-2"]);
+    assert!(svc.child.is_some(), "the same service, never restarted");
+}
