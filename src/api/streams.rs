@@ -281,6 +281,44 @@ impl futures_core::Stream for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::{Live, Topic};
+
+    /// Security review of issue 10: the task sent outside the wait that
+    /// watched the ticket, so with a client that reads nothing (nobody
+    /// polls the stream here) it waited in the send for ever and never saw
+    /// the revocation. Paused clock: the wait costs no real time.
+    #[tokio::test(start_paused = true)]
+    async fn a_task_waiting_on_a_client_that_reads_nothing_ends_when_its_token_is_revoked() {
+        let metrics = Arc::new(Metrics::new());
+        let streams = LiveStreams::new(4, metrics.clone());
+        let live = Live::new();
+        let token = [7u8; 32];
+        let unread = feed(
+            streams.open(token),
+            live.subscribe(),
+            Audience {
+                register: None,
+                pickups_visible: true,
+            },
+            CancellationToken::new(),
+        );
+        // More than the queue holds: the task ends up waiting in a send.
+        for i in 0..QUEUE * 2 {
+            live.publish(None, Topic::Scan, &json!({"n": i}));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(metrics.api_streams_open.get(), 1, "the task still runs");
+        assert_eq!(streams.close_token(&token), 1);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while metrics.api_streams_open.get() != 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the task ended at the revocation");
+        drop(unread);
+    }
 
     #[test]
     fn a_token_keeps_its_newest_streams_and_places_come_back() {
