@@ -5,6 +5,8 @@
 //! they only talk to `store/` (the writer queue and read connections).
 
 pub mod auth;
+pub mod body;
+pub mod client;
 pub mod error;
 pub mod events;
 pub mod listener;
@@ -110,7 +112,23 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The whole router. Open routes: health, readiness, metrics, OpenAPI.
+/// Every route reads its body through [`body::read_whole`]: pairing and the
+/// staff log-in (no token needed) take at most [`body::SMALL_BODY_BYTES`],
+/// the rest [`events::MAX_BODY_BYTES`].
 pub fn router(state: AppState) -> Router {
+    let body_limit = |max_bytes| {
+        axum::middleware::from_fn_with_state(
+            body::BodyLimit {
+                state: state.clone(),
+                max_bytes,
+            },
+            body::read_whole,
+        )
+    };
+    let small_bodies = Router::new()
+        .route("/api/v1/tablets/pair", post(tablets::pair))
+        .route("/api/v1/staff/login", post(tablets::login))
+        .layer(body_limit(body::SMALL_BODY_BYTES));
     Router::new()
         .route(
             "/api/v1/events",
@@ -138,10 +156,8 @@ pub fn router(state: AppState) -> Router {
             post(pickups::reminded),
         )
         .route("/api/v1/reservations", post(pickups::reserve))
-        .route("/api/v1/tablets/pair", post(tablets::pair))
         .route("/api/v1/session", get(tablets::session))
         .route("/api/v1/staff", get(tablets::list_staff))
-        .route("/api/v1/staff/login", post(tablets::login))
         .route("/api/v1/staff/logout", post(tablets::logout))
         .merge(ui::routes())
         .route("/api/v1/devices", get(touchpoints::devices))
@@ -154,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
+        .layer(body_limit(events::MAX_BODY_BYTES))
+        .merge(small_bodies)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response_with_state(

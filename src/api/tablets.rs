@@ -12,7 +12,7 @@
 //! Must never log or echo a code.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client::ClientAddr;
 use super::{auth::Caller, ApiError, AppState};
 use crate::pickup::staff_session::StaffOnTablet;
 use crate::store::tokens::Role;
@@ -45,9 +46,10 @@ const PAIRING_REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Who a pairing attempt is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
-    /// An IPv4 address, or an IPv6 /64 (a host picks any address in its
-    /// /64 at will, so counting single IPv6 addresses would count nothing).
-    Ip(IpAddr),
+    /// An IPv4 address, or an IPv6 /64 (see [`ClientAddr`]: a host picks
+    /// any address in its /64 at will, so counting single IPv6 addresses
+    /// would count nothing).
+    Ip(ClientAddr),
     /// No peer address known (a router used without connect info).
     Unknown,
     /// The shared window of sources that found the table full.
@@ -58,16 +60,7 @@ impl Source {
     pub fn of(peer: Option<IpAddr>) -> Source {
         match peer {
             None => Source::Unknown,
-            Some(IpAddr::V4(v4)) => Source::Ip(IpAddr::V4(v4)),
-            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source::Ip(IpAddr::V4(v4)),
-                None => {
-                    let s = v6.segments();
-                    Source::Ip(IpAddr::V6(Ipv6Addr::new(
-                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
-                    )))
-                }
-            },
+            Some(ip) => Source::Ip(ClientAddr::of(ip)),
         }
     }
 }
@@ -75,8 +68,7 @@ impl Source {
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Source::Ip(IpAddr::V6(v6)) => write!(f, "{v6}/64"),
-            Source::Ip(ip) => write!(f, "{ip}"),
+            Source::Ip(client) => write!(f, "{client}"),
             Source::Unknown => f.write_str("unknown"),
             Source::Overflow => f.write_str("(source table full)"),
         }

@@ -4,13 +4,12 @@
 //! themselves. The clear number handed over is tokenised at once and never
 //! stored, logged or echoed.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -65,69 +64,18 @@ pub async fn stream(
         register,
         pickups_visible: caller.role() != Role::Pos,
     };
-    let mut rx = state.touchpoints.live.subscribe();
-    let shutdown = state.shutdown.clone();
     // Held for the stream's life: closed when the token is revoked or opens
     // too many streams; dropped (the place freed) when the stream ends.
     let ticket = state.streams.open(caller.0.token_hash);
-    let events = async_stream(move |tx| async move {
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticket.closed.cancelled() => return,
-                // The client went away: free the place now, not at the next event.
-                _ = tx.closed() => return,
-                n = rx.recv() => n,
-            };
-            match next {
-                Ok(e) => {
-                    if audience.wants(&e)
-                        && tx
-                            .send(Ok(Event::default().event(e.topic.as_str()).data(e.json)))
-                            .await
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let note = Event::default()
-                        .event("lagged")
-                        .data(json!({"missed": n}).to_string());
-                    if tx.send(Ok(note)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
-        }
-    });
+    let events = super::streams::feed(
+        ticket,
+        state.touchpoints.live.subscribe(),
+        audience,
+        state.shutdown.clone(),
+    );
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
-}
-
-/// A channel-backed stream: the producer future runs as a task.
-fn async_stream<F, Fut>(producer: F) -> impl futures_core::Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(tx));
-    ReceiverStream(rx)
-}
-
-struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Event, Infallible>>);
-
-impl futures_core::Stream for ReceiverStream {
-    type Item = Result<Event, Infallible>;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -35,6 +35,14 @@ pub struct Metrics {
     /// Live streams ended by the service, labelled by `why` (revoked,
     /// replaced: a token's newest stream beyond `max_streams_per_token`).
     pub api_streams_closed: Family<Vec<(String, String)>, Counter>,
+    /// Live streams whose sending task still runs (it ends when the client
+    /// leaves or the service closes the stream, even for a client that
+    /// stopped reading).
+    pub api_streams_open: Gauge,
+    /// Clients dropped for being too slow, labelled by `phase`: `headers`
+    /// (not sent within 10 s, or idle that long), `body` (408), `write`
+    /// (stopped reading our answer).
+    pub api_client_timeouts: Family<Vec<(String, String)>, Counter>,
     /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
     pub staff_sessions: Gauge,
 }
@@ -72,6 +80,8 @@ impl Metrics {
         let api_connections_refused = Family::<Vec<(String, String)>, Counter>::default();
         let api_connections_open = Gauge::default();
         let api_streams_closed = Family::<Vec<(String, String)>, Counter>::default();
+        let api_streams_open = Gauge::default();
+        let api_client_timeouts = Family::<Vec<(String, String)>, Counter>::default();
         registry.register(
             "store_edge_api_connections_refused",
             "API connections closed at once because a cap was reached, by cap (per_client, total)",
@@ -86,6 +96,16 @@ impl Metrics {
             "store_edge_api_streams_closed",
             "Live streams ended by the service, by why (revoked, replaced)",
             api_streams_closed.clone(),
+        );
+        registry.register(
+            "store_edge_api_streams_open",
+            "Live streams whose sending task still runs",
+            api_streams_open.clone(),
+        );
+        registry.register(
+            "store_edge_api_client_timeouts",
+            "API clients dropped for being too slow, by phase (headers, body, write)",
+            api_client_timeouts.clone(),
         );
         let staff_sessions = Gauge::default();
         registry.register(
@@ -182,6 +202,8 @@ impl Metrics {
             api_connections_refused,
             api_connections_open,
             api_streams_closed,
+            api_streams_open,
+            api_client_timeouts,
             staff_sessions,
         }
     }

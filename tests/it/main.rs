@@ -22,6 +22,7 @@ mod pickup;
 mod pickup_model;
 mod quota_and_startup;
 mod scanners;
+mod slow_clients;
 mod sync;
 mod systemd;
 mod ui_browser;
