@@ -29,6 +29,11 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
 command -v node >/dev/null 2>&1 || { echo "Node.js 20 is needed for the tablet UI test" >&2; exit 1; }
 npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 
+# The memory tests measure the release binary (debug builds use several
+# times the memory); build it here, visibly, rather than inside a test.
+echo "building the release binary for the memory tests" >&2
+cargo build --release --locked --bin store-edge
+
 cargo test --locked --all-targets
 
 if ls target/ui-screenshots/*.png >/dev/null 2>&1; then
