@@ -70,14 +70,17 @@ impl FromRequestParts<AppState> for Caller {
                 "missing token: send `Authorization: Bearer <token>` (create one with `store-edge token create`)",
             )
         })?;
-        // A primary-key lookup on a read connection, on the blocking pool:
-        // it is microseconds, but SQLite may wait on a lock (busy timeout)
-        // and an async worker must never. No cache: a revocation counts
-        // from the next request.
-        let presented = token.to_owned();
+        // A primary-key lookup on a warm read connection: microseconds, so
+        // done here unless SQLite would have to wait for a lock, in which
+        // case it moves to the blocking pool (`run_short`: an async worker
+        // never sleeps on SQLite). No cache: a revocation counts from the
+        // next request.
         let found = state
             .readers
-            .run(move |c| tokens::authenticate(c, &presented))
+            .run_short({
+                let presented = token.to_owned();
+                move |c| tokens::authenticate(c, &presented)
+            })
             .await?;
         match found {
             Some(principal) => Ok(Caller(principal)),
