@@ -50,9 +50,10 @@ pub enum EventError {
 }
 
 impl NewEvent {
-    /// Builds an event produced by the service itself (pickup workflow,
-    /// devices). The subject is derived from the data.
-    pub fn service(type_name: &str, data: Value) -> Result<Self, EventError> {
+    /// Builds an event produced by the service itself from untyped data;
+    /// private, so every service event goes through a typed constructor of
+    /// `made.rs` ([`NewEvent::made`]). The subject is derived from the data.
+    fn service(type_name: &str, data: Value) -> Result<Self, EventError> {
         let event_type =
             lookup(type_name).ok_or_else(|| EventError::UnknownType(type_name.into()))?;
         Self::build(event_type, data, None, None)
