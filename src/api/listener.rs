@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -50,7 +50,7 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service as _;
 
 use super::client::ClientAddr;
-use crate::telemetry::Metrics;
+use crate::telemetry::{LogEvery, Metrics};
 
 /// Time a client has to send a request's headers, and the longest a
 /// kept-alive connection may sit idle between requests.
@@ -197,28 +197,6 @@ fn admit(
     })
 }
 
-/// Says a recurring problem at most once a minute, with how often it
-/// happened since it was last said.
-#[derive(Default)]
-struct Throttled {
-    last: Option<Instant>,
-    since: u64,
-}
-
-impl Throttled {
-    /// Some(count since the last line) when it is time to say it again.
-    fn due(&mut self) -> Option<u64> {
-        self.since += 1;
-        match self.last {
-            Some(t) if t.elapsed() < LOG_EVERY => None,
-            _ => {
-                self.last = Some(Instant::now());
-                Some(std::mem::take(&mut self.since))
-            }
-        }
-    }
-}
-
 /// Serves `router` on `listener` until `shutdown` fires, then lets the
 /// open connections finish (hyper's graceful shutdown: requests in flight
 /// complete, idle connections close) and returns when all have ended.
@@ -232,8 +210,8 @@ pub async fn serve(
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
     let connections = TaskTracker::new();
-    let mut refused_log = Throttled::default();
-    let mut accept_log = Throttled::default();
+    let refused_log = LogEvery::new(LOG_EVERY);
+    let accept_log = LogEvery::new(LOG_EVERY);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -588,15 +566,5 @@ mod tests {
         assert!(got > len, "the whole answer arrived: {got} bytes");
         assert!(started.elapsed() > WRITE_STALL_TIMEOUT * 10);
         served.await.unwrap().expect("the connection ended cleanly");
-    }
-
-    #[test]
-    fn a_recurring_problem_is_said_once_a_minute_with_its_count() {
-        let mut t = Throttled::default();
-        assert_eq!(t.due(), Some(1));
-        assert_eq!(t.due(), None);
-        assert_eq!(t.due(), None);
-        t.last = Some(Instant::now() - LOG_EVERY);
-        assert_eq!(t.due(), Some(3));
     }
 }

@@ -321,6 +321,8 @@ pub async fn pair(
     if name.is_empty() {
         return Err(ApiError::unprocessable("give the tablet a name"));
     }
+    // Kept in the token list and shown to IT: free text like any other.
+    ApiError::screen_card_numbers(&[("name", &name)])?;
     if code.len() != 8 || !code.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::unprocessable("a pairing code is 8 digits"));
     }

@@ -86,13 +86,17 @@ impl LogEvery {
     /// Counts one occurrence; Some(occurrences since the last line, this one
     /// included) when it is time to say it again.
     pub fn due(&self) -> Option<u64> {
+        self.due_at(std::time::Instant::now())
+    }
+
+    fn due_at(&self, now: std::time::Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (last, since) = &mut *state;
         *since += 1;
         match last {
-            Some(t) if t.elapsed() < self.every => None,
+            Some(t) if now.saturating_duration_since(*t) < self.every => None,
             _ => {
-                *last = Some(std::time::Instant::now());
+                *last = Some(now);
                 Some(std::mem::take(since))
             }
         }
@@ -102,6 +106,20 @@ impl LogEvery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (Moved from `api/listener.rs`, whose own throttle this replaced.)
+    #[test]
+    fn a_recurring_problem_is_said_once_a_minute_with_its_count() {
+        let t = LogEvery::new(std::time::Duration::from_secs(60));
+        let start = std::time::Instant::now();
+        assert_eq!(t.due_at(start), Some(1));
+        assert_eq!(t.due_at(start), None);
+        assert_eq!(t.due_at(start + std::time::Duration::from_secs(59)), None);
+        assert_eq!(
+            t.due_at(start + std::time::Duration::from_secs(60)),
+            Some(3)
+        );
+    }
 
     #[test]
     fn a_flood_is_said_once_per_period_with_its_count() {

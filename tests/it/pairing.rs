@@ -76,3 +76,39 @@ async fn wrong_pairing_codes_from_one_address_get_429_and_never_void_the_open_co
         "no code in the log"
     );
 }
+
+/// Review of issue 10: a paired tablet's `name` (stored with its token and
+/// listed by `token list`) was the one free text not screened for card
+/// numbers. Refused with 422 `card_number`, never stored, and the code
+/// stays open for a name without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_number_in_a_tablets_name_is_refused_and_the_code_stays_open() {
+    let mut svc = Service::new("", "");
+    svc.start().await;
+    let code = svc.pairing_code("counter-1");
+    let client = client_from([127, 0, 0, 1]);
+    let pair = |name: &'static str| {
+        client
+            .post(svc.url("/api/v1/tablets/pair"))
+            .json(&json!({"code": code, "name": name}))
+            .send()
+    };
+    let r = pair("tablet 4111 1111 1111 1111").await.expect("pair");
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.expect("problem");
+    let problem: serde_json::Value = serde_json::from_str(&text).expect("problem+json");
+    assert_eq!(problem["reason"], "card_number", "{text}");
+    assert_eq!(problem["field"], "name", "{text}");
+    assert!(!text.contains("4111"), "{text}");
+    let r = pair("counter tablet").await.expect("pair");
+    assert_eq!(r.status(), 200, "the code is still open");
+    svc.term();
+    for entry in std::fs::read_dir(svc.db.parent().expect("data dir")).expect("data dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(
+            !common::contains_number(&bytes, "4111111111111111")
+                && !bytes.windows(19).any(|w| w == b"4111 1111 1111 1111"),
+            "the card number reached the disk"
+        );
+    }
+}
