@@ -15,3 +15,6 @@ pub use codepage::CodePage;
 pub use document::{Align, Block, CodeSet, Document, Symbology};
 pub use encode::{encode, EncodeError};
 pub use profile::Profile;
+
+#[cfg(test)]
+mod golden;
