@@ -314,8 +314,7 @@ fn code128(data: &str, set: Option<CodeSet>) -> Result<(Vec<u8>, usize), EncodeE
         CodeSet::B
     });
     let mut out = vec![b'{'];
-    let symbols;
-    match set {
+    let symbols = match set {
         CodeSet::C => {
             out.push(b'C');
             if !digits || data.len() % 2 != 0 {
@@ -328,7 +327,7 @@ fn code128(data: &str, set: Option<CodeSet>) -> Result<(Vec<u8>, usize), EncodeE
             for pair in data.as_bytes().chunks(2) {
                 out.push((pair[0] - b'0') * 10 + (pair.get(1).copied().unwrap_or(b'0') - b'0'));
             }
-            symbols = data.len() / 2;
+            data.len() / 2
         }
         CodeSet::A | CodeSet::B => {
             out.push(if set == CodeSet::A { b'A' } else { b'B' });
@@ -345,9 +344,9 @@ fn code128(data: &str, set: Option<CodeSet>) -> Result<(Vec<u8>, usize), EncodeE
                     out.push(b'{');
                 }
             }
-            symbols = data.len();
+            data.len()
         }
-    }
+    };
     if symbols == 0 || out.len() > CODE128_MAX_BYTES {
         return Err(EncodeError::Code128Length);
     }
