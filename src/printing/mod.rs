@@ -1,0 +1,20 @@
+//! Receipt printing, the pure part: a document model (`document.rs`),
+//! printer profiles (`profile.rs`), code pages with transliteration
+//! (`codepage.rs`), the ESC/POS encoder (`encode.rs`) and the interpreter
+//! that reads the bytes back (`interpret.rs`). No I/O, no tokio,
+//! no SQL: bytes in, bytes out, like `scan/`. Transports and the print
+//! queue build on it.
+
+pub mod codepage;
+pub mod document;
+pub mod encode;
+pub mod interpret;
+pub mod profile;
+
+pub use codepage::CodePage;
+pub use document::{Align, Block, CodeSet, Document, Symbology};
+pub use encode::{encode, EncodeError};
+pub use profile::Profile;
+
+#[cfg(test)]
+mod golden;
