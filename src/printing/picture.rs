@@ -403,9 +403,9 @@ fn code128_stand_in(data: &[u8]) -> (Vec<bool>, String) {
     } else {
         String::from_utf8_lossy(body).replace("{{", "{")
     };
-    let mut m = stand_in_bars(body);
-    m.truncate(11 * (body.len() + 2));
-    m.resize(11 * (body.len() + 2), false);
+    // The data and a check byte: 11 modules each after the start's 11.
+    let check = body.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    let mut m = stand_in_bars(&[body, &[check]].concat());
     m.extend([
         true, true, false, false, false, true, true, true, false, true, false, true, true,
     ]);

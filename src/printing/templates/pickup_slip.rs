@@ -42,7 +42,7 @@ impl PickupSlip {
                 bold: true,
                 underline: false,
                 double_width: true,
-                double_height: false,
+                double_height: true,
             },
             separator(),
             pair(l.pick("Kunde", "Customer"), &self.customer),
