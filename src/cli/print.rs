@@ -45,12 +45,16 @@ pub struct PreviewArgs {
     /// Write the picture of the paper here (PNG at the profile's dots).
     #[arg(long, value_name = "OUT")]
     pub png: Option<PathBuf>,
-    /// The language of the template's own words.
-    #[arg(long, value_enum, default_value_t = Language::De)]
+    /// The language of the template's own words: de or en.
+    #[arg(long, value_parser = language, default_value = "de")]
     pub language: Language,
     /// pc858, pc437 or wpc1252 [default: the profile's]
     #[arg(long, value_name = "PAGE")]
     pub code_page: Option<String>,
+}
+
+fn language(name: &str) -> Result<Language, String> {
+    Language::by_name(name).ok_or_else(|| format!("no language {name} (known: de, en)"))
 }
 
 fn usage(e: impl std::fmt::Display) -> CliError {

@@ -23,7 +23,7 @@ pub use receipt::Receipt;
 pub use test_page::TestPage;
 
 /// The language a template prints in (`[printing] language`, default `de`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -32,6 +32,14 @@ pub enum Language {
 }
 
 impl Language {
+    pub fn by_name(name: &str) -> Option<Language> {
+        match name {
+            "de" => Some(Language::De),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+
     /// The German or the English text.
     fn pick<'a>(self, de: &'a str, en: &'a str) -> &'a str {
         match self {
