@@ -40,3 +40,7 @@ if ls target/ui-screenshots/*.png >/dev/null 2>&1; then
   echo "tablet UI screenshots:"
   ls -1 "$PWD"/target/ui-screenshots/*.png
 fi
+if ls target/print-previews/*.png >/dev/null 2>&1; then
+  echo "print previews:"
+  ls -1 "$PWD"/target/print-previews/*.png
+fi

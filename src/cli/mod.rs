@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod pickups;
+mod print;
 mod staff;
 
 use crate::telemetry::out::{out, outln, OutputError};
@@ -65,6 +66,9 @@ pub enum Command {
     /// Click-and-collect orders (read-only).
     #[command(subcommand)]
     Pickups(pickups::PickupsCommand),
+    /// Receipt printers: preview a template as the printer would print it.
+    #[command(subcommand)]
+    Print(print::PrintCommand),
     /// Staff of the pickup counter and their PINs.
     #[command(subcommand)]
     Staff(staff::StaffCommand),
@@ -164,6 +168,9 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Runtime(String),
+    /// Bad arguments or input the command cannot use (exit 2).
+    #[error("{0}")]
+    Usage(String),
     /// Whoever read our output stopped reading (`| head`): the command
     /// ends quietly with status 0 (see `out.rs`).
     #[error("standard output was closed")]
@@ -173,7 +180,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Runtime(_) => 1,
             CliError::OutputClosed => 0,
         }
@@ -299,6 +306,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
+        Command::Print(cmd) => print::run(cmd),
         Command::Staff(cmd) => {
             let config = load()?;
             let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;

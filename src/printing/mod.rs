@@ -1,7 +1,8 @@
 //! Receipt printing, the pure part: a document model (`document.rs`),
 //! printer profiles (`profile.rs`), code pages with transliteration
-//! (`codepage.rs`), the ESC/POS encoder (`encode.rs`) and the interpreter
-//! that reads the bytes back (`interpret.rs`). No I/O, no tokio,
+//! (`codepage.rs`), the ESC/POS encoder (`encode.rs`), the interpreter
+//! that reads the bytes back (`interpret.rs`), its picture as a PNG
+//! (`picture.rs`) and the templates (`templates/`). No I/O, no tokio,
 //! no SQL: bytes in, bytes out, like `scan/`. Transports and the print
 //! queue build on it.
 
@@ -9,12 +10,15 @@ pub mod codepage;
 pub mod document;
 pub mod encode;
 pub mod interpret;
+pub mod picture;
 pub mod profile;
+pub mod templates;
 
 pub use codepage::CodePage;
 pub use document::{Align, Block, CodeSet, Document, Symbology};
 pub use encode::{encode, EncodeError};
 pub use profile::Profile;
+pub use templates::{Language, Template, TemplateError};
 
 #[cfg(test)]
 mod golden;
