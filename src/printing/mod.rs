@@ -2,14 +2,17 @@
 //! printer profiles (`profile.rs`), code pages with transliteration
 //! (`codepage.rs`), the ESC/POS encoder (`encode.rs`) and the interpreter
 //! that reads the bytes back (`interpret.rs`). No I/O, no tokio,
-//! no SQL: bytes in, bytes out, like `scan/`. Transports and the print
-//! queue build on it.
+//! no SQL: bytes in, bytes out, like `scan/`. The print queue's state
+//! rules (`queue.rs`) are pure too; its jobs are stored by
+//! `store::print_jobs`, which applies the steps `queue.rs` gives it.
+//! Transports build on it.
 
 pub mod codepage;
 pub mod document;
 pub mod encode;
 pub mod interpret;
 pub mod profile;
+pub mod queue;
 
 pub use codepage::CodePage;
 pub use document::{Align, Block, CodeSet, Document, Symbology};
@@ -18,3 +21,5 @@ pub use profile::Profile;
 
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod stored_queue;
