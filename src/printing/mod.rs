@@ -3,8 +3,9 @@
 //! (`codepage.rs`), the ESC/POS encoder (`encode.rs`), the interpreter
 //! that reads the bytes back (`interpret.rs`), its picture as a PNG
 //! (`picture.rs`) and the templates (`templates/`). No I/O, no tokio,
-//! no SQL: bytes in, bytes out, like `scan/`. Transports and the print
-//! queue build on it.
+//! no SQL: bytes in, bytes out, like `scan/`. The print queue's state
+//! rules (`queue.rs`) are pure too; its jobs are stored by
+//! `store::print_jobs`, which applies the steps `queue.rs` gives it.
 
 pub mod codepage;
 pub mod document;
@@ -12,6 +13,7 @@ pub mod encode;
 pub mod interpret;
 pub mod picture;
 pub mod profile;
+pub mod queue;
 pub mod templates;
 
 pub use codepage::CodePage;
@@ -22,3 +24,5 @@ pub use templates::{Language, Template, TemplateError};
 
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod stored_queue;

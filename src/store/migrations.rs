@@ -169,6 +169,49 @@ pub const STEPS: &[&str] = &[
     ALTER TABLE idempotency_by_token RENAME TO idempotency;
     CREATE INDEX idempotency_created ON idempotency(created_at);
     "#,
+    // 6: the durable print queue (issue 12). A job is `sending`, committed,
+    // before its first byte leaves; after a crash it is `uncertain` and waits
+    // for a person (reprint or skip). Which state may follow which is
+    // `printing::queue`'s; this table only lists the names.
+    r#"
+    -- `queue_pos` orders the queued jobs (per printer): given at enqueue and
+    -- again at a reprint, which goes behind what was queued before it.
+    -- `document_kind` is events.md's `document` value (`receipt` for a free
+    -- document); `document` the encoder's document or a template's name and
+    -- data (JSON). `token_hash` is api_tokens.hash of the caller that posted
+    -- it (NULL for the service's own jobs), `idempotency_key` and
+    -- `request_hash` its Idempotency-Key, per caller as for events.
+    -- `printed` counts physical prints, `reprint` marks the queued pass a
+    -- reprint, `attempts` counts the times it was sent. Times in unix seconds.
+    CREATE TABLE print_jobs (
+        id              INTEGER PRIMARY KEY,
+        printer_id      TEXT NOT NULL,
+        document_kind   TEXT NOT NULL,
+        document        TEXT NOT NULL CHECK (json_valid(document)),
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'printed',
+                                                        'failed', 'uncertain', 'skipped')),
+        queue_pos       INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        printed         INTEGER NOT NULL DEFAULT 0,
+        reprint         INTEGER NOT NULL DEFAULT 0 CHECK (reprint IN (0, 1)),
+        reason          TEXT,
+        token_hash      BLOB,
+        idempotency_key TEXT,
+        request_hash    BLOB,
+        CHECK ((idempotency_key IS NULL) = (request_hash IS NULL)),
+        CHECK (idempotency_key IS NULL OR token_hash IS NOT NULL)
+    );
+    -- The next queued job of a printer, in order (a new job enters only here).
+    CREATE INDEX print_jobs_queued ON print_jobs(printer_id, queue_pos) WHERE state = 'queued';
+    -- The last position given (enqueue and reprint take the next one).
+    CREATE INDEX print_jobs_pos ON print_jobs(queue_pos);
+    -- Jobs by state (the lists, the restart rule, pruning by age).
+    CREATE INDEX print_jobs_state ON print_jobs(state, updated_at);
+    CREATE UNIQUE INDEX print_jobs_idempotency ON print_jobs(token_hash, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

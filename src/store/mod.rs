@@ -10,6 +10,7 @@ mod migrations;
 mod open;
 pub mod orders;
 pub mod pairing;
+pub mod print_jobs;
 pub mod read;
 pub mod staff;
 pub mod sync;

@@ -304,4 +304,72 @@ mod tests {
             .unwrap();
         assert_eq!(paired, ["back office #7730", "counter tablet #0421"]);
     }
+
+    /// A database of the previous release (schema 5) gains the print queue
+    /// in place: its events, tokens and Idempotency-Keys are kept, and jobs
+    /// can be queued at once.
+    #[test]
+    fn a_schema_5_database_gains_the_print_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (i, step) in STEPS.iter().take(5).enumerate() {
+                conn.execute_batch(step).unwrap();
+                conn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta (key, value) VALUES ('store_id', 's1'), ('created_at', 'x'), ('last_seq', '1');
+                 INSERT INTO events (seq, id, type, time, recorded_at, data) VALUES
+                   (1, 'e1', 'store.visit.started', 't', 't', '{}');
+                 INSERT INTO api_tokens (name, role, hash, created_at) VALUES ('till 1', 'pos', x'04', 't');
+                 INSERT INTO idempotency VALUES (x'04', 'k', x'00', 201, '[]', 1);",
+            )
+            .unwrap();
+        }
+        let db = crate::store::open_for_writing(&path, "s1").unwrap();
+        let version: i64 = db
+            .sql()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 6);
+        let kept: (i64, i64, i64) = db
+            .sql()
+            .query_row(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM idempotency)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, (1, 1, 1));
+
+        let settings = crate::store::WriterSettings {
+            path: path.clone(),
+            max_size_bytes: 1 << 30,
+            retain_sent_days: 30,
+        };
+        let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new());
+        let (writer, thread) = crate::store::Writer::start(db, settings, metrics).unwrap();
+        let job = writer
+            .run_blocking(1024, |ctx| {
+                let job = crate::store::print_jobs::NewJob {
+                    printer_id: "counter",
+                    document_kind: "receipt",
+                    document: "{}",
+                    token_hash: Some([4; 32]),
+                    idempotency: None,
+                    now: 1,
+                };
+                crate::store::print_jobs::enqueue(ctx, &job)?;
+                crate::store::print_jobs::next_queued(ctx.reader(), "counter")
+            })
+            .unwrap()
+            .expect("queued");
+        assert_eq!((job.state.as_str(), job.queue_pos), ("queued", 1));
+        drop(writer);
+        thread.join().unwrap();
+    }
 }
