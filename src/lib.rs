@@ -14,6 +14,7 @@ pub mod events;
 pub mod fake_central;
 pub mod live;
 pub mod pickup;
+pub mod printers;
 pub mod printing;
 pub mod scan;
 pub mod secrets;

@@ -37,10 +37,48 @@ pub struct Config {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub devices: Vec<crate::devices::DeviceConfig>,
+    /// `[[devices]]` with `kind = "printer"`, checked.
+    #[serde(
+        serialize_with = "printer_summaries",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub printers: Vec<crate::devices::PrinterConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loyalty: Option<LoyaltyConfig>,
     pub pickup: PickupConfig,
+    pub printing: PrintingConfig,
     pub log: LogConfig,
+}
+
+/// `[printing]`: how long finished print jobs are kept, the templates'
+/// language.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrintingConfig {
+    /// Printed, skipped and failed jobs are deleted after this many days
+    /// (they hold customer names).
+    pub retain_days: u32,
+    /// `de` or `en`; a job may ask for the other.
+    #[serde(serialize_with = "language_name")]
+    pub language: crate::printing::Language,
+}
+
+impl Default for PrintingConfig {
+    fn default() -> Self {
+        PrintingConfig {
+            retain_days: 7,
+            language: crate::printing::Language::De,
+        }
+    }
+}
+
+fn language_name<S: serde::Serializer>(
+    l: &crate::printing::Language,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match l {
+        crate::printing::Language::De => "de",
+        crate::printing::Language::En => "en",
+    })
 }
 
 /// `[pickup]`: click-and-collect timers, code lockout, the counter register.
@@ -63,6 +101,12 @@ pub struct PickupConfig {
     /// asked again).
     #[serde(rename = "staff_session_idle_s", serialize_with = "units::secs")]
     pub staff_session_idle: Duration,
+    /// Marking an order ready queues its pickup slip on this printer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slip_printer: Option<String>,
+    /// A handover queues its confirmation on this printer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_printer: Option<String>,
 }
 
 impl Default for PickupConfig {
@@ -74,6 +118,8 @@ impl Default for PickupConfig {
             code_lock: Duration::from_secs(15 * 60),
             counter_register: "counter-1".into(),
             staff_session_idle: Duration::from_secs(900),
+            slip_printer: None,
+            confirmation_printer: None,
         }
     }
 }
@@ -121,6 +167,35 @@ struct DeviceSummary<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     register: Option<&'a str>,
     context: &'a str,
+}
+
+/// One printer as `config check` lists it.
+#[derive(Debug, Serialize)]
+struct PrinterSummary<'a> {
+    id: &'a str,
+    transport: &'static str,
+    profile: &'static str,
+    code_page: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    register: Option<&'a str>,
+    drawer: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo: Option<String>,
+}
+
+fn printer_summaries<S: serde::Serializer>(
+    printers: &[crate::devices::PrinterConfig],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(printers.iter().map(|p| PrinterSummary {
+        id: &p.id,
+        transport: p.transport.name(),
+        profile: p.profile.name,
+        code_page: p.code_page.name(),
+        register: p.register.as_deref(),
+        drawer: p.drawer,
+        logo: p.logo.as_ref().map(|l| l.display().to_string()),
+    }))
 }
 
 fn device_summaries<S: serde::Serializer>(
@@ -441,8 +516,65 @@ impl Resolver<'_> {
         }
     }
 
-    fn resolve_pickup(&self, raw: raw::RawPickup) -> Result<PickupConfig, ConfigError> {
+    fn resolve_printing(&self, raw: raw::RawPrinting) -> Result<PrintingConfig, ConfigError> {
+        let d = PrintingConfig::default();
+        let language = match raw.language {
+            None => d.language,
+            Some(l) => crate::printing::Language::by_name(l.get_ref()).ok_or_else(|| {
+                self.err(
+                    &l,
+                    "printing.language",
+                    format!("{:?}", l.get_ref()),
+                    "\"de\" or \"en\"",
+                )
+            })?,
+        };
+        Ok(PrintingConfig {
+            retain_days: self.in_range(
+                &raw.retain_days,
+                "printing.retain_days",
+                d.retain_days as u64,
+                1,
+                366,
+                "days a printed, skipped or failed job is kept,",
+            )? as u32,
+            language,
+        })
+    }
+
+    /// A `[pickup]` key naming a printer: it must be one of the
+    /// `[[devices]]` with `kind = "printer"`.
+    fn printer_ref(
+        &self,
+        v: Option<Spanned<String>>,
+        key: &'static str,
+        printers: &[crate::devices::PrinterConfig],
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        if printers.iter().any(|p| p.id == *v.get_ref()) {
+            return Ok(Some(v.into_inner()));
+        }
+        let ids: Vec<String> = printers.iter().map(|p| format!("\"{}\"", p.id)).collect();
+        let allowed = if ids.is_empty() {
+            "the id of a [[devices]] table with kind = \"printer\" (there is none)".to_owned()
+        } else {
+            format!("a printer's id: {}", ids.join(", "))
+        };
+        Err(self.err(&v, key, format!("{:?}", v.get_ref()), allowed))
+    }
+
+    fn resolve_pickup(
+        &self,
+        raw: raw::RawPickup,
+        printers: &[crate::devices::PrinterConfig],
+    ) -> Result<PickupConfig, ConfigError> {
         let d = PickupConfig::default();
+        let slip_printer = self.printer_ref(raw.slip_printer, "pickup.slip_printer", printers)?;
+        let confirmation_printer = self.printer_ref(
+            raw.confirmation_printer,
+            "pickup.confirmation_printer",
+            printers,
+        )?;
         let counter_register = match raw.counter_register {
             None => d.counter_register.clone(),
             Some(r) if !r.get_ref().is_empty() && r.get_ref().len() <= 64 => r.into_inner(),
@@ -509,6 +641,8 @@ impl Resolver<'_> {
                     "seconds without an action before a tablet asks for the PIN again,",
                 )?,
             ),
+            slip_printer,
+            confirmation_printer,
         })
     }
 
@@ -695,27 +829,33 @@ impl Resolver<'_> {
             }
         };
         let sync = self.resolve_sync(raw.sync.unwrap_or_default())?;
-        let pickup = self.resolve_pickup(raw.pickup.unwrap_or_default())?;
+        let pickup = raw.pickup.unwrap_or_default();
         let mut devices = Vec::with_capacity(raw.devices.len());
+        let mut printers = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, d) in raw.devices.into_iter().enumerate() {
             let line = nth_table_line(self.text, "[[devices]]", i);
             let id = d.id.clone();
             let device =
-                crate::devices::resolve(d).map_err(|(key, message)| ConfigError::Syntax {
+                crate::devices::resolve_any(d).map_err(|(key, message)| ConfigError::Syntax {
                     file: self.file.to_path_buf(),
                     line,
                     message: format!("[[devices]] #{} (`{id}`): `{key}` {message}", i + 1),
                 })?;
-            if !seen.insert(device.id.clone()) {
+            if !seen.insert(id.clone()) {
                 return Err(ConfigError::Syntax {
                     file: self.file.to_path_buf(),
                     line,
                     message: format!("[[devices]] #{}: the id `{id}` is used twice; every device needs its own id", i + 1),
                 });
             }
-            devices.push(device);
+            match device {
+                crate::devices::Resolved::Reader(d) => devices.push(d),
+                crate::devices::Resolved::Printer(p) => printers.push(p),
+            }
         }
+        let printing = self.resolve_printing(raw.printing.unwrap_or_default())?;
+        let pickup = self.resolve_pickup(pickup, &printers)?;
         let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
             key_file: absolute(Path::new(l.key_file.get_ref())),
             programs: l.programs,
@@ -765,8 +905,10 @@ impl Resolver<'_> {
             central,
             sync,
             devices,
+            printers,
             loyalty,
             pickup,
+            printing,
             log: LogConfig { level },
         })
     }

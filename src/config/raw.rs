@@ -17,7 +17,15 @@ pub(super) struct RawConfig {
     pub devices: Vec<crate::devices::RawDevice>,
     pub loyalty: Option<RawLoyalty>,
     pub pickup: Option<RawPickup>,
+    pub printing: Option<RawPrinting>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPrinting {
+    pub retain_days: Option<Spanned<u64>>,
+    pub language: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +37,8 @@ pub(super) struct RawPickup {
     pub code_lock_min: Option<Spanned<u64>>,
     pub counter_register: Option<Spanned<String>>,
     pub staff_session_idle_s: Option<Spanned<u64>>,
+    pub slip_printer: Option<Spanned<String>>,
+    pub confirmation_printer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::printer_config::PrinterConfig;
 use super::{
     DataBits, DeviceConfig, DeviceKind, FlowControl, Framing, Layout, Parity, StopBits, Transport,
     DEFAULT_MAX_LEN,
@@ -26,7 +27,8 @@ pub struct RawDevice {
     pub kind: String,
     pub transport: String,
     pub register: Option<String>,
-    pub context: String,
+    /// Readers only (required there).
+    pub context: Option<String>,
     pub path: Option<String>,
     pub baud: Option<i64>,
     pub parity: Option<String>,
@@ -41,6 +43,18 @@ pub struct RawDevice {
     pub suffix: Option<String>,
     pub max_len: Option<i64>,
     pub idle_timeout_ms: Option<i64>,
+    /// USB printers: which of several identical ones.
+    pub usb_serial: Option<String>,
+    /// USB printers: take the device from the kernel's `usblp`.
+    pub detach_kernel_driver: Option<bool>,
+    /// Printers: the model's profile (`printing::Profile`).
+    pub profile: Option<String>,
+    /// Printers: the code page; the profile's default when left out.
+    pub code_page: Option<String>,
+    /// Printers: a PNG printed at the top of templates.
+    pub logo: Option<String>,
+    /// Printers: a cash drawer hangs on its drawer port.
+    pub drawer: Option<bool>,
 }
 
 /// Longest accepted `max_len`; nothing a scanner sends comes close.
@@ -50,13 +64,17 @@ pub const MAX_IDLE_TIMEOUT_MS: i64 = 60_000;
 
 pub const CONTEXTS: [&str; 4] = ["price_check", "basket", "pickup", "inventory"];
 
-type Fault = (&'static str, String);
+pub(super) type Fault = (&'static str, String);
 
 fn fault(key: &'static str, msg: impl Into<String>) -> Fault {
     (key, msg.into())
 }
 
-fn one_of<T: Copy>(key: &'static str, value: &str, table: &[(&str, T)]) -> Result<T, Fault> {
+pub(super) fn one_of<T: Copy>(
+    key: &'static str,
+    value: &str,
+    table: &[(&str, T)],
+) -> Result<T, Fault> {
     table
         .iter()
         .find(|(name, _)| *name == value)
@@ -73,7 +91,7 @@ fn one_of<T: Copy>(key: &'static str, value: &str, table: &[(&str, T)]) -> Resul
         })
 }
 
-fn in_range(key: &'static str, value: i64, lo: i64, hi: i64) -> Result<i64, Fault> {
+pub(super) fn in_range(key: &'static str, value: i64, lo: i64, hi: i64) -> Result<i64, Fault> {
     if (lo..=hi).contains(&value) {
         Ok(value)
     } else {
@@ -88,14 +106,144 @@ fn required<T>(key: &'static str, value: Option<T>, transport: &str) -> Result<T
     value.ok_or_else(|| fault(key, format!("is required for transport = \"{transport}\"")))
 }
 
-fn non_empty_path(key: &'static str, value: String) -> Result<PathBuf, Fault> {
+pub(super) fn non_empty_path(key: &'static str, value: String) -> Result<PathBuf, Fault> {
     if value.trim().is_empty() {
         return Err(fault(key, "must not be empty"));
     }
     Ok(PathBuf::from(value))
 }
 
-/// Check one raw device table. The error names the key and what is allowed.
+/// A checked `[[devices]]` table: a reader (scanner, card reader) or a
+/// printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Reader(DeviceConfig),
+    Printer(PrinterConfig),
+}
+
+/// The serial keys as written, shared by readers and printers.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SerialKeys {
+    baud: Option<i64>,
+    parity: Option<String>,
+    data_bits: Option<i64>,
+    stop_bits: Option<i64>,
+    flow_control: Option<String>,
+}
+
+impl SerialKeys {
+    /// The first serial key written, for "applies only to serial".
+    pub(super) fn first_present(&self) -> Option<&'static str> {
+        [
+            ("baud", self.baud.is_some()),
+            ("parity", self.parity.is_some()),
+            ("data_bits", self.data_bits.is_some()),
+            ("stop_bits", self.stop_bits.is_some()),
+            ("flow_control", self.flow_control.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, present)| *present)
+        .map(|(key, _)| key)
+    }
+}
+
+/// Check one raw device table of any kind. The error names the key and
+/// what is allowed.
+pub fn resolve_any(mut raw: RawDevice) -> Result<Resolved, Fault> {
+    check_id(&raw.id)?;
+    if let Some(r) = &raw.register {
+        if r.trim().is_empty() {
+            return Err(fault(
+                "register",
+                "must not be empty (leave it out instead)",
+            ));
+        }
+    }
+    if raw.kind != "printer" {
+        return resolve(raw).map(Resolved::Reader);
+    }
+    let serial = SerialKeys {
+        baud: raw.baud.take(),
+        parity: raw.parity.take(),
+        data_bits: raw.data_bits.take(),
+        stop_bits: raw.stop_bits.take(),
+        flow_control: raw.flow_control.take(),
+    };
+    super::printer_config::resolve_printer(raw, serial).map(Resolved::Printer)
+}
+
+fn check_id(id: &str) -> Result<(), Fault> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(fault(
+            "id",
+            format!("\"{id}\" is not allowed; use 1 to 64 of A-Z a-z 0-9 - _ ."),
+        ));
+    }
+    Ok(())
+}
+
+/// A serial transport from its path and keys (readers and printers).
+pub(super) fn serial_transport(path: String, keys: SerialKeys) -> Result<Transport, Fault> {
+    let SerialKeys {
+        baud,
+        parity,
+        data_bits,
+        stop_bits,
+        flow_control,
+    } = keys;
+    Ok(Transport::Serial {
+        path: non_empty_path("path", path)?,
+        baud: in_range("baud", baud.unwrap_or(9600), 50, 4_000_000)? as u32,
+        parity: one_of(
+            "parity",
+            parity.as_deref().unwrap_or("none"),
+            &[
+                ("none", Parity::None),
+                ("odd", Parity::Odd),
+                ("even", Parity::Even),
+            ],
+        )?,
+        data_bits: match data_bits.unwrap_or(8) {
+            5 => DataBits::Five,
+            6 => DataBits::Six,
+            7 => DataBits::Seven,
+            8 => DataBits::Eight,
+            n => {
+                return Err(fault(
+                    "data_bits",
+                    format!("{n} is not allowed; use 5, 6, 7 or 8"),
+                ))
+            }
+        },
+        stop_bits: match stop_bits.unwrap_or(1) {
+            1 => StopBits::One,
+            2 => StopBits::Two,
+            n => {
+                return Err(fault(
+                    "stop_bits",
+                    format!("{n} is not allowed; use 1 or 2"),
+                ))
+            }
+        },
+        flow_control: one_of(
+            "flow_control",
+            flow_control.as_deref().unwrap_or("none"),
+            &[
+                ("none", FlowControl::None),
+                ("software", FlowControl::Software),
+                ("hardware", FlowControl::Hardware),
+            ],
+        )?,
+    })
+}
+
+/// Check one raw reader table (scanner, card reader). The error names the
+/// key and what is allowed.
 pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     let RawDevice {
         id,
@@ -117,9 +265,16 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
         suffix,
         max_len,
         idle_timeout_ms,
+        usb_serial,
+        detach_kernel_driver,
+        profile,
+        code_page,
+        logo,
+        drawer,
     } = raw;
 
-    if id.is_empty()
+    check_id(&id)?;
+    if false
         || id.len() > 64
         || !id
             .chars()
@@ -130,14 +285,38 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
             format!("\"{id}\" is not allowed; use 1 to 64 of A-Z a-z 0-9 - _ ."),
         ));
     }
-    let kind = one_of(
-        "kind",
-        &kind,
-        &[
-            ("scanner", DeviceKind::Scanner),
-            ("card_reader", DeviceKind::CardReader),
-        ],
-    )?;
+    let kind = match kind.as_str() {
+        "scanner" => DeviceKind::Scanner,
+        "card_reader" => DeviceKind::CardReader,
+        other => return Err(fault(
+            "kind",
+            format!(
+                "\"{other}\" is not allowed; use one of \"scanner\", \"card_reader\", \"printer\""
+            ),
+        )),
+    };
+    for (key, present) in [
+        ("usb_serial", usb_serial.is_some()),
+        ("detach_kernel_driver", detach_kernel_driver.is_some()),
+        ("profile", profile.is_some()),
+        ("code_page", code_page.is_some()),
+        ("logo", logo.is_some()),
+        ("drawer", drawer.is_some()),
+    ] {
+        if present {
+            return Err(fault(key, "applies only to kind = \"printer\""));
+        }
+    }
+    let context = context.ok_or_else(|| {
+        fault(
+            "context",
+            format!(
+                "is required for kind = \"{}\"; use one of \"{}\"",
+                kind.as_str(),
+                CONTEXTS.join("\", \"")
+            ),
+        )
+    })?;
     if !CONTEXTS.contains(&context.as_str()) {
         return Err(fault(
             "context",
@@ -190,14 +369,15 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
         &[T::Serial, T::Evdev, T::Simulated],
         "\"serial\", \"evdev\" or \"simulated\"",
     )?;
-    for (key, present) in [
-        ("baud", baud.is_some()),
-        ("parity", parity.is_some()),
-        ("data_bits", data_bits.is_some()),
-        ("stop_bits", stop_bits.is_some()),
-        ("flow_control", flow_control.is_some()),
-    ] {
-        only(key, present, &[T::Serial], "\"serial\"")?;
+    let serial = SerialKeys {
+        baud,
+        parity,
+        data_bits,
+        stop_bits,
+        flow_control,
+    };
+    if let Some(key) = serial.first_present() {
+        only(key, true, &[T::Serial], "\"serial\"")?;
     }
     only("layout", layout.is_some(), &[T::Evdev], "\"evdev\"")?;
     only("address", address.is_some(), &[T::Tcp], "\"tcp\"")?;
@@ -205,50 +385,7 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     only("usb_pid", usb_pid.is_some(), &[T::HidPos], "\"hid_pos\"")?;
 
     let transport = match t {
-        T::Serial => Transport::Serial {
-            path: non_empty_path("path", required("path", path, &transport)?)?,
-            baud: in_range("baud", baud.unwrap_or(9600), 50, 4_000_000)? as u32,
-            parity: one_of(
-                "parity",
-                parity.as_deref().unwrap_or("none"),
-                &[
-                    ("none", Parity::None),
-                    ("odd", Parity::Odd),
-                    ("even", Parity::Even),
-                ],
-            )?,
-            data_bits: match data_bits.unwrap_or(8) {
-                5 => DataBits::Five,
-                6 => DataBits::Six,
-                7 => DataBits::Seven,
-                8 => DataBits::Eight,
-                n => {
-                    return Err(fault(
-                        "data_bits",
-                        format!("{n} is not allowed; use 5, 6, 7 or 8"),
-                    ))
-                }
-            },
-            stop_bits: match stop_bits.unwrap_or(1) {
-                1 => StopBits::One,
-                2 => StopBits::Two,
-                n => {
-                    return Err(fault(
-                        "stop_bits",
-                        format!("{n} is not allowed; use 1 or 2"),
-                    ))
-                }
-            },
-            flow_control: one_of(
-                "flow_control",
-                flow_control.as_deref().unwrap_or("none"),
-                &[
-                    ("none", FlowControl::None),
-                    ("software", FlowControl::Software),
-                    ("hardware", FlowControl::Hardware),
-                ],
-            )?,
-        },
+        T::Serial => serial_transport(required("path", path, &transport)?, serial)?,
         T::Evdev => Transport::Evdev {
             path: non_empty_path("path", required("path", path, &transport)?)?,
             layout: one_of(
@@ -446,9 +583,9 @@ mod tests {
             "\"serial\", \"evdev\", \"hid_pos\", \"tcp\", \"simulated\"",
         );
         fails(
-            r#"id="d" kind="printer" transport="tcp" context="basket" address="a:1""#,
+            r#"id="d" kind="fax" transport="tcp" context="basket" address="a:1""#,
             "kind",
-            "\"scanner\", \"card_reader\"",
+            "\"scanner\", \"card_reader\", \"printer\"",
         );
         fails(
             r#"id="d" kind="scanner" transport="tcp" context="till" address="a:1""#,

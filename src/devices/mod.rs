@@ -18,6 +18,8 @@
 //!   [`supervisor`], not a registry.
 //! - [`supervisor`]: open, pump, reopen with backoff; [`spawn_all`] starts one
 //!   task per device.
+//! - [`printer_config`]: a `[[devices]]` table with `kind = "printer"`
+//!   ([`resolve_any`] sends it there) → [`PrinterConfig`].
 
 pub mod config;
 pub mod evdev;
@@ -25,6 +27,7 @@ pub mod framing;
 pub mod hid_pos;
 pub mod keymap;
 pub mod link;
+pub mod printer_config;
 pub mod serial;
 pub mod simulated;
 pub mod supervisor;
@@ -33,9 +36,10 @@ pub mod tcp;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use config::{resolve, RawDevice};
+pub use config::{resolve, resolve_any, RawDevice, Resolved};
 pub use framing::{FrameCodec, FrameError, FrameItem};
 pub use keymap::Layout;
+pub use printer_config::{PrinterConfig, PrinterTransport};
 pub use supervisor::spawn_all;
 
 /// What the device is for; decides how `scan/` classifies its frames.

@@ -200,7 +200,9 @@ pub const CATALOG: &[EventType] = &[
         name: "store.receipt.printed",
         stage: Some(Stage::Decision),
         subject_field: "job_id",
-        producer: Producer::Client,
+        // One per physical print, as the print queue saw it: a till that
+        // posted its own could count a print that never happened.
+        producer: Producer::Service,
         fields: &[
             req("printer_id", Kind::Text),
             req(
@@ -210,6 +212,7 @@ pub const CATALOG: &[EventType] = &[
             req("job_id", Kind::Id),
             opt("order_id", Kind::Id),
             opt("transaction_id", Kind::Id),
+            opt("reprint", Kind::Bool),
         ],
     },
     EventType {
@@ -995,7 +998,7 @@ mod tests {
             (
                 "store.receipt.printed",
                 json!({"printer_id": "p1", "document": "receipt", "job_id": "J-20261126-0042",
-                       "order_id": "W-2026-000123", "transaction_id": "4711"}),
+                       "order_id": "W-2026-000123", "transaction_id": "4711", "reprint": true}),
             ),
             (
                 "store.feedback.submitted",

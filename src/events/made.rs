@@ -75,6 +75,24 @@ impl<'a> ProductScanned<'a> {
     }
 }
 
+/// `store.receipt.printed`: one physical print of a print job, recorded
+/// by the print queue in the same transaction that marks the job printed.
+#[derive(Debug, Serialize)]
+pub struct ReceiptPrinted<'a> {
+    pub printer_id: &'a str,
+    /// receipt, pickup_slip, handover_confirmation or test.
+    pub document: &'a str,
+    pub job_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<&'a str>,
+    /// A person printed the job again (never `false`: left out instead).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reprint: bool,
+}
+made!(ReceiptPrinted, "store.receipt.printed");
+
 /// `store.device.status`.
 #[derive(Debug, Serialize)]
 pub struct DeviceStatus<'a> {

@@ -24,5 +24,3 @@ pub use templates::{Language, Template, TemplateError};
 
 #[cfg(test)]
 mod golden;
-#[cfg(test)]
-mod stored_queue;

@@ -18,8 +18,6 @@
 
 use std::fmt;
 
-use crate::store::print_jobs::Step;
-
 /// A job's state, stored by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -169,6 +167,17 @@ pub fn next(state: State, action: Action) -> Result<State, NotAllowed> {
                 .join(" or "),
         })
     }
+}
+
+/// A state change as [`step`] gives it and `store::print_jobs` applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The action's name, for the refusal's message.
+    pub action: &'static str,
+    /// The states it may start from.
+    pub from: Vec<&'static str>,
+    /// The state it leads to.
+    pub to: &'static str,
 }
 
 /// The action as `store::print_jobs` applies it: from which stored states,

@@ -11,6 +11,8 @@ mod open;
 pub mod orders;
 pub mod pairing;
 pub mod print_jobs;
+#[cfg(test)]
+mod print_queue_tests;
 pub mod read;
 pub mod staff;
 pub mod sync;

@@ -14,18 +14,9 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{ReadConn, StoreError, WriteCtx};
+pub use crate::printing::queue::Step;
 
-/// A state change as `printing::queue::step` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// The action's name, for the refusal's message.
-    pub action: &'static str,
-    /// The states it may start from.
-    pub from: Vec<&'static str>,
-    /// The state it leads to.
-    pub to: &'static str,
-}
+use super::{ReadConn, StoreError, WriteCtx};
 
 /// One stored job, column by column (times in unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 /// hashes pairing codes with it; the rest is the table of issue 11.
 const LAYERS: &[&[&str]] = &[
     &["scan"],
+    &["printing"],
     &["events", "telemetry", "devices"],
     &["config"],
     &["secrets"],
     &["store"],
-    &["live", "printing"],
-    &["pickup", "touchpoints", "kpi"],
+    &["live"],
+    &["pickup", "touchpoints", "printers", "kpi"],
     &["sync"],
     &["api", "bench", "fake_central"],
     &["service"],

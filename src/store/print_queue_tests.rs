@@ -1,12 +1,11 @@
 //! The print queue's rules (`queue.rs`) applied by its storage
 //! (`store::print_jobs`) on a real SQLite file through the real writer,
-//! including a restart of the writer on the same file. (Here rather than in
-//! `store/`, which may not import `printing/`.)
+//! including a restart of the writer on the same file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::queue::{step, Action, State};
+use crate::printing::queue::{step, Action, State};
 use crate::store::print_jobs::{self, Enqueued, JobKey, JobRow, NewJob};
 use crate::store::{StoreError, WriteCtx, Writer, WriterSettings};
 
