@@ -490,6 +490,15 @@ fn screen(
     walk(root, value, exempt, &mut Vec::new())
 }
 
+/// Refuses a clear payment card number anywhere in `value` as
+/// [`EventType::screen_card_numbers`] does (strings, numbers, keys, any
+/// depth), for free text that is not an event's data (a print job's
+/// document); the error names the field under `root`. Top-level fields
+/// named in `skip` are not screened (a receipt's `fiscal` block).
+pub fn screen_free_text(root: &str, value: &Value, skip: &[&str]) -> Result<(), DataError> {
+    screen(root, value, &|name, _| skip.contains(&name))
+}
+
 impl Kind {
     /// True when `value` has this kind's shape and that shape is digits by
     /// nature, so the screening may skip it (issue 10: "fields the catalog

@@ -3,6 +3,8 @@
 //! ESC/POS bytes) and `devices::printer_config` (how bytes reach each
 //! printer).
 //!
+//! - `jobs.rs`: [`jobs::PrintJobs`], the handle the API uses to post,
+//!   read, reprint and skip jobs (checks, the drawer rule, who sees what).
 //! - [`Wake`]: rung whenever a printer's queue changed (a job posted, a
 //!   reprint, an order's slip queued by `pickup/` in its own transaction),
 //!   so the printer's worker looks again at once instead of polling.
@@ -11,6 +13,8 @@
 //! `sending`, committed, before its first byte leaves; after a crash it is
 //! `uncertain`), lose a job silently, or let one printer's trouble hold up
 //! another printer's queue.
+
+pub mod jobs;
 
 use tokio::sync::watch;
 

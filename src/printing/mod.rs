@@ -11,6 +11,7 @@ pub mod codepage;
 pub mod document;
 pub mod encode;
 pub mod interpret;
+pub mod job;
 pub mod picture;
 pub mod profile;
 pub mod queue;
