@@ -148,6 +148,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
                         &cmd,
                         None,
                         time::OffsetDateTime::now_utc(),
+                        &Default::default(),
                     ))
                 })?
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -13,6 +13,7 @@ use super::arrival::arrive;
 use super::order::{
     made, must_get, save, CancelledBy, HandedLine, Order, Outcome, PickupError, ARRIVAL_HOLD_S,
 };
+use super::printouts::{self, Printouts};
 use super::{next, Action, Illegal, State};
 use crate::events::format_time;
 use crate::events::made::{
@@ -119,6 +120,7 @@ pub fn act(
     cmd: &Command,
     if_match: Option<i64>,
     now: OffsetDateTime,
+    printouts: &Printouts,
 ) -> Result<Order, PickupError> {
     let mut order = must_get(ctx.reader(), order_id)?;
     let illegal_now = |o: &Order| Illegal {
@@ -311,7 +313,54 @@ pub fn act(
     order.revision += 1;
     save(ctx, &mut order, &now_s)?;
     ctx.append(&event)?;
+    queue_printouts(ctx, &order, cmd, printouts, now)?;
     Ok(order)
+}
+
+/// The slip of an order made ready and the confirmation of a handover, in
+/// the action's own transaction, when the config names their printers.
+fn queue_printouts(
+    ctx: &mut WriteCtx<'_>,
+    order: &Order,
+    cmd: &Command,
+    printouts: &Printouts,
+    now: OffsetDateTime,
+) -> Result<(), PickupError> {
+    let at = now.unix_timestamp();
+    match (cmd, &order.local.outcome) {
+        (Command::Ready { .. }, _) => {
+            if let Some(printer) = &printouts.slip_printer {
+                printouts::queue(ctx, printer, &printouts::slip(order, printouts.language), at)?;
+            }
+        }
+        (
+            Command::Handover { staff_id, .. },
+            Some(Outcome::HandedOver {
+                handed_over_at,
+                lines,
+                ..
+            }),
+        ) => {
+            if let Some(printer) = &printouts.confirmation_printer {
+                let staff = crate::store::staff::list(ctx.reader())?
+                    .into_iter()
+                    .find(|m| m.id == *staff_id)
+                    .map_or_else(|| staff_id.clone(), |m| m.name);
+                let partial = order.state == State::PartiallyHandedOver;
+                let content = printouts::confirmation(
+                    order,
+                    lines,
+                    partial,
+                    &staff,
+                    handed_over_at,
+                    printouts.language,
+                );
+                printouts::queue(ctx, printer, &content, at)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn handover_is_partial(order: &Order, lines: &[HandedLine]) -> bool {

@@ -25,6 +25,7 @@ pub mod central;
 pub mod document;
 pub mod hasher;
 pub mod order;
+pub mod printouts;
 pub mod reservation;
 pub mod service;
 pub mod staff;

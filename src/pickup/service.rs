@@ -21,6 +21,7 @@ use super::actions::{self, Command};
 use super::arrival::{self, Verified};
 use super::hasher::{HashError, Hasher, Verdict};
 use super::order::{self, in_tx, Order, PickupError};
+use super::printouts::{self, Printouts};
 use super::reservation::{self, NewReservation};
 use super::staff;
 use super::staff_session::StaffSessions;
@@ -129,6 +130,11 @@ pub struct Pickups {
     /// (each refusal is an INFO line; the metric
     /// `store_edge_pickup_verifications_total` counts each).
     refusals_log: Arc<LogEvery>,
+    /// Where slips and confirmations print, and what to ring after a job
+    /// was queued (the service's printer wake: `pickup/` does not import
+    /// `printers/`).
+    printouts: Arc<Printouts>,
+    print_queued: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// The hashing threads stopping means the service is stopping (503, like
@@ -162,6 +168,10 @@ impl Pickups {
         metrics: Arc<crate::telemetry::Metrics>,
         orders_changed: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Pickups> {
+        let (settings_slip, settings_confirmation) = (
+            settings.slip_printer.clone(),
+            settings.confirmation_printer.clone(),
+        );
         let staff_sessions = Arc::new(StaffSessions::new(
             settings.staff_session_idle,
             metrics.staff_sessions.clone(),
@@ -178,7 +188,47 @@ impl Pickups {
             orders_changed,
             staff_sessions,
             refusals_log: Arc::new(LogEvery::new(Duration::from_secs(60))),
+            printouts: Arc::new(Printouts {
+                slip_printer: settings_slip,
+                confirmation_printer: settings_confirmation,
+                language: Default::default(),
+            }),
+            print_queued: Arc::new(|| {}),
         })
+    }
+
+    /// Slips and confirmations print in `language`; `print_queued` is
+    /// rung after an action queued one (the printers' wake).
+    pub fn with_printing(
+        mut self,
+        language: crate::printing::Language,
+        print_queued: Arc<dyn Fn() + Send + Sync>,
+    ) -> Pickups {
+        let mut printouts = (*self.printouts).clone();
+        printouts.language = language;
+        self.printouts = Arc::new(printouts);
+        self.print_queued = print_queued;
+        self
+    }
+
+    /// "Print slip again": the order's slip once more on `[pickup]
+    /// slip_printer`. The job's id.
+    pub async fn slip_again(&self, order_id: &str) -> Result<i64, PickupError> {
+        let id = order_id.to_owned();
+        let printouts = self.printouts.clone();
+        let job = self
+            .writer
+            .run(ACTION_BYTES, move |ctx| {
+                in_tx(printouts::slip_again(
+                    ctx,
+                    &id,
+                    &printouts,
+                    now().unix_timestamp(),
+                ))
+            })
+            .await??;
+        (self.print_queued)();
+        Ok(job)
     }
 
     /// Every refused code or pass is one INFO line with its reason (issue 6:
@@ -263,12 +313,20 @@ impl Pickups {
     ) -> Result<Order, PickupError> {
         let id = order_id.to_owned();
         let action = cmd.action_name();
+        let printouts = self.printouts.clone();
+        let prints = matches!(
+            (&cmd, &printouts.slip_printer, &printouts.confirmation_printer),
+            (Command::Ready { .. }, Some(_), _) | (Command::Handover { .. }, _, Some(_))
+        );
         let order = self
             .writer
             .run(ACTION_BYTES, move |ctx| {
-                in_tx(actions::act(ctx, &id, &cmd, if_match, now()))
+                in_tx(actions::act(ctx, &id, &cmd, if_match, now(), &printouts))
             })
             .await??;
+        if prints {
+            (self.print_queued)();
+        }
         self.metrics
             .pickup_actions
             .get_or_create(&vec![("action".to_owned(), action.to_owned())])
