@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod listener;
 pub mod pickups;
+pub mod printing;
 pub mod streams;
 pub mod sync;
 pub mod tablets;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub streams: streams::LiveStreams,
     /// Wrong pairing codes per source address (429 after ten).
     pub pairing: Arc<tablets::PairingGuard>,
+    /// The print queue: post, read, reprint, skip.
+    pub print_jobs: crate::printers::jobs::PrintJobs,
 }
 
 /// Why the service is not ready, if it is not.
@@ -92,8 +95,8 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json. Pickup orders carry `ETag: \"<revision>\"`; a pickup action sent with `If-Match: \"<revision>\"` on an order that changed meanwhile answers 409 with `current_state` and `allowed`."),
-    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody)),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, printing::post_job, printing::get_job, printing::list_jobs, printing::reprint, printing::skip, printing::slip_again, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -129,6 +132,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tablets/pair", post(tablets::pair))
         .route("/api/v1/staff/login", post(tablets::login))
         .layer(body_limit(body::SMALL_BODY_BYTES));
+    let print_bodies = Router::new()
+        .route(
+            "/api/v1/printers/{printer_id}/jobs",
+            post(printing::post_job),
+        )
+        .layer(body_limit(printing::MAX_JOB_BODY_BYTES));
     Router::new()
         .route(
             "/api/v1/events",
@@ -155,6 +164,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/pickups/{order_id}/reminded",
             post(pickups::reminded),
         )
+        .route("/api/v1/pickups/{order_id}/slip", post(printing::slip_again))
+        .route("/api/v1/print-jobs", get(printing::list_jobs))
+        .route("/api/v1/print-jobs/{id}", get(printing::get_job))
+        .route("/api/v1/print-jobs/{id}/reprint", post(printing::reprint))
+        .route("/api/v1/print-jobs/{id}/skip", post(printing::skip))
         .route("/api/v1/reservations", post(pickups::reserve))
         .route("/api/v1/session", get(tablets::session))
         .route("/api/v1/staff", get(tablets::list_staff))
@@ -172,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi))
         .layer(body_limit(events::MAX_BODY_BYTES))
         .merge(small_bodies)
+        .merge(print_bodies)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response_with_state(

@@ -109,6 +109,10 @@ pub enum TokenCommand {
         /// A name to recognise and revoke it by, e.g. "till-1" or "tablet-pickup".
         #[arg(long)]
         name: String,
+        /// The till's register, e.g. "till-1": a pos token of a printer's
+        /// register may open that printer's cash drawer.
+        #[arg(long)]
+        register: Option<String>,
     },
     /// List tokens (names and roles; never the tokens themselves).
     List(JsonFlag),
@@ -321,8 +325,13 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let config = load()?;
             let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;
             match cmd {
-                TokenCommand::Create { role, name } => {
-                    let token = tokens::create(&conn, &name, role)?;
+                TokenCommand::Create {
+                    role,
+                    name,
+                    register,
+                } => {
+                    let token =
+                        tokens::create_for_register(&conn, &name, role, register.as_deref())?;
                     eprintln!(
                         "created {} token `{name}`; it is shown only now (only its hash is stored):",
                         role.as_str()

@@ -128,6 +128,13 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         orders_changed,
     )
     .map_err(ServiceError::Threads)?;
+    // One wake for every printer queue: the API and pickup ring it after
+    // they queued a job; the printers' worker subscribes to it.
+    let print_wake = crate::printers::Wake::default();
+    let pickups = pickups.with_printing(config.printing.language, {
+        let wake = print_wake.clone();
+        Arc::new(move || wake.ring())
+    });
     {
         tasks.spawn(pickups.clone().run_pass_scans(pass_rx, cancel.clone()));
         // The timer checks deadlines at once: a box that was off over a
@@ -140,6 +147,13 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     // never sees its queue close at shutdown.)
     let mut request_pickups = pickups;
     request_pickups.writer = writer.for_requests();
+    let print_jobs = crate::printers::jobs::PrintJobs::new(
+        writer.for_requests(),
+        readers.clone(),
+        &config.printers,
+        config.printing.language,
+        print_wake.clone(),
+    );
     let state = AppState {
         writer: writer.for_requests(),
         readers,
@@ -153,6 +167,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         shutdown: cancel.clone(),
         streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),
         pairing: Default::default(),
+        print_jobs,
     };
     tasks.spawn(
         state

@@ -86,6 +86,26 @@ pub fn create(db: &Db, name: &str, role: Role) -> Result<String, StoreError> {
     create_on(db.sql(), name, role)
 }
 
+/// [`create`] for a till at `register` (`token create --register`): a
+/// `pos` token of a printer's register may open that printer's drawer.
+pub fn create_for_register(
+    db: &Db,
+    name: &str,
+    role: Role,
+    register: Option<&str>,
+) -> Result<String, StoreError> {
+    let tx = db.sql().unchecked_transaction()?;
+    let token = create_on(&tx, name, role)?;
+    if let Some(register) = register {
+        tx.execute(
+            "UPDATE api_tokens SET register = ?2 WHERE name = ?1",
+            rusqlite::params![name, register],
+        )?;
+    }
+    tx.commit()?;
+    Ok(token)
+}
+
 /// [`create`] on any connection of `store/` (a tablet's pairing creates
 /// its token inside the writer's transaction).
 pub(super) fn create_on(conn: &Connection, name: &str, role: Role) -> Result<String, StoreError> {
