@@ -164,7 +164,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/pickups/{order_id}/reminded",
             post(pickups::reminded),
         )
-        .route("/api/v1/pickups/{order_id}/slip", post(printing::slip_again))
+        .route(
+            "/api/v1/pickups/{order_id}/slip",
+            post(printing::slip_again),
+        )
         .route("/api/v1/print-jobs", get(printing::list_jobs))
         .route("/api/v1/print-jobs/{id}", get(printing::get_job))
         .route("/api/v1/print-jobs/{id}/reprint", post(printing::reprint))

@@ -138,8 +138,13 @@ fn job_response(status: StatusCode, row: JobRow) -> Response {
 }
 
 fn job_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no print job {id}")))
+    id.parse::<i64>().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no print job {id}"),
+        )
+    })
 }
 
 const READERS: &[Role] = &[Role::Pos, Role::Staff];

@@ -330,7 +330,12 @@ fn queue_printouts(
     match (cmd, &order.local.outcome) {
         (Command::Ready { .. }, _) => {
             if let Some(printer) = &printouts.slip_printer {
-                printouts::queue(ctx, printer, &printouts::slip(order, printouts.language), at)?;
+                printouts::queue(
+                    ctx,
+                    printer,
+                    &printouts::slip(order, printouts.language),
+                    at,
+                )?;
             }
         }
         (

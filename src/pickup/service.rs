@@ -315,7 +315,11 @@ impl Pickups {
         let action = cmd.action_name();
         let printouts = self.printouts.clone();
         let prints = matches!(
-            (&cmd, &printouts.slip_printer, &printouts.confirmation_printer),
+            (
+                &cmd,
+                &printouts.slip_printer,
+                &printouts.confirmation_printer
+            ),
             (Command::Ready { .. }, Some(_), _) | (Command::Handover { .. }, _, Some(_))
         );
         let order = self

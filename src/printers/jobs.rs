@@ -181,7 +181,8 @@ impl PrintJobs {
             .map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
         let Some(object) = value.as_object_mut() else {
             return Err(invalid(
-                "the body must be a document {\"blocks\": [...]} or {\"template\", \"data\"}".into(),
+                "the body must be a document {\"blocks\": [...]} or {\"template\", \"data\"}"
+                    .into(),
             ));
         };
         if object.contains_key("template") {
@@ -266,7 +267,12 @@ impl PrintJobs {
         self.decide(caller, id, Action::Skip).await
     }
 
-    async fn decide(&self, caller: &Principal, id: i64, action: Action) -> Result<JobRow, JobError> {
+    async fn decide(
+        &self,
+        caller: &Principal,
+        id: i64,
+        action: Action,
+    ) -> Result<JobRow, JobError> {
         let row = self.get(caller, id).await?;
         let may = matches!(caller.role, Role::Staff | Role::Admin)
             || (caller.role == Role::Pos && posted_by(caller, &row));

@@ -127,7 +127,11 @@ impl Content {
 
     /// The bytes for the printer: what the worker sends, and what a job is
     /// checked with before it is stored.
-    pub fn render(&self, profile: &'static Profile, page: CodePage) -> Result<Vec<u8>, ContentError> {
+    pub fn render(
+        &self,
+        profile: &'static Profile,
+        page: CodePage,
+    ) -> Result<Vec<u8>, ContentError> {
         let doc = self.document(profile, page)?;
         encode(&doc, profile, page).map_err(|source| ContentError::Encode {
             profile: profile.name,
@@ -152,9 +156,7 @@ fn check_limits(doc: &Document) -> Result<(), ContentError> {
     for (index, block) in doc.blocks.iter().enumerate() {
         let long = |s: &str| s.chars().count() > MAX_TEXT_CHARS;
         match block {
-            Block::Text { text, .. } if long(text) => {
-                return Err(ContentError::TextTooLong(index))
-            }
+            Block::Text { text, .. } if long(text) => return Err(ContentError::TextTooLong(index)),
             Block::Columns { left, right, .. } if long(left) || long(right) => {
                 return Err(ContentError::TextTooLong(index))
             }
@@ -201,7 +203,9 @@ mod tests {
 
     #[test]
     fn a_document_over_the_limits_or_wider_than_the_paper_is_refused() {
-        let blocks: Vec<_> = (0..=MAX_BLOCKS).map(|_| json!({"kind": "separator"})).collect();
+        let blocks: Vec<_> = (0..=MAX_BLOCKS)
+            .map(|_| json!({"kind": "separator"}))
+            .collect();
         let many = Content::Document {
             document: json!({ "blocks": blocks }),
         };

@@ -461,7 +461,9 @@ impl Real {
         let id = id.to_owned();
         let now = time::OffsetDateTime::now_utc();
         self.writer()
-            .run_blocking(0, move |ctx| in_tx(actions::act(ctx, &id, &cmd, None, now)))
+            .run_blocking(0, move |ctx| {
+                in_tx(actions::act(ctx, &id, &cmd, None, now, &Default::default()))
+            })
             .expect("storage")
     }
 
