@@ -66,7 +66,7 @@ pub enum Command {
     /// Click-and-collect orders (read-only).
     #[command(subcommand)]
     Pickups(pickups::PickupsCommand),
-    /// Receipt printers: preview a template as the printer would print it.
+    /// Receipt printers: preview a template, queue a test page, list the print queue.
     #[command(subcommand)]
     Print(print::PrintCommand),
     /// Staff of the pickup counter and their PINs.
@@ -310,7 +310,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
-        Command::Print(cmd) => print::run(cmd),
+        Command::Print(cmd) => print::run(cmd, load),
         Command::Staff(cmd) => {
             let config = load()?;
             let conn = store::open_for_cli(&config.storage.path, &config.store.id)?;

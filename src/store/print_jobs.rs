@@ -16,7 +16,7 @@ use rusqlite::OptionalExtension;
 
 pub use crate::printing::queue::Step;
 
-use super::{ReadConn, StoreError, WriteCtx};
+use super::{Db, ReadConn, StoreError, WriteCtx};
 
 /// One stored job, column by column (times in unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,20 @@ fn from_row(r: &rusqlite::Row<'_>) -> Result<JobRow, rusqlite::Error> {
 /// repeat of the same request under the same caller's key is that job
 /// again; another body under that key is refused.
 pub fn enqueue(ctx: &mut WriteCtx<'_>, job: &NewJob<'_>) -> Result<Enqueued, StoreError> {
-    let conn = ctx.conn();
+    enqueue_on(ctx.conn(), job)
+}
+
+/// [`enqueue`] from a command's own connection (`store-edge print test`),
+/// in its own transaction; a running service's worker finds the job at its
+/// next look at the queue.
+pub fn enqueue_direct(db: &mut Db, job: &NewJob<'_>) -> Result<Enqueued, StoreError> {
+    let tx = db.sql().unchecked_transaction()?;
+    let done = enqueue_on(&tx, job)?;
+    tx.commit()?;
+    Ok(done)
+}
+
+fn enqueue_on(conn: &rusqlite::Connection, job: &NewJob<'_>) -> Result<Enqueued, StoreError> {
     if let (Some(token_hash), Some(key)) = (&job.token_hash, &job.idempotency) {
         let seen: Option<(i64, Vec<u8>)> = conn
             .prepare_cached(

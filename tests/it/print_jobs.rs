@@ -565,3 +565,63 @@ async fn without_a_slip_printer_marking_ready_queues_nothing() {
     let (status, e) = call(&svc, Some(&staff), "POST", &format!("{o}/slip"), None, None).await;
     assert_eq!(status, 422, "{e}");
 }
+
+#[tokio::test]
+async fn print_test_queues_a_test_page_in_the_running_services_queue_and_print_jobs_lists_it() {
+    let svc = edge_with_printers().await;
+    let out = svc.cli(&["print", "test", "counter-printer", "--language", "en"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let admin = svc.token("admin", "it");
+    let (status, job) = call(
+        &svc,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/print-jobs/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &job["document"], &job["state"]),
+        (200, &json!("test"), &json!("queued")),
+        "{job}"
+    );
+
+    let out = svc.cli(&["print", "test", "no-such-printer"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("counter-printer"),
+        "names the printers"
+    );
+
+    let out = svc.cli(&["print", "jobs", "--state", "queued", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["printer_id"], "counter-printer");
+    let out = svc.cli(&["print", "jobs"]);
+    let table = String::from_utf8(out.stdout).expect("utf8");
+    assert!(table.starts_with("    ID  PRINTER"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("counter-printer") && l.contains("queued")),
+        "{table}"
+    );
+    assert_eq!(
+        svc.cli(&["print", "jobs", "--state", "lost"]).status.code(),
+        Some(2)
+    );
+}
