@@ -12,11 +12,12 @@ import { showError } from './dom.js';
 import { api, setApiHandlers, startLive, pollSync } from './api.js';
 import { nav, defineScreens, render, renderBanners } from './view.js';
 import { goPair, goLogin, staffLoginAgain, logout, renderPair, renderLogin } from './pairing.js';
-import { goBoard, scheduleBoardRefresh, refreshBoard, runSearch, renderBoard } from './board.js';
+import { goBoard, scheduleBoardRefresh, refreshBoard, runSearch, renderBoard, fillPrinters } from './board.js';
 import { openDetail, openReason, refreshDetail, renderDetail, renderRefuse, renderCancel } from './order.js';
 import {
   openHandover, refreshFlowOrder, renderHandover, renderDone, passScanned, openPassOrder,
 } from './handover.js';
+import { pollPrinters, setPrintChanged, decide } from './printers.js';
 
 let bootTimer = null;
 
@@ -38,7 +39,18 @@ async function boot() {
   pollSync();
   S.staff = sessionStaff(S.session);
   if (S.staff) goBoard(); else goLogin();
+  pollPrinters();
 }
+
+async function printDecide(jobId, action) {
+  try {
+    await decide(jobId, action);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+setPrintChanged(() => { renderBanners(); fillPrinters(); });
 
 function onOrderEvent(d) {
   if (!d) return;
@@ -83,6 +95,7 @@ Object.assign(nav, {
   logout,
   refreshVisible,
   boardChanged: scheduleBoardRefresh,
+  printDecide,
 });
 
 // The 30 s fallback behind the live stream.

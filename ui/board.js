@@ -92,12 +92,13 @@ export function renderBoard() {
         onclick: () => { S.board.query = ''; input.value = ''; runSearch(); },
       }, '✕'),
       h('button', { class: 'btn', type: 'button', 'data-testid': 'refresh', onclick: () => nav.refreshVisible() }, t('refresh'))),
+    h('div', { id: 'printer-chips', class: 'printer-chips', 'data-testid': 'printers' }),
     h('div', { id: 'search-box' }),
     h('div', { class: 'columns' }, COLUMNS.map((c) => h('section', { class: 'column col-' + c, 'data-testid': 'col-' + c },
       h('h2', {}, t('state_' + c), ' ', h('span', { class: 'count', id: 'count-' + c, 'data-testid': 'count-' + c }, '–')),
       h('div', { class: 'cards', id: 'cards-' + c })))));
   // Fill after the caller attached the tree.
-  queueMicrotask(() => { fillBoard(); fillSearch(); });
+  queueMicrotask(() => { fillBoard(); fillSearch(); fillPrinters(); });
   return root;
 }
 
@@ -109,6 +110,19 @@ function fillBoard() {
     $('count-' + c).textContent = S.board.lists[c] ? String(orders.length) : '–';
     list.replaceChildren(...(orders.length ? orders.map((o) => card(o, false)) : [h('p', { class: 'muted empty' }, t('columnEmpty'))]));
   }
+}
+
+// Each printer's paper state (`paper` once the box reads it; the device
+// state otherwise).
+export function fillPrinters() {
+  const box = $('printer-chips');
+  if (!box) return;
+  const printers = (S.print && S.print.printers) || [];
+  box.replaceChildren(...printers.map((p) => {
+    const paper = p.paper || p.state || 'unknown';
+    return h('span', { class: 'tag printer-chip paper-' + paper, 'data-testid': 'printer-' + p.id },
+      t('printerChip', p.id, tName('paper_', paper)));
+  }));
 }
 
 function fillSearch() {

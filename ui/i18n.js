@@ -164,6 +164,26 @@ const I18N = {
     passAlertTitle: 'Abholschein abgelehnt',
     passForOrder: (id) => `Bestellung ${id}`,
     passLoginFirst: 'Abholschein gescannt – bitte zuerst anmelden.',
+
+    printSlip: 'Abholschein erneut drucken',
+    slipQueued: 'Abholschein wird gedruckt.',
+    printUncertain: (n) => n === 1
+      ? 'Ein Druck wurde unterbrochen – bitte am Drucker nachsehen:'
+      : `${n} Drucke wurden unterbrochen – bitte am Drucker nachsehen:`,
+    printJobLine: (doc, printer) => `${doc} auf ${printer}`,
+    printReprint: 'Nochmal drucken',
+    printSkip: 'Ist gedruckt – überspringen',
+    printerChip: (id, paper) => `Drucker ${id}: ${paper}`,
+    doc_pickup_slip: 'Abholschein',
+    doc_handover_confirmation: 'Übergabebestätigung',
+    doc_receipt: 'Beleg',
+    doc_test: 'Testseite',
+    paper_ok: 'Papier ok',
+    paper_low: 'Papier geht zu Ende',
+    paper_near_end: 'Papier geht zu Ende',
+    paper_out: 'Papier leer',
+    paper_end: 'Papier leer',
+    paper_unknown: 'Papierstand unbekannt',
   },
   en: {
     appTitle: 'Pickups',
@@ -322,6 +342,26 @@ const I18N = {
     passAlertTitle: 'Pickup pass rejected',
     passForOrder: (id) => `Order ${id}`,
     passLoginFirst: 'Pickup pass scanned – please log in first.',
+
+    printSlip: 'Print slip again',
+    slipQueued: 'The slip is printing.',
+    printUncertain: (n) => n === 1
+      ? 'A print was interrupted – please check the printer:'
+      : `${n} prints were interrupted – please check the printer:`,
+    printJobLine: (doc, printer) => `${doc} on ${printer}`,
+    printReprint: 'Print again',
+    printSkip: 'It printed – skip',
+    printerChip: (id, paper) => `Printer ${id}: ${paper}`,
+    doc_pickup_slip: 'Pickup slip',
+    doc_handover_confirmation: 'Handover confirmation',
+    doc_receipt: 'Receipt',
+    doc_test: 'Test page',
+    paper_ok: 'paper ok',
+    paper_low: 'paper running low',
+    paper_near_end: 'paper running low',
+    paper_out: 'out of paper',
+    paper_end: 'out of paper',
+    paper_unknown: 'paper state unknown',
   },
 };
 

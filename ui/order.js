@@ -137,7 +137,20 @@ export function renderDetail() {
         h('div', { class: 'lines' }, lines),
         location)),
     h('div', { class: 'actions', 'data-testid': 'actions' },
-      allowed.length ? ACTIONS.filter((a) => allowed.includes(a)).map((a) => actionButton(o, a)) : h('p', { class: 'muted' }, t('noActions'))));
+      allowed.length ? ACTIONS.filter((a) => allowed.includes(a)).map((a) => actionButton(o, a)) : h('p', { class: 'muted' }, t('noActions')),
+      o.location && (o.state === 'ready' || o.state === 'no_show')
+        ? h('button', { class: 'btn', type: 'button', 'data-testid': 'print-slip', onclick: () => printSlip(o) }, t('printSlip'))
+        : null));
+}
+
+// "Print slip again" on the counter's slip printer.
+async function printSlip(o) {
+  try {
+    await api('POST', orderPath(o.order_id) + '/slip');
+    notice(t('slipQueued'));
+  } catch (e) {
+    showError(e);
+  }
 }
 
 function actionButton(o, name) {

@@ -41,6 +41,7 @@ export const S = {
   sync: null, // last GET /api/v1/sync answer, null when none
   boxDown: false,
   pendingPass: null,
+  print: { uncertain: [], printers: [] }, // uncertain print jobs, the printers (printers.js)
 };
 
 export function sessionStaff(session) {

@@ -21,6 +21,7 @@ export const nav = {
   logout: () => {}, // end the staff session
   refreshVisible: () => {}, // reload what is on screen
   boardChanged: () => {}, // orders changed: reload the board soon
+  printDecide: (_jobId, _action) => {}, // reprint or skip an uncertain print job
 };
 
 // Each screen's render function by `S.screen`; app.js adds the screens.
@@ -66,6 +67,16 @@ export function renderBanners() {
     const n = Number(S.sync.unsent) || 0;
     root.append(h('div', { class: 'banner banner-offline', 'data-testid': 'offline-banner', role: 'status' },
       t('centralOffline', n)));
+  }
+  // Every staff tablet shows uncertain print jobs until someone decides.
+  const uncertain = (S.staff && S.print && S.print.uncertain) || [];
+  if (uncertain.length) {
+    root.append(h('div', { class: 'banner banner-print', 'data-testid': 'print-banner', role: 'alert' },
+      h('strong', {}, t('printUncertain', uncertain.length)),
+      uncertain.map((j) => h('div', { class: 'print-job', 'data-testid': 'print-job-' + j.id },
+        h('span', {}, t('printJobLine', tName('doc_', j.document), j.printer_id)),
+        h('button', { class: 'btn', type: 'button', 'data-testid': 'print-reprint-' + j.id, onclick: () => nav.printDecide(j.id, 'reprint') }, t('printReprint')),
+        h('button', { class: 'btn btn-ghost', type: 'button', 'data-testid': 'print-skip-' + j.id, onclick: () => nav.printDecide(j.id, 'skip') }, t('printSkip'))))));
   }
 }
 

@@ -35,6 +35,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("board.js", include_str!("../../ui/board.js"), JS),
     ("order.js", include_str!("../../ui/order.js"), JS),
     ("handover.js", include_str!("../../ui/handover.js"), JS),
+    ("printers.js", include_str!("../../ui/printers.js"), JS),
 ];
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
