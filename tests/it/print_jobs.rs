@@ -527,7 +527,7 @@ async fn marking_an_order_ready_queues_its_slip_with_it_and_a_handover_its_confi
     let body = json!({"staff_id": "anna", "location": "A-12", "missing_lines": []});
     staff_ok(&svc, &staff, &format!("{o}/ready"), body).await;
     let slip = ("counter-printer".to_owned(), "pickup_slip".to_owned());
-    assert_eq!(jobs_in(&svc), [slip.clone()]);
+    assert_eq!(jobs_in(&svc), std::slice::from_ref(&slip));
     let (status, job) = call(&svc, Some(&staff), "POST", &format!("{o}/slip"), None, None).await;
     assert_eq!(
         (status, &job["document"]),
