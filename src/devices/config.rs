@@ -288,12 +288,14 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     let kind = match kind.as_str() {
         "scanner" => DeviceKind::Scanner,
         "card_reader" => DeviceKind::CardReader,
-        other => return Err(fault(
-            "kind",
-            format!(
+        other => {
+            return Err(fault(
+                "kind",
+                format!(
                 "\"{other}\" is not allowed; use one of \"scanner\", \"card_reader\", \"printer\""
             ),
-        )),
+            ))
+        }
     };
     for (key, present) in [
         ("usb_serial", usb_serial.is_some()),
