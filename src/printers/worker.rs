@@ -155,12 +155,9 @@ impl Printers {
             }
             let ready = worker.check().await;
             if ready {
-                match worker.next_job().await {
-                    Some(job) => {
-                        worker.print(job).await;
-                        continue;
-                    }
-                    None => {}
+                if let Some(job) = worker.next_job().await {
+                    worker.print(job, &cancel).await;
+                    continue;
                 }
             }
             worker.wait(&cancel).await;
@@ -317,7 +314,7 @@ impl Worker {
 
     /// Renders, marks sending (committed), sends, marks printed with its
     /// event — or failed (cannot render) or uncertain (cut off).
-    async fn print(&mut self, job: JobRow) {
+    async fn print(&mut self, job: JobRow, cancel: &CancellationToken) {
         let id = job.id;
         let bytes = match render(&job, &self.printer, self.shared.printing.language) {
             Ok(bytes) => bytes,
@@ -351,11 +348,14 @@ impl Worker {
         };
         let printer_id = self.printer.id.clone();
         let total = bytes.len();
-        let sent = link
-            .send(&bytes, |n| {
+        // A stop (SIGTERM) does not wait out a stalled printer: the job is
+        // cut off like a lost connection, and uncertain.
+        let sent = tokio::select! {
+            sent = link.send(&bytes, |n| {
                 tracing::trace!(printer = %printer_id, job = id, sent = n, total, "sending");
-            })
-            .await;
+            }) => sent.map_err(|e| e.to_string()),
+            _ = cancel.cancelled() => Err("the service stopped while sending it".to_owned()),
+        };
         match sent {
             Ok(()) => {
                 let event = printed_event(&job);
@@ -369,9 +369,8 @@ impl Worker {
                 .await;
                 tracing::info!(printer = %self.printer.id, job = id, bytes = total, "printed");
             }
-            Err(e) => {
+            Err(reason) => {
                 self.link = None;
-                let reason = e.to_string();
                 tracing::warn!(printer = %self.printer.id, job = id, reason = %reason, "sending stopped midway: the job is uncertain");
                 self.commit("mark uncertain", move |ctx| {
                     print_jobs::mark_uncertain(

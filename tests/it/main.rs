@@ -20,6 +20,7 @@ mod fake_central;
 mod pairing;
 mod pickup;
 mod pickup_model;
+mod printers;
 mod printing;
 mod quota_and_startup;
 mod scanners;
