@@ -168,3 +168,63 @@ async fn a_job_cut_off_by_kill_9_is_uncertain_after_restart_never_printed_again_
     svc.term();
     pair.kill();
 }
+
+/// A printer that takes jobs but never answers `DLE EOT` (here the
+/// simulated one, a file): jobs still print, a till's `pos` token sees it
+/// as `unknown` in the devices list, and the recorded event says `online`
+/// with "status not readable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_whose_status_cannot_be_read_shows_unknown_to_a_till_and_still_prints() {
+    let mut svc = Service::new("", "");
+    let out = svc.dir.path().join("printer.bin");
+    svc.write_config(
+        "",
+        &format!(
+            "[[devices]]\nid = \"till-printer\"\nkind = \"printer\"\ntransport = \"simulated\"\nprofile = \"generic_58\"\nregister = \"till-1\"\npath = \"{}\"\n",
+            out.display()
+        ),
+    );
+    let jobs = svc.dir.path().join("jobs.jsonl");
+    let mut job = small_job("TILL-RECEIPT");
+    job["printer"] = json!("till-printer");
+    std::fs::write(&jobs, format!("{job}\n")).unwrap();
+    svc.spawn(&[("STORE_EDGE_TEST_PRINT_JOBS", jobs.to_str().unwrap())]);
+    svc.wait_ready().await;
+    let pos = svc.token("pos", "till-1");
+
+    wait_for("the job printed", || job_state(&svc, 1) == "printed").await;
+    assert_eq!(count(&std::fs::read(&out).unwrap(), "TILL-RECEIPT"), 1);
+    let devices: serde_json::Value = crate::common::http()
+        .get(svc.url("/api/v1/devices"))
+        .bearer_auth(&pos)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let printer = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "till-printer")
+        .cloned()
+        .expect("the printer is listed");
+    assert_eq!(printer["kind"], "printer");
+    assert_eq!(printer["state"], "unknown");
+    assert_eq!(printer["paper"], "unknown");
+    let status: (String, Option<String>) = svc
+        .db()
+        .query_row(
+            "SELECT json_extract(data, '$.state'), json_extract(data, '$.detail') FROM events WHERE type = 'store.device.status' AND json_extract(data, '$.device_id') = 'till-printer'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, ("online".into(), Some("status not readable".into())));
+    svc.term();
+}
+
+fn job_state(svc: &Service, id: i64) -> String {
+    job(svc, id).0
+}
