@@ -274,8 +274,7 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     } = raw;
 
     check_id(&id)?;
-    if false
-        || id.len() > 64
+    if id.len() > 64
         || !id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -288,12 +287,14 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     let kind = match kind.as_str() {
         "scanner" => DeviceKind::Scanner,
         "card_reader" => DeviceKind::CardReader,
-        other => return Err(fault(
-            "kind",
-            format!(
+        other => {
+            return Err(fault(
+                "kind",
+                format!(
                 "\"{other}\" is not allowed; use one of \"scanner\", \"card_reader\", \"printer\""
             ),
-        )),
+            ))
+        }
     };
     for (key, present) in [
         ("usb_serial", usb_serial.is_some()),

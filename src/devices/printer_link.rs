@@ -129,7 +129,10 @@ pub async fn open(transport: &PrinterTransport) -> Result<PrinterLink, DeviceErr
 }
 
 async fn open_tcp(address: &str) -> Result<TcpStream, DeviceError> {
-    let address = if address.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let address = if address
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         address.to_owned()
     } else {
         format!("{address}:{}", super::printer_config::DEFAULT_PRINTER_PORT)
@@ -335,9 +338,8 @@ impl FdStream {
             .map_err(|e| DeviceError::from_io(&what, &e))?;
         // SAFETY: the fd is the open `File`'s own, and the `File` lives in
         // the AsyncFd (nothing else can close or swap it) until it drops.
-        let fd = unsafe { AsyncFd::register(file) }.map_err(|e| {
-            DeviceError::from_io(&what, &std::io::Error::from(e))
-        })?;
+        let fd = unsafe { AsyncFd::register(file) }
+            .map_err(|e| DeviceError::from_io(&what, &std::io::Error::from(e)))?;
         Ok(FdStream { fd })
     }
 }

@@ -239,7 +239,14 @@ mod tests {
 
     #[test]
     fn a_byte_with_any_fixed_bit_wrong_is_no_status() {
-        for bad in [IDLE | 0x01, IDLE | 0x80, IDLE & !0x02, IDLE & !0x10, 0x00, 0xFF] {
+        for bad in [
+            IDLE | 0x01,
+            IDLE | 0x80,
+            IDLE & !0x02,
+            IDLE & !0x10,
+            0x00,
+            0xFF,
+        ] {
             assert_eq!(PrinterByte::parse(bad), Err(NotAStatus(bad)), "{bad:#04x}");
             assert_eq!(OfflineByte::parse(bad), Err(NotAStatus(bad)));
             assert_eq!(ErrorByte::parse(bad), Err(NotAStatus(bad)));
@@ -335,14 +342,26 @@ mod tests {
             Condition::PaperLow,
             Paper::NearEnd,
         );
-        check(status(0x1A, 0x32, None, 0x7E), Condition::PaperOut, Paper::Out);
-        check(status(0x1A, 0x16, None, IDLE), Condition::CoverOpen, Paper::Ok);
+        check(
+            status(0x1A, 0x32, None, 0x7E),
+            Condition::PaperOut,
+            Paper::Out,
+        );
+        check(
+            status(0x1A, 0x16, None, IDLE),
+            Condition::CoverOpen,
+            Paper::Ok,
+        );
         check(
             status(0x1A, 0x52, Some(0x1A), IDLE),
             Condition::Error,
             Paper::Ok,
         );
-        check(status(0x1A, IDLE, None, IDLE), Condition::Offline, Paper::Ok);
+        check(
+            status(0x1A, IDLE, None, IDLE),
+            Condition::Offline,
+            Paper::Ok,
+        );
         assert_eq!(Condition::PaperOut.event_state(), "paper_out");
         assert_eq!(query(Query::RollPaper), [0x10, 0x04, 0x04]);
     }

@@ -141,7 +141,9 @@ fn open_blocking(
     }
     Err(DeviceError::NotPresent(format!(
         "{name}{} is not connected (or not accessible)",
-        serial.map(|s| format!(" with serial {s}")).unwrap_or_default()
+        serial
+            .map(|s| format!(" with serial {s}"))
+            .unwrap_or_default()
     )))
 }
 
@@ -157,7 +159,10 @@ impl UsbPrinterLink {
                     Ok(0) => return Err("the printer took nothing".to_owned()),
                     Ok(n) => at += n,
                     Err(rusb::Error::Timeout) => {
-                        return Err(format!("the printer took nothing for {} s", timeout.as_secs()))
+                        return Err(format!(
+                            "the printer took nothing for {} s",
+                            timeout.as_secs()
+                        ))
                     }
                     Err(e) => return Err(format!("the USB transfer failed: {e}")),
                 }
@@ -178,7 +183,9 @@ impl UsbPrinterLink {
         let handle = self.handle.clone();
         let read = tokio::task::spawn_blocking(move || {
             let mut buf = [0u8; 64];
-            handle.read_bulk(ep, &mut buf, timeout).map(|n| buf[..n].to_vec())
+            handle
+                .read_bulk(ep, &mut buf, timeout)
+                .map(|n| buf[..n].to_vec())
         })
         .await
         .map_err(|e| StatusError::NotReadable(format!("the USB read task failed: {e}")))?;

@@ -45,10 +45,10 @@ impl FakePrinter {
     fn answer(&self, n: u8) -> u8 {
         let out = self.paper_out.load(Ordering::SeqCst);
         match (n, out) {
-            (1, true) => 0x1A,  // offline
-            (2, true) => 0x32,  // stopped at the paper end
-            (4, true) => 0x7E,  // near end and end
-            _ => 0x12,          // the fixed bits alone: all well
+            (1, true) => 0x1A, // offline
+            (2, true) => 0x32, // stopped at the paper end
+            (4, true) => 0x7E, // near end and end
+            _ => 0x12,         // the fixed bits alone: all well
         }
     }
 

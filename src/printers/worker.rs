@@ -77,11 +77,8 @@ impl Printers {
             .writer
             .run(0, move |ctx| {
                 let now = unix_now();
-                let uncertain = print_jobs::uncertain_after_restart(
-                    ctx,
-                    &step(Action::Interrupted),
-                    now,
-                )?;
+                let uncertain =
+                    print_jobs::uncertain_after_restart(ctx, &step(Action::Interrupted), now)?;
                 let ids: Vec<&str> = configured.iter().map(String::as_str).collect();
                 let removed = print_jobs::fail_removed_printers(
                     ctx,
@@ -435,15 +432,20 @@ fn printed_event(job: &JobRow) -> Option<NewEvent> {
 /// Seam: the configured logo (`PrinterConfig::logo`) is not printed yet —
 /// `printing::logo` (PNG → dithered raster block) is another part of issue
 /// 12; until it lands templates print without it (`logo: None`).
-pub fn render(job: &JobRow, printer: &PrinterConfig, language: Language) -> Result<Vec<u8>, String> {
-    let value: Value =
-        serde_json::from_str(&job.document).map_err(|e| format!("the stored job is no JSON: {e}"))?;
+pub fn render(
+    job: &JobRow,
+    printer: &PrinterConfig,
+    language: Language,
+) -> Result<Vec<u8>, String> {
+    let value: Value = serde_json::from_str(&job.document)
+        .map_err(|e| format!("the stored job is no JSON: {e}"))?;
     let document: Document = match value.get("template").and_then(Value::as_str) {
         Some(name) => {
             let template = Template::by_name(name).map_err(|e| e.to_string())?;
             let language = match value.get("language").and_then(Value::as_str) {
-                Some(l) => Language::by_name(l)
-                    .ok_or_else(|| format!("language {l:?} is not de or en"))?,
+                Some(l) => {
+                    Language::by_name(l).ok_or_else(|| format!("language {l:?} is not de or en"))?
+                }
                 None => language,
             };
             let data = value.get("data").cloned().unwrap_or_else(|| json!({}));

@@ -79,9 +79,15 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
     let writer = start_writer(&path);
     let readers = ReadPool::new(&path);
     let fake = FakePrinter::start(true).await;
-    let texts = ["Abholschein Nr. 1 für Müller", "Beleg 2: 12,50 €", "Beleg 3 Größe"];
+    let texts = [
+        "Abholschein Nr. 1 für Müller",
+        "Beleg 2: 12,50 €",
+        "Beleg 3 Größe",
+    ];
     for text in texts {
-        let document = serde_json::json!({"blocks": [{"kind": "text", "text": text}, {"kind": "cut"}]}).to_string();
+        let document =
+            serde_json::json!({"blocks": [{"kind": "text", "text": text}, {"kind": "cut"}]})
+                .to_string();
         writer
             .run(0, move |ctx| {
                 print_jobs::enqueue(
@@ -110,7 +116,10 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
     };
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
     let config = printer(&fake.address);
-    printers.start(&[config.clone()], &tasks, &cancel).await.unwrap();
+    printers
+        .start(std::slice::from_ref(&config), &tasks, &cancel)
+        .await
+        .unwrap();
 
     wait_until("paper_out recorded", || {
         events(&readers, "store.device.status")
@@ -128,11 +137,18 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
     fake.set_paper_out(false);
     wait_until("every job printed", || states(&readers) == ["printed"; 3]).await;
     let printout = interpret::interpret(&fake.received(), config.profile).unwrap();
-    let lines: Vec<&str> = printout.text().into_iter().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = printout
+        .text()
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(lines, texts, "each job once, in order");
     assert_eq!(printout.cuts, 3);
     let printed = events(&readers, "store.receipt.printed");
-    let job_ids: Vec<&str> = printed.iter().map(|e| e["job_id"].as_str().unwrap()).collect();
+    let job_ids: Vec<&str> = printed
+        .iter()
+        .map(|e| e["job_id"].as_str().unwrap())
+        .collect();
     assert_eq!(job_ids, ["1", "2", "3"], "one event per job");
     assert!(events(&readers, "store.device.status")
         .iter()

@@ -44,10 +44,7 @@ fn small_job(marker: &str) -> serde_json::Value {
 /// Reads the printer's side of the pair: everything, or (with `limit`) that
 /// many bytes and then nothing more, keeping the side open (a closed side
 /// would be a lost connection, not a stall) until `release` is dropped.
-fn read_printer(
-    pair: &SocatPair,
-    limit: Option<usize>,
-) -> (Arc<Mutex<Vec<u8>>>, mpsc::Sender<()>) {
+fn read_printer(pair: &SocatPair, limit: Option<usize>) -> (Arc<Mutex<Vec<u8>>>, mpsc::Sender<()>) {
     let mut file = std::fs::File::open(pair.host_path()).expect("open the printer side");
     let got = Arc::new(Mutex::new(Vec::new()));
     let (release, released) = mpsc::channel::<()>();
@@ -107,7 +104,8 @@ fn reprint(db: &Path, id: i64) {
         retain_sent_days: 30,
     };
     let metrics = Arc::new(store_edge::telemetry::Metrics::new());
-    let (writer, thread) = store_edge::store::Writer::start(conn, settings, metrics).expect("writer");
+    let (writer, thread) =
+        store_edge::store::Writer::start(conn, settings, metrics).expect("writer");
     writer
         .run_blocking(0, move |ctx| {
             store_edge::store::print_jobs::reprint(ctx, id, &step(Action::Reprint), 0)
@@ -118,18 +116,26 @@ fn reprint(db: &Path, id: i64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_cut_off_by_kill_9_is_uncertain_after_restart_never_printed_again_and_later_jobs_print() {
+async fn a_job_cut_off_by_kill_9_is_uncertain_after_restart_never_printed_again_and_later_jobs_print(
+) {
     let mut svc = Service::new("", "");
     let mut pair = pty_pair(svc.dir.path());
     svc.write_config("", &printer_section(&pair.device()));
     let jobs = svc.dir.path().join("jobs.jsonl");
-    std::fs::write(&jobs, format!("{}\n{}\n", big_job("BIG-JOB-END"), small_job("SMALL-JOB"))).unwrap();
+    std::fs::write(
+        &jobs,
+        format!("{}\n{}\n", big_job("BIG-JOB-END"), small_job("SMALL-JOB")),
+    )
+    .unwrap();
 
     // Step 1: the printer takes 16 KiB of the big job and stops reading.
     let (taken, release) = read_printer(&pair, Some(TAKEN));
     svc.spawn(&[("STORE_EDGE_TEST_PRINT_JOBS", jobs.to_str().unwrap())]);
     svc.wait_ready().await;
-    wait_for("the printer to take its 16 KiB", || taken.lock().unwrap().len() == TAKEN).await;
+    wait_for("the printer to take its 16 KiB", || {
+        taken.lock().unwrap().len() == TAKEN
+    })
+    .await;
     wait_for("job 1 sending", || job(&svc, 1).0 == "sending").await;
     assert_eq!(job(&svc, 2).0, "queued", "the small job waits behind it");
 
@@ -145,15 +151,27 @@ async fn a_job_cut_off_by_kill_9_is_uncertain_after_restart_never_printed_again_
 
     // Step 3: the cut-off job waits for a person; the one behind it prints.
     wait_for("job 2 printed", || job(&svc, 2).0 == "printed").await;
-    wait_for("the small job on paper", || count(&paper.lock().unwrap(), "SMALL-JOB") == 1).await;
+    wait_for("the small job on paper", || {
+        count(&paper.lock().unwrap(), "SMALL-JOB") == 1
+    })
+    .await;
     assert_eq!(job(&svc, 1), ("uncertain".into(), 1, 0));
-    assert_eq!(count(&paper.lock().unwrap(), "BIG-JOB-END"), 0, "never printed again silently");
+    assert_eq!(
+        count(&paper.lock().unwrap(), "BIG-JOB-END"),
+        0,
+        "never printed again silently"
+    );
 
     // Step 4: a person's reprint prints it once.
     let db = svc.db.clone();
-    tokio::task::spawn_blocking(move || reprint(&db, 1)).await.unwrap();
+    tokio::task::spawn_blocking(move || reprint(&db, 1))
+        .await
+        .unwrap();
     wait_for("job 1 reprinted", || job(&svc, 1).0 == "printed").await;
-    wait_for("the big job on paper", || count(&paper.lock().unwrap(), "BIG-JOB-END") == 1).await;
+    wait_for("the big job on paper", || {
+        count(&paper.lock().unwrap(), "BIG-JOB-END") == 1
+    })
+    .await;
     assert_eq!(job(&svc, 1), ("printed".into(), 2, 1));
     let printed: Vec<(String, String)> = svc
         .db()
@@ -163,7 +181,10 @@ async fn a_job_cut_off_by_kill_9_is_uncertain_after_restart_never_printed_again_
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(printed, [("2".into(), "0".into()), ("1".into(), "1".into())]);
+    assert_eq!(
+        printed,
+        [("2".into(), "0".into()), ("1".into(), "1".into())]
+    );
     assert_eq!(count(&paper.lock().unwrap(), "SMALL-JOB"), 1);
     svc.term();
     pair.kill();
@@ -221,7 +242,10 @@ async fn a_printer_whose_status_cannot_be_read_shows_unknown_to_a_till_and_still
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(status, ("online".into(), Some("status not readable".into())));
+    assert_eq!(
+        status,
+        ("online".into(), Some("status not readable".into()))
+    );
     svc.term();
 }
 
