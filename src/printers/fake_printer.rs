@@ -1,6 +1,9 @@
-//! Tests: a receipt printer on 127.0.0.1 that answers `DLE EOT` as a
-//! real one does (paper out and in switchable) and keeps every other byte
-//! it received, across reconnections.
+//! For tests and `bench print-jobs`: a receipt printer on 127.0.0.1 that
+//! answers `DLE EOT` as a real one does (paper out and in switchable) and
+//! keeps every other byte it received, across reconnections.
+//!
+//! Must never: be configured as a real printer (it listens on loopback
+//! only and prints nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,6 +16,8 @@ pub struct FakePrinter {
     pub address: String,
     paper_out: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<u8>>>,
+    /// Notified after every read that added bytes.
+    pub changed: Arc<tokio::sync::Notify>,
 }
 
 impl FakePrinter {
@@ -22,6 +27,7 @@ impl FakePrinter {
             address: listener.local_addr().expect("address").to_string(),
             paper_out: Arc::new(AtomicBool::new(paper_out)),
             received: Arc::default(),
+            changed: Arc::default(),
         };
         let p = printer.clone();
         tokio::spawn(async move {
@@ -39,6 +45,11 @@ impl FakePrinter {
     /// Every byte received that was not a status query.
     pub fn received(&self) -> Vec<u8> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// How many bytes were received (status queries not counted).
+    pub fn received_len(&self) -> usize {
+        self.received.lock().map(|r| r.len()).unwrap_or(0)
     }
 
     /// What an Epson answers to `DLE EOT n`, with the roll empty or not.
@@ -82,8 +93,11 @@ impl FakePrinter {
                 i += 1;
             }
             pending.drain(..i);
-            if let Ok(mut r) = self.received.lock() {
-                r.extend_from_slice(&keep);
+            if !keep.is_empty() {
+                if let Ok(mut r) = self.received.lock() {
+                    r.extend_from_slice(&keep);
+                }
+                self.changed.notify_waiters();
             }
         }
     }

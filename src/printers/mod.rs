@@ -19,8 +19,7 @@
 pub mod registry;
 pub mod worker;
 
-#[cfg(test)]
-mod fake_printer;
+pub mod fake_printer;
 #[cfg(test)]
 mod worker_tests;
 
