@@ -72,6 +72,88 @@ fn states(readers: &ReadPool) -> Vec<String> {
         .collect()
 }
 
+async fn enqueue(writer: &Writer, document: String) {
+    writer
+        .run(0, move |ctx| {
+            print_jobs::enqueue(
+                ctx,
+                &NewJob {
+                    printer_id: "front",
+                    document_kind: "receipt",
+                    document: &document,
+                    token_hash: None,
+                    idempotency: None,
+                    now: 1,
+                },
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn text_job(text: &str) -> String {
+    serde_json::json!({"blocks": [{"kind": "text", "text": text}, {"kind": "cut"}]}).to_string()
+}
+
+/// The workers of `printers` on `writer`'s file; stop with the token.
+async fn start_printers(
+    writer: &Writer,
+    readers: &ReadPool,
+    printers: &[PrinterConfig],
+) -> (Registry, TaskTracker, CancellationToken) {
+    let registry = Registry::default();
+    let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
+    Printers {
+        writer: writer.clone(),
+        readers: readers.clone(),
+        wake: Wake::default(),
+        live: crate::live::Live::new(),
+        registry: registry.clone(),
+        printing: Default::default(),
+    }
+    .start(printers, &tasks, &cancel)
+    .await
+    .unwrap();
+    (registry, tasks, cancel)
+}
+
+/// A job its printer cannot print (bad template data) fails with the
+/// reason, is never sent, and the job behind it prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_be_rendered_fails_with_its_reason_and_the_next_one_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("print.db");
+    let writer = start_writer(&path);
+    let readers = ReadPool::new(&path);
+    let fake = FakePrinter::start(false).await;
+    let bad = serde_json::json!({"template": "pickup_slip", "data": {"no_such_field": 1}});
+    enqueue(&writer, bad.to_string()).await;
+    enqueue(&writer, text_job("Danach")).await;
+    let config = printer(&fake.address);
+    let (_, tasks, cancel) = start_printers(&writer, &readers, std::slice::from_ref(&config)).await;
+    wait_until("both jobs done", || {
+        states(&readers) == ["failed", "printed"]
+    })
+    .await;
+    let conn = readers.get().unwrap();
+    let failed = print_jobs::get(&conn, 1).unwrap().unwrap();
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("pickup_slip"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.attempts, 0, "never sent");
+    let printout = interpret::interpret(&fake.received(), config.profile).unwrap();
+    assert!(printout.text().contains(&"Danach"));
+    assert_eq!(events(&readers, "store.receipt.printed").len(), 1);
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,41 +167,11 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
         "Beleg 3 Größe",
     ];
     for text in texts {
-        let document =
-            serde_json::json!({"blocks": [{"kind": "text", "text": text}, {"kind": "cut"}]})
-                .to_string();
-        writer
-            .run(0, move |ctx| {
-                print_jobs::enqueue(
-                    ctx,
-                    &NewJob {
-                        printer_id: "front",
-                        document_kind: "receipt",
-                        document: &document,
-                        token_hash: None,
-                        idempotency: None,
-                        now: 1,
-                    },
-                )
-            })
-            .await
-            .unwrap();
+        enqueue(&writer, text_job(text)).await;
     }
-    let registry = Registry::default();
-    let printers = Printers {
-        writer: writer.clone(),
-        readers: readers.clone(),
-        wake: Wake::default(),
-        live: crate::live::Live::new(),
-        registry: registry.clone(),
-        printing: Default::default(),
-    };
-    let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
     let config = printer(&fake.address);
-    printers
-        .start(std::slice::from_ref(&config), &tasks, &cancel)
-        .await
-        .unwrap();
+    let (registry, tasks, cancel) =
+        start_printers(&writer, &readers, std::slice::from_ref(&config)).await;
 
     wait_until("paper_out recorded", || {
         events(&readers, "store.device.status")
