@@ -51,6 +51,8 @@ pub struct AppState {
     pub unsent_alarm_after: Duration,
     /// Devices, the live stream and the loyalty key.
     pub touchpoints: crate::touchpoints::Touchpoints,
+    /// The printers' states and paper for `GET /api/v1/devices`.
+    pub printers: crate::printers::registry::Registry,
     /// The click-and-collect workflow (verification, PINs, actions).
     pub pickups: crate::pickup::service::Pickups,
     /// Fires on SIGTERM: long-lived responses (the live stream) end with it.

@@ -20,16 +20,29 @@ use crate::live::{Audience, Topic};
 use crate::scan;
 use crate::store::tokens::Role;
 
-/// Devices with state, last seen, counts and last error.
-#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, description = "`{\"devices\": [{id, kind, transport, register, context, state, last_seen, frames, bad_frames, last_error}]}`")), security(("bearer" = [])))]
+/// Devices with state, last seen, counts and last error; printers with
+/// their state and paper. A till (`pos`) may read it: it must see that its
+/// printer is out of paper.
+#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, description = "`{\"devices\": [{id, kind, transport, register, context, state, last_seen, frames, bad_frames, last_error}, …, {id, kind: \"printer\", transport, register, state (online, paper_low, paper_out, cover_open, offline, error, unknown), paper (ok, near_end, out, unknown), last_error}]}`")), security(("bearer" = [])))]
 pub async fn devices(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    caller.require(&[Role::Staff], "list devices")?;
-    let list = state
+    caller.require(&[Role::Staff, Role::Pos], "list devices")?;
+    let readers = state
         .touchpoints
         .devices
         .lock()
         .map(|d| d.clone())
         .map_err(|_| ApiError::internal("device registry unavailable"))?;
+    let mut list: Vec<serde_json::Value> = readers
+        .iter()
+        .filter_map(|d| serde_json::to_value(d).ok())
+        .collect();
+    list.extend(
+        state
+            .printers
+            .list()
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok()),
+    );
     Ok(Json(json!({"devices": list})).into_response())
 }
 

@@ -5,6 +5,7 @@
 mod drain;
 mod ingest;
 mod pickup;
+mod print_jobs;
 mod scan;
 pub mod socat;
 
@@ -26,6 +27,10 @@ pub enum BenchCommand {
     /// Click-and-collect at the counter: a staff action against a raw FULL
     /// commit, board and search queries with many orders, pass and code checks.
     Pickup(pickup::PickupArgs),
+    /// Receipt printing: job latency from enqueue to the printer's last
+    /// byte on a loopback fake TCP printer at 5 jobs/s; memory with 1,000
+    /// jobs waiting for paper.
+    PrintJobs(print_jobs::PrintJobsArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -34,5 +39,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Drain(args) => drain::run(args),
         BenchCommand::Scan(args) => scan::run(args),
         BenchCommand::Pickup(args) => pickup::run(args),
+        BenchCommand::PrintJobs(args) => print_jobs::run(args),
     }
 }

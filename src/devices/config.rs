@@ -274,8 +274,7 @@ pub fn resolve(raw: RawDevice) -> Result<DeviceConfig, Fault> {
     } = raw;
 
     check_id(&id)?;
-    if false
-        || id.len() > 64
+    if id.len() > 64
         || !id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

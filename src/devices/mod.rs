@@ -20,6 +20,10 @@
 //!   task per device.
 //! - [`printer_config`]: a `[[devices]]` table with `kind = "printer"`
 //!   ([`resolve_any`] sends it there) → [`PrinterConfig`].
+//! - [`printer_link`]: a printer's link (the write half): send a job's
+//!   bytes in chunks, ask `DLE EOT` status; one `match` over the printer
+//!   transports (tcp, serial, usblp, [`usb_printer`], simulated).
+//! - [`printer_status`]: the `DLE EOT` answers parsed bit by bit (pure).
 
 pub mod config;
 pub mod evdev;
@@ -28,10 +32,13 @@ pub mod hid_pos;
 pub mod keymap;
 pub mod link;
 pub mod printer_config;
+pub mod printer_link;
+pub mod printer_status;
 pub mod serial;
 pub mod simulated;
 pub mod supervisor;
 pub mod tcp;
+pub mod usb_printer;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

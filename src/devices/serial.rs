@@ -2,8 +2,9 @@
 //! Opens the port with the configured line settings and hands its byte stream
 //! to the driver's framing.
 //!
-//! Must never: write to the port (scanners are read-only to us) or treat an
-//! EIO/HUP on read as anything but an unplug (the supervisor reopens).
+//! Must never: write to a scanner's port (scanners are read-only to us;
+//! only a printer's link, `printer_link.rs`, writes) or treat an EIO/HUP on
+//! read as anything but an unplug (the supervisor reopens).
 
 use std::path::Path;
 
@@ -26,6 +27,17 @@ pub struct LineSettings {
 
 /// Open `path` with `settings`, exclusively (TIOCEXCL: a second opener is refused).
 pub fn open(path: &Path, settings: LineSettings) -> Result<SerialLink, DeviceError> {
+    Ok(ReadLink::new(
+        open_stream(path, settings)?,
+        "reading serial port",
+    ))
+}
+
+/// The port itself, for a printer's link (which reads and writes).
+pub fn open_stream(
+    path: &Path,
+    settings: LineSettings,
+) -> Result<tokio_serial::SerialStream, DeviceError> {
     let what = format!("serial port {}", path.display());
     if !path.exists() {
         return Err(DeviceError::NotPresent(format!("{what} does not exist")));
@@ -56,7 +68,7 @@ pub fn open(path: &Path, settings: LineSettings) -> Result<SerialLink, DeviceErr
         })
         .open_native_async()
         .map_err(|e| serial_error(&what, e))?;
-    Ok(ReadLink::new(stream, "reading serial port"))
+    Ok(stream)
 }
 
 fn serial_error(what: &str, e: tokio_serial::Error) -> DeviceError {

@@ -8,6 +8,10 @@
 //! - [`Wake`]: rung whenever a printer's queue changed (a job posted, a
 //!   reprint, an order's slip queued by `pickup/` in its own transaction),
 //!   so the printer's worker looks again at once instead of polling.
+//! - [`worker`]: one task per printer (status, the queue in order, the
+//!   crash rule at start, pruning); [`worker::Printers::start`] is called
+//!   by `service/`.
+//! - [`registry`]: each printer's state and paper for `GET /api/v1/devices`.
 //!
 //! Must never: print a job twice without a person deciding it (a job is
 //! `sending`, committed, before its first byte leaves; after a crash it is
@@ -15,6 +19,12 @@
 //! another printer's queue.
 
 pub mod jobs;
+pub mod registry;
+pub mod worker;
+
+pub mod fake_printer;
+#[cfg(test)]
+mod worker_tests;
 
 use tokio::sync::watch;
 

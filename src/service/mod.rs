@@ -44,6 +44,8 @@ pub enum ServiceError {
     #[error("cannot start the hashing threads: {0}")]
     Threads(std::io::Error),
     #[error(transparent)]
+    Printers(#[from] crate::printers::worker::WorkerError),
+    #[error(transparent)]
     SecretFile(#[from] crate::config::secret::SecretFileError),
 }
 
@@ -118,6 +120,25 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         });
         tracing::info!(devices = config.devices.len(), "devices started");
     }
+    // Printers: the crash rule and removed printers before any worker
+    // sends (and the debug-build job hook), then one worker each.
+    let printer_states = crate::printers::registry::Registry::default();
+    // One wake for every printer queue: the API and pickup ring it after
+    // they queued a job; the printers' workers subscribe to it.
+    let wake = crate::printers::Wake::default();
+    crate::printers::worker::Printers {
+        writer: writer.clone(),
+        readers: readers.clone(),
+        wake: wake.clone(),
+        live: live.clone(),
+        registry: printer_states.clone(),
+        printing: config.printing.clone(),
+    }
+    .start(&config.printers, &tasks, &cancel)
+    .await?;
+    if !config.printers.is_empty() {
+        tracing::info!(printers = config.printers.len(), "printers started");
+    }
     let pickups = crate::pickup::service::Pickups::new(
         writer.clone(),
         readers.clone(),
@@ -128,11 +149,8 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         orders_changed,
     )
     .map_err(ServiceError::Threads)?;
-    // One wake for every printer queue: the API and pickup ring it after
-    // they queued a job; the printers' worker subscribes to it.
-    let print_wake = crate::printers::Wake::default();
     let pickups = pickups.with_printing(config.printing.language, {
-        let wake = print_wake.clone();
+        let wake = wake.clone();
         Arc::new(move || wake.ring())
     });
     {
@@ -152,7 +170,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         readers.clone(),
         &config.printers,
         config.printing.language,
-        print_wake.clone(),
+        wake,
     );
     let state = AppState {
         writer: writer.for_requests(),
@@ -163,6 +181,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         sync,
         unsent_alarm_after: config.sync.unsent_alarm_after,
         touchpoints,
+        printers: printer_states,
         pickups: request_pickups,
         shutdown: cancel.clone(),
         streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),

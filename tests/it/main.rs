@@ -21,6 +21,7 @@ mod pairing;
 mod pickup;
 mod pickup_model;
 mod print_jobs;
+mod printers;
 mod printing;
 mod quota_and_startup;
 mod scanners;

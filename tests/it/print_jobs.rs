@@ -1,7 +1,8 @@
 //! The print-job API end to end (issue 12): the real binary with two
-//! simulated printers in its config, its SQLite file, real tokens. No
-//! printer worker runs here, so a posted job stays `queued` where the
-//! tests look at it; an `uncertain` job (what the worker leaves after a
+//! network printers in its config that are switched off (nothing listens
+//! at their addresses), its SQLite file, real tokens. Their workers find
+//! them offline, so a posted job stays `queued` where the tests look at
+//! it; an `uncertain` job (what the worker leaves after a
 //! crash mid-job) is made by writing the state into the stopped service's
 //! file, as the crash would have.
 
@@ -12,20 +13,28 @@ use serde_json::{json, Value};
 
 const PAN: &str = "4111 1111 1111 1111";
 
-/// A 58 mm counter printer and an 80 mm till printer with a drawer.
-fn printers(dir: &std::path::Path) -> String {
+/// An address on 127.0.0.1 where nothing listens: a printer switched off.
+fn switched_off() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    drop(listener);
+    address
+}
+
+/// A 58 mm counter printer and an 80 mm till printer with a drawer, both
+/// switched off.
+fn printers() -> String {
     format!(
-        "[[devices]]\nid = \"counter-printer\"\nkind = \"printer\"\nprofile = \"generic_58\"\ntransport = \"simulated\"\npath = \"{}\"\n\n\
-         [[devices]]\nid = \"till-printer\"\nkind = \"printer\"\nregister = \"till-1\"\nprofile = \"epson_tm_t20\"\ndrawer = true\ntransport = \"simulated\"\npath = \"{}\"\n",
-        dir.join("counter.prn").display(),
-        dir.join("till.prn").display()
+        "[[devices]]\nid = \"counter-printer\"\nkind = \"printer\"\nprofile = \"generic_58\"\ntransport = \"tcp\"\naddress = \"{}\"\n\n\
+         [[devices]]\nid = \"till-printer\"\nkind = \"printer\"\nregister = \"till-1\"\nprofile = \"epson_tm_t20\"\ndrawer = true\ntransport = \"tcp\"\naddress = \"{}\"\n",
+        switched_off(),
+        switched_off()
     )
 }
 
 async fn edge_with_printers() -> Service {
     let mut svc = Service::new("", "");
-    // The simulated printers' files live in the service's own directory.
-    svc.write_config("", &printers(svc.dir.path()));
+    svc.write_config("", &printers());
     svc.start().await;
     svc
 }
@@ -384,7 +393,15 @@ async fn a_client_cannot_post_store_receipt_printed() {
     )
     .await;
     assert_eq!(status, 403, "{e}");
-    assert_eq!(svc.event_count(), 0);
+    let printed: i64 = svc
+        .db()
+        .query_row(
+            "SELECT count(*) FROM events WHERE type = 'store.receipt.printed'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(printed, 0, "only the printers' status events are recorded");
 }
 
 /// What a crash mid-job leaves for a person: the jobs `uncertain` (written
@@ -485,11 +502,7 @@ async fn counter_with_order(slip_printer: bool) -> (Service, FakeCentralProc, St
     } else {
         ""
     };
-    let sections = format!(
-        "{}\n{}\n{pickup}",
-        central.edge_sections(""),
-        printers(svc.dir.path())
-    );
+    let sections = format!("{}\n{}\n{pickup}", central.edge_sections(""), printers());
     svc.write_config("", &sections);
     add_staff(&svc, "anna", "Anna K.", "4711");
     let token = svc.token("staff", "counter");
