@@ -19,6 +19,11 @@ const CELL_H: usize = 24;
 /// Dots between text lines (the printers' default line spacing is 30).
 const LINE_GAP: usize = 6;
 const MARGIN: usize = 16;
+/// The longest paper the picture shows: 2.5 m at 8 dots per mm (a long
+/// receipt is well under 1 m). Below it the printer has run off the roll:
+/// nothing more is drawn, so a few kilobytes of feeds (`ESC d 255` is 3
+/// bytes and 7,650 dots) cannot make the picture take gigabytes.
+pub const MAX_HEIGHT: usize = 20_000;
 
 /// € in the 8 × 8 layout of `font8x8`: one byte per row, bit 0 leftmost.
 const EURO: [u8; 8] = [0x38, 0x44, 0x1F, 0x04, 0x1F, 0x44, 0x38, 0x00];
@@ -51,7 +56,7 @@ impl Picture {
     }
 
     fn set(&mut self, x: usize, y: usize) {
-        if x >= self.width {
+        if x >= self.width || y >= MAX_HEIGHT {
             return;
         }
         if y >= self.height {
@@ -158,7 +163,7 @@ pub fn render(bytes: &[u8], profile: &Profile) -> Result<Picture, InterpretError
     for cmd in parse(bytes)? {
         p.command(cmd);
     }
-    p.pic.height = p.pic.height.max(p.y + MARGIN);
+    p.pic.height = p.pic.height.max(p.y + MARGIN).min(MAX_HEIGHT);
     p.pic.dots.resize(p.pic.width * p.pic.height, false);
     Ok(p.pic)
 }
@@ -538,6 +543,17 @@ mod tests {
             .expect("a dash");
         let black = (0..pic.width).filter(|x| pic.is_black(*x, row)).count();
         assert!(black > pic.width / 3 && black < pic.width, "{black}");
+    }
+
+    #[test]
+    fn a_flood_of_feeds_ends_at_the_end_of_the_roll_not_in_gigabytes() {
+        let p = profile("epson_tm_t20");
+        // 5,000 bytes of `ESC d 255` then text: 12.7 million dots of paper.
+        let mut bytes = [0x1B, b'd', 255].repeat(1_666);
+        bytes.extend(b"lost\n");
+        let pic = render(&bytes, p).expect("renders");
+        assert_eq!((pic.width, pic.height), (576, MAX_HEIGHT));
+        assert!((0..MAX_HEIGHT).all(|y| !pic.is_black(0, y)));
     }
 
     proptest! {
