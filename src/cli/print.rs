@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::CliError;
 use crate::printing::templates::{Context, Language, Template};
-use crate::printing::{encode, interpret, picture, CodePage, Profile};
+use crate::printing::{encode, interpret, logo, picture, CodePage, Profile};
 use crate::telemetry::out::outln;
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +27,7 @@ pub enum PrintCommand {
         Profiles: epson_tm_t20, epson_tm_t88, epson_tm_m30, generic_80 (48 columns, 576 dots), \
         generic_58 (32 columns, 384 dots).\n\
         Example: store-edge print preview pickup_slip --data slip.json --profile generic_58 --png slip.png\n\
+        A --logo PNG is shrunk to the paper's width and at most 256 dots high, never enlarged, and dithered.\n\
         Exit codes: 0 ok, 2 unknown template or profile, unreadable or bad data (the error names the field)."
     )]
     Preview(PreviewArgs),
@@ -51,6 +52,9 @@ pub struct PreviewArgs {
     /// pc858, pc437 or wpc1252 [default: the profile's]
     #[arg(long, value_name = "PAGE")]
     pub code_page: Option<String>,
+    /// A logo at the top: a PNG file (at most 1 MiB and 2048 x 2048 pixels).
+    #[arg(long, value_name = "FILE.png")]
+    pub logo: Option<PathBuf>,
 }
 
 fn language(name: &str) -> Result<Language, String> {
@@ -94,7 +98,17 @@ fn preview(args: PreviewArgs) -> Result<(), CliError> {
         profile,
         page,
     };
-    let doc = template.render(&data, &ctx).map_err(usage)?;
+    let logo = match &args.logo {
+        None => None,
+        Some(path) => {
+            let png = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            Some(logo::logo(&png, profile).map_err(|e| usage(format!("{}: {e}", path.display())))?)
+        }
+    };
+    let doc = template
+        .render_with_logo(&data, &ctx, logo.as_ref())
+        .map_err(usage)?;
     let bytes = encode(&doc, profile, page)
         .map_err(|e| usage(format!("{} cannot be printed: {e}", args.data.display())))?;
     // The encoder's own bytes always parse; an error here is our bug.
