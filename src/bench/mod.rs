@@ -5,6 +5,7 @@
 mod drain;
 mod ingest;
 mod pickup;
+mod print;
 mod scan;
 pub mod socat;
 
@@ -26,6 +27,9 @@ pub enum BenchCommand {
     /// Click-and-collect at the counter: a staff action against a raw FULL
     /// commit, board and search queries with many orders, pass and code checks.
     Pickup(pickup::PickupArgs),
+    /// Receipt printing on one core: encoder (receipt template with 20
+    /// lines, QR and cut → ESC/POS bytes) and interpreter (the bytes back).
+    Print(print::PrintArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Drain(args) => drain::run(args),
         BenchCommand::Scan(args) => scan::run(args),
         BenchCommand::Pickup(args) => pickup::run(args),
+        BenchCommand::Print(args) => print::run(args),
     }
 }
