@@ -1,5 +1,5 @@
 //! The pure part of `store_edge::printing` for the print fuzz targets: the document
-//! model, profiles, code pages, the encoder, the interpreter and its picture, each
+//! model, profiles, code pages, the encoder, the interpreter and its picture, the logo, each
 //! compiled from the main crate's own file. Not the templates (they only build
 //! documents) nor `queue.rs` (it speaks to `store::print_jobs`).
 
@@ -15,3 +15,5 @@ pub mod interpret;
 pub mod picture;
 #[path = "../../../src/printing/profile.rs"]
 pub mod profile;
+#[path = "../../../src/printing/logo.rs"]
+pub mod logo;
