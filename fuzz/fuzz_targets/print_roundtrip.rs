@@ -29,9 +29,9 @@ use store_edge_fuzz::printing::profile::{Profile, PROFILES};
 
 /// Characters worth more than their share of random picks.
 const PALETTE: &[char] = &[
-    'a', 'Z', '0', ' ', ' ', ' ', 'ä', 'ö', 'ü', 'Ä', 'Ö', 'Ü', 'ß', '€', '„', '“', '–', '…',
-    'é', 'ł', '½', '\n', '\r', '\t', '{', '\u{1B}', '\u{1D}', '\u{7F}', '\u{85}', '\u{A0}',
-    '─', '😀', '\u{AD}',
+    'a', 'Z', '0', ' ', ' ', ' ', 'ä', 'ö', 'ü', 'Ä', 'Ö', 'Ü', 'ß', '€', '„', '“', '–', '…', 'é',
+    'ł', '½', '\n', '\r', '\t', '{', '\u{1B}', '\u{1D}', '\u{7F}', '\u{85}', '\u{A0}', '─', '😀',
+    '\u{AD}',
 ];
 
 fn text(u: &mut Unstructured) -> Result<String> {
@@ -117,7 +117,11 @@ fn block(u: &mut Unstructured) -> Result<Block> {
 /// What the printer shows for `c` in `page`, from the rules above.
 fn shown(page: CodePage, c: char) -> String {
     if let Some(b) = page.byte_of(c) {
-        assert_eq!(page.char_of(b), Some(c), "{page:?} maps {c:?} to {b:#x} and back");
+        assert_eq!(
+            page.char_of(b),
+            Some(c),
+            "{page:?} maps {c:?} to {b:#x} and back"
+        );
         return c.to_string();
     }
     if c.is_whitespace() {
@@ -142,7 +146,10 @@ fn check(doc: &Document, profile: &Profile, page: CodePage) {
         Ok(bytes) => bytes,
         Err(e) => {
             let payloads = doc.blocks.iter().any(|b| {
-                matches!(b, Block::Qr { .. } | Block::Barcode { .. } | Block::Image { .. })
+                matches!(
+                    b,
+                    Block::Qr { .. } | Block::Barcode { .. } | Block::Image { .. }
+                )
             });
             assert!(payloads, "a document of text only failed: {e}");
             return;
@@ -155,7 +162,9 @@ fn check(doc: &Document, profile: &Profile, page: CodePage) {
     let (mut qrs, mut barcodes, mut bands, mut cuts, mut kicks) = (vec![], 0, 0, 0, 0);
     for block in &doc.blocks {
         match block {
-            Block::Text { text, double_width, .. } => {
+            Block::Text {
+                text, double_width, ..
+            } => {
                 let width = if *double_width { cols / 2 } else { cols };
                 for paragraph in text.split('\n') {
                     let p = paragraph.strip_suffix('\r').unwrap_or(paragraph);
@@ -168,7 +177,11 @@ fn check(doc: &Document, profile: &Profile, page: CodePage) {
                 }
             }
             Block::Columns { left, right, .. } => {
-                want.extend(decoded(columns(&page.encode(left), &page.encode(right), cols)));
+                want.extend(decoded(columns(
+                    &page.encode(left),
+                    &page.encode(right),
+                    cols,
+                )));
             }
             Block::Separator { char } => {
                 let one = page.encode(&char.to_string());

@@ -11,9 +11,9 @@ pub mod document;
 pub mod encode;
 #[path = "../../../src/printing/interpret.rs"]
 pub mod interpret;
+#[path = "../../../src/printing/logo.rs"]
+pub mod logo;
 #[path = "../../../src/printing/picture.rs"]
 pub mod picture;
 #[path = "../../../src/printing/profile.rs"]
 pub mod profile;
-#[path = "../../../src/printing/logo.rs"]
-pub mod logo;
