@@ -51,12 +51,12 @@ for t in "${targets[@]}"; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$( (grep -o 'DONE *cov: [0-9]*' "$log" || true) | grep -o '[0-9]*$' | tail -n 1 || true)
     inputs=$(find "$dir/corpus" -type f | wc -l)
-    printf 'fuzz: %-12s ok     %9s runs in %3d s, coverage %5s, corpus %d -> %d inputs\n' \
+    printf 'fuzz: %-16s ok     %9s runs in %3d s, coverage %5s, corpus %d -> %d inputs\n' \
       "$t" "${runs:-?}" "$((SECONDS - start))" "${cov:-?}" "$seeds" "$inputs"
   else
     rc=$?
     failed+=("$t")
-    printf 'fuzz: %-12s FAILED (exit %d after %d s)\n' "$t" "$rc" "$((SECONDS - start))"
+    printf 'fuzz: %-16s FAILED (exit %d after %d s)\n' "$t" "$rc" "$((SECONDS - start))"
     # The panic message (or libFuzzer's report) and how to reproduce.
     grep -m 1 -A 6 -E 'panicked at|ERROR: libFuzzer|==ERROR' "$log" | sed 's/^/    /' || true
     grep -E '^(Reproduce|  *cargo fuzz run)' "$log" | head -n 2 | sed 's/^/    /' || true

@@ -137,9 +137,17 @@ fuzz_target!(|data: &[u8]| {
             // the reads, but the good frames must not (a split suffix once
             // swallowed the next frame; see the regression test in framing.rs).
             let good = |items: &[FrameItem]| -> Vec<FrameItem> {
-                items.iter().filter(|i| matches!(i, FrameItem::Frame(_))).cloned().collect()
+                items
+                    .iter()
+                    .filter(|i| matches!(i, FrameItem::Frame(_)))
+                    .cloned()
+                    .collect()
             };
-            assert_eq!(good(&whole), good(&chunked), "read boundaries changed the good frames");
+            assert_eq!(
+                good(&whole),
+                good(&chunked),
+                "read boundaries changed the good frames"
+            );
         }
     }
 });

@@ -5,6 +5,7 @@
 mod drain;
 mod ingest;
 mod pickup;
+mod print;
 mod print_jobs;
 mod scan;
 pub mod socat;
@@ -31,6 +32,9 @@ pub enum BenchCommand {
     /// byte on a loopback fake TCP printer at 5 jobs/s; memory with 1,000
     /// jobs waiting for paper.
     PrintJobs(print_jobs::PrintJobsArgs),
+    /// Receipt printing on one core: encoder (receipt template with 20
+    /// lines, QR and cut → ESC/POS bytes) and interpreter (the bytes back).
+    Print(print::PrintArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -40,5 +44,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Scan(args) => scan::run(args),
         BenchCommand::Pickup(args) => pickup::run(args),
         BenchCommand::PrintJobs(args) => print_jobs::run(args),
+        BenchCommand::Print(args) => print::run(args),
     }
 }

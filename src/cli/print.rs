@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError};
 use crate::printing::job::Content;
 use crate::printing::queue::State;
 use crate::printing::templates::{Context, Language, Template};
-use crate::printing::{encode, interpret, picture, CodePage, Profile};
+use crate::printing::{encode, interpret, logo, picture, CodePage, Profile};
 use crate::store::{self, print_jobs};
 use crate::telemetry::out::outln;
 
@@ -34,16 +34,21 @@ pub enum PrintCommand {
         Profiles: epson_tm_t20, epson_tm_t88, epson_tm_m30, generic_80 (48 columns, 576 dots), \
         generic_58 (32 columns, 384 dots).\n\
         Example: store-edge print preview pickup_slip --data slip.json --profile generic_58 --png slip.png\n\
+        A --logo PNG is shrunk to the paper's width and at most 256 dots high, never enlarged, and dithered.\n\
         Exit codes: 0 ok, 2 unknown template or profile, unreadable or bad data (the error names the field)."
     )]
     Preview(PreviewArgs),
-    /// Queue a test page (code page table, QR, barcodes) on a printer of the
-    /// config, through the service's print queue.
+    /// Print a test page (code page table, QR, barcodes, the logo) on a
+    /// printer of the config: through the running service's print queue, or
+    /// directly when the service is stopped.
     #[command(
-        after_help = "The job goes into the print queue in the database; the running service's \
-        printer worker prints it at its next look at the queue. With the service stopped it \
-        waits there until the service starts.\n\
-        Exit codes: 0 queued, 1 database error, 2 no such printer or bad config."
+        after_help = "When the service answers on api.listen, the job goes into its print queue \
+        and its printer worker prints it within a few seconds. When the service is stopped, this \
+        command prints it directly, exactly as the service would (the printer's status first; \
+        the job and its store.receipt.printed event are recorded); a printer that is offline or \
+        out of paper leaves it queued for the service. Prints the job's id.\n\
+        Exit codes: 0 queued or printed, 1 the printer cannot print now or a database error, \
+        2 no such printer or bad config."
     )]
     Test {
         /// The printer's id (a [[devices]] table with kind = \"printer\").
@@ -88,6 +93,9 @@ pub struct PreviewArgs {
     /// pc858, pc437 or wpc1252 [default: the profile's]
     #[arg(long, value_name = "PAGE")]
     pub code_page: Option<String>,
+    /// A logo at the top: a PNG file (at most 1 MiB and 2048 x 2048 pixels).
+    #[arg(long, value_name = "FILE.png")]
+    pub logo: Option<PathBuf>,
 }
 
 fn language(name: &str) -> Result<Language, String> {
@@ -133,32 +141,122 @@ fn test_page(config: &Config, printer: &str, language: Option<Language>) -> Resu
     content
         .render(p.profile, p.code_page)
         .map_err(super::runtime)?;
-    let mut db = store::open_for_cli(&config.storage.path, &config.store.id)?;
-    let document = content.to_json();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    // SEAM (issue 12: "directly to the device only when the service is
-    // stopped"): printing without the service needs the printer transports
-    // (printers/worker.rs, another part of the issue). Until they are
-    // merged, the page always goes through the queue; a stopped service
-    // prints it when it starts.
-    let job = print_jobs::enqueue_direct(
-        &mut db,
-        &print_jobs::NewJob {
-            printer_id: &p.id,
-            document_kind: content.kind(),
-            document: &document,
-            token_hash: None,
-            idempotency: None,
-            now,
-        },
-    )?
-    .id();
-    outln!("{job}")?;
-    eprintln!(
-        "queued test page as print job {job} on {} ({}); see `store-edge print jobs`",
-        p.id, p.profile.name
-    );
-    Ok(())
+    if service_listening(config) {
+        let mut db = store::open_for_cli(&config.storage.path, &config.store.id)?;
+        let document = content.to_json();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let job = print_jobs::enqueue_direct(
+            &mut db,
+            &print_jobs::NewJob {
+                printer_id: &p.id,
+                document_kind: content.kind(),
+                document: &document,
+                token_hash: None,
+                idempotency: None,
+                now,
+            },
+        )?
+        .id();
+        outln!("{job}")?;
+        eprintln!(
+            "queued test page as print job {job} on {} ({}): the running service prints it within a few seconds; see `store-edge print jobs`",
+            p.id, p.profile.name
+        );
+        return Ok(());
+    }
+    print_directly(config, p, content)
+}
+
+/// Whether the service runs: something answers on its `api.listen` (an
+/// unspecified address is asked on loopback).
+fn service_listening(config: &Config) -> bool {
+    let mut addr = config.api.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).is_ok()
+}
+
+/// The service is stopped: the page is queued and printed at once by this
+/// command, exactly as the service's worker prints (status first, `sending`
+/// committed before the first byte, printed and `store.receipt.printed` in
+/// one transaction). A printer that cannot take it leaves it queued.
+fn print_directly(
+    config: &Config,
+    p: &crate::devices::PrinterConfig,
+    content: Content,
+) -> Result<(), CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(super::runtime)?;
+    let db = store::open_for_cli(&config.storage.path, &config.store.id)?;
+    let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new());
+    let settings = store::WriterSettings {
+        path: config.storage.path.clone(),
+        max_size_bytes: config.storage.max_size_bytes(),
+        retain_sent_days: config.storage.retain_sent_days,
+    };
+    let (writer, thread) = store::Writer::start(db, settings, metrics)?;
+    let outcome = rt.block_on(async {
+        let logo = crate::printers::worker::load_logo(p)
+            .await
+            .map_err(super::runtime)?;
+        let (printer_id, kind, document) =
+            (p.id.clone(), content.kind().to_owned(), content.to_json());
+        let id = writer
+            .run(0, move |ctx| {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                print_jobs::enqueue(
+                    ctx,
+                    &print_jobs::NewJob {
+                        printer_id: &printer_id,
+                        document_kind: &kind,
+                        document: &document,
+                        token_hash: None,
+                        idempotency: None,
+                        now,
+                    },
+                )
+                .map(|e| e.id())
+            })
+            .await?;
+        let printers = crate::printers::worker::Printers {
+            writer: writer.clone(),
+            readers: store::ReadPool::new(&config.storage.path),
+            wake: Default::default(),
+            live: crate::live::Live::new(),
+            registry: Default::default(),
+            printing: config.printing.clone(),
+        };
+        Ok::<_, CliError>((id, printers.print_now(p.clone(), logo, id).await))
+    });
+    drop(writer);
+    let _ = thread.join();
+    let (id, printed) = outcome?;
+    match printed {
+        Ok(job) if job.state == State::Printed.as_str() => {
+            outln!("{id}")?;
+            eprintln!(
+                "printed test page (print job {id}) directly on {} ({}): the service is not running",
+                p.id, p.profile.name
+            );
+            Ok(())
+        }
+        Ok(job) => Err(super::runtime(format!(
+            "print job {id} on {} is {}: {} (see `store-edge print jobs`)",
+            p.id,
+            job.state,
+            job.reason.unwrap_or_default()
+        ))),
+        Err(why) => Err(super::runtime(format!(
+            "printer {} cannot print now ({why}); the test page stays queued as print job {id} and prints when the service runs",
+            p.id
+        ))),
+    }
 }
 
 fn jobs(config: &Config, state: Option<State>, json: bool) -> Result<(), CliError> {
@@ -227,7 +325,17 @@ fn preview(args: PreviewArgs) -> Result<(), CliError> {
         profile,
         page,
     };
-    let doc = template.render(&data, &ctx).map_err(usage)?;
+    let logo = match &args.logo {
+        None => None,
+        Some(path) => {
+            let png = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            Some(logo::logo(&png, profile).map_err(|e| usage(format!("{}: {e}", path.display())))?)
+        }
+    };
+    let doc = template
+        .render_with_logo(&data, &ctx, logo.as_ref())
+        .map_err(usage)?;
     let bytes = encode(&doc, profile, page)
         .map_err(|e| usage(format!("{} cannot be printed: {e}", args.data.display())))?;
     // The encoder's own bytes always parse; an error here is our bug.

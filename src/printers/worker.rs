@@ -24,6 +24,7 @@ use crate::events::{made, NewEvent};
 use crate::live::{Live, Topic};
 use crate::printing::job::Content;
 use crate::printing::queue::{step, Action};
+use crate::printing::{logo, Block};
 use crate::store::print_jobs::{self, JobRow};
 use crate::store::{ReadPool, StoreError, Writer};
 
@@ -42,6 +43,14 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub enum WorkerError {
     #[error("preparing the print queue: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "printer {printer}: logo {file}: {problem} (fix or remove `logo` in its [[devices]] table)"
+    )]
+    Logo {
+        printer: String,
+        file: String,
+        problem: String,
+    },
 }
 
 fn unix_now() -> i64 {
@@ -68,6 +77,10 @@ impl Printers {
         tasks: &TaskTracker,
         cancel: &CancellationToken,
     ) -> Result<(), WorkerError> {
+        let mut logos = Vec::with_capacity(printers.len());
+        for printer in printers {
+            logos.push(load_logo(printer).await?);
+        }
         let configured: Vec<String> = printers.iter().map(|p| p.id.clone()).collect();
         let retain_days = self.printing.retain_days;
         let (uncertain, removed) = self
@@ -93,12 +106,50 @@ impl Printers {
         if !removed.is_empty() {
             tracing::warn!(jobs = ?removed, "print jobs for printers no longer in the config failed");
         }
-        for printer in printers {
+        for (printer, logo) in printers.iter().zip(logos) {
             self.registry.add(PrinterView::new(printer));
-            tasks.spawn(self.clone().run(printer.clone(), cancel.clone()));
+            tasks.spawn(self.clone().run(printer.clone(), logo, cancel.clone()));
         }
         tasks.spawn(self.prune_timer(cancel.clone()));
         Ok(())
+    }
+
+    /// Prints the queued job `id` on `printer` now, as its worker would
+    /// (status first, `sending` committed before the first byte, printed
+    /// and its event in one writer op), for `print test` while the service
+    /// is stopped. The job afterwards, or why the printer cannot take it
+    /// (the job then stays queued).
+    pub async fn print_now(
+        self,
+        printer: PrinterConfig,
+        logo: Option<Block>,
+        id: i64,
+    ) -> Result<JobRow, String> {
+        let mut worker = Worker {
+            shared: self,
+            wake: None,
+            link: None,
+            recorded: None,
+            printer,
+            logo,
+        };
+        if !worker.check().await {
+            let (state, detail) = worker.recorded.clone().unwrap_or(("offline", None));
+            return Err(match detail {
+                Some(d) => format!("{state}: {d}"),
+                None => state.to_owned(),
+            });
+        }
+        let read = |readers: ReadPool| async move {
+            readers
+                .run(move |c| print_jobs::get(c, id))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("print job {id} is gone"))
+        };
+        let job = read(worker.shared.readers.clone()).await?;
+        worker.print(job, &CancellationToken::new()).await;
+        read(worker.shared.readers.clone()).await
     }
 
     async fn prune_timer(self, cancel: CancellationToken) {
@@ -121,13 +172,14 @@ impl Printers {
     }
 
     /// One printer's loop, until `cancel`.
-    pub async fn run(self, printer: PrinterConfig, cancel: CancellationToken) {
+    pub async fn run(self, printer: PrinterConfig, logo: Option<Block>, cancel: CancellationToken) {
         let mut worker = Worker {
             shared: self,
             wake: None,
             link: None,
             recorded: None,
             printer,
+            logo,
         };
         worker.wake = Some(worker.shared.wake.subscribe());
         loop {
@@ -153,6 +205,8 @@ struct Worker {
     link: Option<PrinterLink>,
     /// The last `store.device.status` recorded: state and detail.
     recorded: Option<(&'static str, Option<String>)>,
+    /// The configured logo, dithered for this printer's paper once.
+    logo: Option<Block>,
 }
 
 impl Worker {
@@ -297,7 +351,7 @@ impl Worker {
     /// event — or failed (cannot render) or uncertain (cut off).
     async fn print(&mut self, job: JobRow, cancel: &CancellationToken) {
         let id = job.id;
-        let bytes = match render(&job, &self.printer) {
+        let bytes = match render(&job, &self.printer, self.logo.as_ref()) {
             Ok(bytes) => bytes,
             Err(reason) => {
                 tracing::warn!(printer = %self.printer.id, job = id, reason = %reason, "print job cannot be rendered");
@@ -411,11 +465,48 @@ fn printed_event(job: &JobRow) -> Option<NewEvent> {
 
 /// The job's bytes for this printer, from its stored content
 /// (`printing::job::Content`: a document, or a template with its data
-/// and the language chosen when it was queued).
-///
-/// Seam: the configured logo (`PrinterConfig::logo`) is not printed yet.
-pub fn render(job: &JobRow, printer: &PrinterConfig) -> Result<Vec<u8>, String> {
+/// and the language chosen when it was queued), templates with the
+/// printer's logo at the top.
+pub fn render(
+    job: &JobRow,
+    printer: &PrinterConfig,
+    logo: Option<&Block>,
+) -> Result<Vec<u8>, String> {
     Content::from_json(&job.document)
-        .and_then(|c| c.render(printer.profile, printer.code_page))
+        .and_then(|c| c.render_with_logo(printer.profile, printer.code_page, logo))
         .map_err(|e| e.to_string())
+}
+
+/// The printer's `logo` PNG, read (at most `printing::logo::MAX_FILE_BYTES`
+/// and one more, so a huge file is refused without reading it whole) and
+/// dithered for its paper. A configured logo that cannot be used stops the
+/// start with the file and the reason: a store's slips should not quietly
+/// lose their logo.
+pub async fn load_logo(printer: &PrinterConfig) -> Result<Option<Block>, WorkerError> {
+    let Some(path) = printer.logo.clone() else {
+        return Ok(None);
+    };
+    let fail = |problem: String| WorkerError::Logo {
+        printer: printer.id.clone(),
+        file: path.display().to_string(),
+        problem,
+    };
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)?
+                .take(logo::MAX_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)?;
+            Ok::<_, std::io::Error>(bytes)
+        })
+    };
+    let bytes = read
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(e.to_string()))?;
+    logo::logo(&bytes, printer.profile)
+        .map(Some)
+        .map_err(|e| fail(e.to_string()))
 }

@@ -217,3 +217,64 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
     tasks.close();
     tasks.wait().await;
 }
+
+/// The configured logo prints at the top of a template job (a raster
+/// before the slip's text), dithered for the printer's paper; a free
+/// document prints as posted, without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printers_logo_prints_at_the_top_of_its_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("print.db");
+    let writer = start_writer(&path);
+    let readers = ReadPool::new(&path);
+    let fake = FakePrinter::start(false).await;
+    let slip = crate::printing::job::Content::template(
+        crate::printing::Template::Test,
+        crate::printing::Language::En,
+        serde_json::json!({}),
+    );
+    enqueue(&writer, slip.to_json()).await;
+    enqueue(&writer, text_job("Ohne Logo")).await;
+    let mut config = printer(&fake.address);
+    config.logo = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/print/logo.png"));
+    let (_, tasks, cancel) = start_printers(&writer, &readers, std::slice::from_ref(&config)).await;
+    wait_until("both printed", || states(&readers) == ["printed"; 2]).await;
+    let received = fake.received();
+    let printout = interpret::interpret(&received, config.profile).unwrap();
+    assert_eq!(printout.images, 1, "the logo, once: on the template only");
+    assert!(printout.text().contains(&"Ohne Logo"));
+    let commands = interpret::parse(&received).unwrap();
+    let first = |f: fn(&interpret::Command) -> bool| commands.iter().position(f);
+    let raster = first(|c| matches!(c, interpret::Command::Raster { .. })).expect("a raster");
+    let text = first(|c| matches!(c, interpret::Command::Text(_))).expect("text");
+    assert!(raster < text, "the logo comes first");
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// A configured logo that is not a usable PNG stops the start with the
+/// printer, the file and the reason.
+#[tokio::test]
+async fn a_bad_logo_stops_the_start_naming_the_printer_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("logo.png");
+    std::fs::write(&bad, b"GIF89a not a png").unwrap();
+    let mut config = printer("127.0.0.1:9");
+    config.logo = Some(bad.clone());
+    let err = super::worker::load_logo(&config)
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("front") && text.contains(&bad.display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("PNG"), "{text}");
+    config.logo = Some(dir.path().join("missing.png"));
+    let text = super::worker::load_logo(&config)
+        .await
+        .expect_err("missing")
+        .to_string();
+    assert!(text.contains("missing.png"), "{text}");
+}

@@ -101,6 +101,18 @@ impl Content {
     /// The document to print on `profile`: parsed (or laid out by its
     /// template) and checked against the limits.
     pub fn document(&self, profile: &Profile, page: CodePage) -> Result<Document, ContentError> {
+        self.document_with_logo(profile, page, None)
+    }
+
+    /// As [`Content::document`], a template with `logo` (the printer's, a
+    /// raster from `printing::logo`) at its top; a free document prints
+    /// as it was posted.
+    pub fn document_with_logo(
+        &self,
+        profile: &Profile,
+        page: CodePage,
+        logo: Option<&Block>,
+    ) -> Result<Document, ContentError> {
         let doc = match self {
             Content::Document { document } => {
                 Document::deserialize(document).map_err(ContentError::Document)?
@@ -118,7 +130,7 @@ impl Content {
                     profile,
                     page,
                 };
-                template.render(&data.to_string(), &ctx)?
+                template.render_with_logo(&data.to_string(), &ctx, logo)?
             }
         };
         check_limits(&doc)?;
@@ -132,7 +144,18 @@ impl Content {
         profile: &'static Profile,
         page: CodePage,
     ) -> Result<Vec<u8>, ContentError> {
-        let doc = self.document(profile, page)?;
+        self.render_with_logo(profile, page, None)
+    }
+
+    /// As [`Content::render`], with the printer's logo (see
+    /// [`Content::document_with_logo`]).
+    pub fn render_with_logo(
+        &self,
+        profile: &'static Profile,
+        page: CodePage,
+        logo: Option<&Block>,
+    ) -> Result<Vec<u8>, ContentError> {
+        let doc = self.document_with_logo(profile, page, logo)?;
         encode(&doc, profile, page).map_err(|source| ContentError::Encode {
             profile: profile.name,
             source,

@@ -4,9 +4,9 @@
 //! a template meant. Font A cells are 12 × 24 dots like the printers';
 //! glyphs come from `font8x8` (public domain 8 × 8, drawn 1.5 × 2), € is
 //! our own (the crate has none). QR codes are drawn from their payload with
-//! `qrcode`; EAN-13 as its real bars; CODE128 as bars of the right width
-//! but not its real pattern (a stand-in: the preview is for reading, the
-//! bytes are what the golden tests check). Must never panic on any bytes.
+//! `qrcode`; EAN-13 and CODE128 as their real bars (other symbologies,
+//! which the encoder never sends, as stand-in bars of their bytes). Must
+//! never panic on any bytes.
 
 use font8x8::legacy::{BASIC_LEGACY, BLOCK_LEGACY, BOX_LEGACY, LATIN_LEGACY};
 
@@ -19,6 +19,11 @@ const CELL_H: usize = 24;
 /// Dots between text lines (the printers' default line spacing is 30).
 const LINE_GAP: usize = 6;
 const MARGIN: usize = 16;
+/// The longest paper the picture shows: 2.5 m at 8 dots per mm (a long
+/// receipt is well under 1 m). Below it the printer has run off the roll:
+/// nothing more is drawn, so a few kilobytes of feeds (`ESC d 255` is 3
+/// bytes and 7,650 dots) cannot make the picture take gigabytes.
+pub const MAX_HEIGHT: usize = 20_000;
 
 /// € in the 8 × 8 layout of `font8x8`: one byte per row, bit 0 leftmost.
 const EURO: [u8; 8] = [0x38, 0x44, 0x1F, 0x04, 0x1F, 0x44, 0x38, 0x00];
@@ -51,7 +56,7 @@ impl Picture {
     }
 
     fn set(&mut self, x: usize, y: usize) {
-        if x >= self.width {
+        if x >= self.width || y >= MAX_HEIGHT {
             return;
         }
         if y >= self.height {
@@ -158,7 +163,7 @@ pub fn render(bytes: &[u8], profile: &Profile) -> Result<Picture, InterpretError
     for cmd in parse(bytes)? {
         p.command(cmd);
     }
-    p.pic.height = p.pic.height.max(p.y + MARGIN);
+    p.pic.height = p.pic.height.max(p.y + MARGIN).min(MAX_HEIGHT);
     p.pic.dots.resize(p.pic.width * p.pic.height, false);
     Ok(p.pic)
 }
@@ -294,7 +299,10 @@ impl Printer<'_> {
                 Some(m) => m,
                 None => return,
             },
-            73 => code128_stand_in(data),
+            73 => match code128(data) {
+                Some(m) => m,
+                None => return,
+            },
             _ => (
                 stand_in_bars(data),
                 String::from_utf8_lossy(data).into_owned(),
@@ -389,27 +397,123 @@ fn ean13(data: &[u8]) -> Option<(Vec<bool>, String)> {
     Some((m, text))
 }
 
-/// CODE128 as `GS k 73` sends it (`{A`/`{B`/`{C` first): bars as wide as
-/// the real symbol (11 modules a symbol, start, check, stop of 13) and the
-/// human-readable text.
-fn code128_stand_in(data: &[u8]) -> (Vec<bool>, String) {
-    let (set_c, body) = match data {
-        [b'{', b'C', rest @ ..] => (true, rest),
-        [b'{', _, rest @ ..] => (false, rest),
-        _ => (false, data),
+/// CODE128's symbols as bar and space widths in modules (bar first):
+/// values 0-102, the starts A, B and C (103-105) and the stop (106, with
+/// its final bar). Written out by hand from the standard (ISO/IEC 15417's
+/// table): 107 entries are less than a dependency.
+const CODE128_WIDTHS: [&[u8]; 107] = [
+    b"212222", b"222122", b"222221", b"121223", b"121322", b"131222", b"122213", b"122312",
+    b"132212", b"221213", b"221312", b"231212", b"112232", b"122132", b"122231", b"113222",
+    b"123122", b"123221", b"223211", b"221132", b"221231", b"213212", b"223112", b"312131",
+    b"311222", b"321122", b"321221", b"312212", b"322112", b"322211", b"212123", b"212321",
+    b"232121", b"111323", b"131123", b"131321", b"112313", b"132113", b"132311", b"211313",
+    b"231113", b"231311", b"112133", b"112331", b"132131", b"113123", b"113321", b"133121",
+    b"313121", b"211331", b"231131", b"213113", b"213311", b"213131", b"311123", b"311321",
+    b"331121", b"312113", b"312311", b"332111", b"314111", b"221411", b"431111", b"111224",
+    b"111422", b"121124", b"121421", b"141122", b"141221", b"112214", b"112412", b"122114",
+    b"122411", b"142112", b"142211", b"241211", b"221114", b"413111", b"241112", b"134111",
+    b"111242", b"121142", b"121241", b"114212", b"124112", b"124211", b"411212", b"421112",
+    b"421211", b"212141", b"214121", b"412121", b"111143", b"111341", b"131141", b"114113",
+    b"114311", b"411113", b"411311", b"113141", b"114131", b"311141", b"411131", b"211412",
+    b"211214", b"211232", b"2331112",
+];
+const CODE128_STOP: u8 = 106;
+
+/// CODE128 as `GS k 73` sends it — `{A`, `{B` or `{C` first; `{A`/`{B`/
+/// `{C` later switch the code set, `{S` shifts one character, `{1`–`{4`
+/// are FNC1–4, `{{` is a `{`; code set C is one byte (0–99) per digit
+/// pair — as the symbol's values: start, data, check (the start's value
+/// plus each value times its position, modulo 103), stop. `None` for data
+/// a printer would refuse, which it prints nothing for.
+fn code128_values(data: &[u8]) -> Option<(Vec<u8>, String)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Set {
+        A,
+        B,
+        C,
+    }
+    let value = |set: Set, b: u8| match set {
+        Set::A if b < 0x20 => Some(b + 64),
+        Set::A if b < 0x60 => Some(b - 0x20),
+        Set::B if (0x20..0x80).contains(&b) => Some(b - 0x20),
+        _ => None,
     };
-    let text: String = if set_c {
-        body.iter().map(|b| format!("{b:02}")).collect()
-    } else {
-        String::from_utf8_lossy(body).replace("{{", "{")
+    let (mut set, start) = match data.get(..2)? {
+        b"{A" => (Set::A, 103),
+        b"{B" => (Set::B, 104),
+        b"{C" => (Set::C, 105),
+        _ => return None,
     };
-    // The data and a check byte: 11 modules each after the start's 11.
-    let check = body.iter().fold(0u8, |a, b| a.wrapping_add(*b));
-    let mut m = stand_in_bars(&[body, &[check]].concat());
-    m.extend([
-        true, true, false, false, false, true, true, true, false, true, false, true, true,
-    ]);
-    (m, text)
+    let (mut values, mut text) = (vec![start], String::new());
+    let mut rest = &data[2..];
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'{' {
+            if set == Set::C {
+                values.push((b < 100).then_some(b)?);
+                text.push_str(&format!("{b:02}"));
+            } else {
+                values.push(value(set, b)?);
+                text.push(char::from(b));
+            }
+            continue;
+        }
+        let (&code, tail) = rest.split_first()?;
+        rest = tail;
+        let to = |target: Set| match target {
+            Set::A => 101,
+            Set::B => 100,
+            Set::C => 99,
+        };
+        match (code, set) {
+            (b'A', s) if s != Set::A => (values.push(to(Set::A)), set = Set::A).1,
+            (b'B', s) if s != Set::B => (values.push(to(Set::B)), set = Set::B).1,
+            (b'C', s) if s != Set::C => (values.push(to(Set::C)), set = Set::C).1,
+            (b'1', _) => values.push(102),
+            (b'2', Set::A | Set::B) => values.push(97),
+            (b'3', Set::A | Set::B) => values.push(96),
+            (b'4', Set::A) => values.push(101),
+            (b'4', Set::B) => values.push(100),
+            (b'S', Set::A | Set::B) => {
+                let (&c, tail) = rest.split_first()?;
+                rest = tail;
+                let other = if set == Set::A { Set::B } else { Set::A };
+                values.push(98);
+                values.push(value(other, c)?);
+                text.push(char::from(c));
+            }
+            (b'{', Set::B) => {
+                values.push(value(Set::B, b'{')?);
+                text.push('{');
+            }
+            _ => return None,
+        }
+    }
+    if values.len() < 2 {
+        return None;
+    }
+    let check = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| i.max(1) * usize::from(*v))
+        .sum::<usize>()
+        % 103;
+    values.push(u8::try_from(check).ok()?);
+    values.push(CODE128_STOP);
+    Some((values, text))
+}
+
+/// CODE128's modules (11 a symbol, 13 the stop) and its human-readable
+/// text, from `GS k 73` data.
+fn code128(data: &[u8]) -> Option<(Vec<bool>, String)> {
+    let (values, text) = code128_values(data)?;
+    let mut modules = Vec::with_capacity(values.len() * 11 + 2);
+    for v in values {
+        for (i, w) in CODE128_WIDTHS[usize::from(v)].iter().enumerate() {
+            modules.extend(std::iter::repeat_n(i % 2 == 0, usize::from(w - b'0')));
+        }
+    }
+    Some((modules, text))
 }
 
 /// Bars from the bytes (6 modules each), so different data looks different.
@@ -529,6 +633,52 @@ mod tests {
         assert!(pic.height > 80);
     }
 
+    /// Bar and space widths in modules, bar first.
+    fn widths(modules: &[bool]) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for (i, m) in modules.iter().enumerate() {
+            if i > 0 && modules[i - 1] == *m {
+                if let Some(last) = out.last_mut() {
+                    *last += 1;
+                }
+            } else {
+                out.push(1);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn code128_bars_are_the_real_symbol_with_start_check_and_stop() {
+        // Code set C "1234": start C (105), 12, 34, check (105 + 12 + 2 * 34)
+        // % 103 = 82, stop: the standard's widths for these values.
+        let (m, text) = code128(&[b'{', b'C', 12, 34]).expect("valid");
+        assert_eq!(text, "1234");
+        let want = "211232 112232 131123 121241 2331112";
+        let want: Vec<usize> = want
+            .bytes()
+            .filter(|b| *b != b' ')
+            .map(|b| usize::from(b - b'0'))
+            .collect();
+        assert_eq!(widths(&m), want);
+        assert_eq!(m.len(), 11 * 4 + 13);
+        // Code set B with a literal brace, a switch to C and FNC1.
+        let (values, text) = code128_values(b"{BA{{{C\x0c{1").expect("valid");
+        // Check: (104 + 33 + 2 * 91 + 3 * 99 + 4 * 12 + 5 * 102) % 103 = 41.
+        assert_eq!(values, [104, 33, 91, 99, 12, 102, 41, 106]);
+        assert_eq!(text, "A{12");
+        // What a printer refuses, we draw nothing for.
+        for bad in [&b"AB"[..], b"{C\x64", b"{Ba{", b"{B", b"{Bx{Z", b"{C{S1"] {
+            assert_eq!(code128_values(bad), None, "{bad:?}");
+        }
+        // Every table entry is 11 modules (the stop 13), bars summing even.
+        for (i, w) in CODE128_WIDTHS.iter().enumerate() {
+            let sum: u32 = w.iter().map(|b| u32::from(b - b'0')).sum();
+            let bars: u32 = w.iter().step_by(2).map(|b| u32::from(b - b'0')).sum();
+            assert_eq!((sum, bars % 2), (if i == 106 { 13 } else { 11 }, 0), "{i}");
+        }
+    }
+
     #[test]
     fn the_cut_is_a_dashed_line() {
         let p = profile("epson_tm_t20");
@@ -538,6 +688,17 @@ mod tests {
             .expect("a dash");
         let black = (0..pic.width).filter(|x| pic.is_black(*x, row)).count();
         assert!(black > pic.width / 3 && black < pic.width, "{black}");
+    }
+
+    #[test]
+    fn a_flood_of_feeds_ends_at_the_end_of_the_roll_not_in_gigabytes() {
+        let p = profile("epson_tm_t20");
+        // 5,000 bytes of `ESC d 255` then text: 12.7 million dots of paper.
+        let mut bytes = [0x1B, b'd', 255].repeat(1_666);
+        bytes.extend(b"lost\n");
+        let pic = render(&bytes, p).expect("renders");
+        assert_eq!((pic.width, pic.height), (576, MAX_HEIGHT));
+        assert!((0..MAX_HEIGHT).all(|y| !pic.is_black(0, y)));
     }
 
     proptest! {

@@ -638,3 +638,58 @@ async fn print_test_queues_a_test_page_in_the_running_services_queue_and_print_j
         Some(2)
     );
 }
+
+/// With the service stopped, `print test` prints directly, as the worker
+/// would (the job printed, its event recorded); a printer that is switched
+/// off leaves the page queued and says so (exit 1).
+#[tokio::test]
+async fn print_test_prints_directly_while_the_service_is_stopped() {
+    let mut svc = Service::new("", "");
+    let paper = svc.dir.path().join("counter.prn");
+    svc.write_config(
+        "",
+        &format!(
+            "[[devices]]\nid = \"counter-printer\"\nkind = \"printer\"\nprofile = \"generic_58\"\ntransport = \"simulated\"\npath = \"{}\"\n\n\
+             [[devices]]\nid = \"off-printer\"\nkind = \"printer\"\nprofile = \"epson_tm_t20\"\ntransport = \"tcp\"\naddress = \"{}\"\n",
+            paper.display(),
+            switched_off()
+        ),
+    );
+    let out = svc.cli(&["print", "test", "counter-printer", "--language", "en"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("directly"), "{stderr}");
+    let bytes = std::fs::read(&paper).expect("the simulated printer's paper");
+    let profile = store_edge::printing::Profile::by_name("generic_58").expect("profile");
+    let printout = store_edge::printing::interpret::interpret(&bytes, profile).expect("ESC/POS");
+    assert!(
+        printout.text().contains(&"End of test page") && !printout.qr_payloads.is_empty(),
+        "{printout:?}"
+    );
+    let db = svc.db();
+    let state: String = db
+        .query_row("SELECT state FROM print_jobs WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .expect("job 1");
+    assert_eq!(state, "printed");
+    let printed: String = db
+        .query_row(
+            "SELECT json_extract(data, '$.document') FROM events WHERE type = 'store.receipt.printed'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("one event");
+    assert_eq!(printed, "test");
+
+    let out = svc.cli(&["print", "test", "off-printer"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stays queued"), "{stderr}");
+    let state: String = db
+        .query_row("SELECT state FROM print_jobs WHERE id = 2", [], |r| {
+            r.get(0)
+        })
+        .expect("job 2");
+    assert_eq!(state, "queued");
+}

@@ -115,6 +115,13 @@ fn print_preview_refuses_unknown_templates_profiles_and_bad_data_with_exit_2() {
         r#"{"order_id": "S-1", "customer": "A", "shelf": "B", "lines": [], "colour": "red"}"#,
     )
     .expect("write");
+    let wrong_type = tmp.path().join("wrong_type.json");
+    std::fs::write(
+        &wrong_type,
+        r#"{"order_id": "S-1", "customer": "A", "shelf": "B",
+            "lines": [{"name": "x", "quantity": 1}, {"name": "y", "quantity": "two"}]}"#,
+    )
+    .expect("write");
     let missing = tmp.path().join("missing.json");
     let good = fixture("pickup_slip");
     for (args, says) in [
@@ -135,6 +142,10 @@ fn print_preview_refuses_unknown_templates_profiles_and_bad_data_with_exit_2() {
         (
             vec!["pickup_slip", "--data", bad.to_str().expect("utf8")],
             "colour",
+        ),
+        (
+            vec!["pickup_slip", "--data", wrong_type.to_str().expect("utf8")],
+            "at lines[1].quantity: invalid type: string",
         ),
         (
             vec!["pickup_slip", "--data", missing.to_str().expect("utf8")],
@@ -168,4 +179,69 @@ fn print_preview_help_explains_templates_and_profiles() {
     ] {
         assert!(help.contains(word), "{word}: {help}");
     }
+}
+
+#[test]
+fn a_logo_png_prints_at_the_top_shrunk_to_the_paper_and_a_bad_one_is_exit_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/print");
+    let logo = fixtures.join("logo.png");
+    let data = fixture("test");
+    // The sample logo is 480 x 192: shrunk on 58 mm, as it is on 80 mm.
+    for (profile, size) in [
+        ("generic_58", "384 x 153 dots"),
+        ("epson_tm_t20", "480 x 192 dots"),
+    ] {
+        let png = tmp.path().join(format!("test.{profile}.logo.png"));
+        let out = preview(&[
+            "test",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--profile",
+            profile,
+            "--logo",
+            logo.to_str().expect("utf8"),
+            "--png",
+            png.to_str().expect("utf8"),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{profile}: {stderr}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Logo"))
+            .expect("a Logo line");
+        assert!(line.ends_with(size), "{profile}: {line}");
+        // The logo comes first: the paper's top 150 rows have black dots.
+        let bytes = std::fs::read(&png).expect("the PNG was written");
+        let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+            .read_info()
+            .expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let frame = reader.next_frame(&mut buf).expect("pixels");
+        let top = &buf[..frame.line_size * 150];
+        assert!(
+            top.iter().any(|b| *b != 0xFF),
+            "{profile}: no logo at the top"
+        );
+        // For people to look at, next to the other previews.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/print-previews");
+        std::fs::create_dir_all(&dir).expect("create target/print-previews");
+        let kept = dir.join(format!("test.{profile}.logo.png"));
+        std::fs::copy(&png, &kept).expect("copy the preview");
+        println!("print preview: {}", kept.display());
+    }
+    let bad = tmp.path().join("logo.gif");
+    std::fs::write(&bad, b"GIF89a").expect("write");
+    let out = preview(&[
+        "test",
+        "--data",
+        data.to_str().expect("utf8"),
+        "--logo",
+        bad.to_str().expect("utf8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a PNG"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }

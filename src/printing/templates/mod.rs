@@ -96,10 +96,13 @@ impl Context<'_> {
 pub enum TemplateError {
     #[error("no template {0} (known: pickup_slip, handover_confirmation, receipt, test)")]
     Unknown(String),
-    /// serde's message names the field (unknown, missing or of a wrong type).
-    #[error("bad data for template {template}: {source}")]
+    /// `path` is where in the data it went wrong (`lines[2].quantity`, or
+    /// `the top level`); serde's message names an unknown or missing field
+    /// itself.
+    #[error("bad data for template {template} at {path}: {source}")]
     Data {
         template: &'static str,
+        path: String,
         source: serde_json::Error,
     },
 }
@@ -122,24 +125,44 @@ impl Template {
 
     /// Parse `data` as this template's input and lay it out.
     pub fn render(self, data: &str, ctx: &Context<'_>) -> Result<Document, TemplateError> {
-        let bad = |source| TemplateError::Data {
-            template: self.name(),
-            source,
+        self.render_with_logo(data, ctx, None)
+    }
+
+    /// As `render`, with `logo` (a raster block from `printing::logo`) at
+    /// the top; the test page also says how large it is, or that there is
+    /// none.
+    pub fn render_with_logo(
+        self,
+        data: &str,
+        ctx: &Context<'_>,
+        logo: Option<&Block>,
+    ) -> Result<Document, TemplateError> {
+        let mut doc = match self {
+            Template::PickupSlip => self.data::<PickupSlip>(data)?.document(ctx),
+            Template::HandoverConfirmation => {
+                self.data::<HandoverConfirmation>(data)?.document(ctx)
+            }
+            Template::Receipt => self.data::<Receipt>(data)?.document(ctx),
+            Template::Test => return Ok(self.data::<TestPage>(data)?.document(ctx, logo)),
         };
-        Ok(match self {
-            Template::PickupSlip => serde_json::from_str::<PickupSlip>(data)
-                .map_err(bad)?
-                .document(ctx),
-            Template::HandoverConfirmation => serde_json::from_str::<HandoverConfirmation>(data)
-                .map_err(bad)?
-                .document(ctx),
-            Template::Receipt => serde_json::from_str::<Receipt>(data)
-                .map_err(bad)?
-                .document(ctx),
-            Template::Test => serde_json::from_str::<TestPage>(data)
-                .map_err(bad)?
-                .document(ctx),
-        })
+        if let Some(logo) = logo {
+            doc.blocks.insert(0, logo.clone());
+        }
+        Ok(doc)
+    }
+
+    /// `data` as `T`, an error naming the field's path.
+    fn data<T: serde::de::DeserializeOwned>(self, data: &str) -> Result<T, TemplateError> {
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(data)).map_err(
+            |e| TemplateError::Data {
+                template: self.name(),
+                path: match e.path().to_string() {
+                    top if top == "." => "the top level".to_owned(),
+                    path => path,
+                },
+                source: e.into_inner(),
+            },
+        )
     }
 }
 
@@ -319,6 +342,11 @@ mod tests {
                 "sig",
             ),
             ("test", r#"{"heading": "x"}"#, "heading"),
+            (
+                "pickup_slip",
+                r#"{"order_id": "A", "customer": "B", "shelf": "C", "lines": [{"quantity": 1, "name": "x"}, {"quantity": "2", "name": "y"}]}"#,
+                "at lines[1].quantity: invalid type: string",
+            ),
         ] {
             let err = Template::by_name(template)
                 .and_then(|t| t.render(data, &c))

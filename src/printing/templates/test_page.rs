@@ -1,6 +1,7 @@
 //! The test page: what the printer is set to, a ruler of its columns, the
 //! German characters, the whole code page as a table, a QR code and both
-//! barcodes, so one print shows whether profile and page are right.
+//! barcodes, and the logo (or that there is none), so one print shows
+//! whether profile, page and logo are right.
 
 use serde::Deserialize;
 
@@ -19,10 +20,11 @@ pub struct TestPage {
 }
 
 impl TestPage {
-    pub fn document(&self, ctx: &Context<'_>) -> Document {
+    pub fn document(&self, ctx: &Context<'_>, logo: Option<&Block>) -> Document {
         let l = ctx.language;
         let cols = ctx.columns();
-        let mut blocks = vec![title(l.pick("Testseite", "Test page")), separator()];
+        let mut blocks: Vec<Block> = logo.into_iter().cloned().collect();
+        blocks.extend([title(l.pick("Testseite", "Test page")), separator()]);
         if let Some(id) = &self.printer_id {
             blocks.push(pair(l.pick("Drucker", "Printer"), id));
         }
@@ -36,6 +38,14 @@ impl TestPage {
             ),
         ));
         blocks.push(pair(l.pick("Zeichensatz", "Code page"), ctx.page.name()));
+        let logo_size = match logo {
+            Some(Block::Image { width, data }) => {
+                let rows = data.len() / usize::from(*width).div_ceil(8).max(1);
+                format!("{width} x {rows} dots")
+            }
+            _ => l.pick("keins", "none").to_owned(),
+        };
+        blocks.push(pair("Logo", logo_size));
         if let Some(n) = &self.note {
             blocks.push(Block::text(n));
         }
@@ -90,7 +100,9 @@ impl TestPage {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{ctx, printed};
-    use super::super::Language;
+    use super::super::{Language, Template};
+    use crate::printing::document::Block;
+    use crate::printing::{encode, interpret::interpret};
 
     #[test]
     fn the_test_page_shows_the_code_page_table_and_the_euro() {
@@ -111,5 +123,37 @@ mod tests {
             wide.contains(&"4x @ A B C D E F G H I J K L M N O".to_owned()),
             "{wide:?}"
         );
+        assert!(wide
+            .iter()
+            .any(|l| l.starts_with("Logo") && l.ends_with(" none")));
+    }
+
+    #[test]
+    fn the_test_page_prints_the_logo_first_and_says_its_size() {
+        let c = ctx("generic_58", Language::En);
+        let logo = Block::Image {
+            width: 16,
+            data: vec![0xFF; 2 * 5],
+        };
+        let doc = Template::Test
+            .render_with_logo("{}", &c, Some(&logo))
+            .expect("renders");
+        assert_eq!(doc.blocks[0], logo);
+        let bytes = encode(&doc, c.profile, c.page).expect("encodes");
+        let out = interpret(&bytes, c.profile).expect("parses");
+        assert_eq!(out.images, 1);
+        assert!(out
+            .text()
+            .iter()
+            .any(|l| l.starts_with("Logo") && l.ends_with(" 16 x 5 dots")));
+        // Other templates get it at the top too.
+        let slip = Template::PickupSlip
+            .render_with_logo(
+                r#"{"order_id": "A", "customer": "B", "shelf": "C", "lines": []}"#,
+                &c,
+                Some(&logo),
+            )
+            .expect("renders");
+        assert_eq!(slip.blocks[0], logo);
     }
 }
