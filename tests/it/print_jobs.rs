@@ -644,7 +644,7 @@ async fn print_test_queues_a_test_page_in_the_running_services_queue_and_print_j
 /// off leaves the page queued and says so (exit 1).
 #[tokio::test]
 async fn print_test_prints_directly_while_the_service_is_stopped() {
-    let mut svc = Service::new("", "");
+    let svc = Service::new("", "");
     let paper = svc.dir.path().join("counter.prn");
     svc.write_config(
         "",
