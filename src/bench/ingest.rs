@@ -273,7 +273,7 @@ fn raw_plain(dir: &Path, rows: u64) -> anyhow::Result<f64> {
 }
 
 /// Median seconds of one FULL commit holding one row.
-fn raw_single_commit(dir: &Path, n: usize) -> anyhow::Result<f64> {
+pub(super) fn raw_single_commit(dir: &Path, n: usize) -> anyhow::Result<f64> {
     let conn = store::open_for_writing(&dir.join("single.db"), "bench")?.into_raw();
     let mut times = Vec::with_capacity(n);
     for i in 0..n {

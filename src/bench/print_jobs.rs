@@ -98,6 +98,8 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     )?;
     let profile = Profile::by_name("epson_tm_t20").ok_or_else(|| anyhow::anyhow!("profile"))?;
     // Every receipt encodes to the same length (the number is fixed-width).
+    eprintln!("[0/2] the limit: one FULL commit of one row on the same disk ...");
+    let full_commit_ms = super::ingest::raw_single_commit(&dir, 300)? * 1000.0;
     let doc: Document = serde_json::from_str(&receipt(0))?;
     let job_len = encode(&doc, profile, profile.default_page)?.len();
     let result = rt.block_on(async {
@@ -183,6 +185,11 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
         p50,
         p99,
         max
+    )?;
+    outln!(
+        "| the limit, same disk and run: two FULL commits of one row (the enqueue and `sending` come before the first byte) | 2 × {:.3} ms = {:.3} ms |",
+        full_commit_ms,
+        2.0 * full_commit_ms
     )?;
     outln!(
         "| resident memory (VmRSS) before / with {} jobs queued, paper out | {} KiB / {} KiB |",
