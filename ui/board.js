@@ -5,7 +5,7 @@
 
 import { S } from './state.js';
 import { h, $, showError } from './dom.js';
-import { t, fmtTime } from './i18n.js';
+import { t, tName, fmtTime } from './i18n.js';
 import { api, enc } from './api.js';
 import { nav, render, stateChip } from './view.js';
 import { itemCount } from './orders.js';
