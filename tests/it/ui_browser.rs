@@ -10,7 +10,9 @@
 //! two jobs cut off mid-send (their serial printers unplugged while the
 //! tablet watches) in the uncertain banner without a reload, "print again"
 //! and "skip" deciding them, and "print slip again" on a ready order.
-//! Screenshots go to target/ui-screenshots/ (printers/ for the second).
+//! The scripts share tests/ui/harness.mjs (Chromium's launch, numbered
+//! screenshots, the failure report). Screenshots go to
+//! target/ui-screenshots/ (printers/ for the second).
 
 use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};

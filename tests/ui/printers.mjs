@@ -1,27 +1,18 @@
 // Drives the staff tablet UI in headless Chromium through issue 12's
 // printers: pair and log in, see a printer out of paper on the board, see
 // two print jobs cut off mid-send appear in the uncertain banner without a
-// reload (this script prints `unplug the printers` and the Rust test then
-// unplugs their serial printers), print one again and skip the other, and
-// press "print slip again" on a ready order.
+// reload (this script prints `cut off two print jobs`; the Rust test then
+// sends a big job to each of two serial printers that stopped reading and
+// unplugs them mid-job), print one again and skip the other, and press
+// "print slip again" on a ready order.
 // Run by a Rust test (tests/it/ui_browser.rs) that has started store-edge,
 // the printers and the fake central; everything comes from the environment.
 // Exits 0 on success, 1 with failure.png and the page's console otherwise.
 
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { WAIT, env, visible, runInChromium } from './harness.mjs';
 
-const WAIT = 30_000; // the machine is slow and shared; the UI polls printers every 5 s
 // A cut-off job: unplugged, or at worst the worker's 30 s without progress.
 const LONG = 90_000;
-
-function env(name) {
-  const v = process.env[name];
-  if (v == null || v === '') throw new Error(`environment variable ${name} is not set`);
-  return v;
-}
 
 const BASE = env('STORE_EDGE_URL').replace(/\/+$/, '');
 const STAFF_ID = env('STAFF_ID');
@@ -30,24 +21,10 @@ const ORDER_ID = env('ORDER_ID');
 const PAPER_OUT_PRINTER = env('PAPER_OUT_PRINTER');
 const REPRINT_PRINTER = env('REPRINT_PRINTER');
 const SKIP_PRINTER = env('SKIP_PRINTER');
-const SCREENSHOT_DIR = env('SCREENSHOT_DIR');
 
-fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-edge-printers-'));
-const consoleLines = [];
-let context;
 let page;
-let shot = 0;
-
-async function screenshot(name) {
-  shot += 1;
-  const file = path.join(SCREENSHOT_DIR, `${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log('screenshot: ' + file);
-}
 
 const byId = (id) => page.getByTestId(id);
-const visible = (locator, timeout = WAIT) => locator.waitFor({ state: 'visible', timeout });
 const gone = (locator) => locator.waitFor({ state: 'detached', timeout: WAIT });
 const textOf = (testId, re) => page.waitForFunction(
   ([id, src]) => new RegExp(src).test(document.querySelector(`[data-testid="${id}"]`)?.textContent ?? ''),
@@ -55,21 +32,9 @@ const textOf = (testId, re) => page.waitForFunction(
   { timeout: WAIT, polling: 250 },
 );
 
-async function run() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env('CHROMIUM'),
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-    locale: 'de-DE',
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || (await context.newPage());
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+async function run(ui) {
+  page = ui.page;
+  const { screenshot } = ui;
 
   // 1. Pair and log in.
   await page.goto(BASE + '/', { waitUntil: 'domcontentloaded', timeout: WAIT });
@@ -114,32 +79,6 @@ async function run() {
   await byId('print-slip').click();
   await textOf('notice', /Abholschein wird gedruckt|The slip is printing/);
   await screenshot('slip-again');
-
-  const broken = consoleLines.filter((l) => l.startsWith('[pageerror]') || /Content Security Policy/i.test(l));
-  if (broken.length) throw new Error('the page reported errors:\n' + broken.join('\n'));
 }
 
-let code = 0;
-try {
-  await run();
-  console.log('printers UI: all steps passed');
-} catch (err) {
-  code = 1;
-  console.error('printers UI test failed:', err && err.stack ? err.stack : err);
-  if (page) {
-    const file = path.join(SCREENSHOT_DIR, 'failure.png');
-    await page.screenshot({ path: file, fullPage: true }).catch((e) => console.error('no failure screenshot: ' + e.message));
-    console.error('screenshot: ' + file);
-    const seen = await page.evaluate(async () => ({
-      devices: await fetch('/api/v1/devices').then((r) => r.text()),
-      chips: document.getElementById('printer-chips')?.outerHTML ?? 'no chips',
-    })).catch((e) => e.message);
-    console.error('seen: ' + JSON.stringify(seen));
-  }
-  console.error('--- page console ---');
-  for (const line of consoleLines) console.error(line);
-} finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-process.exit(code);
+await runInChromium('printers UI', run);
