@@ -119,7 +119,7 @@ export function fillPrinters() {
   if (!box) return;
   const printers = (S.print && S.print.printers) || [];
   box.replaceChildren(...printers.map((p) => {
-    const paper = p.paper || p.state || 'unknown';
+    const paper = p.paper && p.paper !== 'unknown' ? p.paper : (p.state || 'unknown');
     return h('span', { class: 'tag printer-chip paper-' + paper, 'data-testid': 'printer-' + p.id },
       t('printerChip', p.id, tName('paper_', paper)));
   }));

@@ -61,6 +61,8 @@ async function run(ui) {
   await visible(jobOn(REPRINT_PRINTER), LONG);
   await visible(jobOn(SKIP_PRINTER), LONG);
   await textOf('print-banner', /^2 Drucke |^2 prints /);
+  // Unplugged, they show as unreachable rather than as an unknown paper state.
+  await textOf('printer-' + REPRINT_PRINTER, /nicht erreichbar|unreachable/);
   await screenshot('uncertain-banner');
 
   // 4. A person decides: print one again, skip the other; each leaves the
