@@ -5,7 +5,7 @@
 
 import { S } from './state.js';
 import { h, $, showError } from './dom.js';
-import { t, fmtTime } from './i18n.js';
+import { t, tName, fmtTime } from './i18n.js';
 import { api, enc } from './api.js';
 import { nav, render, stateChip } from './view.js';
 import { itemCount } from './orders.js';
@@ -119,7 +119,7 @@ export function fillPrinters() {
   if (!box) return;
   const printers = (S.print && S.print.printers) || [];
   box.replaceChildren(...printers.map((p) => {
-    const paper = p.paper || p.state || 'unknown';
+    const paper = p.paper && p.paper !== 'unknown' ? p.paper : (p.state || 'unknown');
     return h('span', { class: 'tag printer-chip paper-' + paper, 'data-testid': 'printer-' + p.id },
       t('printerChip', p.id, tName('paper_', paper)));
   }));

@@ -184,6 +184,10 @@ const I18N = {
     paper_out: 'Papier leer',
     paper_end: 'Papier leer',
     paper_unknown: 'Papierstand unbekannt',
+    // A printer whose paper cannot be known shows its state instead.
+    paper_offline: 'nicht erreichbar',
+    paper_error: 'Störung',
+    paper_cover_open: 'Deckel offen',
   },
   en: {
     appTitle: 'Pickups',
@@ -362,6 +366,9 @@ const I18N = {
     paper_out: 'out of paper',
     paper_end: 'out of paper',
     paper_unknown: 'paper state unknown',
+    paper_offline: 'unreachable',
+    paper_error: 'fault',
+    paper_cover_open: 'cover open',
   },
 };
 

@@ -26,6 +26,7 @@ export async function pollPrinters() {
     return;
   }
   busy = true;
+  let changed = false;
   try {
     const [jobs, devices] = await Promise.all([
       api('GET', '/api/v1/print-jobs?state=uncertain'),
@@ -35,13 +36,15 @@ export async function pollPrinters() {
     const printers = ((devices && devices.devices) || []).filter((d) => d && d.kind === 'printer');
     const before = JSON.stringify(S.print);
     S.print = { uncertain, printers };
-    if (JSON.stringify(S.print) !== before) onChange();
+    changed = JSON.stringify(S.print) !== before;
   } catch {
     // The box's banners already say when it is unreachable; try again later.
   } finally {
     busy = false;
     if (S.session) timer = setTimeout(pollPrinters, POLL_MS);
   }
+  // Outside the try: a drawing bug is a page error, not an unreachable box.
+  if (changed) onChange();
 }
 
 // A person's decision on an uncertain job: 'reprint' or 'skip'.

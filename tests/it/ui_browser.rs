@@ -5,13 +5,42 @@
 //! hands it over after a pass is scanned, keeps the staff log-in over a
 //! reload, is asked for the PIN again (not to pair) after the staff
 //! session's idle time, sees the offline banner once central is killed, and
-//! logs out. Screenshots go to target/ui-screenshots/.
+//! logs out. A second script (tests/ui/printers.mjs) shows the printers
+//! of issue 12 on a logged-in tablet: a printer out of paper on the board,
+//! two jobs cut off mid-send (their serial printers unplugged while the
+//! tablet watches) in the uncertain banner without a reload, "print again"
+//! and "skip" deciding them, and "print slip again" on a ready order.
+//! The scripts share tests/ui/harness.mjs (Chromium's launch, numbered
+//! screenshots, the failure report). Screenshots go to
+//! target/ui-screenshots/ (printers/ for the second).
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
-use serde_json::json;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use store_edge::bench::socat::SocatPair;
+use store_edge::printers::fake_printer::FakePrinter;
+
+/// The repository root and Chromium's path, once both the browser and
+/// playwright-core are there.
+fn browser() -> (PathBuf, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/ui/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/test.sh (it runs `npm ci --prefix tests/ui`)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: run scripts/test.sh (it installs Debian's chromium)"
+    );
+    (root, chromium)
+}
 
 /// `pickup.staff_session_idle_s` of the service under test: the script
 /// waits this plus 5 s to see the PIN asked again.
@@ -19,17 +48,8 @@ const IDLE_S: u64 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_staff_tablet_handles_a_pickup_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (root, chromium) = browser();
     let script = root.join("tests/ui/tablet.mjs");
-    assert!(
-        root.join("tests/ui/node_modules/playwright-core").exists(),
-        "playwright-core is missing: run scripts/test.sh (it runs `npm ci --prefix tests/ui`)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: run scripts/test.sh (it installs Debian's chromium)"
-    );
 
     let mut central = FakeCentralProc::start(&[], &[]).await;
     let mut svc = Service::new("", "");
@@ -52,7 +72,17 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
     ]);
     let order2 = order_doc("W-7002", 1, "open");
     let screenshots = root.join("target/ui-screenshots");
-    let _ = std::fs::remove_dir_all(&screenshots);
+    // Only this test's own shots: the printers test writes to printers/
+    // and may be running at the same time.
+    for shot in std::fs::read_dir(&screenshots)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if shot.path().extension().is_some_and(|e| e == "png") {
+            let _ = std::fs::remove_file(shot.path());
+        }
+    }
     let central_pid = central.pid().to_string();
     let output = tokio::task::spawn_blocking({
         let svc_url = svc.url("");
@@ -114,4 +144,231 @@ async fn the_staff_tablet_handles_a_pickup_in_chromium() {
         .expect("W-7002 picked");
     assert_eq!(picker, "anna");
     assert!(stdout.matches("screenshot: ").count() >= 8, "{stdout}");
+}
+
+/// Bytes a stalled printer takes of a big job before it stops reading: far
+/// less than the job, so the job is provably still being sent.
+const TAKEN: usize = 16 * 1024;
+
+/// A serial printer on a socat pty pair in `dir` that takes [`TAKEN`]
+/// bytes and then stops reading, keeping its side open until the sender is
+/// dropped: a job larger than the pty buffers stays `sending`.
+fn stalled_printer(dir: &Path) -> (SocatPair, mpsc::Sender<()>) {
+    std::fs::create_dir_all(dir).expect("printer dir");
+    let pair = pty_pair(dir);
+    let mut side = std::fs::File::open(pair.host_path()).expect("open the printer side");
+    let (release, released) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut buf, mut taken) = ([0u8; 4096], 0);
+        while taken < TAKEN {
+            match side.read(&mut buf[..(TAKEN - taken).min(4096)]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => taken += n,
+            }
+        }
+        let _ = released.recv();
+    });
+    (pair, release)
+}
+
+fn printer_section(id: &str, transport: &str) -> String {
+    format!("\n[[devices]]\nid = \"{id}\"\nkind = \"printer\"\nprofile = \"epson_tm_t88\"\n{transport}\n")
+}
+
+/// `(status, body)` of an admin or staff call.
+async fn call(svc: &Service, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let req = match body {
+        Some(b) => http().post(svc.url(path)).json(&b),
+        None => http().get(svc.url(path)),
+    };
+    let r = req.bearer_auth(token).send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A big job (larger than the pty buffers) on each stalled printer, as
+/// admin through the API; their ids once both are `sending`.
+async fn post_stalled_jobs(base: &str, db: &Path, admin: &str) -> Vec<String> {
+    let image = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 72 * 2000]);
+    let big = json!({"blocks": [{"kind": "image", "width": 576, "data": image}, {"kind": "cut"}]});
+    let mut ids = Vec::new();
+    for printer in ["desk-1", "desk-2"] {
+        let r = http()
+            .post(format!("{base}/api/v1/printers/{printer}/jobs"))
+            .bearer_auth(admin)
+            .json(&big)
+            .send()
+            .await
+            .expect("post a job");
+        assert_eq!(r.status().as_u16(), 202, "a job for {printer}");
+        let job: Value = r.json().await.expect("the job");
+        ids.push(job["id"].as_str().expect("a job id").to_owned());
+    }
+    let db = rusqlite::Connection::open(db).expect("open db");
+    let started = Instant::now();
+    while ids.iter().any(|id| job_state(&db, id) != "sending") {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the big jobs were never sending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ids
+}
+
+fn job_state(db: &rusqlite::Connection, id: &str) -> String {
+    db.query_row("SELECT state FROM print_jobs WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .unwrap_or_else(|_| "missing".into())
+}
+
+/// Picks order `id` through the staff API once it has arrived, and marks
+/// it ready (which queues its slip on `[pickup] slip_printer`).
+async fn make_ready(svc: &Service, staff: &str, id: &str) {
+    let o = format!("/api/v1/pickups/{id}");
+    let started = Instant::now();
+    while call(svc, staff, &o, None).await.0 != 200 {
+        assert!(started.elapsed() < DEADLINE, "the order never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = json!({"staff_id": "anna", "location": "A-12", "missing_lines": []});
+    for (action, body) in [
+        ("start-picking", json!({"staff_id": "anna"})),
+        ("ready", ready),
+    ] {
+        let (status, e) = call(svc, staff, &format!("{o}/{action}"), Some(body)).await;
+        assert_eq!(status, 200, "{action}: {e}");
+    }
+}
+
+/// Runs the browser script, calling `cut_off` when it prints `cut off two
+/// print jobs`; its exit status and stdout.
+fn run_script(mut cmd: Command, mut cut_off: impl FnMut()) -> (bool, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    let mut stdout = String::new();
+    let lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    for line in lines.lines().map_while(Result::ok) {
+        println!("{line}");
+        if line == "cut off two print jobs" {
+            cut_off();
+        }
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    eprintln!("{stderr}");
+    (wait_with_deadline(&mut child).success(), stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staff_tablet_shows_paper_out_and_decides_interrupted_prints_in_chromium() {
+    let (root, chromium) = browser();
+    let mut order = order_doc("W-7101", 1, "open");
+    order["customer"]["display_name"] = json!("Julia M.");
+    let central = FakeCentralProc::start(&[order], &[]).await;
+    let counter = FakePrinter::start(true).await;
+    let pty_dirs = tempfile::tempdir().expect("printer dirs");
+    let (pair1, release1) = stalled_printer(&pty_dirs.path().join("desk-1"));
+    let (pair2, release2) = stalled_printer(&pty_dirs.path().join("desk-2"));
+    let mut svc = Service::new("", "");
+    let serial = |p: &SocatPair| {
+        format!(
+            "transport = \"serial\"\npath = \"{}\"\nbaud = 115200",
+            p.device().display()
+        )
+    };
+    let sections = format!(
+        "{}\n[pickup]\ncounter_register = \"counter-1\"\nslip_printer = \"counter\"\n{}{}{}",
+        central.edge_sections(""),
+        printer_section(
+            "counter",
+            &format!("transport = \"tcp\"\naddress = \"{}\"", counter.address)
+        ),
+        printer_section("desk-1", &serial(&pair1)),
+        printer_section("desk-2", &serial(&pair2)),
+    );
+    svc.write_config("", &sections);
+    add_staff(&svc, "anna", "Anna K.", "4711");
+    let (admin, staff) = (svc.token("admin", "ops"), svc.token("staff", "back-office"));
+    let (admin2, db) = (admin.clone(), svc.db.clone());
+    svc.start().await;
+    let code = svc.pairing_code("counter-1");
+
+    // The order is ready (its slip queued) before the tablet opens it.
+    make_ready(&svc, &staff, "W-7101").await;
+
+    let screenshots = root.join("target/ui-screenshots/printers");
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("tests/ui/printers.mjs"))
+        .env("STORE_EDGE_URL", svc.url(""))
+        .env("PAIR_CODE", code)
+        .env("STAFF_ID", "anna")
+        .env("STAFF_PIN", "4711")
+        .env("ORDER_ID", "W-7101")
+        .env("PAPER_OUT_PRINTER", "counter")
+        .env("REPRINT_PRINTER", "desk-1")
+        .env("SKIP_PRINTER", "desk-2")
+        .env("SCREENSHOT_DIR", &screenshots)
+        .env("CHROMIUM", chromium);
+    // Once the tablet watches: a big job on each stalled printer, both
+    // `sending`, then the printers are unplugged mid-job.
+    let (handle, svc_url) = (tokio::runtime::Handle::current(), svc.url(""));
+    let (ids, mut pairs) = (Arc::new(Mutex::new(Vec::new())), vec![pair1, pair2]);
+    let cut_off = {
+        let ids = ids.clone();
+        move || {
+            let got = handle.block_on(post_stalled_jobs(&svc_url, &db, &admin2));
+            *ids.lock().expect("ids") = got;
+            pairs.iter_mut().for_each(SocatPair::kill);
+        }
+    };
+    let (ok, stdout) = tokio::task::spawn_blocking(move || run_script(cmd, cut_off))
+        .await
+        .expect("node");
+    let ids = ids.lock().expect("ids").clone();
+    assert_eq!(
+        ids.len(),
+        2,
+        "the script never asked to cut the jobs off: {stdout}"
+    );
+    drop((release1, release2));
+    assert!(ok, "the browser test failed; see the output above and target/ui-screenshots/printers/failure.png; service log:\n{}", svc.log_text());
+
+    // What the tablet decided is what the API says.
+    let state = |id: &str| format!("/api/v1/print-jobs/{id}");
+    let (_, reprinted) = call(&svc, &admin, &state(&ids[0]), None).await;
+    assert!(
+        matches!(reprinted["state"].as_str(), Some("queued" | "printed")),
+        "{reprinted}"
+    );
+    let (_, skipped) = call(&svc, &admin, &state(&ids[1]), None).await;
+    assert_eq!(skipped["state"], "skipped", "{skipped}");
+    // Two slips for the order on the slip printer, both waiting for paper:
+    // the one queued with ready and the tablet's "print slip again".
+    let (_, all) = call(&svc, &admin, "/api/v1/print-jobs", None).await;
+    let slips: Vec<&Value> = all["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|j| j["document"] == "pickup_slip")
+        .collect();
+    assert_eq!(slips.len(), 2, "{all}");
+    assert!(
+        slips
+            .iter()
+            .all(|j| j["printer_id"] == "counter" && j["state"] == "queued"),
+        "{all}"
+    );
+    assert!(stdout.matches("screenshot: ").count() >= 3, "{stdout}");
 }

@@ -8,18 +8,9 @@
 // counter scanner pty; everything it needs comes from the environment.
 // Exits 0 on success, 1 with failure.png and the page's console otherwise.
 
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
-const WAIT = 30_000; // the machine is slow and shared
-
-function env(name, fallback) {
-  const v = process.env[name] ?? fallback;
-  if (v == null || v === '') throw new Error(`environment variable ${name} is not set`);
-  return v;
-}
+import { WAIT, env, visible, runInChromium } from './harness.mjs';
 
 const BASE = env('STORE_EDGE_URL').replace(/\/+$/, '');
 const PAIR_CODE = env('PAIR_CODE');
@@ -33,29 +24,15 @@ const ORDER2_DOC = env('ORDER2_DOC');
 const STAFF_NAME = env('STAFF_NAME');
 // The service's `pickup.staff_session_idle_s`; the test waits a bit longer.
 const IDLE_S = Number(env('STAFF_SESSION_IDLE_S'));
-const SCREENSHOT_DIR = env('SCREENSHOT_DIR');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 
 const ORDER_ID = JSON.parse(ORDER_DOC).order_id;
 if (!ORDER_ID) throw new Error('ORDER_DOC has no order_id');
 const ORDER2_ID = JSON.parse(ORDER2_DOC).order_id;
 
-fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-edge-tablet-'));
-const consoleLines = [];
-let context;
 let page;
-let shot = 0;
-
-async function screenshot(name) {
-  shot += 1;
-  const file = path.join(SCREENSHOT_DIR, `${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log('screenshot: ' + file);
-}
+let screenshot;
 
 const byId = (id) => page.getByTestId(id);
-const visible = (locator) => locator.waitFor({ state: 'visible', timeout: WAIT });
 
 async function centralPost(route, body) {
   const resp = await fetch(CENTRAL_URL + route, {
@@ -83,22 +60,8 @@ async function enterPin() {
   await byId('pin-ok').click();
 }
 
-async function run() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-    locale: 'de-DE',
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || (await context.newPage());
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-  page.on('requestfailed', (r) => consoleLines.push(`[requestfailed] ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
+async function run(ui) {
+  ({ page, screenshot } = ui);
 
   // 1. A new tablet lands on the pair screen.
   await page.goto(BASE + '/', { waitUntil: 'domcontentloaded', timeout: WAIT });
@@ -253,36 +216,6 @@ async function run() {
   await visible(byId('staff-' + STAFF_ID));
   if (await byId('board').count()) throw new Error('the board is shown after log-out');
   await screenshot('logged-out');
-  // The page itself must have run clean: no uncaught errors, no CSP refusals.
-  const broken = consoleLines.filter((l) => l.startsWith('[pageerror]') || /Content Security Policy/i.test(l));
-  if (broken.length) throw new Error('the page reported errors:\n' + broken.join('\n'));
 }
 
-let code = 0;
-try {
-  await run();
-  console.log('tablet UI: all steps passed');
-} catch (err) {
-  code = 1;
-  console.error('tablet UI test failed:', err && err.stack ? err.stack : err);
-  if (page) {
-    const file = path.join(SCREENSHOT_DIR, 'failure.png');
-    try {
-      await page.screenshot({ path: file, fullPage: true });
-      console.error('screenshot: ' + file);
-    } catch (e) {
-      console.error('no failure screenshot: ' + e.message);
-    }
-    try {
-      console.error('url: ' + page.url());
-      const errorText = await page.locator('[data-testid="error"]').textContent({ timeout: 1000 }).catch(() => null);
-      if (errorText) console.error('error toast: ' + errorText);
-    } catch { /* best effort */ }
-  }
-  console.error('--- page console ---');
-  for (const line of consoleLines) console.error(line);
-} finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-process.exit(code);
+await runInChromium('tablet UI', run);
