@@ -37,7 +37,8 @@ pub struct PickupArgs {
     pub checks: u64,
 }
 
-fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
+/// p50 and p99 of `ms` (shared with `bench print-jobs`).
+pub(super) fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
     ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| {
         ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)

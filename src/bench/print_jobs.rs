@@ -49,16 +49,6 @@ fn receipt(i: usize) -> String {
     json!({ "blocks": blocks }).to_string()
 }
 
-fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    (pick(0.5), pick(0.99))
-}
-
 async fn enqueue(writer: &Writer, wake: &Wake, document: String) -> anyhow::Result<()> {
     writer
         .run(0, move |ctx| {
@@ -103,7 +93,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     let doc: Document = serde_json::from_str(&receipt(0))?;
     let job_len = encode(&doc, profile, profile.default_page)?.len();
     let result = rt.block_on(async {
-        let fake = FakePrinter::start(false).await;
+        let fake = FakePrinter::start(false).await?;
         let wake = Wake::default();
         let printer = PrinterConfig {
             id: "bench".into(),
@@ -171,7 +161,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     drop(writer);
     let _ = thread.join();
     let (latencies, rss_before, rss_after, printed_meanwhile) = result?;
-    let (p50, p99) = quantiles(latencies.clone());
+    let (p50, p99) = super::pickup::quantiles(latencies.clone());
     let max = latencies.iter().copied().fold(0.0, f64::max);
     outln!("# store-edge bench print-jobs")?;
     outln!()?;

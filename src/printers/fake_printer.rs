@@ -21,10 +21,12 @@ pub struct FakePrinter {
 }
 
 impl FakePrinter {
-    pub async fn start(paper_out: bool) -> FakePrinter {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    /// Listens on a free loopback port; fails only when the box cannot
+    /// give one.
+    pub async fn start(paper_out: bool) -> std::io::Result<FakePrinter> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let printer = FakePrinter {
-            address: listener.local_addr().expect("address").to_string(),
+            address: listener.local_addr()?.to_string(),
             paper_out: Arc::new(AtomicBool::new(paper_out)),
             received: Arc::default(),
             changed: Arc::default(),
@@ -35,7 +37,7 @@ impl FakePrinter {
                 tokio::spawn(p.clone().serve(conn));
             }
         });
-        printer
+        Ok(printer)
     }
 
     pub fn set_paper_out(&self, out: bool) {

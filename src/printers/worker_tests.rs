@@ -128,7 +128,7 @@ async fn a_job_that_cannot_be_rendered_fails_with_its_reason_and_the_next_one_pr
     let path = dir.path().join("print.db");
     let writer = start_writer(&path);
     let readers = ReadPool::new(&path);
-    let fake = FakePrinter::start(false).await;
+    let fake = FakePrinter::start(false).await.expect("fake printer");
     let bad = crate::printing::job::Content::template(
         crate::printing::Template::PickupSlip,
         crate::printing::Language::De,
@@ -167,7 +167,7 @@ async fn jobs_wait_while_the_paper_is_out_and_print_once_each_in_order_when_it_i
     let path = dir.path().join("print.db");
     let writer = start_writer(&path);
     let readers = ReadPool::new(&path);
-    let fake = FakePrinter::start(true).await;
+    let fake = FakePrinter::start(true).await.expect("fake printer");
     let texts = [
         "Abholschein Nr. 1 für Müller",
         "Beleg 2: 12,50 €",
@@ -227,7 +227,7 @@ async fn a_printers_logo_prints_at_the_top_of_its_templates() {
     let path = dir.path().join("print.db");
     let writer = start_writer(&path);
     let readers = ReadPool::new(&path);
-    let fake = FakePrinter::start(false).await;
+    let fake = FakePrinter::start(false).await.expect("fake printer");
     let slip = crate::printing::job::Content::template(
         crate::printing::Template::Test,
         crate::printing::Language::En,

@@ -276,7 +276,7 @@ async fn the_staff_tablet_shows_paper_out_and_decides_interrupted_prints_in_chro
     let mut order = order_doc("W-7101", 1, "open");
     order["customer"]["display_name"] = json!("Julia M.");
     let central = FakeCentralProc::start(&[order], &[]).await;
-    let counter = FakePrinter::start(true).await;
+    let counter = FakePrinter::start(true).await.expect("fake printer");
     let pty_dirs = tempfile::tempdir().expect("printer dirs");
     let (pair1, release1) = stalled_printer(&pty_dirs.path().join("desk-1"));
     let (pair2, release2) = stalled_printer(&pty_dirs.path().join("desk-2"));
