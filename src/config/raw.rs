@@ -18,7 +18,14 @@ pub(super) struct RawConfig {
     pub loyalty: Option<RawLoyalty>,
     pub pickup: Option<RawPickup>,
     pub printing: Option<RawPrinting>,
+    pub kpi: Option<RawKpi>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKpi {
+    pub ready_within_min: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -212,6 +212,126 @@ pub const STEPS: &[&str] = &[
     CREATE UNIQUE INDEX print_jobs_idempotency ON print_jobs(token_hash, idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     "#,
+    // 7: the store's journey KPIs (issue 13, KPI.md). Maintained by
+    // `store::kpi_ingest` in the transaction that appends each event, and
+    // kept apart from the event log's retention: a year of KPIs survives
+    // pruning. Times are unix milliseconds, days `YYYY-MM-DD` in
+    // `store.timezone`, fixed when the event is committed, from its `time`.
+    r#"
+    ALTER TABLE events ADD COLUMN local_day TEXT;
+
+    -- Daily rollups of what adds up: (day, metric, dimension) -> n. The
+    -- metrics are named in store/kpi_ingest.rs; `dim` is '' when none.
+    CREATE TABLE kpi_daily (
+        day    TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        dim    TEXT NOT NULL DEFAULT '',
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (day, metric, dim)
+    ) WITHOUT ROWID;
+
+    -- One row per store.transaction.completed (`seq` = events.seq).
+    -- `ident_seq`: the identification it used (loyalty rate), `cross_sell`:
+    -- 1 when it followed a handover within 30 minutes (by order or token).
+    CREATE TABLE kpi_tx (
+        seq             INTEGER PRIMARY KEY,
+        day             TEXT NOT NULL,
+        at_ms           INTEGER NOT NULL,
+        register_id     TEXT NOT NULL,
+        total_minor     INTEGER NOT NULL,
+        currency        TEXT NOT NULL,
+        item_count      INTEGER NOT NULL,
+        customer_token  TEXT,
+        pickup_order_id TEXT,
+        ident_seq       INTEGER,
+        cross_sell      INTEGER NOT NULL DEFAULT 0 CHECK (cross_sell IN (0, 1))
+    );
+    CREATE INDEX kpi_tx_register ON kpi_tx(register_id, at_ms);
+    CREATE INDEX kpi_tx_order ON kpi_tx(pickup_order_id) WHERE pickup_order_id IS NOT NULL;
+    CREATE INDEX kpi_tx_customer ON kpi_tx(customer_token, at_ms) WHERE customer_token IS NOT NULL;
+
+    -- One row per store.loyalty.identified. `used_by`: the kpi_tx.seq that
+    -- used it; `silent`: 1 while no transaction followed on its register
+    -- within 30 minutes.
+    CREATE TABLE kpi_ident (
+        seq            INTEGER PRIMARY KEY,
+        day            TEXT NOT NULL,
+        at_ms          INTEGER NOT NULL,
+        register_id    TEXT,
+        customer_token TEXT NOT NULL,
+        used_by        INTEGER,
+        silent         INTEGER NOT NULL DEFAULT 0 CHECK (silent IN (0, 1))
+    );
+    CREATE INDEX kpi_ident_register ON kpi_ident(register_id, at_ms);
+
+    -- One row per store.product.scanned with context price_check.
+    CREATE TABLE kpi_price_check (
+        seq         INTEGER PRIMARY KEY,
+        day         TEXT NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        register_id TEXT,
+        silent      INTEGER NOT NULL DEFAULT 0 CHECK (silent IN (0, 1))
+    );
+    CREATE INDEX kpi_price_check_register ON kpi_price_check(register_id, at_ms);
+
+    -- One row per pickup order with the times of its steps (the percentiles
+    -- are computed from here, never from daily aggregates). `received_*` is
+    -- the first store.pickup.received or store.reservation.created;
+    -- `outcome` handed_over, partially_handed_over, refused or no_show.
+    CREATE TABLE kpi_orders (
+        order_id       TEXT PRIMARY KEY,
+        channel        TEXT,
+        customer_token TEXT,
+        received_ms    INTEGER,
+        received_day   TEXT,
+        ready_ms       INTEGER,
+        ready_day      TEXT,
+        arrived_ms     INTEGER,
+        handed_ms      INTEGER,
+        handed_day     TEXT,
+        outcome        TEXT CHECK (outcome IN ('handed_over', 'partially_handed_over',
+                                               'refused', 'no_show')),
+        outcome_ms     INTEGER,
+        outcome_day    TEXT,
+        refusal_reason TEXT,
+        cancelled_by   TEXT,
+        cancelled_day  TEXT,
+        cross_sell     INTEGER NOT NULL DEFAULT 0 CHECK (cross_sell IN (0, 1))
+    ) WITHOUT ROWID;
+    CREATE INDEX kpi_orders_received ON kpi_orders(received_day) WHERE received_day IS NOT NULL;
+    CREATE INDEX kpi_orders_ready ON kpi_orders(ready_day) WHERE ready_day IS NOT NULL;
+    CREATE INDEX kpi_orders_handed ON kpi_orders(handed_day) WHERE handed_day IS NOT NULL;
+    CREATE INDEX kpi_orders_outcome ON kpi_orders(outcome_day) WHERE outcome_day IS NOT NULL;
+    CREATE INDEX kpi_orders_cancelled ON kpi_orders(cancelled_day) WHERE cancelled_day IS NOT NULL;
+    CREATE INDEX kpi_orders_customer ON kpi_orders(customer_token) WHERE customer_token IS NOT NULL;
+
+    -- Identified customers: the days each appeared (a visit), for repeat
+    -- visits and retention's 90-day lookback.
+    CREATE TABLE kpi_visits (
+        customer_token TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        PRIMARY KEY (customer_token, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX kpi_visits_day ON kpi_visits(day, customer_token);
+    CREATE TABLE kpi_customers (
+        customer_token TEXT PRIMARY KEY,
+        first_day      TEXT NOT NULL,
+        last_day       TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Feedback answers: one per order at most (the API's 409
+    -- `feedback-exists` checks here first; the index is the backstop).
+    CREATE TABLE kpi_feedback (
+        seq      INTEGER PRIMARY KEY,
+        day      TEXT NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        context  TEXT NOT NULL,
+        score    INTEGER NOT NULL CHECK (score BETWEEN 0 AND 10),
+        order_id TEXT
+    );
+    CREATE UNIQUE INDEX kpi_feedback_order ON kpi_feedback(order_id) WHERE order_id IS NOT NULL;
+    CREATE INDEX kpi_feedback_day ON kpi_feedback(day);
+    "#,
 ];
 
 /// The schema version this binary writes and understands.
