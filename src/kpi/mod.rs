@@ -8,3 +8,79 @@
 pub mod report;
 
 pub use report::*;
+
+use crate::store::{ReadConn, StoreError};
+
+/// What a report needs besides the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store_id: String,
+    /// `store.timezone` as written (shown in the report).
+    pub timezone_name: String,
+    pub tz: jiff::tz::TimeZone,
+    /// `[kpi] ready_within_min`.
+    pub ready_within_min: u32,
+}
+
+impl Settings {
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            store_id: config.store.id.clone(),
+            timezone_name: config.store.timezone.clone(),
+            tz: config.store.tz.clone(),
+            ready_within_min: config.kpi.ready_within_min,
+        }
+    }
+}
+
+/// Whole local days `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: jiff::civil::Date,
+    pub to: jiff::civil::Date,
+}
+
+/// Why a report cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum KpiError {
+    /// A `from`/`to` that is not a `YYYY-MM-DD` date, or `to` not after `from`.
+    #[error("{0}")]
+    Window(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Window {
+    /// `from`/`to` as given by the CLI or the API (`YYYY-MM-DD`, `to`
+    /// exclusive); both absent = today so far (`today` is the local date now).
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        today: jiff::civil::Date,
+    ) -> Result<Window, KpiError> {
+        let _ = (from, to, today);
+        todo!("issue 13: kpi::Window::parse (branch i13-query)")
+    }
+}
+
+/// The whole report of `window` (the manager and admin).
+pub fn report(
+    conn: &ReadConn,
+    settings: &Settings,
+    window: &Window,
+    now: jiff::Timestamp,
+) -> Result<Report, KpiError> {
+    let _ = (conn, settings, window, now);
+    todo!("issue 13: kpi::report (branch i13-query)")
+}
+
+/// The click-and-collect part of `window` (staff tablets).
+pub fn pickups_report(
+    conn: &ReadConn,
+    settings: &Settings,
+    window: &Window,
+    now: jiff::Timestamp,
+) -> Result<PickupsReport, KpiError> {
+    let _ = (conn, settings, window, now);
+    todo!("issue 13: kpi::pickups_report (branch i13-query)")
+}
