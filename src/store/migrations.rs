@@ -231,12 +231,15 @@ pub const STEPS: &[&str] = &[
     ) WITHOUT ROWID;
 
     -- One row per store.transaction.completed (`seq` = events.seq).
+    -- Transactions of a register are taken in (at_ms, transaction_id) order
+    -- (not seq: the rules must not depend on the order of arrival).
     -- `ident_seq`: the identification it used (loyalty rate), `cross_sell`:
     -- 1 when it followed a handover within 30 minutes (by order or token).
     CREATE TABLE kpi_tx (
         seq             INTEGER PRIMARY KEY,
         day             TEXT NOT NULL,
         at_ms           INTEGER NOT NULL,
+        transaction_id  TEXT NOT NULL,
         register_id     TEXT NOT NULL,
         total_minor     INTEGER NOT NULL,
         currency        TEXT NOT NULL,
@@ -246,7 +249,7 @@ pub const STEPS: &[&str] = &[
         ident_seq       INTEGER,
         cross_sell      INTEGER NOT NULL DEFAULT 0 CHECK (cross_sell IN (0, 1))
     );
-    CREATE INDEX kpi_tx_register ON kpi_tx(register_id, at_ms);
+    CREATE INDEX kpi_tx_register ON kpi_tx(register_id, at_ms, transaction_id);
     CREATE INDEX kpi_tx_order ON kpi_tx(pickup_order_id) WHERE pickup_order_id IS NOT NULL;
     CREATE INDEX kpi_tx_customer ON kpi_tx(customer_token, at_ms) WHERE customer_token IS NOT NULL;
 
