@@ -103,7 +103,7 @@ pub enum TokenCommand {
     /// Create a token. Prints exactly the token and a newline on stdout;
     /// only its hash is stored, so copy it now.
     Create {
-        /// What the token may do: pos (tills), staff (tablets), kiosk (feedback only), admin (IT).
+        /// What the token may do: pos (tills), staff (tablets), kiosk (feedback only), manager (the KPIs), admin (IT).
         #[arg(long, value_enum)]
         role: Role,
         /// A name to recognise and revoke it by, e.g. "till-1" or "tablet-pickup".

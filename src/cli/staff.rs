@@ -39,7 +39,8 @@ pub enum TabletCommand {
     /// Print a single-use 8-digit pairing code, valid 10 minutes. Type it on
     /// the tablet (http://<box>:8080/); the tablet gets its own token.
     Pair {
-        /// staff (pickup counter and picking) or kiosk (customer feedback).
+        /// staff (pickup counter and picking), kiosk (customer feedback) or
+        /// manager (the KPI dashboard; no staff PIN log-in).
         #[arg(long, value_enum)]
         role: TabletRole,
         /// The register the tablet serves, e.g. "counter-1" (its scanner's
@@ -53,6 +54,7 @@ pub enum TabletCommand {
 pub enum TabletRole {
     Staff,
     Kiosk,
+    Manager,
 }
 
 fn read_pin() -> Result<String, CliError> {
@@ -120,6 +122,7 @@ pub fn tablet(db: &Db, cmd: TabletCommand) -> Result<(), CliError> {
     let role = match role {
         TabletRole::Staff => Role::Staff,
         TabletRole::Kiosk => Role::Kiosk,
+        TabletRole::Manager => Role::Manager,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let code = pairing::create(db, role, register.as_deref(), now)?;

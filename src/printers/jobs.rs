@@ -314,7 +314,7 @@ fn sees(caller: &Principal, row: &JobRow) -> bool {
     match caller.role {
         Role::Staff | Role::Admin => true,
         Role::Pos => posted_by(caller, row),
-        Role::Kiosk => false,
+        Role::Kiosk | Role::Manager => false,
     }
 }
 

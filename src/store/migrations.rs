@@ -335,6 +335,39 @@ pub const STEPS: &[&str] = &[
     CREATE UNIQUE INDEX kpi_feedback_order ON kpi_feedback(order_id) WHERE order_id IS NOT NULL;
     CREATE INDEX kpi_feedback_day ON kpi_feedback(day);
     "#,
+    // 8: the role `manager` (issue 13: the KPI dashboard) for tokens and
+    // tablet pairing codes. SQLite cannot change a CHECK, so both tables are
+    // rebuilt with the wider one: create, copy every row, drop, rename. The
+    // only index of either is the one their UNIQUE/PRIMARY KEY makes, which
+    // comes back with the table.
+    r#"
+    CREATE TABLE api_tokens_8 (
+        name       TEXT PRIMARY KEY,
+        role       TEXT NOT NULL CHECK (role IN ('pos', 'staff', 'kiosk', 'manager', 'admin')),
+        hash       BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        register   TEXT,
+        paired     INTEGER NOT NULL DEFAULT 0 CHECK (paired IN (0, 1))
+    );
+    INSERT INTO api_tokens_8 (name, role, hash, created_at, revoked_at, register, paired)
+        SELECT name, role, hash, created_at, revoked_at, register, paired FROM api_tokens;
+    DROP TABLE api_tokens;
+    ALTER TABLE api_tokens_8 RENAME TO api_tokens;
+
+    CREATE TABLE pairing_codes_8 (
+        code_hash  BLOB PRIMARY KEY,
+        role       TEXT NOT NULL CHECK (role IN ('staff', 'kiosk', 'manager')),
+        register   TEXT,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO pairing_codes_8 (code_hash, role, register, expires_at, used_at, created_at)
+        SELECT code_hash, role, register, expires_at, used_at, created_at FROM pairing_codes;
+    DROP TABLE pairing_codes;
+    ALTER TABLE pairing_codes_8 RENAME TO pairing_codes;
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

@@ -335,7 +335,7 @@ mod tests {
             .sql()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, LATEST, "migrated to the newest schema");
         let kept: (i64, i64, i64) = db
             .sql()
             .query_row(
@@ -371,5 +371,129 @@ mod tests {
         assert_eq!((job.state.as_str(), job.queue_pos), ("queued", 1));
         drop(writer);
         thread.join().unwrap();
+    }
+
+    /// Migration 8 rebuilds the token and pairing-code tables to admit the
+    /// role `manager`: a schema-7 database keeps every token (revoked,
+    /// paired, with a register) and every open or used code, each still
+    /// working, and takes manager tokens and codes afterwards.
+    #[test]
+    fn a_schema_7_database_keeps_its_tokens_and_codes_and_admits_managers() {
+        use crate::store::tokens::{self, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let till = "se_till-token-of-schema-7";
+        let kiosk = "se_kiosk-token-of-schema-7";
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (i, step) in STEPS.iter().take(7).enumerate() {
+                conn.execute_batch(step).unwrap();
+                conn.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta (key, value) VALUES ('store_id', 's1'), ('created_at', 'x'), ('last_seq', '0');",
+            )
+            .unwrap();
+            let mut insert = conn
+                .prepare("INSERT INTO api_tokens (name, role, hash, created_at, revoked_at, register, paired) VALUES (?1, ?2, ?3, 't', ?4, ?5, ?6)")
+                .unwrap();
+            insert
+                .execute(rusqlite::params![
+                    "till 1",
+                    "pos",
+                    &tokens::hash_token(till)[..],
+                    None::<String>,
+                    "till-1",
+                    0
+                ])
+                .unwrap();
+            insert
+                .execute(rusqlite::params![
+                    "kiosk #0421",
+                    "kiosk",
+                    &tokens::hash_token(kiosk)[..],
+                    None::<String>,
+                    "counter-1",
+                    1
+                ])
+                .unwrap();
+            insert
+                .execute(rusqlite::params![
+                    "old (revoked t)",
+                    "staff",
+                    &[9u8][..],
+                    "t",
+                    None::<String>,
+                    0
+                ])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO pairing_codes (code_hash, role, register, expires_at, used_at, created_at) VALUES (?1, 'kiosk', 'counter-1', ?2, NULL, 't'), (x'07', 'staff', NULL, ?2, ?3, 't')",
+                rusqlite::params![&tokens::hash_token("12345678")[..], now + 300, now - 10],
+            )
+            .unwrap();
+            let refused = conn.execute(
+                "INSERT INTO api_tokens (name, role, hash, created_at) VALUES ('boss', 'manager', x'08', 't')",
+                [],
+            );
+            assert!(refused.is_err(), "schema 7 has no manager yet");
+        }
+        let db = crate::store::open_for_writing(&path, "s1").unwrap();
+        let version: i64 = db
+            .sql()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST);
+        let till_now = tokens::authenticate(&db, till).unwrap().expect("till kept");
+        assert_eq!(
+            (till_now.role, till_now.register.as_deref(), till_now.paired),
+            (Role::Pos, Some("till-1"), false)
+        );
+        let kiosk_now = tokens::authenticate(&db, kiosk)
+            .unwrap()
+            .expect("kiosk kept");
+        assert_eq!(
+            (
+                kiosk_now.role,
+                kiosk_now.register.as_deref(),
+                kiosk_now.paired
+            ),
+            (Role::Kiosk, Some("counter-1"), true)
+        );
+        let listed: Vec<(String, Option<String>)> = tokens::list(&db)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.revoked_at))
+            .collect();
+        assert_eq!(listed.len(), 3);
+        assert!(listed.contains(&("old (revoked t)".into(), Some("t".into()))));
+        assert!(
+            crate::store::pairing::is_open(&db, "12345678", now).unwrap(),
+            "the open code still pairs"
+        );
+        let codes: i64 = db
+            .sql()
+            .query_row("SELECT count(*) FROM pairing_codes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(codes, 2, "used codes are kept too");
+        let duplicate = db.sql().execute(
+            "INSERT INTO api_tokens (name, role, hash, created_at) VALUES ('again', 'pos', ?1, 't')",
+            [&tokens::hash_token(till)[..]],
+        );
+        assert!(duplicate.is_err(), "a hash is still unique");
+
+        let manager = tokens::create(&db, "office", Role::Manager).unwrap();
+        assert_eq!(
+            tokens::authenticate(&db, &manager)
+                .unwrap()
+                .expect("manager")
+                .role,
+            Role::Manager
+        );
+        crate::store::pairing::create(&db, Role::Manager, None, now).unwrap();
     }
 }

@@ -14,12 +14,13 @@ use crate::secrets;
 /// How long a tablet pairing code is valid.
 pub const CODE_TTL_S: i64 = 10 * 60;
 
-/// A new single-use 8-digit pairing code for a tablet of `role` (staff or
-/// kiosk); only its SHA-256 is stored. Returns the clear code (shown once).
+/// A new single-use 8-digit pairing code for a tablet of `role` (staff,
+/// kiosk or manager); only its SHA-256 is stored. Returns the clear code
+/// (shown once).
 pub fn create(db: &Db, role: Role, register: Option<&str>, now: i64) -> Result<String, StoreError> {
-    if !matches!(role, Role::Staff | Role::Kiosk) {
+    if !matches!(role, Role::Staff | Role::Kiosk | Role::Manager) {
         return Err(StoreError::Conflict(
-            "tablets pair as staff or kiosk; use `store-edge token create` for other roles".into(),
+            "tablets pair as staff, kiosk or manager; use `store-edge token create` for other roles".into(),
         ));
     }
     let code = secrets::random_digits(8).map_err(|e| StoreError::internal("a pairing code", e))?;

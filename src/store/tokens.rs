@@ -15,8 +15,12 @@ pub enum Role {
     Pos,
     /// Store staff tablets: read events, pickups.
     Staff,
-    /// The customer feedback kiosk: only feedback.
+    /// The customer feedback kiosk: only feedback (and its register's
+    /// feedback prompts on the live stream).
     Kiosk,
+    /// The store manager: the KPIs (revenue included) and their live
+    /// `kpis_changed` events; nothing else.
+    Manager,
     /// Store IT: everything.
     Admin,
 }
@@ -27,6 +31,7 @@ impl Role {
             Role::Pos => "pos",
             Role::Staff => "staff",
             Role::Kiosk => "kiosk",
+            Role::Manager => "manager",
             Role::Admin => "admin",
         }
     }
@@ -36,6 +41,7 @@ impl Role {
             "pos" => Some(Role::Pos),
             "staff" => Some(Role::Staff),
             "kiosk" => Some(Role::Kiosk),
+            "manager" => Some(Role::Manager),
             "admin" => Some(Role::Admin),
             _ => None,
         }
