@@ -132,6 +132,16 @@ impl From<StoreError> for ApiError {
         if let StoreError::Overloaded { retry_after_s } = e {
             return Self::overloaded(e.to_string(), retry_after_s);
         }
+        // One feedback answer per order: named, so a kiosk can say "thanks,
+        // we have your answer" and a script can tell which order it was.
+        if let StoreError::FeedbackExists { order_id } = &e {
+            let mut extra = serde_json::Map::new();
+            extra.insert("order_id".into(), order_id.clone().into());
+            return ApiError {
+                extra: Some(extra),
+                ..Self::new(StatusCode::CONFLICT, "feedback-exists", e.to_string())
+            };
+        }
         let status = match &e {
             StoreError::QuotaReached { .. } | StoreError::DiskFull => {
                 StatusCode::INSUFFICIENT_STORAGE

@@ -9,6 +9,8 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod feedback;
+pub mod kpis;
 pub mod listener;
 pub mod pickups;
 pub mod printing;
@@ -63,6 +65,9 @@ pub struct AppState {
     pub pairing: Arc<tablets::PairingGuard>,
     /// The print queue: post, read, reprint, skip.
     pub print_jobs: crate::printers::jobs::PrintJobs,
+    /// What a KPI report needs besides the database (store, time zone,
+    /// `[kpi] ready_within_min`); also the local day of `/metrics`.
+    pub kpi: Arc<crate::kpi::Settings>,
 }
 
 /// Why the service is not ready, if it is not.
@@ -97,8 +102,8 @@ pub struct ReadyBody {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json. Pickup orders carry `ETag: \"<revision>\"`; a pickup action sent with `If-Match: \"<revision>\"` on an order that changed meanwhile answers 409 with `current_state` and `allowed`."),
-    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, printing::post_job, printing::get_job, printing::list_jobs, printing::reprint, printing::skip, printing::slip_again, touchpoints::devices, touchpoints::stream, touchpoints::identify, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock)),
+    paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, printing::post_job, printing::get_job, printing::list_jobs, printing::reprint, printing::skip, printing::slip_again, touchpoints::devices, touchpoints::stream, touchpoints::identify, kpis::kpis, kpis::pickups, feedback::ask_feedback, healthz, readyz, metrics),
+    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock, feedback::FeedbackPrompt)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -170,6 +175,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/pickups/{order_id}/slip",
             post(printing::slip_again),
         )
+        .route(
+            "/api/v1/pickups/{order_id}/ask-feedback",
+            post(feedback::ask_feedback),
+        )
+        .route("/api/v1/kpis", get(kpis::kpis))
+        .route("/api/v1/kpis/pickups", get(kpis::pickups))
         .route("/api/v1/print-jobs", get(printing::list_jobs))
         .route("/api/v1/print-jobs/{id}", get(printing::get_job))
         .route("/api/v1/print-jobs/{id}/reprint", post(printing::reprint))
@@ -229,7 +240,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics (text exposition).
+/// Prometheus metrics (text exposition). Besides the service's own, the
+/// store's day as counts (never revenue: this route is open): pickup
+/// orders by state, overdue now, feedback answers today (local day).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let health = &state.writer.health;
@@ -241,6 +254,31 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .db_size_bytes
         .set(health.db_size_bytes.load(Ordering::Relaxed) as i64);
+    let now = jiff::Timestamp::now();
+    let today = state.kpi.tz.to_datetime(now).date().to_string();
+    let counted = state
+        .readers
+        .run(move |c| crate::store::kpi_counts::counts(c, now.as_second(), &today))
+        .await;
+    match counted {
+        Ok(counts) => {
+            for (order_state, n) in counts.orders_by_state {
+                state
+                    .metrics
+                    .pickup_orders
+                    .get_or_create(&vec![("state".to_owned(), order_state.to_owned())])
+                    .set(n);
+            }
+            state.metrics.pickup_orders_overdue.set(counts.overdue);
+            state
+                .metrics
+                .feedback_answers_today
+                .set(counts.feedback_today);
+        }
+        // The rest of the metrics still answer; the counts keep their
+        // last values.
+        Err(e) => tracing::warn!(error = %e, "cannot count orders and feedback for /metrics"),
+    }
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

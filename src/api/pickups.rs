@@ -123,7 +123,7 @@ fn tablet_staff(state: &AppState, caller: &Caller) -> Result<Option<StaffOnTable
 
 /// Who carries out an action: on a paired tablet the staff member logged in
 /// there (`given`, if sent, must be the same), else the body's `staff_id`.
-fn acting_staff(
+pub(super) fn acting_staff(
     state: &AppState,
     caller: &Caller,
     given: Option<String>,

@@ -299,6 +299,7 @@ mod tests {
             Audience {
                 register: None,
                 pickups_visible: true,
+                watching: crate::live::Watching::Store,
             },
             CancellationToken::new(),
         );

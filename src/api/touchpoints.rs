@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{auth::Caller, ApiError, AppState};
-use crate::live::{Audience, Topic};
+use crate::live::{Audience, Topic, Watching};
 use crate::scan;
 use crate::store::tokens::Role;
 
@@ -54,14 +54,23 @@ pub struct StreamQuery {
 
 /// Live feed: `event: scan` with the decoded scan, `event: device` with state changes,
 /// `event: order` when a pickup order changed, `event: pass` with the verification of a
-/// pickup pass scanned on this register's scanner.
-#[utoipa::path(get, path = "/api/v1/stream", params(StreamQuery), responses((status = 200, description = "text/event-stream")), security(("bearer" = [])))]
+/// pickup pass scanned on this register's scanner (pos, staff, admin);
+/// `event: kpis_changed` `{"day"}` when events that feed the KPIs were committed, at most
+/// every 2 s (manager: only these; admin too); `event: feedback_prompt` `{prompt_id,
+/// order_id, context, register}` (a kiosk: only these, of its own register).
+#[utoipa::path(get, path = "/api/v1/stream", params(StreamQuery), responses(
+    (status = 200, description = "text/event-stream"),
+    (status = 403, description = "The role may not watch, a tablet asked for another register, or a kiosk has no register", body = super::error::Problem)),
+    security(("bearer" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Pos, Role::Staff], "watch the live stream")?;
+    caller.require(
+        &[Role::Pos, Role::Staff, Role::Manager, Role::Kiosk],
+        "watch the live stream",
+    )?;
     // A paired tablet sees its own register only; tills (pos) see scans
     // and devices but not pickup orders or their customers.
     let register = match (&caller.0.register, q.register) {
@@ -73,9 +82,29 @@ pub async fn stream(
         (Some(own), _) => Some(own.clone()),
         (None, asked) => asked,
     };
+    let watching = match caller.role() {
+        Role::Pos | Role::Staff => Watching::Store,
+        Role::Admin => Watching::StoreAndKpis,
+        Role::Manager => Watching::Kpis,
+        // A customer's kiosk shows the prompts of the register it stands
+        // at, which its token names; it never picks one itself.
+        Role::Kiosk => match &caller.0.register {
+            Some(_) => Watching::FeedbackPrompts,
+            None => {
+                return Err(ApiError::forbidden(
+                    "this kiosk token names no register, so no feedback prompts can reach it: pair the kiosk with `store-edge tablet pair --role kiosk --register R`",
+                ))
+            }
+        },
+    };
     let audience = Audience {
-        register,
-        pickups_visible: caller.role() != Role::Pos,
+        register: if watching == Watching::FeedbackPrompts {
+            caller.0.register.clone()
+        } else {
+            register
+        },
+        pickups_visible: matches!(caller.role(), Role::Staff | Role::Admin),
+        watching,
     };
     // Held for the stream's life: closed when the token is revoked or opens
     // too many streams; dropped (the place freed) when the stream ends.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// The whole report of one window `[from, to)` of local days.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub store_id: String,
     pub timezone: String,
@@ -32,7 +32,7 @@ pub struct Report {
 }
 
 /// `GET /api/v1/kpis/pickups`: the click-and-collect part only (staff).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PickupsReport {
     pub store_id: String,
     pub timezone: String,
@@ -43,7 +43,7 @@ pub struct PickupsReport {
     pub overdue: Vec<OverdueOrder>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Sales {
     /// All currencies together.
     pub transactions: u64,
@@ -53,7 +53,7 @@ pub struct Sales {
     pub by_currency: Vec<CurrencySales>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CurrencySales {
     pub currency: String,
     pub transactions: u64,
@@ -63,7 +63,7 @@ pub struct CurrencySales {
     pub items: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Loyalty {
     /// Transactions with a customer token or a matching identification.
     pub identified_transactions: u64,
@@ -80,14 +80,14 @@ pub struct Loyalty {
 }
 
 /// A nearest-rank median and 90th percentile with the number of values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     pub count: u64,
     pub p50: Option<i64>,
     pub p90: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Pickups {
     /// First `store.pickup.received` per order plus reservations, by channel.
     pub received: u64,
@@ -117,7 +117,7 @@ pub struct Pickups {
     pub cross_sell: CrossSell,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Outcomes {
     pub total: u64,
     pub handed_over: u64,
@@ -126,7 +126,7 @@ pub struct Outcomes {
     pub no_show: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CrossSell {
     /// Handed-over orders (complete and partial) of the window.
     pub handed_over_orders: u64,
@@ -137,20 +137,20 @@ pub struct CrossSell {
     pub revenue: Vec<CurrencyAmount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CurrencyAmount {
     pub currency: String,
     pub amount_minor: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Nps {
     pub overall: NpsScore,
     /// pickup, checkout, service_desk → score (all three always present).
     pub by_context: BTreeMap<String, NpsScore>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NpsScore {
     pub answers: u64,
     pub promoters: u64,
@@ -162,7 +162,7 @@ pub struct NpsScore {
     pub enough_answers: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Touchpoints {
     pub total: u64,
     /// awareness, consideration, decision, service, loyalty (all five).
@@ -171,7 +171,7 @@ pub struct Touchpoints {
     pub by_device: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Silence {
     /// Ready orders on the due list now that nobody marked as reminded.
     pub ready_not_reminded: u64,
@@ -182,7 +182,7 @@ pub struct Silence {
     pub price_checks_without_sale: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OverdueOrder {
     pub order_id: String,
     pub state: String,
@@ -193,7 +193,7 @@ pub struct OverdueOrder {
 }
 
 /// One local day of the window: the figures the charts draw.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Day {
     pub day: String,
     pub transactions: u64,

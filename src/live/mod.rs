@@ -1,6 +1,7 @@
 //! The live stream that tills and tablets watch (`GET /api/v1/stream`):
-//! what is published (scans, device states, order changes, pass checks)
-//! and who sees what (the register filter). Touchpoints and the pickup
+//! what is published (scans, device states, order changes, pass checks,
+//! feedback prompts for a register's kiosk, `kpis_changed` for the
+//! managers' dashboards) and who sees what (the register and role filter). Touchpoints and the pickup
 //! workflow both publish here and neither imports the other; pickup passes
 //! read by the counter's scanners travel from the scanner side to the
 //! workflow through here too.
@@ -28,6 +29,12 @@ pub enum Topic {
     Order,
     /// A pickup pass scanned at the counter was checked.
     Pass,
+    /// Staff asked the customer at a register for feedback: the kiosk of
+    /// that register (and nobody else) shows the question.
+    FeedbackPrompt,
+    /// Events that feed the KPIs were committed: dashboards reload
+    /// (managers and admin only).
+    KpisChanged,
 }
 
 impl Topic {
@@ -37,6 +44,8 @@ impl Topic {
             Topic::Device => "device",
             Topic::Order => "order",
             Topic::Pass => "pass",
+            Topic::FeedbackPrompt => "feedback_prompt",
+            Topic::KpisChanged => "kpis_changed",
         }
     }
 }
@@ -87,16 +96,49 @@ impl Live {
 /// Who watches a stream, and so which events reach it.
 #[derive(Debug, Clone)]
 pub struct Audience {
-    /// A register's tablet or till sees that register's scans and passes;
-    /// None (admin, a staff screen) sees all registers.
+    /// A register's tablet or till sees that register's scans and passes
+    /// (a kiosk: its prompts); None (admin, a staff screen) sees all
+    /// registers.
     pub register: Option<String>,
     /// Tills (`pos`) see scans and devices, not pickup orders and their
     /// customers.
     pub pickups_visible: bool,
+    /// Which topics reach it at all.
+    pub watching: Watching,
+}
+
+/// The topics a kind of watcher gets (issue 13: revenue and its changes
+/// are not for every picker's tablet, and a customer's kiosk sees no staff
+/// data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watching {
+    /// Tills and staff tablets: scans, devices, orders, passes.
+    Store,
+    /// Admin: the store's topics and `kpis_changed`.
+    StoreAndKpis,
+    /// A manager's dashboard: only `kpis_changed`.
+    Kpis,
+    /// A feedback kiosk: only the `feedback_prompt`s of its own register.
+    FeedbackPrompts,
 }
 
 impl Audience {
     pub fn wants(&self, e: &LiveEvent) -> bool {
+        match (self.watching, e.topic) {
+            (Watching::Kpis, topic) => topic == Topic::KpisChanged,
+            (Watching::FeedbackPrompts, Topic::FeedbackPrompt) => {
+                self.register.is_some() && self.register == e.register
+            }
+            (Watching::FeedbackPrompts, _) => false,
+            (_, Topic::FeedbackPrompt) => false,
+            (watching, Topic::KpisChanged) => watching == Watching::StoreAndKpis,
+            _ => self.wants_store_event(e),
+        }
+    }
+
+    /// The store's topics (scans, devices, orders, passes) by register and
+    /// by whether pickups are visible.
+    fn wants_store_event(&self, e: &LiveEvent) -> bool {
         let register_ok = match (&self.register, &e.register) {
             (Some(want), Some(got)) => want == got,
             // Device states and order changes reach every tablet.
@@ -154,14 +196,17 @@ mod tests {
         let till = Audience {
             register: Some("till-1".into()),
             pickups_visible: false,
+            watching: Watching::Store,
         };
         let counter = Audience {
             register: Some("counter-1".into()),
             pickups_visible: true,
+            watching: Watching::Store,
         };
         let office = Audience {
             register: None,
             pickups_visible: true,
+            watching: Watching::Store,
         };
         assert!(till.wants(&event(Some("till-1"), Topic::Scan)));
         assert!(!till.wants(&event(Some("till-2"), Topic::Scan)));
@@ -176,5 +221,58 @@ mod tests {
         assert!(!counter.wants(&event(None, Topic::Scan)));
         assert!(office.wants(&event(Some("till-2"), Topic::Scan)));
         assert!(office.wants(&event(Some("counter-1"), Topic::Pass)));
+    }
+
+    /// Issue 13: a kiosk sees only its own register's prompts; a manager
+    /// only `kpis_changed`; admin the store's topics and `kpis_changed`;
+    /// tills and staff nothing new.
+    #[test]
+    fn kiosks_see_their_prompts_managers_their_kpis_and_nobody_else_either() {
+        let kiosk = Audience {
+            register: Some("counter-1".into()),
+            pickups_visible: false,
+            watching: Watching::FeedbackPrompts,
+        };
+        let lost_kiosk = Audience {
+            register: None,
+            ..kiosk.clone()
+        };
+        let manager = Audience {
+            register: None,
+            pickups_visible: false,
+            watching: Watching::Kpis,
+        };
+        let admin = Audience {
+            register: None,
+            pickups_visible: true,
+            watching: Watching::StoreAndKpis,
+        };
+        let staff = Audience {
+            register: Some("counter-1".into()),
+            pickups_visible: true,
+            watching: Watching::Store,
+        };
+        let prompt = event(Some("counter-1"), Topic::FeedbackPrompt);
+        let kpis = event(None, Topic::KpisChanged);
+        assert!(kiosk.wants(&prompt));
+        assert!(!kiosk.wants(&event(Some("till-2"), Topic::FeedbackPrompt)));
+        assert!(!lost_kiosk.wants(&prompt), "no register, no prompts");
+        for topic in [
+            Topic::Scan,
+            Topic::Device,
+            Topic::Order,
+            Topic::Pass,
+            Topic::KpisChanged,
+        ] {
+            assert!(!kiosk.wants(&event(Some("counter-1"), topic)), "{topic:?}");
+            assert!(!kiosk.wants(&event(None, topic)), "{topic:?}");
+            assert!(!manager.wants(&event(None, topic)) || topic == Topic::KpisChanged);
+        }
+        assert!(manager.wants(&kpis));
+        assert!(!manager.wants(&prompt));
+        assert!(admin.wants(&kpis) && !admin.wants(&prompt));
+        assert!(admin.wants(&event(None, Topic::Order)));
+        assert!(!staff.wants(&kpis) && !staff.wants(&prompt));
+        assert!(staff.wants(&event(None, Topic::Order)));
     }
 }

@@ -187,7 +187,18 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         streams: api::streams::LiveStreams::new(config.api.max_streams_per_token, metrics.clone()),
         pairing: Default::default(),
         print_jobs,
+        kpi: Arc::new(crate::kpi::Settings::from_config(&config)),
     };
+    // Dashboards reload on `kpis_changed`, rung by the writer's commits.
+    tasks.spawn_blocking({
+        let (health, live, tz, cancel) = (
+            writer.health.clone(),
+            live.clone(),
+            config.store.tz.clone(),
+            cancel.clone(),
+        );
+        move || api::kpis::announce_kpi_changes(health, live, tz, cancel)
+    });
     tasks.spawn(
         state
             .streams

@@ -5,6 +5,7 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod kpi_counts;
 pub mod meta;
 mod migrations;
 mod open;
@@ -50,6 +51,11 @@ pub enum StoreError {
     DiskFull,
     #[error("the Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
+    /// A `store.feedback.submitted` for an order that has its answer
+    /// already (or twice in one request): one answer per order, whoever
+    /// asks; nothing of the request was recorded.
+    #[error("order `{order_id}` has its feedback answer already: one answer per order; nothing of this request was recorded")]
+    FeedbackExists { order_id: String },
     #[error("{0}")]
     Conflict(String),
     #[error("not found: {0}")]

@@ -47,7 +47,7 @@ pub struct NewOrderRow<'a> {
 const COLUMNS: &str = "order_id, version, central_status, document, state, revision, pickup_by_unix, local, code_failures, code_locked_until, received_at, updated_at";
 
 /// The states in which an order still waits for its customer.
-const OPEN: &str = "state IN ('received', 'picking', 'ready')";
+pub(super) const OPEN: &str = "state IN ('received', 'picking', 'ready')";
 
 fn from_row(r: &rusqlite::Row<'_>) -> Result<OrderRow, rusqlite::Error> {
     Ok(OrderRow {

@@ -205,6 +205,19 @@ pub fn authenticate(conn: &ReadConn, token: &str) -> Result<Option<Principal>, S
     }))
 }
 
+/// Whether an active (not revoked) token of `role` serves `register`: the
+/// kiosk a feedback prompt is meant for.
+pub fn any_active_at(conn: &ReadConn, role: Role, register: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .sql()
+        .prepare_cached(
+            "SELECT 1 FROM api_tokens WHERE role = ?1 AND register = ?2 AND revoked_at IS NULL LIMIT 1",
+        )?
+        .query_row([role.as_str(), register], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Whether the token with this hash exists and is not revoked (a unique-index
 /// read; no cache, so a revocation counts from the next check on).
 pub fn is_valid(conn: &ReadConn, token_hash: &[u8; 32]) -> Result<bool, StoreError> {

@@ -569,6 +569,9 @@ impl WriteOp for AppendOp {
                 return Ok(());
             }
         }
+        // One feedback answer per order, checked before anything is
+        // appended so that a request holding a second answer records nothing.
+        super::kpi_counts::refuse_second_feedback(ctx.reader(), &self.events)?;
         let mut acks = Vec::with_capacity(self.events.len());
         for event in &self.events {
             acks.push(ctx.append(event)?);

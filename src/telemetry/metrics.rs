@@ -45,6 +45,12 @@ pub struct Metrics {
     pub api_client_timeouts: Family<Vec<(String, String)>, Counter>,
     /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
     pub staff_sessions: Gauge,
+    /// Pickup orders by `state`, counted at scrape time (issue 13).
+    pub pickup_orders: Family<Vec<(String, String)>, Gauge>,
+    /// Open pickup orders past their `pickup_by` at scrape time.
+    pub pickup_orders_overdue: Gauge,
+    /// Feedback answers of today (the local day in `store.timezone`).
+    pub feedback_answers_today: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +118,24 @@ impl Metrics {
             "store_edge_staff_sessions",
             "Staff logged in on paired tablets (sessions end on log-out, idleness, revocation or restart)",
             staff_sessions.clone(),
+        );
+        let pickup_orders = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "store_edge_pickup_orders",
+            "Pickup orders by state, counted when scraped",
+            pickup_orders.clone(),
+        );
+        let pickup_orders_overdue = Gauge::default();
+        registry.register(
+            "store_edge_pickup_orders_overdue",
+            "Open pickup orders (received, picking, ready) past their pickup time, counted when scraped",
+            pickup_orders_overdue.clone(),
+        );
+        let feedback_answers_today = Gauge::default();
+        registry.register(
+            "store_edge_feedback_answers_today",
+            "Customer feedback answers of the local day (store.timezone), counted when scraped",
+            feedback_answers_today.clone(),
         );
         registry.register(
             "store_edge_pickup_actions",
@@ -205,6 +229,9 @@ impl Metrics {
             api_streams_open,
             api_client_timeouts,
             staff_sessions,
+            pickup_orders,
+            pickup_orders_overdue,
+            feedback_answers_today,
         }
     }
 
