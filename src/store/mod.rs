@@ -5,6 +5,7 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod kpi_query;
 pub mod meta;
 mod migrations;
 mod open;
