@@ -5,6 +5,7 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod kpi_ingest;
 pub mod meta;
 mod migrations;
 mod open;
@@ -339,6 +340,8 @@ mod tests {
             path,
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let metrics = Arc::new(crate::telemetry::Metrics::new());
         let (writer, thread) = Writer::start(conn, settings, metrics).unwrap();
