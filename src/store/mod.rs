@@ -5,6 +5,7 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod kpi_ingest;
 pub mod kpi_query;
 pub mod meta;
 mod migrations;
@@ -340,6 +341,8 @@ mod tests {
             path,
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let metrics = Arc::new(crate::telemetry::Metrics::new());
         let (writer, thread) = Writer::start(conn, settings, metrics).unwrap();
