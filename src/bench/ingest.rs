@@ -301,6 +301,8 @@ async fn in_process_group_commit(
             path,
             max_size_bytes: u64::MAX / 2,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         },
         Arc::new(Metrics::new()),
     )?;

@@ -90,6 +90,8 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
             path: path.clone(),
             max_size_bytes: 8 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         },
         Arc::new(crate::telemetry::Metrics::new()),
     )?;

@@ -83,6 +83,8 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
             path: path.clone(),
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         },
         Arc::new(crate::telemetry::Metrics::new()),
     )?;

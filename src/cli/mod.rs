@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod kpi;
 mod pickups;
 mod print;
 mod staff;
@@ -63,6 +64,8 @@ pub enum Command {
         #[arg(long)]
         card_reader: bool,
     },
+    /// The store's KPIs of a window of local days (KPI.md); read-only.
+    Kpi(kpi::Kpi),
     /// Click-and-collect orders (read-only).
     #[command(subcommand)]
     Pickups(pickups::PickupsCommand),
@@ -310,6 +313,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
+        Command::Kpi(args) => kpi::run(&load()?, args),
         Command::Print(cmd) => print::run(cmd, load),
         Command::Staff(cmd) => {
             let config = load()?;

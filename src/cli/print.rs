@@ -199,6 +199,8 @@ fn print_directly(
         path: config.storage.path.clone(),
         max_size_bytes: config.storage.max_size_bytes(),
         retain_sent_days: config.storage.retain_sent_days,
+        timezone: config.store.tz.clone(),
+        kpi_ingest: true,
     };
     let (writer, thread) = store::Writer::start(db, settings, metrics)?;
     let outcome = rt.block_on(async {

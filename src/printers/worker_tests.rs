@@ -26,6 +26,8 @@ fn start_writer(path: &Path) -> Writer {
         path: path.to_path_buf(),
         max_size_bytes: 1 << 30,
         retain_sent_days: 30,
+        timezone: jiff::tz::TimeZone::UTC,
+        kpi_ingest: true,
     };
     let metrics = Arc::new(crate::telemetry::Metrics::new());
     Writer::start(conn, settings, metrics).unwrap().0

@@ -63,6 +63,8 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             path: config.storage.path.clone(),
             max_size_bytes: config.storage.max_size_bytes(),
             retain_sent_days: config.storage.retain_sent_days,
+            timezone: config.store.tz.clone(),
+            kpi_ingest: true,
         },
         metrics.clone(),
     )?;

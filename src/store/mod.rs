@@ -6,6 +6,8 @@
 //! the functions and write operations defined here.
 
 pub mod kpi_counts;
+pub mod kpi_ingest;
+pub mod kpi_query;
 pub mod meta;
 mod migrations;
 mod open;
@@ -345,6 +347,8 @@ mod tests {
             path,
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let metrics = Arc::new(crate::telemetry::Metrics::new());
         let (writer, thread) = Writer::start(conn, settings, metrics).unwrap();

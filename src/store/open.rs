@@ -350,6 +350,8 @@ mod tests {
             path: path.clone(),
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new());
         let (writer, thread) = crate::store::Writer::start(db, settings, metrics).unwrap();

@@ -192,6 +192,32 @@ pub struct WriterSettings {
     pub path: std::path::PathBuf,
     pub max_size_bytes: u64,
     pub retain_sent_days: u32,
+    /// `store.timezone`: each event's `local_day` and its KPI rollups.
+    pub timezone: jiff::tz::TimeZone,
+    /// Benchmark switch: `false` skips the KPI rollups and facts
+    /// (`store::kpi_ingest`) so that `bench kpi` can measure what they cost
+    /// in the same run. Always `true` in the service, the CLI and the
+    /// tests: without it the KPIs miss the events it let through.
+    pub kpi_ingest: bool,
+}
+
+impl WriterSettings {
+    /// The settings of a database at `path` with the service's defaults
+    /// for everything but the quota, retention and time zone.
+    pub fn new(
+        path: std::path::PathBuf,
+        max_size_bytes: u64,
+        retain_sent_days: u32,
+        timezone: jiff::tz::TimeZone,
+    ) -> WriterSettings {
+        WriterSettings {
+            path,
+            max_size_bytes,
+            retain_sent_days,
+            timezone,
+            kpi_ingest: true,
+        }
+    }
 }
 
 impl Writer {
@@ -238,6 +264,7 @@ impl Writer {
             clock: ClockTracker::default(),
             last_prune: None,
             estimated_since_measure: 0,
+            order_tokens: super::kpi_ingest::OrderTokens::Table,
         };
         state.refresh_size();
         let handle = std::thread::Builder::new()
@@ -445,6 +472,9 @@ pub struct WriteCtx<'a> {
     clock: &'a mut ClockTracker,
     appended: u64,
     unsent_delta: i64,
+    timezone: &'a jiff::tz::TimeZone,
+    kpi_ingest: bool,
+    order_tokens: &'a super::kpi_ingest::OrderTokens,
 }
 
 impl WriteCtx<'_> {
@@ -465,22 +495,25 @@ impl WriteCtx<'_> {
     }
 
     /// Records one event: gives it its id (UUIDv7, kept forever), its
-    /// sequence and its recording time.
+    /// sequence, its recording time and its local day, and maintains the
+    /// KPI rollups and facts it feeds (`kpi_ingest`) in the same
+    /// transaction, so a crash keeps both or neither.
     pub fn append(&mut self, event: &NewEvent) -> Result<Appended, StoreError> {
         let now = SystemTime::now();
         let recorded = time::OffsetDateTime::from(now);
         let recorded_at = format_time(recorded);
-        let time = event
-            .time
-            .map(format_time)
-            .unwrap_or_else(|| recorded_at.clone());
+        let happened = event.time.unwrap_or(recorded);
+        let time = format_time(happened);
+        let at_ms = super::kpi_ingest::at_ms(happened);
+        let local_day = super::kpi_ingest::local_day(at_ms, self.timezone);
         let clockjump = self.clock.observe(now, Instant::now());
         let id = uuid::Uuid::now_v7().to_string();
         let seq = *self.next_seq;
+        let stage = event.event_type.stage.map(|s| s.as_str());
         self.conn()
             .prepare_cached(
-                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data, local_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(rusqlite::params![
                 seq as i64,
@@ -489,10 +522,25 @@ impl WriteCtx<'_> {
                 event.subject,
                 time,
                 recorded_at,
-                event.event_type.stage.map(|s| s.as_str()),
+                stage,
                 clockjump,
                 event.data_json,
+                local_day,
             ])?;
+        if self.kpi_ingest {
+            super::kpi_ingest::ingest(
+                self.conn(),
+                self.order_tokens,
+                &super::kpi_ingest::Ev {
+                    seq: seq as i64,
+                    type_name: event.event_type.name,
+                    stage,
+                    at_ms,
+                    day: &local_day,
+                    data: &event.data,
+                },
+            )?;
+        }
         *self.next_seq += 1;
         self.appended += 1;
         Ok(Appended {
@@ -680,6 +728,8 @@ struct WriterThread {
     last_prune: Option<Instant>,
     /// Bytes estimated for commits since the size was last measured.
     estimated_since_measure: u64,
+    /// Orders' loyalty tokens at a handover: the order table itself.
+    order_tokens: super::kpi_ingest::OrderTokens,
 }
 
 impl WriterThread {
@@ -775,6 +825,9 @@ impl WriterThread {
             clock: &mut self.clock,
             appended: 0,
             unsent_delta: 0,
+            timezone: &self.settings.timezone,
+            kpi_ingest: self.settings.kpi_ingest,
+            order_tokens: &self.order_tokens,
         };
         let mut results: Vec<(Box<dyn WriteOp>, Result<(), StoreError>)> =
             Vec::with_capacity(ops.len());
@@ -1078,6 +1131,8 @@ mod tests {
             path: path.clone(),
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let (writer, thread) =
             Writer::start(conn, settings, Arc::new(crate::telemetry::Metrics::new())).unwrap();
@@ -1143,6 +1198,8 @@ mod tests {
             path: path.clone(),
             max_size_bytes: 1 << 30,
             retain_sent_days: 30,
+            timezone: jiff::tz::TimeZone::UTC,
+            kpi_ingest: true,
         };
         let (writer, thread) = Writer::start_with(
             conn,

@@ -410,6 +410,8 @@ impl Real {
                 path: path.to_owned(),
                 max_size_bytes: 1 << 30,
                 retain_sent_days: 30,
+                timezone: jiff::tz::TimeZone::UTC,
+                kpi_ingest: true,
             },
             Arc::new(Metrics::new()),
         )
