@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod kpi;
 mod pickups;
 mod print;
 mod staff;
@@ -80,6 +81,9 @@ pub enum Command {
     Sync(SyncCommand),
     /// Run the fake central platform (tests, demos, benchmarks; never in a store).
     FakeCentral(crate::fake_central::FakeCentralArgs),
+    /// The store's KPIs: `kpi verify [--rebuild]` checks the rollups
+    /// against the raw events still present.
+    Kpi(kpi::Kpi),
     /// Measure performance on this box; prints a report for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -542,6 +546,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             crate::telemetry::init_logging("info");
             crate::fake_central::run_cli(args).map_err(runtime)
         }
+        Command::Kpi(cmd) => kpi::run(&load()?, cmd),
         Command::Bench(cmd) => {
             crate::bench::execute(cmd, cli.config.as_deref()).map_err(|e| {
                 match e.downcast::<OutputError>() {
