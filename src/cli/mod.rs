@@ -64,6 +64,8 @@ pub enum Command {
         #[arg(long)]
         card_reader: bool,
     },
+    /// The store's KPIs of a window of local days (KPI.md); read-only.
+    Kpi(kpi::Kpi),
     /// Click-and-collect orders (read-only).
     #[command(subcommand)]
     Pickups(pickups::PickupsCommand),
@@ -81,9 +83,6 @@ pub enum Command {
     Sync(SyncCommand),
     /// Run the fake central platform (tests, demos, benchmarks; never in a store).
     FakeCentral(crate::fake_central::FakeCentralArgs),
-    /// The store's KPIs: `kpi verify [--rebuild]` checks the rollups
-    /// against the raw events still present.
-    Kpi(kpi::Kpi),
     /// Measure performance on this box; prints a report for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -314,6 +313,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
+        Command::Kpi(args) => kpi::run(&load()?, args),
         Command::Print(cmd) => print::run(cmd, load),
         Command::Staff(cmd) => {
             let config = load()?;
@@ -546,7 +546,6 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             crate::telemetry::init_logging("info");
             crate::fake_central::run_cli(args).map_err(runtime)
         }
-        Command::Kpi(cmd) => kpi::run(&load()?, cmd),
         Command::Bench(cmd) => {
             crate::bench::execute(cmd, cli.config.as_deref()).map_err(|e| {
                 match e.downcast::<OutputError>() {

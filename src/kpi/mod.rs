@@ -5,9 +5,13 @@
 //! fact tables that `store::kpi_ingest` keeps as events are committed);
 //! this folder does no SQL.
 
+mod build;
 pub mod report;
+pub mod rules;
+pub mod window;
 
 pub use report::*;
+pub use window::local_today;
 
 use crate::store::{ReadConn, StoreError};
 
@@ -20,6 +24,10 @@ pub struct Settings {
     pub tz: jiff::tz::TimeZone,
     /// `[kpi] ready_within_min`.
     pub ready_within_min: u32,
+    /// `pickup.reminder_before_h` in seconds: how far ahead the due list
+    /// looks (the pickup board's `due`), for the ready orders nobody
+    /// reminded.
+    pub reminder_before_s: u64,
 }
 
 impl Settings {
@@ -29,6 +37,7 @@ impl Settings {
             timezone_name: config.store.timezone.clone(),
             tz: config.store.tz.clone(),
             ready_within_min: config.kpi.ready_within_min,
+            reminder_before_s: config.pickup.reminder_before.as_secs(),
         }
     }
 }
@@ -52,14 +61,15 @@ pub enum KpiError {
 
 impl Window {
     /// `from`/`to` as given by the CLI or the API (`YYYY-MM-DD`, `to`
-    /// exclusive); both absent = today so far (`today` is the local date now).
+    /// exclusive); both absent = today so far (`today` is the local date now,
+    /// [`local_today`]); one absent, a bad date, `to` not after `from` or
+    /// more than 400 days: [`KpiError::Window`] saying which.
     pub fn parse(
         from: Option<&str>,
         to: Option<&str>,
         today: jiff::civil::Date,
     ) -> Result<Window, KpiError> {
-        let _ = (from, to, today);
-        todo!("issue 13: kpi::Window::parse (branch i13-query)")
+        Window::parse_impl(from, to, today)
     }
 }
 
@@ -70,8 +80,7 @@ pub fn report(
     window: &Window,
     now: jiff::Timestamp,
 ) -> Result<Report, KpiError> {
-    let _ = (conn, settings, window, now);
-    todo!("issue 13: kpi::report (branch i13-query)")
+    build::report(conn, settings, window, now)
 }
 
 /// The click-and-collect part of `window` (staff tablets).
@@ -81,6 +90,5 @@ pub fn pickups_report(
     window: &Window,
     now: jiff::Timestamp,
 ) -> Result<PickupsReport, KpiError> {
-    let _ = (conn, settings, window, now);
-    todo!("issue 13: kpi::pickups_report (branch i13-query)")
+    build::pickups_report(conn, settings, window, now)
 }

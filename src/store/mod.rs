@@ -6,6 +6,7 @@
 //! the functions and write operations defined here.
 
 pub mod kpi_ingest;
+pub mod kpi_query;
 pub mod kpi_verify;
 pub mod meta;
 mod migrations;
