@@ -8,6 +8,7 @@
 pub mod kpi_counts;
 pub mod kpi_ingest;
 pub mod kpi_query;
+pub mod kpi_verify;
 pub mod meta;
 mod migrations;
 mod open;
