@@ -187,6 +187,10 @@ fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
         ev.seq, ev.day, ev.at_ms, tid, register, total, currency, items, token, order
     ])?;
     if let Some(token) = token {
+        // Identified by its own token: counted here, since `rematch` only
+        // adds the difference to what a row already counted (and a new
+        // row with a token reads as counted).
+        bump(conn, ev.day, "tx_identified", "", 1)?;
         visit(conn, token, ev.day)?;
     }
     rematch(conn, register, ev.at_ms)?;

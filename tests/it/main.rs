@@ -17,6 +17,7 @@ mod cli;
 mod devices;
 mod durability;
 mod fake_central;
+mod kpi;
 mod kpi_api;
 mod kpi_ingest;
 mod pairing;
