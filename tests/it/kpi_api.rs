@@ -541,11 +541,17 @@ async fn the_report_counts_the_one_answer(c: &Counter) {
     assert_eq!(report["pickups"]["outcomes"]["handed_over"], 1);
     let (status, v) = c.till2_staff.call("GET", "/api/v1/kpis", None).await;
     assert_eq!(status, 403, "revenue is not for staff: {v}");
-    let (status, part) = c.till2_staff.call("GET", "/api/v1/kpis/pickups", None).await;
+    let (status, part) = c
+        .till2_staff
+        .call("GET", "/api/v1/kpis/pickups", None)
+        .await;
     assert_eq!(status, 200, "{part}");
     assert_eq!(part["pickups"]["outcomes"]["handed_over"], 1);
     assert!(part.get("sales").is_none(), "{part}");
-    for bad in ["from=2026-13-01&to=2026-13-02", "from=2026-03-02&to=2026-03-01"] {
+    for bad in [
+        "from=2026-13-01&to=2026-13-02",
+        "from=2026-03-02&to=2026-03-01",
+    ] {
         let (status, v) = c
             .manager
             .call("GET", &format!("/api/v1/kpis?{bad}"), None)
