@@ -2,6 +2,13 @@
 //! browsers that cannot set headers on server-sent events, the
 //! `store_edge_session` cookie. Both name a row of the token table; a
 //! revoked token is refused from the next request on.
+//!
+//! Who may call what is each handler's [`Caller::require`] list (admin
+//! always may), so a role gets only what it is listed for: a `manager`
+//! (issue 13) the KPIs, `/session` and `kpis_changed` on the stream; a
+//! `kiosk` feedback answers, `/session` and its register's prompts on the
+//! stream (the README's route table; walked over the whole OpenAPI
+//! document by `tests/it/kpi_api.rs`).
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
