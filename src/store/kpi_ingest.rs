@@ -13,7 +13,7 @@
 //! read anything outside the transaction's connection, or fail an append
 //! for a field a KPI merely lacks (a missing field counts nothing).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -41,40 +41,17 @@ pub struct Ev<'a> {
     pub data: &'a Map<String, Value>,
 }
 
-/// Where an order's loyalty token comes from at its handover: the local
-/// order table (the writer), or a copy of it (verify's scratch database).
-#[derive(Debug, Default)]
-pub enum OrderTokens {
-    #[default]
-    Table,
-    Copied(HashMap<String, String>),
-}
-
-impl OrderTokens {
-    fn get(&self, conn: &Connection, order_id: &str) -> Result<Option<String>, StoreError> {
-        match self {
-            OrderTokens::Table => Ok(conn
-                .prepare_cached(
-                    "SELECT json_extract(document, '$.customer.loyalty_token') FROM pickup_orders WHERE order_id = ?1",
-                )?
-                .query_row([order_id], |r| r.get::<_, Option<String>>(0))
-                .optional()?
-                .flatten()),
-            OrderTokens::Copied(map) => Ok(map.get(order_id).cloned()),
-        }
-    }
-
-    /// Every order's token as the order table holds it now.
-    pub(super) fn copy_from(conn: &Connection) -> Result<OrderTokens, StoreError> {
-        let mut stmt = conn.prepare(
-            "SELECT order_id, json_extract(document, '$.customer.loyalty_token') FROM pickup_orders
-             WHERE json_type(document, '$.customer.loyalty_token') = 'text'",
-        )?;
-        let map = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<HashMap<String, String>, _>>()?;
-        Ok(OrderTokens::Copied(map))
-    }
+/// The loyalty token of an order in the local order table (central's
+/// document: `customer.loyalty_token`), read at its handover.
+fn order_token(conn: &Connection, order_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT json_extract(document, '$.customer.loyalty_token') FROM pickup_orders
+             WHERE order_id = ?1 AND json_type(document, '$.customer.loyalty_token') = 'text'",
+        )?
+        .query_row([order_id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
 }
 
 /// The unix milliseconds of an RFC 3339 time as stored (`format_time`).
@@ -112,7 +89,7 @@ fn feeds_facts(type_name: &str) -> bool {
 
 /// Maintains every rollup and fact of one event. Runs inside the append's
 /// transaction (or verify's scratch transaction).
-pub fn ingest(conn: &Connection, tokens: &OrderTokens, ev: &Ev<'_>) -> Result<(), StoreError> {
+pub fn ingest(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     bump(conn, ev.day, "events", "", 1)?;
     if let Some(stage) = ev.stage {
         bump(conn, ev.day, "stage", stage, 1)?;
@@ -128,7 +105,7 @@ pub fn ingest(conn: &Connection, tokens: &OrderTokens, ev: &Ev<'_>) -> Result<()
         "store.loyalty.identified" => identification(conn, ev),
         "store.product.scanned" => price_check(conn, ev),
         "store.feedback.submitted" => feedback(conn, ev),
-        _ => order_step(conn, tokens, ev),
+        _ => order_step(conn, ev),
     }
 }
 
@@ -513,7 +490,7 @@ fn cross_sell_key(
 }
 
 /// One pickup step: the earliest event of each kind wins its columns.
-fn order_step(conn: &Connection, tokens: &OrderTokens, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn order_step(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     let Some(order_id) = str_field(ev.data, "order_id") else {
         return Ok(());
     };
@@ -571,7 +548,7 @@ fn order_step(conn: &Connection, tokens: &OrderTokens, ev: &Ev<'_>) -> Result<()
                 "outcome_ms",
                 &[&outcome],
             )?;
-            if let Some(token) = tokens.get(conn, order_id)? {
+            if let Some(token) = order_token(conn, order_id)? {
                 conn.prepare_cached(
                     "UPDATE kpi_orders SET customer_token = ?2 WHERE order_id = ?1",
                 )?

@@ -45,7 +45,7 @@ impl Db {
             day: &day,
             data: &data,
         };
-        ingest(self.conn(), &OrderTokens::Table, &ev).unwrap();
+        ingest(self.conn(), &ev).unwrap();
     }
 
     fn n(&self, metric: &str, dim: &str) -> i64 {

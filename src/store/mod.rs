@@ -7,6 +7,7 @@
 
 pub mod kpi_ingest;
 pub mod kpi_query;
+pub mod kpi_verify;
 pub mod meta;
 mod migrations;
 mod open;

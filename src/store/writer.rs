@@ -264,7 +264,6 @@ impl Writer {
             clock: ClockTracker::default(),
             last_prune: None,
             estimated_since_measure: 0,
-            order_tokens: super::kpi_ingest::OrderTokens::Table,
         };
         state.refresh_size();
         let handle = std::thread::Builder::new()
@@ -474,7 +473,6 @@ pub struct WriteCtx<'a> {
     unsent_delta: i64,
     timezone: &'a jiff::tz::TimeZone,
     kpi_ingest: bool,
-    order_tokens: &'a super::kpi_ingest::OrderTokens,
 }
 
 impl WriteCtx<'_> {
@@ -530,7 +528,6 @@ impl WriteCtx<'_> {
         if self.kpi_ingest {
             super::kpi_ingest::ingest(
                 self.conn(),
-                self.order_tokens,
                 &super::kpi_ingest::Ev {
                     seq: seq as i64,
                     type_name: event.event_type.name,
@@ -725,8 +722,6 @@ struct WriterThread {
     last_prune: Option<Instant>,
     /// Bytes estimated for commits since the size was last measured.
     estimated_since_measure: u64,
-    /// Orders' loyalty tokens at a handover: the order table itself.
-    order_tokens: super::kpi_ingest::OrderTokens,
 }
 
 impl WriterThread {
@@ -824,7 +819,6 @@ impl WriterThread {
             unsent_delta: 0,
             timezone: &self.settings.timezone,
             kpi_ingest: self.settings.kpi_ingest,
-            order_tokens: &self.order_tokens,
         };
         let mut results: Vec<(Box<dyn WriteOp>, Result<(), StoreError>)> =
             Vec::with_capacity(ops.len());

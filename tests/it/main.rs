@@ -18,6 +18,7 @@ mod devices;
 mod durability;
 mod fake_central;
 mod kpi;
+mod kpi_ingest;
 mod pairing;
 mod pickup;
 mod pickup_model;
