@@ -541,7 +541,7 @@ fn pickups_of(evs: &[Ev], dv: &Derived, inw: &dyn Fn(i64) -> bool) -> Pickups {
         [("central".to_string(), 0), ("store".to_string(), 0)].into();
     let (mut handed, mut with_sale) = (0, 0);
     for o in dv.orders.values() {
-        if o.received.is_some_and(|t| inw(t)) {
+        if o.received.is_some_and(inw) {
             *by_channel.entry(o.channel.clone()).or_insert(0) += 1;
         }
         if let (Some(r), Some(rd)) = (o.received, o.ready.filter(|&t| inw(t))) {
@@ -568,7 +568,7 @@ fn pickups_of(evs: &[Ev], dv: &Derived, inw: &dyn Fn(i64) -> bool) -> Pickups {
             *cancels.get_mut(by).unwrap() += 1;
         }
         let done = matches!(&o.outcome, Some((k, _, _)) if k != "refused" && k != "no_show");
-        if done && o.handed.is_some_and(|t| inw(t)) {
+        if done && o.handed.is_some_and(inw) {
             handed += 1;
             with_sale += u64::from(o.cross_sell);
         }
