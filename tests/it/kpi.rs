@@ -541,7 +541,7 @@ fn pickups_of(evs: &[Ev], dv: &Derived, inw: &dyn Fn(i64) -> bool) -> Pickups {
         [("central".to_string(), 0), ("store".to_string(), 0)].into();
     let (mut handed, mut with_sale) = (0, 0);
     for o in dv.orders.values() {
-        if o.received.is_some_and(|t| inw(t)) {
+        if o.received.is_some_and(inw) {
             *by_channel.entry(o.channel.clone()).or_insert(0) += 1;
         }
         if let (Some(r), Some(rd)) = (o.received, o.ready.filter(|&t| inw(t))) {
@@ -568,7 +568,7 @@ fn pickups_of(evs: &[Ev], dv: &Derived, inw: &dyn Fn(i64) -> bool) -> Pickups {
             *cancels.get_mut(by).unwrap() += 1;
         }
         let done = matches!(&o.outcome, Some((k, _, _)) if k != "refused" && k != "no_show");
-        if done && o.handed.is_some_and(|t| inw(t)) {
+        if done && o.handed.is_some_and(inw) {
             handed += 1;
             with_sale += u64::from(o.cross_sell);
         }
@@ -828,7 +828,23 @@ fn check_windows(db: &store_edge::store::Db, evs: &[Ev], dv: &Derived, step: &st
     }
 }
 
+/// Fractions to 12 places: serde_json reads printed floats back within an
+/// ulp (without its `float_roundtrip` feature), the CLI's JSON included.
+fn fractions_rounded(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => json!((n.as_f64().unwrap() * 1e12).round() / 1e12),
+        Value::Array(a) => Value::Array(a.iter().map(fractions_rounded).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), fractions_rounded(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn assert_json_eq(got: &Value, want: &Value, what: &str) {
+    let (got, want) = (&fractions_rounded(got), &fractions_rounded(want));
     if got != want {
         let g = serde_json::to_string_pretty(got).unwrap();
         let w = serde_json::to_string_pretty(want).unwrap();
@@ -935,4 +951,78 @@ async fn synthetic_histories_every_kpi_exact_across_dst_midnight_late_events_and
         drop(writer);
         thread.join().unwrap();
     }
+}
+
+/// The real path end to end: a running service in Europe/Berlin takes the
+/// touchpoints and sales over HTTP (arrays, some late), and
+/// `store-edge kpi --json` prints exactly the report counted here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpi_command_of_a_running_service_prints_the_report_counted_independently() {
+    let mut svc = crate::common::Service::new("", "");
+    let text = std::fs::read_to_string(&svc.config)
+        .unwrap()
+        .replace("timezone = \"UTC\"", &format!("timezone = \"{ZONE}\""));
+    std::fs::write(&svc.config, text).unwrap();
+    svc.start().await;
+    let pos = svc.token("pos", "till");
+    let evs = generate(99, 60, 0);
+    let client = crate::common::http();
+    for chunk in evs.chunks(50) {
+        let body: Vec<Value> = chunk
+            .iter()
+            .map(|e| json!({"type": e.ty, "time": time_text(e.at), "data": e.data}))
+            .collect();
+        let r = client
+            .post(svc.url("/api/v1/events"))
+            .bearer_auth(&pos)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+    let dv = derive(&evs);
+    for (from, to) in [
+        (date(2026, 3, 28), date(2026, 3, 31)),
+        (date(2026, 10, 25), date(2026, 10, 26)),
+    ] {
+        let out = svc.cli(&[
+            "kpi",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut got: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        let now: jiff::Timestamp = got["generated_at"].as_str().unwrap().parse().unwrap();
+        let want = serde_json::to_value(expected(&evs, &dv, from, to, now, true)).unwrap();
+        got["generated_at"] = want["generated_at"].clone();
+        assert_json_eq(&got, &want, &format!("kpi --json {from} to {to}"));
+    }
+    let csv = svc.cli(&[
+        "kpi",
+        "--from",
+        "2026-03-29",
+        "--to",
+        "2026-03-30",
+        "--format",
+        "csv",
+    ]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(
+        csv.starts_with("section,metric,dim,value\n") && csv.contains("\nnps,answers,overall,"),
+        "{csv}"
+    );
+    let bad = svc.cli(&["kpi", "--from", "2026-03-29"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "one bound alone is a usage error"
+    );
 }
