@@ -580,26 +580,6 @@ pub fn table_lines(r: &Report) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_uses_the_currency_minor_unit() {
-        assert_eq!(money(123_456, "EUR"), "1234.56 EUR");
-        assert_eq!(money(-5, "EUR"), "-0.05 EUR");
-        assert_eq!(money(1500, "JPY"), "1500 JPY");
-        assert_eq!(money(1_500, "KWD"), "1.500 KWD");
-    }
-
-    #[test]
-    fn csv_fields_with_commas_or_quotes_are_quoted() {
-        assert_eq!(csv_field("till-1"), "till-1");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
-}
-
 /// `kpi verify [--rebuild]`: exit 1 when a day differs.
 fn verify(config: &Config, rebuild: bool, json: bool) -> Result<(), CliError> {
     let conn = store::open_existing(&config.storage.path, &config.store.id)?;
@@ -659,4 +639,24 @@ fn list(days: &[String]) -> String {
     let shown: Vec<&str> = days.iter().take(10).map(String::as_str).collect();
     let more = if days.len() > 10 { ", …" } else { "" };
     format!(": {}{more}", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currency_minor_unit() {
+        assert_eq!(money(123_456, "EUR"), "1234.56 EUR");
+        assert_eq!(money(-5, "EUR"), "-0.05 EUR");
+        assert_eq!(money(1500, "JPY"), "1500 JPY");
+        assert_eq!(money(1_500, "KWD"), "1.500 KWD");
+    }
+
+    #[test]
+    fn csv_fields_with_commas_or_quotes_are_quoted() {
+        assert_eq!(csv_field("till-1"), "till-1");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }

@@ -472,11 +472,11 @@ fn cross_sell_txs(conn: &Connection, order_id: &str) -> Result<Vec<i64>, StoreEr
     Ok(seqs)
 }
 
-/// What decides an order's cross-sell.
-fn cross_sell_key(
-    conn: &Connection,
-    order_id: &str,
-) -> Result<Option<(Option<i64>, Option<String>, Option<String>)>, StoreError> {
+/// What decides an order's cross-sell: handed_ms, outcome, customer_token.
+type CrossSellKey = (Option<i64>, Option<String>, Option<String>);
+
+/// The order's [`CrossSellKey`] now.
+fn cross_sell_key(conn: &Connection, order_id: &str) -> Result<Option<CrossSellKey>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT handed_ms, outcome, customer_token FROM kpi_orders WHERE order_id = ?1",

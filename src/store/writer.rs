@@ -244,7 +244,8 @@ impl Writer {
         // The append path alone (events, idempotency, the KPI ingest's ~30
         // statements) outgrows rusqlite's default cache of 16: a miss
         // re-prepares on every event (bench kpi: 7x slower ingest).
-        db.sql().set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        db.sql()
+            .set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let health = Arc::new(WriterHealth {
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
