@@ -4,6 +4,7 @@
 
 mod drain;
 mod ingest;
+mod kpi;
 mod pickup;
 mod print;
 mod print_jobs;
@@ -32,6 +33,10 @@ pub enum BenchCommand {
     /// byte on a loopback fake TCP printer at 5 jobs/s; memory with 1,000
     /// jobs waiting for paper.
     PrintJobs(print_jobs::PrintJobsArgs),
+    /// KPIs: a store's year and a flagship's 28 days through the writer
+    /// path; the dashboard's report for today, 28 and 365 days; the KPI
+    /// ingest's cost; database size per million events.
+    Kpi(kpi::KpiArgs),
     /// Receipt printing on one core: encoder (receipt template with 20
     /// lines, QR and cut → ESC/POS bytes) and interpreter (the bytes back).
     Print(print::PrintArgs),
@@ -45,5 +50,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Pickup(args) => pickup::run(args),
         BenchCommand::PrintJobs(args) => print_jobs::run(args),
         BenchCommand::Print(args) => print::run(args),
+        BenchCommand::Kpi(args) => kpi::run(args),
     }
 }

@@ -476,10 +476,10 @@ fn cross_sell_txs(conn: &Connection, order_id: &str) -> Result<Vec<i64>, StoreEr
     Ok(seqs)
 }
 
-/// An order's handover time, outcome and customer token.
+/// What decides an order's cross-sell: handed_ms, outcome, customer_token.
 type CrossSellKey = (Option<i64>, Option<String>, Option<String>);
 
-/// What decides an order's cross-sell.
+/// The order's [`CrossSellKey`] now.
 fn cross_sell_key(conn: &Connection, order_id: &str) -> Result<Option<CrossSellKey>, StoreError> {
     Ok(conn
         .prepare_cached(

@@ -182,6 +182,7 @@ impl Scratch {
             conn.execute_batch(step)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.set_prepared_statement_cache_capacity(128);
         conn.execute("ATTACH DATABASE ?1 AS real", [path])?;
         Ok(Scratch { conn })
     }
