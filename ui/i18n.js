@@ -253,6 +253,7 @@ const I18N = {
     askFeedback: 'Kundenfeedback erfragen',
     feedbackAsked: 'Das Feedback-Terminal fragt jetzt.',
     feedbackExistsStaff: 'Zu dieser Bestellung gibt es schon ein Feedback.',
+    feedbackNoKiosk: 'An dieser Kasse ist kein Feedback-Terminal gekoppelt.',
 
     // The customer feedback kiosk (kiosk.js). No staff words here.
     kioskIdleTitle: 'Wie war Ihr Besuch?',
@@ -518,6 +519,7 @@ const I18N = {
     askFeedback: 'Ask for feedback',
     feedbackAsked: 'The kiosk asks now.',
     feedbackExistsStaff: 'This order already has feedback.',
+    feedbackNoKiosk: 'No feedback kiosk is paired at this register.',
 
     kioskIdleTitle: 'How was your visit?',
     kioskIdleTap: 'Tap here – it only takes a moment',

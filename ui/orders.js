@@ -66,8 +66,10 @@ async function askFeedback(orderId) {
     notice(t('feedbackAsked'));
   } catch (e) {
     if (e.handled) return;
-    // 409: the order has its answer already, or cannot be asked about now.
-    toast('error', isFeedbackExists(e) ? t('feedbackExistsStaff') : explain(e));
+    // 409: the order has its answer already, no kiosk serves this
+    // register, or the order cannot be asked about now (the box's words).
+    const noKiosk = e.status === 409 && /no-kiosk$/.test(String((e.problem || {}).type || ''));
+    toast('error', isFeedbackExists(e) ? t('feedbackExistsStaff') : noKiosk ? t('feedbackNoKiosk') : explain(e));
   } finally {
     setBusy(false);
   }
