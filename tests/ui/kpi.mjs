@@ -72,7 +72,7 @@ async function counterAsks(counter, screenshot) {
 async function kioskAnswers(kiosk, screenshot) {
   const q = kiosk.locator(`[data-testid="kiosk-question"][data-context="pickup"][data-order-id="${ORDER_ID}"]`);
   await visible(q);
-  await visible(q.getByText('Abholung'));
+  await visible(q.getByText('Ihre Abholung', { exact: true }));
   await kiosk.getByTestId('score-10').click();
   await kiosk.getByTestId('kiosk-comment').fill(`Meine Karte ${CARD_NUMBER} bitte speichern`);
   await screenshot('kiosk-question', kiosk);
