@@ -103,7 +103,7 @@ async function managerSeesNps(manager, screenshot) {
   if (!shown.includes(NPS_AFTER)) throw new Error(`the NPS card shows ${shown}, not ${NPS_AFTER}`);
   await screenshot('dashboard-nps', manager);
   await manager.getByTestId('lang-toggle').click();
-  await visible(manager.getByText('Net Promoter Score'));
+  await visible(manager.getByRole('heading', { name: 'Net Promoter Score' }));
   await screenshot('dashboard-nps-en', manager);
 }
 
