@@ -435,7 +435,7 @@ fn feedback_rows(svc: &Service) -> Vec<(i64, String, Option<String>, Option<Stri
     let db = svc.db();
     let mut q = db
         .prepare(
-            "SELECT json_extract(data, '$.score'), json_extract(data, '$.context'), json_extract(data, '$.order_id'), json_extract(data, '$.comment') FROM events WHERE type = 'store.feedback.submitted' ORDER BY sequence",
+            "SELECT json_extract(data, '$.score'), json_extract(data, '$.context'), json_extract(data, '$.order_id'), json_extract(data, '$.comment') FROM events WHERE type = 'store.feedback.submitted' ORDER BY seq",
         )
         .expect("query");
     let rows = q
