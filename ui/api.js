@@ -15,6 +15,8 @@ const handlers = {
   streamOpen: () => {}, // the live stream (re)connected: events may have been missed
   order: (_data) => {}, // an `order` event (parsed, or null)
   pass: (_data) => {}, // a `pass` event (parsed, or null)
+  kpisChanged: () => {}, // a `kpis_changed` event (managers): the numbers moved
+  feedbackPrompt: (_data) => {}, // a `feedback_prompt` event (the kiosk of this register)
 };
 
 export function setApiHandlers(h) {
@@ -34,6 +36,8 @@ export async function api(method, path, body, opts = {}) {
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   // The revision the screen shows, so the box refuses acting on stale data.
   if (opts.ifMatch != null) headers['If-Match'] = `"${opts.ifMatch}"`;
+  // The same answer sent again (a lost reply) is recorded once.
+  if (opts.idempotencyKey != null) headers['Idempotency-Key'] = opts.idempotencyKey;
   let resp;
   try {
     resp = await fetch(path, {
@@ -71,6 +75,20 @@ export async function api(method, path, body, opts = {}) {
 }
 
 export const enc = encodeURIComponent;
+
+// Whether the box refused an answer because the order already has one
+// (409, problem type `…:feedback-exists`).
+export function isFeedbackExists(err) {
+  return err.status === 409 && /feedback-exists$/.test(String((err.problem || {}).type || ''));
+}
+
+// A fresh Idempotency-Key (crypto.randomUUID needs a secure context; a
+// tablet on the store network talks plain http).
+export function newIdempotencyKey() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
 export const orderPath = (id, action) => `/api/v1/pickups/${enc(id)}` + (action ? '/' + action : '');
 
 // Known refusals get our translated words; anything else the box's detail.
@@ -109,6 +127,8 @@ export function startLive() {
   };
   es.addEventListener('order', (ev) => handlers.order(parseJson(ev.data)));
   es.addEventListener('pass', (ev) => handlers.pass(parseJson(ev.data)));
+  es.addEventListener('kpis_changed', () => handlers.kpisChanged());
+  es.addEventListener('feedback_prompt', (ev) => handlers.feedbackPrompt(parseJson(ev.data)));
   // `scan` and `device` events are for tills and the admin screen.
 }
 

@@ -1,7 +1,9 @@
-// Staff tablet UI for store-edge: pickup board, picking, hand-over. The
-// entry module: start-up, what live events do, and the wiring of the
-// screens (pairing.js, board.js, order.js, handover.js) into `nav`, the
-// render table and the API's handlers.
+// Staff tablet UI for store-edge: pickup board, picking, hand-over, and the
+// manager dashboard. The entry module: start-up (by the token's role: a
+// manager gets the dashboard, a kiosk its own page kiosk.html), what live
+// events do, and the wiring of the screens (pairing.js, board.js,
+// order.js, handover.js, dashboard.js) into `nav`, the render table and
+// the API's handlers.
 // Plain ES2020 modules, no build step and no external URLs: the files are
 // embedded in the binary (src/api/ui.rs) and the tablet has no internet.
 // All DOM is built with createElement/textContent (dom.js's `h`) so API
@@ -18,6 +20,7 @@ import {
   openHandover, refreshFlowOrder, renderHandover, renderDone, passScanned, openPassOrder,
 } from './handover.js';
 import { pollPrinters, setPrintChanged, decide } from './printers.js';
+import { goDashboard, loadKpis, scheduleKpiReload, renderDashboard } from './dashboard.js';
 
 let bootTimer = null;
 
@@ -34,8 +37,18 @@ async function boot() {
     }
     return;
   }
+  // A kiosk token belongs on the kiosk's own page (kiosk.html).
+  if (S.session && S.session.role === 'kiosk') {
+    location.replace('/ui/kiosk.html');
+    return;
+  }
   storageSet(sessionStorage, STAFF_KEY, null);
   startLive();
+  // A manager sees the dashboard only (no orders, no staff log-in).
+  if (S.session && S.session.role === 'manager') {
+    goDashboard();
+    return;
+  }
   pollSync();
   S.staff = sessionStaff(S.session);
   if (S.staff) goBoard(); else goLogin();
@@ -62,6 +75,10 @@ function onOrderEvent(d) {
 }
 
 function refreshVisible() {
+  if (S.screen === 'dashboard') {
+    loadKpis();
+    return;
+  }
   if (!S.staff) return;
   if (S.screen === 'board') {
     refreshBoard();
@@ -78,11 +95,13 @@ setApiHandlers({
   streamOpen: refreshVisible,
   order: onOrderEvent,
   pass: passScanned,
+  kpisChanged: scheduleKpiReload,
 });
 
 defineScreens({
   pair: renderPair, login: renderLogin, board: renderBoard, detail: renderDetail,
   handover: renderHandover, refuse: renderRefuse, cancel: renderCancel, done: renderDone,
+  dashboard: renderDashboard,
 });
 
 Object.assign(nav, {
@@ -96,6 +115,7 @@ Object.assign(nav, {
   refreshVisible,
   boardChanged: scheduleBoardRefresh,
   printDecide,
+  dashboard: goDashboard,
 });
 
 // The 30 s fallback behind the live stream.

@@ -8,7 +8,7 @@ import { h, $, toast, showError, notice } from './dom.js';
 import { t, tName } from './i18n.js';
 import { api, orderPath, explain } from './api.js';
 import { nav, render, setBusy, stateChip, backButton } from './view.js';
-import { itemCount, pickable, older, doAction } from './orders.js';
+import { itemCount, pickable, older, doAction, askFeedbackButton } from './orders.js';
 
 export function openHandover(order, verifiedBy) {
   const qty = {};
@@ -204,6 +204,7 @@ export function renderDone() {
     h('p', { class: 'big' }, t('order') + ' ' + order.order_id + ' · ' + ((order.customer && order.customer.display_name) || '')),
     h('p', {}, t('handedSummary', handed, total)),
     stateChip(order.state, 'done-state'),
+    h('div', { class: 'done-actions' }, askFeedbackButton(order.order_id)),
     h('button', { class: 'btn btn-primary btn-wide', type: 'button', 'data-testid': 'done-back', onclick: () => nav.board() }, t('toBoard')));
 }
 

@@ -8,7 +8,7 @@ import { h, $, toast, showError, notice } from './dom.js';
 import { t, tName, fmtTime } from './i18n.js';
 import { api, orderPath } from './api.js';
 import { nav, render, stateChip, backButton } from './view.js';
-import { itemCount, older, doAction } from './orders.js';
+import { itemCount, older, doAction, feedbackAskable, askFeedbackButton } from './orders.js';
 
 const ACTIONS = ['start-picking', 'ready', 'handover', 'reminded', 'refuse', 'cancel'];
 const REFUSE_REASONS = ['damaged', 'wrong_item', 'changed_mind', 'other'];
@@ -137,7 +137,10 @@ export function renderDetail() {
         h('div', { class: 'lines' }, lines),
         location)),
     h('div', { class: 'actions', 'data-testid': 'actions' },
-      allowed.length ? ACTIONS.filter((a) => allowed.includes(a)).map((a) => actionButton(o, a)) : h('p', { class: 'muted' }, t('noActions')),
+      allowed.length
+        ? ACTIONS.filter((a) => allowed.includes(a)).map((a) => actionButton(o, a))
+        : feedbackAskable(o) ? null : h('p', { class: 'muted' }, t('noActions')),
+      feedbackAskable(o) ? askFeedbackButton(o.order_id) : null,
       o.location && (o.state === 'ready' || o.state === 'no_show')
         ? h('button', { class: 'btn', type: 'button', 'data-testid': 'print-slip', onclick: () => printSlip(o) }, t('printSlip'))
         : null));

@@ -1,11 +1,12 @@
 // What the order screens (order, hand-over) share: item counts, how much
-// of a line can be handed over, revision order, and one order action with
-// its If-Match and the reload after a 409.
+// of a line can be handed over, revision order, one order action with
+// its If-Match and the reload after a 409, and "ask for feedback" on a
+// handed-over order.
 
 import { S } from './state.js';
-import { toast, showError } from './dom.js';
+import { h, toast, showError, notice } from './dom.js';
 import { t } from './i18n.js';
-import { api, orderPath, explain } from './api.js';
+import { api, orderPath, explain, isFeedbackExists } from './api.js';
 import { nav, setBusy } from './view.js';
 
 export function itemCount(o) {
@@ -38,6 +39,37 @@ export async function doAction(order, name, body) {
       toast('error', explain(e));
     }
     return null;
+  } finally {
+    setBusy(false);
+  }
+}
+
+// Orders the customer collected (all or part): the kiosk may ask about them.
+export function feedbackAskable(order) {
+  return order.state === 'handed_over' || order.state === 'partially_handed_over';
+}
+
+// "Ask for feedback": the box sends a `feedback_prompt` to the kiosk of
+// this tablet's register, which then asks the customer about this order.
+export function askFeedbackButton(orderId) {
+  return h('button', {
+    class: 'btn btn-primary', type: 'button', 'data-testid': 'ask-feedback',
+    onclick: () => askFeedback(orderId),
+  }, t('askFeedback'));
+}
+
+async function askFeedback(orderId) {
+  if (S.busy) return;
+  setBusy(true);
+  try {
+    await api('POST', orderPath(orderId, 'ask-feedback'));
+    notice(t('feedbackAsked'));
+  } catch (e) {
+    if (e.handled) return;
+    // 409: the order has its answer already, no kiosk serves this
+    // register, or the order cannot be asked about now (the box's words).
+    const noKiosk = e.status === 409 && /no-kiosk$/.test(String((e.problem || {}).type || ''));
+    toast('error', isFeedbackExists(e) ? t('feedbackExistsStaff') : noKiosk ? t('feedbackNoKiosk') : explain(e));
   } finally {
     setBusy(false);
   }

@@ -66,6 +66,12 @@ async function loadStaffList() {
 // ---------------------------------------------------------------------------
 
 export function renderPair() {
+  return pairForm(() => nav.boot()); // the cookie is set now
+}
+
+// The pairing form, also on the kiosk's own page (kiosk.js): `onPaired`
+// runs once the box accepted the code and set the session cookie.
+export function pairForm(onPaired) {
   const code = h('input', {
     id: 'pair-code', type: 'text', inputmode: 'numeric', autocomplete: 'off', maxlength: 8,
     pattern: '[0-9]{8}', 'data-testid': 'pair-code', required: true,
@@ -88,7 +94,7 @@ export function renderPair() {
     } finally {
       setBusy(false);
     }
-    nav.boot(); // the cookie is set now
+    onPaired();
   };
   return h('form', { class: 'panel narrow', 'data-testid': 'pair', onsubmit: submit, novalidate: true },
     h('h1', {}, t('pairTitle')),

@@ -30,7 +30,7 @@ export const S = {
   lang: initialLang(),
   session: null, // {role, name, register, staff}
   staff: null, // {id, name} of the box's staff session; the PIN is never kept
-  screen: 'loading', // loading | pair | login | board | detail | handover | refuse | cancel | done
+  screen: 'loading', // loading | pair | login | board | detail | handover | refuse | cancel | done | dashboard
   busy: false,
   login: { staffList: null, selected: null },
   board: { lists: {}, query: '', results: null },
@@ -42,6 +42,8 @@ export const S = {
   boxDown: false,
   pendingPass: null,
   print: { uncertain: [], printers: [] }, // uncertain print jobs, the printers (printers.js)
+  kpi: null, // the dashboard's last numbers: {today, week, month, asOf, offline} (dashboard.js)
+  kpiOffline: false, // the box was unreachable before any numbers arrived
 };
 
 export function sessionStaff(session) {

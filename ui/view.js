@@ -22,6 +22,7 @@ export const nav = {
   refreshVisible: () => {}, // reload what is on screen
   boardChanged: () => {}, // orders changed: reload the board soon
   printDecide: (_jobId, _action) => {}, // reprint or skip an uncertain print job
+  dashboard: () => {}, // the manager dashboard (managers; admin from the top bar)
 };
 
 // Each screen's render function by `S.screen`; app.js adds the screens.
@@ -42,11 +43,18 @@ export function render() {
 function renderTopbar() {
   const bar = $('topbar');
   bar.replaceChildren(
-    h('div', { class: 'brand' }, t('appTitle')),
+    h('div', { class: 'brand' }, S.session && S.session.role === 'manager' ? t('navDashboard') : t('appTitle')),
     h('div', { class: 'who' },
       S.session && S.session.name ? h('span', { class: 'tablet-name' }, t('tablet') + ': ' + S.session.name) : null,
       S.staff ? h('span', { class: 'staff-name', 'data-testid': 'staff-name' }, S.staff.name) : null),
     h('div', { class: 'bar-actions' },
+      // Admin reaches the dashboard from here (a manager sees nothing else).
+      S.session && S.session.role === 'admin'
+        ? h('button', {
+          class: 'btn btn-ghost', type: 'button', 'data-testid': S.screen === 'dashboard' ? 'nav-board' : 'nav-dashboard',
+          onclick: () => (S.screen === 'dashboard' ? nav.boot() : nav.dashboard()),
+        }, S.screen === 'dashboard' ? t('navBoard') : t('navDashboard'))
+        : null,
       S.staff && S.session
         ? h('button', { class: 'btn btn-ghost', type: 'button', 'data-testid': 'logout', onclick: () => nav.logout() }, t('logout'))
         : null,

@@ -1,8 +1,10 @@
 //! The staff tablet web UI, embedded in the binary (the tablet has no
 //! internet and nothing may come from a CDN): `/` leads to `/ui/`.
 //!
-//! The UI is plain ES modules (`ui/app.js` imports the others), loaded
-//! without a bundler. Every file of `ui/` is one row of [`FILES`] and one
+//! The UI is plain ES modules, loaded without a bundler: two pages, each
+//! with its entry module — the staff tablet and manager dashboard
+//! (`index.html`, `ui/app.js`) and the customer feedback kiosk
+//! (`kiosk.html`, `ui/kiosk.js`), which import the others. Every file of `ui/` is one row of [`FILES`] and one
 //! route: the list is written out (nothing reads a directory at run time),
 //! and a test checks that it names every file of `ui/`, so a new module
 //! cannot be forgotten.
@@ -36,6 +38,14 @@ const FILES: &[(&str, &str, &str)] = &[
     ("order.js", include_str!("../../ui/order.js"), JS),
     ("handover.js", include_str!("../../ui/handover.js"), JS),
     ("printers.js", include_str!("../../ui/printers.js"), JS),
+    ("chart.js", include_str!("../../ui/chart.js"), JS),
+    ("dashboard.js", include_str!("../../ui/dashboard.js"), JS),
+    // The customer feedback kiosk: its own page and entry module, which
+    // imports the staff tablet's lower modules (state, dom, i18n, api,
+    // pairing), never a staff screen.
+    ("kiosk.html", include_str!("../../ui/kiosk.html"), HTML),
+    ("kiosk.css", include_str!("../../ui/kiosk.css"), CSS),
+    ("kiosk.js", include_str!("../../ui/kiosk.js"), JS),
 ];
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -209,6 +219,9 @@ mod tests {
         }
     }
 
+    /// Each page of the UI and its entry module.
+    const ENTRIES: &[(&str, &str)] = &[("index.html", "app.js"), ("kiosk.html", "kiosk.js")];
+
     #[test]
     fn ui_modules_say_what_they_are_for_and_import_one_way() {
         let on_disk = ui_dir();
@@ -271,13 +284,35 @@ mod tests {
             }
             path.pop();
         }
+        // The two pages' entry modules together reach every module; the
+        // kiosk's reaches no staff screen.
         let mut reached = BTreeSet::new();
-        visit("app.js", &imports, &mut Vec::new(), &mut reached);
+        for (page, entry) in ENTRIES {
+            visit(entry, &imports, &mut Vec::new(), &mut reached);
+            assert!(
+                on_disk[*page]
+                    .contains(&format!(r#"<script type="module" src="{entry}"></script>"#)),
+                "{page} loads {entry} as a module"
+            );
+        }
         let all: BTreeSet<&str> = modules.keys().copied().collect();
-        assert_eq!(reached, all, "app.js imports every module of ui/");
-        assert!(
-            on_disk["index.html"].contains(r#"<script type="module" src="app.js"></script>"#),
-            "index.html loads app.js as a module"
+        assert_eq!(
+            reached, all,
+            "app.js and kiosk.js import every module of ui/"
         );
+        let mut kiosk = BTreeSet::new();
+        visit("kiosk.js", &imports, &mut Vec::new(), &mut kiosk);
+        for screen in [
+            "board.js",
+            "order.js",
+            "handover.js",
+            "dashboard.js",
+            "printers.js",
+        ] {
+            assert!(
+                !kiosk.contains(screen),
+                "the kiosk page must not load the staff screen {screen}"
+            );
+        }
     }
 }

@@ -12,7 +12,9 @@
 //! and "skip" deciding them, and "print slip again" on a ready order.
 //! The scripts share tests/ui/harness.mjs (Chromium's launch, numbered
 //! screenshots, the failure report). Screenshots go to
-//! target/ui-screenshots/ (printers/ for the second).
+//! target/ui-screenshots/ (printers/ for the second, kpi/ for the third).
+//! The third (issue 13) drives three tablets at once: the manager
+//! dashboard, the counter tablet and the customer feedback kiosk.
 
 use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -371,4 +373,136 @@ async fn the_staff_tablet_shows_paper_out_and_decides_interrupted_prints_in_chro
         "{all}"
     );
     assert!(stdout.matches("screenshot: ").count() >= 3, "{stdout}");
+}
+
+/// A pairing code for a tablet of `role` (on `register`, when given).
+fn pair_code(svc: &Service, role: &str, register: Option<&str>) -> String {
+    let mut args = vec!["tablet", "pair", "--role", role];
+    if let Some(register) = register {
+        args.extend(["--register", register]);
+    }
+    let out = svc.cli(&args);
+    assert!(
+        out.status.success(),
+        "tablet pair --role {role}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A reservation made, picked, made ready and handed over with its code
+/// through the staff API; its order id.
+async fn handed_over_reservation(svc: &Service, staff: &str) -> String {
+    let reservation = json!({"customer": {"display_name": "Jonas B."},
+        "items": [{"sku": "LAMP-1", "name": "Reading lamp", "quantity": 1}]});
+    let (status, r) = call(svc, staff, "/api/v1/reservations", Some(reservation)).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["order_id"].as_str().expect("order id").to_owned();
+    let code = r["code"].as_str().expect("code").to_owned();
+    make_ready(svc, staff, &id).await;
+    let verify = json!({"order_id": id, "code": code});
+    let (status, v) = call(svc, staff, "/api/v1/pickups/verify", Some(verify)).await;
+    assert_eq!(status, 200, "verify: {v}");
+    let handover = json!({"staff_id": "anna", "pin": "4711", "verified_by": "code",
+        "lines": [{"line_id": "1", "quantity_handed": 1}]});
+    let path = format!("/api/v1/pickups/{id}/handover");
+    let (status, h) = call(svc, staff, &path, Some(handover)).await;
+    assert_eq!(status, 200, "handover: {h}");
+    id
+}
+
+/// The 9 answers before the kiosk's: 5 promoters, 2 passives, 2
+/// detractors. With the kiosk's 10 that is 6, 2, 2 of 10: NPS 60 − 20 = 40.
+const NINE_SCORES: [u8; 9] = [10, 9, 10, 9, 10, 8, 7, 3, 6];
+const NPS_AFTER_A_TEN: &str = "40";
+
+async fn post_nine_answers(svc: &Service, kiosk: &str) {
+    let contexts = ["checkout", "service_desk", "pickup"];
+    let events: Vec<Value> = NINE_SCORES
+        .iter()
+        .enumerate()
+        .map(|(i, score)| {
+            json!({"type": "store.feedback.submitted",
+                   "data": {"score": score, "context": contexts[i % 3]}})
+        })
+        .collect();
+    let (status, acks) = call(svc, kiosk, "/api/v1/events", Some(json!(events))).await;
+    assert_eq!(status, 201, "the 9 answers: {acks}");
+}
+
+/// Feedback events as (score, context, order_id, comment).
+fn feedback_rows(svc: &Service) -> Vec<(i64, String, Option<String>, Option<String>)> {
+    let db = svc.db();
+    let mut q = db
+        .prepare(
+            "SELECT json_extract(data, '$.score'), json_extract(data, '$.context'), json_extract(data, '$.order_id'), json_extract(data, '$.comment') FROM events WHERE type = 'store.feedback.submitted' ORDER BY seq",
+        )
+        .expect("query");
+    let rows = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nine_answers_then_the_counter_asks_the_kiosk_answers_and_the_dashboard_shows_nps_in_chromium(
+) {
+    let (root, chromium) = browser();
+    let mut svc = Service::new("", "");
+    svc.write_config("", "[pickup]\ncounter_register = \"counter-1\"\n");
+    add_staff(&svc, "anna", "Anna K.", "4711");
+    let (staff, kiosk) = (
+        svc.token("staff", "back-office"),
+        svc.token("kiosk", "kiosk-api"),
+    );
+    svc.start().await;
+
+    // 1. Before the browser: an order handed over, 9 answers posted.
+    let order_id = handed_over_reservation(&svc, &staff).await;
+    post_nine_answers(&svc, &kiosk).await;
+
+    // 2. Three tablets: manager, kiosk and counter (the last two on the
+    // same register, where the counter's prompt goes).
+    let screenshots = root.join("target/ui-screenshots/kpi");
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let card = "4111 1111 1111 1111";
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("tests/ui/kpi.mjs"))
+        .env("STORE_EDGE_URL", svc.url(""))
+        .env("MANAGER_CODE", pair_code(&svc, "manager", None))
+        .env("KIOSK_CODE", pair_code(&svc, "kiosk", Some("counter-1")))
+        .env("STAFF_CODE", pair_code(&svc, "staff", Some("counter-1")))
+        .env("STAFF_ID", "anna")
+        .env("STAFF_PIN", "4711")
+        .env("ORDER_ID", &order_id)
+        .env("CARD_NUMBER", card)
+        .env("NPS_BEFORE_ANSWERS", NINE_SCORES.len().to_string())
+        .env("NPS_AFTER", NPS_AFTER_A_TEN)
+        .env("SCREENSHOT_DIR", &screenshots)
+        .env("CHROMIUM", chromium);
+    let (ok, stdout) = tokio::task::spawn_blocking(move || run_script(cmd, || {}))
+        .await
+        .expect("node");
+    assert!(ok, "the browser test failed; see the output above and target/ui-screenshots/kpi/failure*.png; service log:\n{}", svc.log_text());
+
+    // 3. The 10th answer is an event, linked to the order the counter
+    // asked about; the refused card number is nowhere.
+    let rows = feedback_rows(&svc);
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    let (score, context, order, comment) = &rows[9];
+    assert_eq!(
+        (*score, context.as_str(), order.as_deref()),
+        (10, "pickup", Some(order_id.as_str()))
+    );
+    assert_eq!(comment.as_deref(), Some("Quick and friendly, thank you!"));
+    let digits: String = card.chars().filter(char::is_ascii_digit).collect();
+    let stored: String = svc
+        .db()
+        .query_row("SELECT group_concat(data, ' ') FROM events", [], |r| {
+            r.get(0)
+        })
+        .expect("events");
+    assert!(!contains_number(stored.as_bytes(), &digits));
+    assert!(!svc.log_text().contains(card));
+    assert!(stdout.matches("screenshot: ").count() >= 7, "{stdout}");
 }
