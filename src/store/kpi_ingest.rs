@@ -13,7 +13,7 @@
 //! read anything outside the transaction's connection, or fail an append
 //! for a field a KPI merely lacks (a missing field counts nothing).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -88,24 +88,26 @@ fn feeds_facts(type_name: &str) -> bool {
 }
 
 /// Maintains every rollup and fact of one event. Runs inside the append's
-/// transaction (or verify's scratch transaction).
-pub fn ingest(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
-    bump(conn, ev.day, "events", "", 1)?;
+/// transaction (or verify's scratch transaction); the facts are written at
+/// once, the rollups' changes go into `ro` for the caller to flush before
+/// it commits.
+pub fn ingest(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
+    ro.add(ev.day, "events", "", 1);
     if let Some(stage) = ev.stage {
-        bump(conn, ev.day, "stage", stage, 1)?;
+        ro.add(ev.day, "stage", stage, 1);
         if let Some(device) = str_field(ev.data, "device_id") {
-            bump(conn, ev.day, "device", device, 1)?;
+            ro.add(ev.day, "device", device, 1);
         }
     }
     if !feeds_facts(ev.type_name) {
         return Ok(());
     }
     match ev.type_name {
-        "store.transaction.completed" => transaction(conn, ev),
-        "store.loyalty.identified" => identification(conn, ev),
-        "store.product.scanned" => price_check(conn, ev),
-        "store.feedback.submitted" => feedback(conn, ev),
-        _ => order_step(conn, ev),
+        "store.transaction.completed" => transaction(conn, ro, ev),
+        "store.loyalty.identified" => identification(conn, ro, ev),
+        "store.product.scanned" => price_check(conn, ro, ev),
+        "store.feedback.submitted" => feedback(conn, ro, ev),
+        _ => order_step(conn, ro, ev),
     }
 }
 
@@ -117,41 +119,79 @@ fn int_field(data: &Map<String, Value>, key: &str) -> Option<i64> {
     data.get(key).and_then(Value::as_i64)
 }
 
-/// Adds `delta` to a daily rollup; a row that falls to 0 is removed, so
-/// the table is the same whatever the order of arrival.
-fn bump(
-    conn: &Connection,
-    day: &str,
-    metric: &str,
-    dim: &str,
-    delta: i64,
-) -> Result<(), StoreError> {
-    if delta == 0 {
-        return Ok(());
+/// The daily rollups' changes (`kpi_daily`) of the events ingested since
+/// the last [`Rollups::flush`], summed in memory: a busy group of events
+/// bumps the same few rows (`events`, the stage, the device) thousands of
+/// times, and one upsert per row and group costs a fraction of one per
+/// event. Nothing in the ingest reads `kpi_daily`, so holding the sums back
+/// until the group's end changes no decision; the writer flushes them in
+/// the group's transaction before its commit (a crash keeps both or
+/// neither) and drops an op's share when the op is rolled back.
+#[derive(Debug, Default)]
+pub struct Rollups {
+    deltas: HashMap<(String, &'static str, String), i64>,
+}
+
+impl Rollups {
+    /// Adds `delta` to a daily rollup.
+    fn add(&mut self, day: &str, metric: &'static str, dim: &str, delta: i64) {
+        if delta != 0 {
+            *self
+                .deltas
+                .entry((day.to_owned(), metric, dim.to_owned()))
+                .or_default() += delta;
+        }
     }
-    conn.prepare_cached(
-        "INSERT INTO kpi_daily (day, metric, dim, n) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (day, metric, dim) DO UPDATE SET n = n + excluded.n",
-    )?
-    .execute(params![day, metric, dim, delta])?;
-    if delta < 0 {
-        conn.prepare_cached(
-            "DELETE FROM kpi_daily WHERE day = ?1 AND metric = ?2 AND dim = ?3 AND n = 0",
-        )?
-        .execute(params![day, metric, dim])?;
+
+    /// Moves `other`'s changes into these (an op's, once it succeeded).
+    pub fn absorb(&mut self, other: &mut Rollups) {
+        if self.deltas.is_empty() {
+            std::mem::swap(&mut self.deltas, &mut other.deltas);
+            return;
+        }
+        for (key, delta) in other.deltas.drain() {
+            *self.deltas.entry(key).or_default() += delta;
+        }
     }
-    Ok(())
+
+    /// Forgets the changes (an op rolled back to its savepoint).
+    pub fn clear(&mut self) {
+        self.deltas.clear();
+    }
+
+    /// Writes the changes into `kpi_daily`: one upsert per row; a row that
+    /// falls to 0 is removed, so the table is the same whatever the order
+    /// of arrival.
+    pub fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        for ((day, metric, dim), delta) in self.deltas.drain() {
+            if delta == 0 {
+                continue;
+            }
+            conn.prepare_cached(
+                "INSERT INTO kpi_daily (day, metric, dim, n) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (day, metric, dim) DO UPDATE SET n = n + excluded.n",
+            )?
+            .execute(params![day, metric, dim, delta])?;
+            if delta < 0 {
+                conn.prepare_cached(
+                    "DELETE FROM kpi_daily WHERE day = ?1 AND metric = ?2 AND dim = ?3 AND n = 0",
+                )?
+                .execute(params![day, metric, dim])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A customer appeared on `day`: a visit when it is a new (customer, day).
-fn visit(conn: &Connection, token: &str, day: &str) -> Result<(), StoreError> {
+fn visit(conn: &Connection, ro: &mut Rollups, token: &str, day: &str) -> Result<(), StoreError> {
     let new = conn
         .prepare_cached("INSERT OR IGNORE INTO kpi_visits (customer_token, day) VALUES (?1, ?2)")?
         .execute(params![token, day])?;
     if new == 0 {
         return Ok(());
     }
-    bump(conn, day, "visits", "", 1)?;
+    ro.add(day, "visits", "", 1);
     conn.prepare_cached(
         "INSERT INTO kpi_customers (customer_token, first_day, last_day) VALUES (?1, ?2, ?2)
          ON CONFLICT (customer_token) DO UPDATE SET
@@ -162,7 +202,7 @@ fn visit(conn: &Connection, token: &str, day: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn transaction(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
     let d = ev.data;
     let (Some(tid), Some(register), Some(total), Some(currency)) = (
         str_field(d, "transaction_id"),
@@ -175,9 +215,9 @@ fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     let items = int_field(d, "item_count").unwrap_or(0);
     let token = str_field(d, "customer_token");
     let order = str_field(d, "pickup_order_id");
-    bump(conn, ev.day, "tx", currency, 1)?;
-    bump(conn, ev.day, "revenue", currency, total)?;
-    bump(conn, ev.day, "items", currency, items)?;
+    ro.add(ev.day, "tx", currency, 1);
+    ro.add(ev.day, "revenue", currency, total);
+    ro.add(ev.day, "items", currency, items);
     conn.prepare_cached(
         "INSERT INTO kpi_tx (seq, day, at_ms, transaction_id, register_id, total_minor, currency,
                              item_count, customer_token, pickup_order_id)
@@ -190,13 +230,14 @@ fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
         // Identified by its own token: counted here, since `rematch` only
         // adds the difference to what a row already counted (and a new
         // row with a token reads as counted).
-        bump(conn, ev.day, "tx_identified", "", 1)?;
-        visit(conn, token, ev.day)?;
+        ro.add(ev.day, "tx_identified", "", 1);
+        visit(conn, ro, token, ev.day)?;
     }
-    rematch(conn, register, ev.at_ms)?;
+    rematch(conn, ro, register, ev.at_ms)?;
     // Silence: this transaction clears what it follows closely enough.
     clear_silent(
         conn,
+        ro,
         "kpi_ident",
         "silent_ident",
         register,
@@ -205,13 +246,14 @@ fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     )?;
     clear_silent(
         conn,
+        ro,
         "kpi_price_check",
         "silent_price_check",
         register,
         ev.at_ms - PRICE_CHECK_SILENT_MS,
         ev.at_ms,
     )?;
-    refresh_tx_cross_sell(conn, ev.seq)?;
+    refresh_tx_cross_sell(conn, ro, ev.seq)?;
     // Orders this transaction makes a cross-sell of.
     let orders: Vec<String> = conn
         .prepare_cached(
@@ -236,8 +278,9 @@ fn transaction(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
 /// `[from, to]` (a transaction at `to` follows them closely enough).
 fn clear_silent(
     conn: &Connection,
+    ro: &mut Rollups,
     table: &str,
-    metric: &str,
+    metric: &'static str,
     register: &str,
     from: i64,
     to: i64,
@@ -251,7 +294,7 @@ fn clear_silent(
         .query_map(params![register, from, to], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for day in days {
-        bump(conn, &day, metric, "", -1)?;
+        ro.add(&day, metric, "", -1);
     }
     Ok(())
 }
@@ -267,7 +310,7 @@ fn tx_within(conn: &Connection, register: &str, from: i64, to: i64) -> Result<bo
         .is_some())
 }
 
-fn identification(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn identification(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
     let Some(token) = str_field(ev.data, "customer_token") else {
         return Ok(());
     };
@@ -282,16 +325,16 @@ fn identification(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     )?
     .execute(params![ev.seq, ev.day, ev.at_ms, register, token, silent])?;
     if silent {
-        bump(conn, ev.day, "silent_ident", "", 1)?;
+        ro.add(ev.day, "silent_ident", "", 1);
     }
-    visit(conn, token, ev.day)?;
+    visit(conn, ro, token, ev.day)?;
     if let Some(register) = register {
-        rematch(conn, register, ev.at_ms)?;
+        rematch(conn, ro, register, ev.at_ms)?;
     }
     Ok(())
 }
 
-fn price_check(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn price_check(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
     if str_field(ev.data, "context") != Some("price_check") {
         return Ok(());
     }
@@ -305,12 +348,12 @@ fn price_check(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
     )?
     .execute(params![ev.seq, ev.day, ev.at_ms, register, silent])?;
     if silent {
-        bump(conn, ev.day, "silent_price_check", "", 1)?;
+        ro.add(ev.day, "silent_price_check", "", 1);
     }
     Ok(())
 }
 
-fn feedback(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn feedback(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
     let (Some(score), Some(context)) = (int_field(ev.data, "score"), str_field(ev.data, "context"))
     else {
         return Ok(());
@@ -334,7 +377,7 @@ fn feedback(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
             str_field(ev.data, "order_id")
         ])?;
     if new == 1 {
-        bump(conn, ev.day, "nps", &format!("{context}:{score}"), 1)?;
+        ro.add(ev.day, "nps", &format!("{context}:{score}"), 1);
     }
     Ok(())
 }
@@ -355,7 +398,12 @@ struct MatchTx {
 /// use identifications before them, which nothing at `from_ms` changes.
 /// In order (the newest transaction, or an identification after the last
 /// one) this is a single look-up.
-fn rematch(conn: &Connection, register: &str, from_ms: i64) -> Result<(), StoreError> {
+fn rematch(
+    conn: &Connection,
+    ro: &mut Rollups,
+    register: &str,
+    from_ms: i64,
+) -> Result<(), StoreError> {
     let mut segment: Vec<MatchTx> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
@@ -410,20 +458,23 @@ fn rematch(conn: &Connection, register: &str, from_ms: i64) -> Result<(), StoreE
         }
         let was = tx.has_token || tx.ident_seq.is_some();
         let now = tx.has_token || ident.is_some();
-        bump(
-            conn,
+        ro.add(
             &tx.day,
             "tx_identified",
             "",
             i64::from(now) - i64::from(was),
-        )?;
+        );
     }
     Ok(())
 }
 
 /// Sets a transaction's cross-sell flag from the orders handed over in the
 /// 30 minutes before it, and its revenue in `cross_sell_revenue`.
-fn refresh_tx_cross_sell(conn: &Connection, tx_seq: i64) -> Result<(), StoreError> {
+fn refresh_tx_cross_sell(
+    conn: &Connection,
+    ro: &mut Rollups,
+    tx_seq: i64,
+) -> Result<(), StoreError> {
     let row: Option<(bool, bool, String, String, i64)> = conn
         .prepare_cached(
             "SELECT t.cross_sell = 1,
@@ -448,13 +499,12 @@ fn refresh_tx_cross_sell(conn: &Connection, tx_seq: i64) -> Result<(), StoreErro
     if was != now {
         conn.prepare_cached("UPDATE kpi_tx SET cross_sell = ?1 WHERE seq = ?2")?
             .execute(params![now, tx_seq])?;
-        bump(
-            conn,
+        ro.add(
             &day,
             "cross_sell_revenue",
             &currency,
             if now { total } else { -total },
-        )?;
+        );
     }
     Ok(())
 }
@@ -490,7 +540,7 @@ fn cross_sell_key(conn: &Connection, order_id: &str) -> Result<Option<CrossSellK
 }
 
 /// One pickup step: the earliest event of each kind wins its columns.
-fn order_step(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
+fn order_step(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), StoreError> {
     let Some(order_id) = str_field(ev.data, "order_id") else {
         return Ok(());
     };
@@ -583,7 +633,7 @@ fn order_step(conn: &Connection, ev: &Ev<'_>) -> Result<(), StoreError> {
         let new_txs = cross_sell_txs(conn, order_id)?;
         let affected: BTreeSet<i64> = old_txs.into_iter().chain(new_txs.iter().copied()).collect();
         for seq in affected {
-            refresh_tx_cross_sell(conn, seq)?;
+            refresh_tx_cross_sell(conn, ro, seq)?;
         }
         conn.prepare_cached("UPDATE kpi_orders SET cross_sell = ?2 WHERE order_id = ?1")?
             .execute(params![order_id, !new_txs.is_empty()])?;

@@ -45,7 +45,9 @@ impl Db {
             day: &day,
             data: &data,
         };
-        ingest(self.conn(), &ev).unwrap();
+        let mut rollups = Rollups::default();
+        ingest(self.conn(), &mut rollups, &ev).unwrap();
+        rollups.flush(self.conn()).unwrap();
     }
 
     fn n(&self, metric: &str, dim: &str) -> i64 {

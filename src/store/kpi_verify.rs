@@ -206,6 +206,7 @@ impl Scratch {
         // Raw events present per day, by the day stored with them.
         let mut present: HashMap<String, i64> = HashMap::new();
         let mut replayed = 0u64;
+        let mut rollups = kpi_ingest::Rollups::default();
         {
             let mut set_day = c.prepare("UPDATE real.events SET local_day = ?1 WHERE seq = ?2")?;
             let mut stmt = c.prepare(
@@ -238,6 +239,7 @@ impl Scratch {
                     .map_err(|e| StoreError::invalid(format!("event {seq}: its data"), e))?;
                 kpi_ingest::ingest(
                     c,
+                    &mut rollups,
                     &Ev {
                         seq,
                         type_name: &type_name,
@@ -249,10 +251,12 @@ impl Scratch {
                 )?;
                 replayed += 1;
                 if replayed % 100_000 == 0 {
+                    rollups.flush(c)?;
                     progress(replayed, total as u64);
                 }
             }
         }
+        rollups.flush(c)?;
         progress(replayed, total as u64);
         // Complete days: the `events` rollup kept equals the events present.
         let mut kept_events: HashMap<String, i64> = HashMap::new();

@@ -480,6 +480,10 @@ pub struct WriteCtx<'a> {
     unsent_delta: i64,
     timezone: &'a jiff::tz::TimeZone,
     kpi_ingest: bool,
+    /// The KPI rollups' changes of the current op (dropped when it rolls back).
+    op_rollups: super::kpi_ingest::Rollups,
+    /// Those of the group's committed ops, flushed before the commit.
+    rollups: super::kpi_ingest::Rollups,
 }
 
 impl WriteCtx<'_> {
@@ -534,7 +538,8 @@ impl WriteCtx<'_> {
             ])?;
         if self.kpi_ingest {
             super::kpi_ingest::ingest(
-                self.conn(),
+                self.conn.sql(),
+                &mut self.op_rollups,
                 &super::kpi_ingest::Ev {
                     seq: seq as i64,
                     type_name: event.event_type.name,
@@ -829,6 +834,8 @@ impl WriterThread {
             unsent_delta: 0,
             timezone: &self.settings.timezone,
             kpi_ingest: self.settings.kpi_ingest,
+            op_rollups: Default::default(),
+            rollups: Default::default(),
         };
         let mut results: Vec<(Box<dyn WriteOp>, Result<(), StoreError>)> =
             Vec::with_capacity(ops.len());
@@ -881,24 +888,36 @@ impl WriterThread {
                 *ctx.next_seq = seq_at_op;
                 ctx.appended = appended_at_op;
                 ctx.unsent_delta = unsent_at_op;
+                ctx.op_rollups.clear();
             } else {
                 used = used.saturating_add(estimate);
+                let WriteCtx {
+                    op_rollups,
+                    rollups,
+                    ..
+                } = &mut ctx;
+                rollups.absorb(op_rollups);
             }
             results.push((op, outcome));
         }
         let appended = ctx.appended;
         let unsent_delta = ctx.unsent_delta;
         let last_seq = *ctx.next_seq - 1;
-        let committed = if appended > 0 {
-            tx.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
-                [last_seq.to_string()],
-            )
-            .map_err(StoreError::from)
-            .and_then(|_| tx.commit().map_err(StoreError::from))
-        } else {
-            tx.commit().map_err(StoreError::from)
-        };
+        let mut rollups = std::mem::take(&mut ctx.rollups);
+        // The rollups of the group's events go in with them (a failure here
+        // drops the transaction: nobody is acknowledged).
+        let committed = rollups.flush(&tx).and_then(|()| {
+            if appended > 0 {
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
+                    [last_seq.to_string()],
+                )
+                .map_err(StoreError::from)
+                .and_then(|_| tx.commit().map_err(StoreError::from))
+            } else {
+                tx.commit().map_err(StoreError::from)
+            }
+        });
         match committed {
             Ok(()) => {
                 self.health.last_seq.store(last_seq, Ordering::Relaxed);
@@ -1272,6 +1291,74 @@ mod tests {
         assert!(stored.starts_with('['), "{stored}");
         drop(writer);
         thread.join().unwrap();
+    }
+
+    async fn await_all(replies: Vec<Reply<()>>) -> Vec<Result<(), StoreError>> {
+        let mut out = Vec::new();
+        for rx in replies {
+            out.push(rx.await.unwrap());
+        }
+        out
+    }
+
+    /// The KPI rollups of a group are summed in memory and written just
+    /// before its commit: an op that fails after appending leaves none of
+    /// its events in them, and the ops around it in the same group count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rolled_back_op_leaves_nothing_in_the_rollups_of_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        std::fs::write(&gate, b"").unwrap();
+        let hooks = TestHooks {
+            capacity: Some(8),
+            gate: Some(gate.clone()),
+        };
+        let (writer, thread, path) = fresh(dir.path(), hooks);
+        // Submitted in this order: a good op, one that fails after
+        // appending, a good one after it (so a leftover of the failed op
+        // would be carried into the third's share).
+        let op = |n: usize, fail: bool| {
+            fn_op(1, move |ctx: &mut WriteCtx<'_>| {
+                for _ in 0..n {
+                    for e in feedback() {
+                        ctx.append(&e)?;
+                    }
+                }
+                if fail {
+                    return Err(StoreError::Conflict("rolled back".into()));
+                }
+                Ok(())
+            })
+        };
+        let mut replies = Vec::new();
+        for (n, fail) in [(2, false), (3, true), (1, false)] {
+            let (op, rx) = op(n, fail);
+            writer.submit(op).await.unwrap();
+            replies.push(rx);
+        }
+        std::fs::remove_file(&gate).unwrap();
+        let results: Vec<_> = await_all(replies).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(results[1], Err(StoreError::Conflict(_))),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        drop(writer);
+        thread.join().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM events"), 3);
+        assert_eq!(
+            count("SELECT coalesce(sum(n), 0) FROM kpi_daily WHERE metric = 'events'"),
+            3
+        );
+        assert_eq!(
+            count("SELECT coalesce(sum(n), 0) FROM kpi_daily WHERE metric = 'nps'"),
+            3
+        );
+        assert_eq!(count("SELECT count(*) FROM kpi_feedback"), 3);
     }
 
     /// With the writer held (a stalled disk) and its queue full, a
