@@ -39,14 +39,24 @@ pub struct PrintJobsArgs {
     pub backlog: usize,
 }
 
-/// A receipt of about 20 lines (the size of a typical till receipt).
-fn receipt(i: usize) -> String {
+/// A receipt of about 20 lines (the size of a typical till receipt), as a
+/// free document.
+fn receipt_document(i: usize) -> serde_json::Value {
     let mut blocks = vec![json!({"kind": "text", "text": format!("Beleg {i:06}"), "bold": true})];
     for line in 0..18 {
         blocks.push(json!({"kind": "columns", "left": format!("Artikel {line:02} Größe M"), "right": "12,50 €"}));
     }
     blocks.push(json!({"kind": "cut"}));
-    json!({ "blocks": blocks }).to_string()
+    json!({ "blocks": blocks })
+}
+
+/// The receipt as the queue stores a job (`printing::job::Content`, what
+/// `POST /api/v1/print-jobs` stores for a free document).
+fn receipt(i: usize) -> String {
+    crate::printing::job::Content::Document {
+        document: receipt_document(i),
+    }
+    .to_json()
 }
 
 async fn enqueue(writer: &Writer, wake: &Wake, document: String) -> anyhow::Result<()> {
@@ -92,7 +102,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     // Every receipt encodes to the same length (the number is fixed-width).
     eprintln!("[0/2] the limit: one FULL commit of one row on the same disk ...");
     let full_commit_ms = super::ingest::raw_single_commit(&dir, 300)? * 1000.0;
-    let doc: Document = serde_json::from_str(&receipt(0))?;
+    let doc: Document = serde_json::from_value(receipt_document(0))?;
     let job_len = encode(&doc, profile, profile.default_page)?.len();
     let result = rt.block_on(async {
         let fake = FakePrinter::start(false).await?;
@@ -130,6 +140,8 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             enqueue(&writer, &wake, receipt(i)).await?;
             let want = (i + 1) * job_len;
+            // One deadline per job, whatever else the printer receives.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             loop {
                 let changed = fake.changed.notified();
                 tokio::pin!(changed);
@@ -137,9 +149,12 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
                 if fake.received_len() >= want {
                     break;
                 }
-                tokio::time::timeout(Duration::from_secs(30), changed)
+                tokio::time::timeout_at(deadline, changed)
                     .await
-                    .map_err(|_| anyhow::anyhow!("job {i} did not arrive within 30 s"))?;
+                    .map_err(|_| anyhow::anyhow!(
+                        "job {i} did not arrive within 30 s (its state and reason: the print_jobs table of {})",
+                        path.display()
+                    ))?;
             }
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         }
