@@ -34,6 +34,8 @@ pub enum LogoError {
         "the logo is {width} x {height} pixels; at most {MAX_SOURCE_PIXELS} x {MAX_SOURCE_PIXELS} are read"
     )]
     TooLarge { width: u32, height: u32 },
+    #[error("the logo is not a PNG file we can read: {0}")]
+    BadPalette(&'static str),
 }
 
 /// `png` bytes as a raster block for `profile`'s paper.
@@ -69,6 +71,7 @@ fn decode_grey(png: &[u8]) -> Result<Grey, LogoError> {
     if width > MAX_SOURCE_PIXELS || height > MAX_SOURCE_PIXELS {
         return Err(LogoError::TooLarge { width, height });
     }
+    check_palette(reader.info())?;
     let size = reader
         .output_buffer_size()
         .ok_or(LogoError::TooLarge { width, height })?;
@@ -100,6 +103,29 @@ fn decode_grey(png: &[u8]) -> Result<Grey, LogoError> {
         height,
         levels,
     })
+}
+
+/// The `png` crate (0.18) trusts PLTE and tRNS lengths and panics on a
+/// palette that is not whole RGB triples (found by the `print_logo` fuzz
+/// target): the PNG spec makes both an error, so they are refused here,
+/// before any pixel is expanded.
+fn check_palette(info: &png::Info) -> Result<(), LogoError> {
+    let Some(palette) = info.palette.as_deref() else {
+        return Ok(());
+    };
+    if palette.len() % 3 != 0 || palette.is_empty() || palette.len() > 256 * 3 {
+        return Err(LogoError::BadPalette(
+            "its palette (PLTE) is not 1 to 256 whole RGB entries",
+        ));
+    }
+    if info.trns.as_deref().is_some_and(|t| t.len() > palette.len() / 3)
+        && info.color_type == png::ColorType::Indexed
+    {
+        return Err(LogoError::BadPalette(
+            "its transparency (tRNS) has more entries than its palette",
+        ));
+    }
+    Ok(())
 }
 
 /// The printed size: at most `dots` wide and `MAX_HEIGHT` high, the
@@ -374,5 +400,18 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("100000 x 100000"), "{err}");
+    }
+
+    /// The `print_logo` fuzz crash: an indexed 4 x 2 picture whose PLTE is
+    /// 38 bytes (12 and 2/3 entries) made the png crate index past a slice.
+    #[test]
+    fn a_palette_of_broken_triples_is_refused_not_a_panic() {
+        let crash = "89504e470d0a1a0a0000000d494844520000000400000002080300000048768d5100000026504c5445000000ffffffe6d9a59fdd0053ff00e5b7304a0000ffffffa5d99fdd0000000274524e5300000274523d5300000e49444154789c63c0000442100100001c0005f9b6cd580000000049454e44ae426082";
+        let bytes: Vec<u8> = (0..crash.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&crash[i..i + 2], 16).expect("hex"))
+            .collect();
+        let err = logo(&bytes, profile("generic_58")).expect_err("refused");
+        assert!(err.to_string().contains("PLTE"), "{err}");
     }
 }
