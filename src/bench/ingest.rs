@@ -353,16 +353,28 @@ impl Server {
     }
 
     fn start(dir: &Path) -> anyhow::Result<Server> {
+        Server::start_with(dir, "pos", |config, port| {
+            write_plain_config(config, dir, port)
+        })
+    }
+
+    /// Writes a config with `write(config, port)`, creates a token of
+    /// `role` and starts the service on it, ready.
+    pub(super) fn start_with(
+        dir: &Path,
+        role: &str,
+        write: impl FnOnce(&Path, u16) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let config = dir.join("bench.toml");
-        write_plain_config(&config, dir, port)?;
+        write(&config, port)?;
         let exe = std::env::current_exe()?;
         let out = Command::new(&exe)
             .arg("--config")
             .arg(&config)
-            .args(["token", "create", "--role", "pos", "--name", "bench"])
+            .args(["token", "create", "--role", role, "--name", "bench"])
             .output()?;
         if !out.status.success() {
             bail!(

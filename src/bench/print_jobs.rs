@@ -1,28 +1,21 @@
-//! `store-edge bench print-jobs`: the print queue's running part, in
-//! process, through the real writer, the real printer worker and a fake
-//! TCP printer on loopback that answers `DLE EOT`. Job latency from the
-//! enqueue (as the API's handle does it: one writer op, then a ring) to the
-//! printer's receipt of the job's last byte, at a steady rate; then the
-//! resident memory with a backlog of queued jobs waiting for paper.
+//! `store-edge bench print-jobs`: the whole print path of a running
+//! service. A real `store-edge run` (its own process, API on a free
+//! loopback port, one `tcp` printer) prints to a fake TCP printer on
+//! loopback that answers `DLE EOT` like a real one. Job latency from the
+//! `POST /api/v1/printers/{id}/jobs` to the printer's receipt of the job's
+//! last byte, at a steady rate; then the service's resident memory with a
+//! backlog of jobs posted while the paper is out.
 
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::ingest::fresh_dir;
-use crate::devices::{PrinterConfig, PrinterTransport};
+use super::ingest::{fresh_dir, Server};
 use crate::printers::fake_printer::FakePrinter;
-use crate::printers::registry::Registry;
-use crate::printers::worker::Printers;
-use crate::printers::Wake;
 use crate::printing::{encode, Document, Profile};
-use crate::store::print_jobs::{self, NewJob};
-use crate::store::{self, ReadPool, Writer, WriterSettings};
 use crate::telemetry::out::outln;
-
 #[derive(Debug, clap::Args)]
 pub struct PrintJobsArgs {
     /// Working directory.
@@ -50,87 +43,62 @@ fn receipt_document(i: usize) -> serde_json::Value {
     json!({ "blocks": blocks })
 }
 
-/// The receipt as the queue stores a job (`printing::job::Content`, what
-/// `POST /api/v1/print-jobs` stores for a free document).
-fn receipt(i: usize) -> String {
-    crate::printing::job::Content::Document {
-        document: receipt_document(i),
-    }
-    .to_json()
+/// The service's config: one `tcp` printer at the fake printer, the API
+/// on `port`, the database in `dir`.
+fn write_config(config: &Path, dir: &Path, port: u16, printer: &str) -> anyhow::Result<()> {
+    std::fs::write(
+        config,
+        format!(
+            "[store]\nid = \"bench\"\n[storage]\npath = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[devices]]\nid = \"bench\"\nkind = \"printer\"\ntransport = \"tcp\"\naddress = \"{printer}\"\nprofile = \"epson_tm_t20\"\n\
+             [log]\nlevel = \"warn\"\n",
+            dir.join("store-edge.db").display()
+        ),
+    )?;
+    Ok(())
 }
 
-async fn enqueue(writer: &Writer, wake: &Wake, document: String) -> anyhow::Result<()> {
-    writer
-        .run(0, move |ctx| {
-            print_jobs::enqueue(
-                ctx,
-                &NewJob {
-                    printer_id: "bench",
-                    document_kind: "receipt",
-                    document: &document,
-                    token_hash: None,
-                    idempotency: None,
-                    now: time::OffsetDateTime::now_utc().unix_timestamp(),
-                },
-            )
-        })
+/// Posts receipt `i` as a `pos` till does.
+async fn post(http: &reqwest::Client, server: &Server, i: usize) -> anyhow::Result<()> {
+    let response = http
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/printers/bench/jobs",
+            server.port
+        ))
+        .bearer_auth(&server.token)
+        .json(&receipt_document(i))
+        .send()
         .await?;
-    wake.ring();
+    let status = response.status();
+    if !status.is_success() {
+        bail!(
+            "POST job {i}: {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
     Ok(())
 }
 
 pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     let dir = fresh_dir(&args.dir, "print-jobs")?;
-    let path = dir.join("print.db");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let conn = store::open_for_writing(&path, "bench")?;
-    let (writer, thread) = Writer::start(
-        conn,
-        WriterSettings {
-            path: path.clone(),
-            max_size_bytes: 1 << 30,
-            retain_sent_days: 30,
-            timezone: jiff::tz::TimeZone::UTC,
-            kpi_ingest: true,
-        },
-        Arc::new(crate::telemetry::Metrics::new()),
-    )?;
     let profile = Profile::by_name("epson_tm_t20").ok_or_else(|| anyhow::anyhow!("profile"))?;
-    // Every receipt encodes to the same length (the number is fixed-width).
     eprintln!("[0/2] the limit: one FULL commit of one row on the same disk ...");
     let full_commit_ms = super::ingest::raw_single_commit(&dir, 300)? * 1000.0;
+    // Every receipt encodes to the same length (the number is fixed-width).
     let doc: Document = serde_json::from_value(receipt_document(0))?;
     let job_len = encode(&doc, profile, profile.default_page)?.len();
     let result = rt.block_on(async {
         let fake = FakePrinter::start(false).await?;
-        let wake = Wake::default();
-        let printer = PrinterConfig {
-            id: "bench".into(),
-            register: None,
-            profile,
-            code_page: profile.default_page,
-            logo: None,
-            drawer: false,
-            transport: PrinterTransport::Tcp {
-                address: fake.address.clone(),
-            },
-        };
-        let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-        Printers {
-            writer: writer.clone(),
-            readers: ReadPool::new(&path),
-            wake: wake.clone(),
-            live: crate::live::Live::new(),
-            registry: Registry::default(),
-            printing: Default::default(),
-        }
-        .start(std::slice::from_ref(&printer), &tasks, &cancel)
-        .await?;
+        let server = Server::start_with(&dir, "pos", |config, port| {
+            write_config(config, &dir, port, &fake.address)
+        })?;
+        let http = reqwest::Client::new();
 
-        eprintln!("[1/2] {} jobs at {}/s ...", args.jobs, args.rate);
+        eprintln!("[1/2] {} jobs at {}/s through HTTP ...", args.jobs, args.rate);
         let mut latencies = Vec::with_capacity(args.jobs);
         let gap = Duration::from_secs_f64(1.0 / args.rate);
         let mut next = Instant::now();
@@ -138,7 +106,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
             tokio::time::sleep_until(next.into()).await;
             next += gap;
             let started = Instant::now();
-            enqueue(&writer, &wake, receipt(i)).await?;
+            post(&http, &server, i).await?;
             let want = (i + 1) * job_len;
             // One deadline per job, whatever else the printer receives.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -152,32 +120,32 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
                 tokio::time::timeout_at(deadline, changed)
                     .await
                     .map_err(|_| anyhow::anyhow!(
-                        "job {i} did not arrive within 30 s (its state and reason: the print_jobs table of {})",
-                        path.display()
+                        "job {i} did not arrive within 30 s (its state and reason: GET /api/v1/print-jobs, or the print_jobs table in {})",
+                        dir.display()
                     ))?;
             }
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         }
 
-        eprintln!("[2/2] {} jobs waiting for paper ...", args.backlog);
+        eprintln!("[2/2] {} jobs posted while the paper is out ...", args.backlog);
         fake.set_paper_out(true);
         // Two polls: the worker has seen the paper out.
         tokio::time::sleep(crate::printers::worker::POLL * 2).await;
-        let rss_before = crate::telemetry::memory_kib().map_or(0, |m| m.1);
+        let rss_before = server.memory_kib()?.1;
         for i in 0..args.backlog {
-            enqueue(&writer, &wake, receipt(args.jobs + i)).await?;
+            post(&http, &server, args.jobs + i).await?;
+            if (i + 1) % 250 == 0 {
+                eprintln!("      {} of {}", i + 1, args.backlog);
+            }
         }
         tokio::time::sleep(crate::printers::worker::POLL * 3).await;
-        let rss_after = crate::telemetry::memory_kib().map_or(0, |m| m.1);
+        let rss_after = server.memory_kib()?.1;
         let printed_meanwhile = fake.received_len() - args.jobs * job_len;
-        cancel.cancel();
-        tasks.close();
-        tasks.wait().await;
+        drop(server);
         anyhow::Ok((latencies, rss_before, rss_after, printed_meanwhile))
     });
-    drop(writer);
-    let _ = thread.join();
-    let (latencies, rss_before, rss_after, printed_meanwhile) = result?;
+    let (latencies, rss_before, rss_after, printed_meanwhile) =
+        result.context("bench print-jobs")?;
     let (p50, p99) = super::pickup::quantiles(latencies.clone());
     let max = latencies.iter().copied().fold(0.0, f64::max);
     outln!("# store-edge bench print-jobs")?;
@@ -185,7 +153,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
     outln!("| measurement | value |")?;
     outln!("|---|---|")?;
     outln!(
-        "| job latency, enqueue → last byte at the printer ({} jobs of {} bytes at {}/s) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
+        "| job latency, `POST` → last byte at the printer ({} jobs of {} bytes at {}/s, `store-edge run` over loopback HTTP and TCP) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
         latencies.len(),
         job_len,
         args.rate,
@@ -199,7 +167,7 @@ pub fn run(args: PrintJobsArgs) -> anyhow::Result<()> {
         2.0 * full_commit_ms
     )?;
     outln!(
-        "| resident memory (VmRSS) before / with {} jobs queued, paper out | {} KiB / {} KiB |",
+        "| the service's resident memory (VmRSS) before / with {} jobs queued, paper out | {} KiB / {} KiB |",
         args.backlog,
         rss_before,
         rss_after
