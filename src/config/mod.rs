@@ -749,6 +749,15 @@ impl Resolver<'_> {
                 "1 to 64 characters of A-Z a-z 0-9 _ -",
             ));
         }
+        if id.get_ref() == PLACEHOLDER_STORE_ID {
+            return Err(self.err(
+                id,
+                "store.id",
+                format!("{:?}", id.get_ref()),
+                "the placeholder of the package's config: set `id` in [store] to this store's id at central \
+                 (1 to 64 characters of A-Z a-z 0-9 _ -, e.g. \"berlin-mitte-01\"), then run `store-edge config check` again",
+            ));
+        }
         let tz = &raw.store.timezone;
         let zone = timezone(tz.get_ref()).ok_or_else(|| {
             self.err(
@@ -946,6 +955,11 @@ impl Resolver<'_> {
     }
 }
 
+/// The store id the package's config ships with (packaging/store-edge.toml):
+/// refused, so that a freshly installed box does not start until IT has set
+/// the store's real id.
+pub const PLACEHOLDER_STORE_ID: &str = "CHANGE-ME";
+
 /// `[A-Za-z0-9_-]{1,64}`, the store id pattern of the central contract.
 pub fn is_store_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
@@ -1125,6 +1139,18 @@ mod tests {
             parse("[store]\nid = \"a\"\ntimezone = \"Mars/Olympus\"\n[storage]\npath = \"/x\"\n")
                 .unwrap_err();
         assert!(e.contains("`store.timezone`"), "{e}");
+    }
+
+    #[test]
+    fn the_placeholder_store_id_is_refused_saying_what_to_set() {
+        let e = parse("[store]\nid = \"CHANGE-ME\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/etc/store-edge/store-edge.toml:2: `store.id` = \"CHANGE-ME\""),
+            "{e}"
+        );
+        assert!(e.contains("set `id` in [store] to this store's id at central"), "{e}");
+        // Only the placeholder itself: an id that merely looks alike is a real id.
+        parse("[store]\nid = \"change-me\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap();
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod fake_central;
 mod kpi;
 mod kpi_api;
 mod kpi_ingest;
+mod package;
 mod pairing;
 mod pickup;
 mod pickup_model;
