@@ -14,6 +14,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 pkg-config --exists libusb-1.0 2>/dev/null || need+=(libusb-1.0-0-dev pkg-config)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The package test (tests/it/package.rs): lintian on the .deb, a Debian
+# root made by mmdebstrap to install it into.
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -29,8 +33,16 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
 command -v node >/dev/null 2>&1 || { echo "Node.js 20 is needed for the tablet UI test" >&2; exit 1; }
 npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 
+# cargo-deb builds the .deb from the release binary below (`cargo deb
+# --no-build`, in tests/it/package.rs), so the binary is built once.
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing cargo-deb" >&2
+  cargo install cargo-deb --locked
+fi
+
 # The memory tests measure the release binary (debug builds use several
-# times the memory); build it here, visibly, rather than inside a test.
+# times the memory), and the package test packs it; build it here, visibly,
+# rather than inside a test.
 echo "building the release binary for the memory tests" >&2
 cargo build --release --locked --bin store-edge
 

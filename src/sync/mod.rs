@@ -258,7 +258,9 @@ pub async fn start(
     let settings = config.sync.clone();
     let client =
         client::CentralClient::new(&url, &config.store.id, &token, settings.request_timeout)
-            .map_err(|e| SyncError::Client(e.to_string()))?;
+            // The cause is in the sources (e.g. no CA certificates on the
+            // box: the package depends on ca-certificates for this).
+            .map_err(|e| SyncError::Client(crate::telemetry::error_chain(&e)))?;
     let ctx = SyncContext {
         store_id: config.store.id.clone(),
         source: crate::events::source_of(&config.store.id).into(),

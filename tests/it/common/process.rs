@@ -11,8 +11,7 @@ use super::{BIN, DEADLINE};
 /// first run of a test that needs it takes minutes): what a store runs, for
 /// the tests that measure memory; an unoptimised binary maps twice the code.
 pub fn release_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let out = cargo()
         .args(["build", "--release", "--locked", "--bin", "store-edge"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -35,6 +34,37 @@ pub fn release_bin() -> PathBuf {
         release.display()
     );
     release
+}
+
+/// Cargo as a shell would run it: without the variables `cargo test` sets
+/// for the test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …). ring's
+/// build script reruns when those differ from the last build's, so a
+/// `cargo build --release` from a test with them rebuilt ring and
+/// everything above it (minutes) right after scripts/test.sh had built it.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
 }
 
 /// A line of `/proc/PID/status` in KiB (e.g. `VmHWM`, `VmRSS`).
