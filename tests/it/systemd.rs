@@ -130,3 +130,55 @@ async fn notify_ready_watchdog_and_stopping() {
     let status = common::wait_with_deadline(&mut child);
     assert_eq!(status.code(), Some(0));
 }
+
+/// The package's nightly backup: the timer and its service verify together
+/// (the service pointing at the built binary), the service runs the issue's
+/// command as store-edge and is hardened at least as well as the main unit.
+#[test]
+fn backup_timer_and_service_verify_and_are_hardened() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let service =
+        std::fs::read_to_string(root.join("store-edge-backup.service")).expect("backup service");
+    let timer = std::fs::read_to_string(root.join("store-edge-backup.timer")).expect("timer");
+    assert!(service.contains(
+        "\nExecStart=/usr/bin/store-edge --config /etc/store-edge/store-edge.toml db backup --nightly\n"
+    ));
+    assert!(service.contains("\nUser=store-edge\n") && service.contains("\nType=oneshot\n"));
+    assert!(timer.contains("\nOnCalendar=") && timer.contains("\nPersistent=true\n"));
+    assert!(timer.contains("\nWantedBy=timers.target\n"));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let unit = dir.path().join("store-edge-backup.service");
+    std::fs::write(
+        &unit,
+        service.replace("ExecStart=/usr/bin/store-edge ", &format!("ExecStart={BIN} ")),
+    )
+    .expect("write service");
+    let timer_path = dir.path().join("store-edge-backup.timer");
+    std::fs::write(&timer_path, &timer).expect("write timer");
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&timer_path)
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(verify.status.success() && said.trim().is_empty(), "verify: {said}");
+
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze security");
+    let text = String::from_utf8_lossy(&security.stdout);
+    let score: f64 = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .and_then(|l| l.split(':').nth(1)?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no score in: {text}"));
+    assert!(score <= 2.5, "exposure {score} must be at most 2.5");
+}
