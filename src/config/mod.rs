@@ -1143,12 +1143,16 @@ mod tests {
 
     #[test]
     fn the_placeholder_store_id_is_refused_saying_what_to_set() {
-        let e = parse("[store]\nid = \"CHANGE-ME\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap_err();
+        let e =
+            parse("[store]\nid = \"CHANGE-ME\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap_err();
         assert!(
             e.starts_with("/etc/store-edge/store-edge.toml:2: `store.id` = \"CHANGE-ME\""),
             "{e}"
         );
-        assert!(e.contains("set `id` in [store] to this store's id at central"), "{e}");
+        assert!(
+            e.contains("set `id` in [store] to this store's id at central"),
+            "{e}"
+        );
         // Only the placeholder itself: an id that merely looks alike is a real id.
         parse("[store]\nid = \"change-me\"\n[storage]\npath = \"/tmp/x.db\"\n").unwrap();
     }

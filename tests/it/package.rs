@@ -90,7 +90,9 @@ fn parse_rules(text: &str) -> Result<Vec<(usize, Vec<Pair>)>, String> {
         joined.clear();
     }
     if !joined.is_empty() {
-        return Err(format!("{RULES}:{first_line}: the file ends in a continued line"));
+        return Err(format!(
+            "{RULES}:{first_line}: the file ends in a continued line"
+        ));
     }
     Ok(rules)
 }
@@ -132,7 +134,9 @@ fn parse_rule(rule: &str) -> Result<Vec<Pair>, String> {
         rest = rest[op.len()..]
             .strip_prefix('"')
             .ok_or_else(|| format!("{key}{op}: the value must be in double quotes"))?;
-        let end = rest.find('"').ok_or_else(|| format!("{key}{op}: an unclosed value"))?;
+        let end = rest
+            .find('"')
+            .ok_or_else(|| format!("{key}{op}: an unclosed value"))?;
         pairs.push(Pair {
             key: key.to_string(),
             attr,
@@ -164,7 +168,8 @@ fn readme_vendors() -> BTreeSet<String> {
         .filter(|l| l.starts_with('|'))
         .filter_map(|l| {
             let cell = l.split('|').nth(2)?.trim().trim_matches('`');
-            (cell.len() == 4 && cell.bytes().all(|b| b.is_ascii_hexdigit())).then(|| cell.to_string())
+            (cell.len() == 4 && cell.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| cell.to_string())
         })
         .collect()
 }
@@ -176,7 +181,10 @@ fn udev_rules_parse_and_name_exactly_the_vendors_of_readmes_table() {
     let pairs: Vec<&Pair> = rules.iter().flat_map(|(_, p)| p).collect();
 
     let mut vendors = BTreeSet::new();
-    for p in pairs.iter().filter(|p| p.attr.as_deref() == Some("ID_VENDOR_ID")) {
+    for p in pairs
+        .iter()
+        .filter(|p| p.attr.as_deref() == Some("ID_VENDOR_ID"))
+    {
         for vid in p.value.split('|') {
             assert!(
                 vid.len() == 4 && vid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
@@ -190,7 +198,9 @@ fn udev_rules_parse_and_name_exactly_the_vendors_of_readmes_table() {
         vendors, readme,
         "the vendors of {RULES} and of README's table differ"
     );
-    for vid in ["0c2e", "05e0", "05f9", "1eab", "04b8", "0519", "1504", "1d90"] {
+    for vid in [
+        "0c2e", "05e0", "05f9", "1eab", "04b8", "0519", "1504", "1d90",
+    ] {
         assert!(vendors.contains(vid), "the issue's vendor {vid}");
     }
     assert!(
@@ -201,13 +211,16 @@ fn udev_rules_parse_and_name_exactly_the_vendors_of_readmes_table() {
 
     // usblp left alone: nothing runs, nothing is unbound.
     assert!(pairs.iter().all(|p| p.key != "RUN"), "no RUN keys");
-    assert!(!read(RULES).lines().any(|l| !l.starts_with('#') && l.contains("unbind")));
+    assert!(!read(RULES)
+        .lines()
+        .any(|l| !l.starts_with('#') && l.contains("unbind")));
 
     for p in &pairs {
         match p.key.as_str() {
             "GROUP" => assert!(USER_GROUPS.contains(&p.value.as_str()), "GROUP={}", p.value),
             "MODE" => assert!(
-                p.value.len() == 4 && p.value.bytes().all(|b| (b'0'..=b'7').contains(&b))
+                p.value.len() == 4
+                    && p.value.bytes().all(|b| (b'0'..=b'7').contains(&b))
                     && p.value.ends_with(['0', '4']),
                 "MODE={}: octal, nobody else may write",
                 p.value
@@ -221,7 +234,11 @@ fn udev_rules_parse_and_name_exactly_the_vendors_of_readmes_table() {
             _ => {}
         }
     }
-    let labels: BTreeSet<_> = pairs.iter().filter(|p| p.key == "LABEL").map(|p| &p.value).collect();
+    let labels: BTreeSet<_> = pairs
+        .iter()
+        .filter(|p| p.key == "LABEL")
+        .map(|p| &p.value)
+        .collect();
     for p in pairs.iter().filter(|p| p.key == "GOTO") {
         assert!(labels.contains(&p.value), "GOTO {:?} has no LABEL", p.value);
     }
@@ -250,12 +267,11 @@ fn the_udev_parser_refuses_what_udev_would() {
 fn the_packaged_config_is_the_documented_one_with_the_placeholder_id_and_udev_paths() {
     let documented = read("config/store-edge.toml");
     let packaged = read("packaging/store-edge.toml");
-    let expected = documented.replacen(
-        "\nid = \"berlin-mitte-01\"\n",
-        "\nid = \"CHANGE-ME\"\n",
-        1,
+    let expected = documented.replacen("\nid = \"berlin-mitte-01\"\n", "\nid = \"CHANGE-ME\"\n", 1);
+    assert_ne!(
+        expected, documented,
+        "config/store-edge.toml's id line moved"
     );
-    assert_ne!(expected, documented, "config/store-edge.toml's id line moved");
     assert!(
         packaged == expected,
         "packaging/store-edge.toml must be config/store-edge.toml with id = \"CHANGE-ME\"; \
@@ -279,7 +295,10 @@ fn the_packaged_config_is_the_documented_one_with_the_placeholder_id_and_udev_pa
             .strip_prefix("/dev/store-edge/")
             .unwrap_or_else(|| panic!("{path}: not under /dev/store-edge/"));
         let kind = name.split('-').next().unwrap_or_default();
-        assert!(kinds.contains(kind), "{path}: the rules make no {kind}-… link ({kinds:?})");
+        assert!(
+            kinds.contains(kind),
+            "{path}: the rules make no {kind}-… link ({kinds:?})"
+        );
     }
 
     // `config check` refuses the placeholder, saying what to set.
@@ -311,7 +330,10 @@ fn runs_as_root(test: &str) -> bool {
     if root {
         return true;
     }
-    assert!(!ci, "{test}: under CI this test must run, as root (mmdebstrap --mode=root, chroot, dpkg)");
+    assert!(
+        !ci,
+        "{test}: under CI this test must run, as root (mmdebstrap --mode=root, chroot, dpkg)"
+    );
     // Straight to stderr, past the test harness's capture: a skip is said.
     let _ = writeln!(
         std::io::stderr(),
@@ -370,7 +392,11 @@ fn the_deb_passes_lintian_installs_into_a_fresh_debian_root_runs_and_purges() {
         .expect("root dir");
     let root = root.path();
     run(
-        Command::new("tar").arg("-xf").arg(&tarball).arg("-C").arg(root),
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(root),
         "unpack the Debian root",
     );
     took("unpacked");
@@ -381,7 +407,10 @@ fn the_deb_passes_lintian_installs_into_a_fresh_debian_root_runs_and_purges() {
     took("configured and ran");
     remove_keeps_data_and_purge_removes_it(root);
     took("remove and purge");
-    eprintln!("package test: {:.0} s in all", started.elapsed().as_secs_f64());
+    eprintln!(
+        "package test: {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// `cargo deb --no-build` on the release binary (built once: by
@@ -400,8 +429,14 @@ fn build_deb(work: &Path) -> PathBuf {
         .find(|l| l.ends_with(".deb"))
         .map(|l| PathBuf::from(l.trim()))
         .expect("cargo deb prints the .deb's path");
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    assert!(name.starts_with("store-edge_") && name.ends_with("_amd64.deb"), "{name}");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("store-edge_") && name.ends_with("_amd64.deb"),
+        "{name}"
+    );
     path
 }
 
@@ -422,7 +457,9 @@ fn lintian_finds_no_error(deb: &Path) {
     eprintln!("lintian:\n{said}");
     assert!(out.status.success(), "lintian failed:\n{said}");
     assert!(
-        !said.lines().any(|l| l.starts_with("E:") || l.starts_with("W:")),
+        !said
+            .lines()
+            .any(|l| l.starts_with("E:") || l.starts_with("W:")),
         "{said}"
     );
 }
@@ -430,13 +467,19 @@ fn lintian_finds_no_error(deb: &Path) {
 /// `dpkg-deb --contents`: every expected path with its mode and owner, and
 /// nothing unexpected; the control fields the issue names.
 fn contents_are_as_expected(deb: &Path) {
-    let out = run(Command::new("dpkg-deb").arg("--contents").arg(deb), "dpkg-deb --contents");
+    let out = run(
+        Command::new("dpkg-deb").arg("--contents").arg(deb),
+        "dpkg-deb --contents",
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
     let mut files = std::collections::BTreeMap::new();
     for line in listing.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let (mode, owner, path) = (cols[0], cols[1], cols[5]);
-        assert!(owner == "0/0" || owner == "root/root", "owned by root: {line}");
+        assert!(
+            owner == "0/0" || owner == "root/root",
+            "owned by root: {line}"
+        );
         if !mode.starts_with('d') {
             files.insert(path.trim_start_matches('.').to_string(), mode.to_string());
         }
@@ -446,31 +489,56 @@ fn contents_are_as_expected(deb: &Path) {
         ("/etc/store-edge/store-edge.toml", "-rw-r--r--"),
         ("/usr/lib/udev/rules.d/70-store-edge.rules", "-rw-r--r--"),
         ("/usr/lib/systemd/system/store-edge.service", "-rw-r--r--"),
-        ("/usr/lib/systemd/system/store-edge-backup.service", "-rw-r--r--"),
-        ("/usr/lib/systemd/system/store-edge-backup.timer", "-rw-r--r--"),
+        (
+            "/usr/lib/systemd/system/store-edge-backup.service",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/store-edge-backup.timer",
+            "-rw-r--r--",
+        ),
         ("/usr/share/lintian/overrides/store-edge", "-rw-r--r--"),
         ("/usr/share/doc/store-edge/README.md", "-rw-r--r--"),
         ("/usr/share/doc/store-edge/copyright", "-rw-r--r--"),
-        ("/usr/share/doc/store-edge/changelog.Debian.gz", "-rw-r--r--"),
+        (
+            "/usr/share/doc/store-edge/changelog.Debian.gz",
+            "-rw-r--r--",
+        ),
     ];
     for (path, mode) in expected {
-        assert_eq!(files.get(path).map(String::as_str), Some(mode), "{path} in:\n{listing}");
+        assert_eq!(
+            files.get(path).map(String::as_str),
+            Some(mode),
+            "{path} in:\n{listing}"
+        );
     }
     let known: BTreeSet<&str> = expected.iter().map(|(p, _)| *p).collect();
-    let extra: Vec<_> = files.keys().filter(|p| !known.contains(p.as_str())).collect();
+    let extra: Vec<_> = files
+        .keys()
+        .filter(|p| !known.contains(p.as_str()))
+        .collect();
     assert!(extra.is_empty(), "unexpected files: {extra:?}");
 
     let field = |name: &str| {
-        let out = run(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name), "dpkg-deb --field");
+        let out = run(
+            Command::new("dpkg-deb").arg("--field").arg(deb).arg(name),
+            "dpkg-deb --field",
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let depends = field("Depends");
     // ca-certificates: the sync client refuses to start without CA roots.
     for dep in ["adduser", "ca-certificates", "systemd", "tzdata", "libc6"] {
-        assert!(depends.split(", ").any(|d| d.starts_with(dep)), "Depends: {depends}");
+        assert!(
+            depends.split(", ").any(|d| d.starts_with(dep)),
+            "Depends: {depends}"
+        );
     }
     let control = run(
-        Command::new("dpkg-deb").arg("--info").arg(deb).arg("conffiles"),
+        Command::new("dpkg-deb")
+            .arg("--info")
+            .arg(deb)
+            .arg("conffiles"),
         "dpkg-deb --info conffiles",
     );
     assert_eq!(
@@ -490,21 +558,33 @@ fn debian_root_tarball(work: &Path, deb: &Path) -> PathBuf {
         .map(|s| s.trim_matches('"').to_string())
         .filter(|s| !s.is_empty())
         .expect("VERSION_CODENAME in /etc/os-release (a Debian host)");
-    let depends = run(Command::new("dpkg-deb").arg("--field").arg(deb).arg("Depends"), "dpkg-deb --field");
+    let depends = run(
+        Command::new("dpkg-deb")
+            .arg("--field")
+            .arg(deb)
+            .arg("Depends"),
+        "dpkg-deb --field",
+    );
     let include: Vec<String> = String::from_utf8_lossy(&depends.stdout)
         .split(',')
         .filter_map(|d| d.split_whitespace().next().map(str::to_string))
         .collect();
     let include = include.join(",");
-    let tarball = work.join(format!("debian-{suite}-essential-{}.tar", include.replace(',', "+")));
+    let tarball = work.join(format!(
+        "debian-{suite}-essential-{}.tar",
+        include.replace(',', "+")
+    ));
     if tarball.exists() {
         return tarball;
     }
     // The host's own apt sources: the same mirror and suites it installs from.
-    let sources = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("the host's apt sources");
+    let sources = [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("the host's apt sources");
     // mmdebstrap picks the format by the extension: a .tar it must be.
     let partial = work.join("debian-root.partial.tar");
     let started = Instant::now();
@@ -518,7 +598,10 @@ fn debian_root_tarball(work: &Path, deb: &Path) -> PathBuf {
         "mmdebstrap (scripts/test.sh installs it)",
     );
     std::fs::rename(&partial, &tarball).expect("rename the tarball");
-    eprintln!("mmdebstrap {suite}: {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "mmdebstrap {suite}: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     tarball
 }
 
@@ -528,7 +611,10 @@ fn chroot(root: &Path, args: &[&str]) -> Command {
     cmd.arg(root)
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("LANG", "C.UTF-8")
         .env("DEBIAN_FRONTEND", "noninteractive");
     cmd
@@ -550,9 +636,15 @@ fn user_ids(root: &Path, name: &str) -> (u32, u32) {
 /// does not start the service: `config check` refuses "CHANGE-ME".
 fn install_runs_postinst(root: &Path, deb: &Path) {
     let group = std::fs::read_to_string(root.join("etc/group")).expect("group");
-    assert!(!group.lines().any(|l| l.starts_with("input:")), "the root must lack `input`");
+    assert!(
+        !group.lines().any(|l| l.starts_with("input:")),
+        "the root must lack `input`"
+    );
     std::fs::copy(deb, root.join("tmp/store-edge.deb")).expect("copy the deb");
-    let out = run(&mut chroot(root, &["dpkg", "-i", "/tmp/store-edge.deb"]), "dpkg -i");
+    let out = run(
+        &mut chroot(root, &["dpkg", "-i", "/tmp/store-edge.deb"]),
+        "dpkg -i",
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains("store-edge: not started") && said.contains("`store.id` = \"CHANGE-ME\""),
@@ -567,10 +659,20 @@ fn install_runs_postinst(root: &Path, deb: &Path) {
             .lines()
             .find(|l| l.starts_with(&format!("{g}:")))
             .unwrap_or_else(|| panic!("group {g} missing"));
-        assert!(line.rsplit(':').next().unwrap_or("").split(',').any(|m| m == "store-edge"), "{line}");
+        assert!(
+            line.rsplit(':')
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .any(|m| m == "store-edge"),
+            "{line}"
+        );
     }
     let state = std::fs::metadata(root.join("var/lib/store-edge")).expect("state dir");
-    assert_eq!((state.uid(), state.gid(), state.mode() & 0o7777), (uid, gid, 0o700));
+    assert_eq!(
+        (state.uid(), state.gid(), state.mode() & 0o7777),
+        (uid, gid, 0o700)
+    );
 
     for (wants, unit) in [
         ("multi-user.target.wants", "store-edge.service"),
@@ -599,7 +701,11 @@ fn configure_like_it(root: &Path) -> u16 {
     };
     // Throwaway values made now: 64 hex characters each.
     let mut rng = common::Rng::seeded();
-    let mut random = || (0..4).map(|_| format!("{:016x}", rng.next())).collect::<String>();
+    let mut random = || {
+        (0..4)
+            .map(|_| format!("{:016x}", rng.next()))
+            .collect::<String>()
+    };
     secret("central.token", format!("pkg-test-{}\n", random()));
     secret("loyalty.key", format!("{}\n", random()));
 
@@ -607,21 +713,45 @@ fn configure_like_it(root: &Path) -> u16 {
     let path = etc.join("store-edge.toml");
     let mut text = std::fs::read_to_string(&path).expect("config");
     for (line, with) in [
-        ("id = \"CHANGE-ME\"".to_string(), "id = \"pkg-test-01\"".to_string()),
-        ("listen = \"0.0.0.0:8080\"".into(), format!("listen = \"127.0.0.1:{port}\"")),
+        (
+            "id = \"CHANGE-ME\"".to_string(),
+            "id = \"pkg-test-01\"".to_string(),
+        ),
+        (
+            "listen = \"0.0.0.0:8080\"".into(),
+            format!("listen = \"127.0.0.1:{port}\""),
+        ),
         (
             "url = \"https://central.example.com\"".into(),
             format!("url = \"http://127.0.0.1:{}\"", free_port()),
         ),
     ] {
-        assert!(text.contains(&format!("\n{line}\n")), "the shipped config lacks {line}");
+        assert!(
+            text.contains(&format!("\n{line}\n")),
+            "the shipped config lacks {line}"
+        );
         text = text.replacen(&line, &with, 1);
     }
     std::fs::write(&path, text).expect("write config");
 
-    run(&mut chroot(root, &["store-edge", "config", "check"]), "config check as root");
     run(
-        &mut chroot(root, &["setpriv", "--reuid=store-edge", "--regid=store-edge", "--init-groups", "--", "store-edge", "config", "check"]),
+        &mut chroot(root, &["store-edge", "config", "check"]),
+        "config check as root",
+    );
+    run(
+        &mut chroot(
+            root,
+            &[
+                "setpriv",
+                "--reuid=store-edge",
+                "--regid=store-edge",
+                "--init-groups",
+                "--",
+                "store-edge",
+                "config",
+                "check",
+            ],
+        ),
         "config check as store-edge",
     );
     port
@@ -639,8 +769,17 @@ fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
         .expect("ExecStart")
         .split_whitespace()
         .collect();
-    assert!(unit.contains("\nUser=store-edge\n"), "the unit runs as store-edge");
-    let mut args = vec!["setpriv", "--reuid=store-edge", "--regid=store-edge", "--init-groups", "--"];
+    assert!(
+        unit.contains("\nUser=store-edge\n"),
+        "the unit runs as store-edge"
+    );
+    let mut args = vec![
+        "setpriv",
+        "--reuid=store-edge",
+        "--regid=store-edge",
+        "--init-groups",
+        "--",
+    ];
     args.extend(&exec);
     let mut child = chroot(root, &args)
         .stdin(Stdio::null())
@@ -668,16 +807,28 @@ fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
     let mut err = String::new();
     let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
     assert!(ready, "no 200 from /readyz within the deadline:\n{err}");
-    assert!(status.success(), "SIGTERM ends it with 0, not {status}:\n{err}");
-    let db = std::fs::metadata(root.join("var/lib/store-edge/store-edge.db")).expect("the database");
-    assert_eq!(db.mode() & 0o077, 0, "the database is private to store-edge");
+    assert!(
+        status.success(),
+        "SIGTERM ends it with 0, not {status}:\n{err}"
+    );
+    let db =
+        std::fs::metadata(root.join("var/lib/store-edge/store-edge.db")).expect("the database");
+    assert_eq!(
+        db.mode() & 0o077,
+        0,
+        "the database is private to store-edge"
+    );
 }
 
 /// The status code of a GET on 127.0.0.1, or None when nothing answers.
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 12];
     s.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
@@ -688,12 +839,23 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 fn remove_keeps_data_and_purge_removes_it(root: &Path) {
     run(&mut chroot(root, &["dpkg", "-r", "store-edge"]), "dpkg -r");
     assert!(!root.join("usr/bin/store-edge").exists());
-    assert!(!root.join("usr/lib/udev/rules.d/70-store-edge.rules").exists());
-    assert!(root.join("var/lib/store-edge/store-edge.db").exists(), "remove keeps the database");
-    assert!(root.join("etc/store-edge/store-edge.toml").exists(), "remove keeps the config");
+    assert!(!root
+        .join("usr/lib/udev/rules.d/70-store-edge.rules")
+        .exists());
+    assert!(
+        root.join("var/lib/store-edge/store-edge.db").exists(),
+        "remove keeps the database"
+    );
+    assert!(
+        root.join("etc/store-edge/store-edge.toml").exists(),
+        "remove keeps the config"
+    );
     assert!(root.join("etc/store-edge/loyalty.key").exists());
 
-    run(&mut chroot(root, &["dpkg", "--purge", "store-edge"]), "dpkg --purge");
+    run(
+        &mut chroot(root, &["dpkg", "--purge", "store-edge"]),
+        "dpkg --purge",
+    );
     for gone in [
         "var/lib/store-edge",
         "etc/store-edge",

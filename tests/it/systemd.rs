@@ -151,7 +151,10 @@ fn backup_timer_and_service_verify_and_are_hardened() {
     let unit = dir.path().join("store-edge-backup.service");
     std::fs::write(
         &unit,
-        service.replace("ExecStart=/usr/bin/store-edge ", &format!("ExecStart={BIN} ")),
+        service.replace(
+            "ExecStart=/usr/bin/store-edge ",
+            &format!("ExecStart={BIN} "),
+        ),
     )
     .expect("write service");
     let timer_path = dir.path().join("store-edge-backup.timer");
@@ -167,7 +170,10 @@ fn backup_timer_and_service_verify_and_are_hardened() {
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
-    assert!(verify.status.success() && said.trim().is_empty(), "verify: {said}");
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "verify: {said}"
+    );
 
     let security = Command::new("systemd-analyze")
         .args(["security", "--offline=yes"])
