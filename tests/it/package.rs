@@ -773,7 +773,17 @@ fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
         unit.contains("\nUser=store-edge\n"),
         "the unit runs as store-edge"
     );
+    // What systemd would apply before ExecStart: the unit's UMask= (here
+    // by the shell, which then becomes the service: exec all the way).
+    let umask = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("UMask="))
+        .expect("UMask= in the unit");
     let mut args = vec![
+        "sh",
+        "-c",
+        "umask \"$0\" && exec \"$@\"",
+        umask,
         "setpriv",
         "--reuid=store-edge",
         "--regid=store-edge",
