@@ -646,6 +646,7 @@ fn install_runs_postinst(root: &Path, deb: &Path) {
         "dpkg -i",
     );
     let said = String::from_utf8_lossy(&out.stderr);
+    eprintln!("dpkg -i said:\n{said}");
     assert!(
         said.contains("store-edge: not started") && said.contains("`store.id` = \"CHANGE-ME\""),
         "postinst says why it did not start:\n{said}"
