@@ -143,7 +143,8 @@ pub fn run(cmd: TlsCommand, config_path: &Path) -> Result<(), CliError> {
     outln!("2. In {}, under [api]:", abs(config_path).display())?;
     outln!("     tls_cert = \"{}\"", abs(&cert_file).display())?;
     outln!("     tls_key = \"{}\"", abs(&key_file).display())?;
-    outln!("     # redirect_http = 80   # optional: sends browsers to https, refuses the API in clear")?;
+    outln!("     listen = \"0.0.0.0:8443\"   # the unit may not bind ports below 1024")?;
+    outln!("     redirect_http = 8080   # optional: sends browsers to https, refuses the API in clear")?;
     outln!("3. store-edge config check, then systemctl restart store-edge")?;
     outln!("   (a renewal with --force needs only: systemctl reload store-edge)")?;
     outln!(
