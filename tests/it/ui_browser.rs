@@ -15,6 +15,8 @@
 //! target/ui-screenshots/ (printers/ for the second, kpi/ for the third).
 //! The third (issue 13) drives three tablets at once: the manager
 //! dashboard, the counter tablet and the customer feedback kiosk.
+//! The fourth (issue 14, tests/ui/tls.mjs) pairs and logs in over HTTPS,
+//! Chromium trusting the test's throwaway CA by its key pin only.
 
 use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
