@@ -62,8 +62,12 @@ fn answer(req: &Request, https_port: u16) -> Response {
 }
 
 fn use_https(detail: &str) -> Response {
-    ApiError::new(StatusCode::FORBIDDEN, "use-https", format!("use https: {detail}"))
-        .into_response()
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "use-https",
+        format!("use https: {detail}"),
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -106,11 +110,17 @@ mod tests {
         ] {
             let r = call(m, uri, Some("store-7.local")).await;
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{m} {uri}");
-            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
             let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
             let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(p["type"], "urn:store-edge:problem:use-https");
-            assert!(p["detail"].as_str().unwrap().starts_with("use https"), "{p}");
+            assert!(
+                p["detail"].as_str().unwrap().starts_with("use https"),
+                "{p}"
+            );
         }
         // A forged Host cannot smuggle a path or a header.
         let r = call("GET", "/", Some("evil.example/x")).await;

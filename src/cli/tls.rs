@@ -103,7 +103,8 @@ pub fn run(cmd: TlsCommand, config_path: &Path) -> Result<(), CliError> {
             )));
         }
     }
-    let made = make(&hosts, args.days).map_err(|e| runtime(format!("cannot make the certificate: {e}")))?;
+    let made = make(&hosts, args.days)
+        .map_err(|e| runtime(format!("cannot make the certificate: {e}")))?;
 
     // Each file is written beside its place and renamed over it: the
     // service (reloading on SIGHUP) reads the old file or the new, never half.
@@ -139,12 +140,17 @@ pub fn run(cmd: TlsCommand, config_path: &Path) -> Result<(), CliError> {
     )?;
     outln!()?;
     outln!("1. Let the service read the key:")?;
-    outln!("     chgrp store-edge {k} && chmod 0640 {k}", k = abs(&key_file).display())?;
+    outln!(
+        "     chgrp store-edge {k} && chmod 0640 {k}",
+        k = abs(&key_file).display()
+    )?;
     outln!("2. In {}, under [api]:", abs(config_path).display())?;
     outln!("     tls_cert = \"{}\"", abs(&cert_file).display())?;
     outln!("     tls_key = \"{}\"", abs(&key_file).display())?;
     outln!("     listen = \"0.0.0.0:8443\"   # the unit may not bind ports below 1024")?;
-    outln!("     redirect_http = 8080   # optional: sends browsers to https, refuses the API in clear")?;
+    outln!(
+        "     redirect_http = 8080   # optional: sends browsers to https, refuses the API in clear"
+    )?;
     outln!("3. store-edge config check, then systemctl restart store-edge")?;
     outln!("   (a renewal with --force needs only: systemctl reload store-edge)")?;
     outln!(
@@ -195,8 +201,10 @@ pub fn make(hosts: &[String], days: u32) -> Result<Made, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::default();
     ca.distinguished_name = DistinguishedName::new();
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("store-edge CA for {}", hosts[0]));
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!("store-edge CA for {}", hosts[0]),
+    );
     ca.distinguished_name
         .push(DnType::OrganizationName, "store-edge (self-signed)");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -208,7 +216,8 @@ pub fn make(hosts: &[String], days: u32) -> Result<Made, rcgen::Error> {
     let key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(hosts.to_vec())?;
     leaf.distinguished_name = DistinguishedName::new();
-    leaf.distinguished_name.push(DnType::CommonName, hosts[0].clone());
+    leaf.distinguished_name
+        .push(DnType::CommonName, hosts[0].clone());
     leaf.is_ca = IsCa::ExplicitNoCa;
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -229,10 +238,24 @@ mod tests {
 
     #[test]
     fn hosts_are_names_or_addresses() {
-        for ok in ["store-1.local", "10.4.21.2", "fd00::5", "*.store.example", "box"] {
+        for ok in [
+            "store-1.local",
+            "10.4.21.2",
+            "fd00::5",
+            "*.store.example",
+            "box",
+        ] {
             assert!(check_host(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "-x.local", "x..local", "http://box", "box:443", "bäckerei.de"] {
+        for bad in [
+            "",
+            "a b",
+            "-x.local",
+            "x..local",
+            "http://box",
+            "box:443",
+            "bäckerei.de",
+        ] {
             assert!(check_host(bad).is_err(), "{bad:?}");
         }
     }

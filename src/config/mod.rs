@@ -1113,24 +1113,31 @@ mod tests {
         assert_eq!(tls.cert, Path::new("/etc/store-edge/tls/cert.pem"));
         assert!(tls.key.is_absolute());
         assert_eq!(c.api.redirect_http, Some(80));
-        assert!(c
-            .secret_files()
-            .contains(&(tls::KEY, tls.key.as_path())));
+        assert!(c.secret_files().contains(&(tls::KEY, tls.key.as_path())));
         assert!(c.to_toml().contains("tls_key"));
         assert!(parse(MINIMAL).unwrap().api.tls.is_none());
 
         let e = parse(&format!("{MINIMAL}[api]\ntls_cert = \"/c.pem\"\n")).unwrap_err();
-        assert!(e.contains("`api.tls_key`") && e.contains("or neither"), "{e}");
+        assert!(
+            e.contains("`api.tls_key`") && e.contains("or neither"),
+            "{e}"
+        );
         let e = parse(&format!("{MINIMAL}[api]\ntls_key = \"/k.pem\"\n")).unwrap_err();
         assert!(e.contains("`api.tls_cert`"), "{e}");
         let e = parse(&format!("{MINIMAL}[api]\nredirect_http = 80\n")).unwrap_err();
-        assert!(e.contains("`api.redirect_http`") && e.contains("only with"), "{e}");
+        assert!(
+            e.contains("`api.redirect_http`") && e.contains("only with"),
+            "{e}"
+        );
         let with_tls = "[api]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n";
         let e = parse(&format!("{MINIMAL}{with_tls}redirect_http = 8443\n")).unwrap_err();
         assert!(e.contains("other than"), "{e}");
         let e = parse(&format!("{MINIMAL}{with_tls}redirect_http = 70000\n")).unwrap_err();
         assert!(e.contains("from 1 to 65535"), "{e}");
-        let e = parse(&format!("{MINIMAL}[api]\ntls_cert = \"\"\ntls_key = \"/k\"\n")).unwrap_err();
+        let e = parse(&format!(
+            "{MINIMAL}[api]\ntls_cert = \"\"\ntls_key = \"/k\"\n"
+        ))
+        .unwrap_err();
         assert!(e.contains("PEM file"), "{e}");
     }
 

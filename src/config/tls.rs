@@ -46,8 +46,12 @@ pub fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>, SecretFileError> {
         key: KEY,
         problem,
     };
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| bad_key(pem_problem(&e, "a PEM private key (BEGIN PRIVATE KEY, BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        bad_key(pem_problem(
+            &e,
+            "a PEM private key (BEGIN PRIVATE KEY, BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)",
+        ))
+    })?;
     let provider = rustls::crypto::ring::default_provider();
     match CertifiedKey::from_der(certs, key, &provider) {
         Ok(ck) => Ok(Arc::new(ck)),
@@ -142,7 +146,10 @@ mod tests {
             key: b.key.clone(),
         };
         let e = load(&crossed).unwrap_err().to_string();
-        assert!(e.contains("does not belong") && e.contains("api.tls_key"), "{e}");
+        assert!(
+            e.contains("does not belong") && e.contains("api.tls_key"),
+            "{e}"
+        );
 
         let key_text = std::fs::read_to_string(&a.key).unwrap();
         let as_cert = TlsFiles {
@@ -150,27 +157,40 @@ mod tests {
             key: a.key.clone(),
         };
         let e = load(&as_cert).unwrap_err().to_string();
-        assert!(e.contains("no PEM certificate") && e.contains("api.tls_cert"), "{e}");
+        assert!(
+            e.contains("no PEM certificate") && e.contains("api.tls_cert"),
+            "{e}"
+        );
         // The key's bytes are never in an error.
         let body: String = key_text.lines().nth(1).unwrap().to_owned();
         assert!(!e.contains(&body));
 
         let garbage = dir.path().join("garbage.key");
-        write_secret_file(&garbage, "-----BEGIN PRIVATE KEY-----\nnot base64 at all!\n-----END PRIVATE KEY-----\n").unwrap();
+        write_secret_file(
+            &garbage,
+            "-----BEGIN PRIVATE KEY-----\nnot base64 at all!\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         let e = load(&TlsFiles {
             cert: a.cert.clone(),
             key: garbage,
         })
         .unwrap_err()
         .to_string();
-        assert!(e.contains("api.tls_key") && !e.contains("not base64"), "{e}");
+        assert!(
+            e.contains("api.tls_key") && !e.contains("not base64"),
+            "{e}"
+        );
 
         let missing = TlsFiles {
             cert: dir.path().join("none.crt"),
             key: a.key.clone(),
         };
         let e = load(&missing).unwrap_err().to_string();
-        assert!(e.contains("does not exist") && e.contains("tls self-signed"), "{e}");
+        assert!(
+            e.contains("does not exist") && e.contains("tls self-signed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub fn add_api_keys(svc: &Service, keys: &str) {
     let text = std::fs::read_to_string(&svc.config).unwrap();
     let listen = format!("[api]\nlisten = \"127.0.0.1:{}\"\n", svc.port);
     assert!(text.contains(&listen), "{text}");
-    std::fs::write(&svc.config, text.replace(&listen, &format!("{listen}{keys}\n"))).unwrap();
+    std::fs::write(
+        &svc.config,
+        text.replace(&listen, &format!("{listen}{keys}\n")),
+    )
+    .unwrap();
 }
 
 /// A service whose API is HTTPS with `pki`; `redirect` adds the plain port.
@@ -216,7 +220,11 @@ async fn with_tls_no_token_crosses_in_clear_and_the_redirect_port_refuses_the_ap
         (reqwest::Method::GET, "/"),
         (reqwest::Method::HEAD, "/index.html?x=1"),
     ] {
-        let r = plain.request(method.clone(), at(path)).send().await.unwrap();
+        let r = plain
+            .request(method.clone(), at(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 308, "{method} {path}");
         assert_eq!(
             r.headers()["location"],
@@ -254,7 +262,11 @@ async fn with_tls_no_token_crosses_in_clear_and_the_redirect_port_refuses_the_ap
             "{problem}"
         );
     }
-    assert_eq!(svc.event_count(), recorded, "the redirect port recorded nothing");
+    assert_eq!(
+        svc.event_count(),
+        recorded,
+        "the redirect port recorded nothing"
+    );
     still_running(&mut svc);
 }
 
@@ -303,7 +315,11 @@ async fn healthz(conn: &mut tokio_rustls::client::TlsStream<TcpStream>) -> Strin
     let text = String::from_utf8_lossy(&got).to_string();
     let len: usize = text
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .unwrap_or(0);
     let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let mut body = got.len() - head_end;
@@ -354,7 +370,11 @@ async fn sighup_swaps_the_certificate_without_closing_the_listener_or_open_conne
             break;
         }
         assert_eq!(served, a.leaf_der);
-        assert!(started.elapsed() < DEADLINE, "B never served; log:\n{}", svc.log_text());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "B never served; log:\n{}",
+            svc.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A client that trusts only B's CA gets in now.
@@ -372,12 +392,22 @@ async fn sighup_swaps_the_certificate_without_closing_the_listener_or_open_conne
     unsafe { libc::kill(pid, libc::SIGHUP) };
     let started = Instant::now();
     while !svc.log_text().contains("still serving the previous one") {
-        assert!(started.elapsed() < DEADLINE, "no error logged; log:\n{}", svc.log_text());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no error logged; log:\n{}",
+            svc.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = svc.log_text();
-    assert!(log.contains("api.tls_cert") && log.contains("cert.pem"), "{log}");
-    assert!(!log.contains(b.key_pem.lines().nth(1).unwrap()), "the key is never logged");
+    assert!(
+        log.contains("api.tls_cert") && log.contains("cert.pem"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(b.key_pem.lines().nth(1).unwrap()),
+        "the key is never logged"
+    );
     let (_, served) = tls_connect(svc.port, &[&a, &b]).await;
     assert_eq!(served, b.leaf_der);
     assert_eq!(healthz(&mut old).await, "HTTP/1.1 200 OK");
@@ -402,12 +432,19 @@ async fn a_client_that_never_finishes_the_tls_handshake_is_dropped_after_the_hea
     let mut silent = TcpStream::connect(addr).await.unwrap();
     let mut half = TcpStream::connect(addr).await.unwrap();
     // A handshake record announcing 512 bytes, of which 6 arrive.
-    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
-        .await
-        .unwrap();
+    half.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .await
+    .unwrap();
     let client = https_client(&ca.ca_pem);
     assert_eq!(
-        client.get(https_url(&svc, "/healthz")).send().await.unwrap().status(),
+        client
+            .get(https_url(&svc, "/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200,
         "others are served while two handshakes hang"
     );
@@ -429,9 +466,7 @@ async fn a_client_that_never_finishes_the_tls_handshake_is_dropped_after_the_hea
         .unwrap();
     let timeouts: f64 = metrics
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("store_edge_api_client_timeouts_total{phase=\"handshake\"} ")
-        })
+        .find_map(|l| l.strip_prefix("store_edge_api_client_timeouts_total{phase=\"handshake\"} "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     assert!(timeouts >= 2.0, "{metrics}");
@@ -445,15 +480,33 @@ async fn a_client_that_never_finishes_the_tls_handshake_is_dropped_after_the_hea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_its_ca() {
     let mut svc = Service::new("", "");
-    let out = svc.cli(&["tls", "self-signed", "--host", "127.0.0.1", "--host", "store-7.local"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = svc.cli(&[
+        "tls",
+        "self-signed",
+        "--host",
+        "127.0.0.1",
+        "--host",
+        "store-7.local",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8(out.stdout).unwrap();
     let tls = svc.dir.path().join("tls");
-    let (cert, key, ca) = (tls.join("cert.pem"), tls.join("key.pem"), tls.join("ca.pem"));
+    let (cert, key, ca) = (
+        tls.join("cert.pem"),
+        tls.join("key.pem"),
+        tls.join("ca.pem"),
+    );
     for f in [&cert, &key, &ca] {
         assert!(said.contains(&f.display().to_string()), "{said}");
     }
-    assert!(said.contains(&format!("tls_key = \"{}\"", key.display())), "{said}");
+    assert!(
+        said.contains(&format!("tls_key = \"{}\"", key.display())),
+        "{said}"
+    );
     let mode = |f: &Path| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&key), 0o600);
     let first_key = std::fs::read(&key).unwrap();
@@ -470,7 +523,11 @@ async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_i
 
     add_api_keys(
         &svc,
-        &format!("tls_cert = \"{}\"\ntls_key = \"{}\"\n", cert.display(), key.display()),
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
     );
     // A key others may read is refused with what to do.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -480,14 +537,21 @@ async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_i
     assert!(e.contains("api.tls_key") && e.contains("chmod 0640"), "{e}");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = svc.cli(&["config", "check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("`api.tls_key`"));
 
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     start_https(&mut svc, &ca_pem).await;
     let by_name = http_builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
-        .resolve("store-7.local", format!("127.0.0.1:{}", svc.port).parse().unwrap())
+        .resolve(
+            "store-7.local",
+            format!("127.0.0.1:{}", svc.port).parse().unwrap(),
+        )
         .build()
         .unwrap();
     let r = by_name
@@ -499,7 +563,11 @@ async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_i
 
     // A renewal with --force replaces all three; the old CA no longer fits.
     let out = svc.cli(&["tls", "self-signed", "--host", "127.0.0.1", "--force"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_ne!(std::fs::read(&key).unwrap(), first_key);
     assert_eq!(mode(&key), 0o600);
     assert_ne!(std::fs::read_to_string(&ca).unwrap(), ca_pem);

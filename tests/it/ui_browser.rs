@@ -529,7 +529,10 @@ async fn the_staff_tablet_pairs_and_logs_in_over_https_with_a_throwaway_ca_in_ch
     let output = tokio::task::spawn_blocking({
         let base = crate::tls::https_url(&svc, "");
         let plain = format!("http://127.0.0.1:{redirect_port}");
-        let pin = format!("--ignore-certificate-errors-spki-list={}", ca.ca_spki_sha256);
+        let pin = format!(
+            "--ignore-certificate-errors-spki-list={}",
+            ca.ca_spki_sha256
+        );
         move || {
             Command::new("node")
                 .arg(&script)
@@ -560,7 +563,11 @@ async fn the_staff_tablet_pairs_and_logs_in_over_https_with_a_throwaway_ca_in_ch
     // The tablet's token was made by pairing over https.
     let paired: i64 = svc
         .db()
-        .query_row("SELECT count(*) FROM api_tokens WHERE paired = 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM api_tokens WHERE paired = 1",
+            [],
+            |r| r.get(0),
+        )
         .expect("tokens");
     assert_eq!(paired, 1);
 }
