@@ -480,6 +480,11 @@ async fn a_client_that_never_finishes_the_tls_handshake_is_dropped_after_the_hea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_its_ca() {
     let mut svc = Service::new("", "");
+    let help = svc.cli(&["tls", "self-signed", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    for word in ["--host", "Android", "iPad", "Prometheus", "0640", "systemctl reload"] {
+        assert!(help.contains(word), "--help explains {word}: {help}");
+    }
     let out = svc.cli(&[
         "tls",
         "self-signed",
