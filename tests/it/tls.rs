@@ -482,7 +482,14 @@ async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_i
     let mut svc = Service::new("", "");
     let help = svc.cli(&["tls", "self-signed", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout).to_string();
-    for word in ["--host", "Android", "iPad", "Prometheus", "0640", "systemctl reload"] {
+    for word in [
+        "--host",
+        "Android",
+        "iPad",
+        "Prometheus",
+        "0640",
+        "systemctl reload",
+    ] {
         assert!(help.contains(word), "--help explains {word}: {help}");
     }
     let out = svc.cli(&[
@@ -576,5 +583,22 @@ async fn tls_self_signed_makes_a_pair_the_service_serves_to_clients_that_trust_i
     assert_ne!(std::fs::read(&key).unwrap(), first_key);
     assert_eq!(mode(&key), 0o600);
     assert_ne!(std::fs::read_to_string(&ca).unwrap(), ca_pem);
+    still_running(&mut svc);
+}
+
+/// The unit's `ExecReload` sends SIGHUP whether TLS is on or not: without
+/// TLS it reloads nothing and must not end the service (SIGHUP's default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_tls_reloads_nothing_and_ends_nothing() {
+    let mut svc = Service::new("", "");
+    svc.start().await;
+    unsafe { libc::kill(svc.pid(), libc::SIGHUP) };
+    let started = Instant::now();
+    while !svc.log_text().contains("SIGHUP: nothing to reload") {
+        assert!(started.elapsed() < DEADLINE, "log:\n{}", svc.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http().get(svc.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     still_running(&mut svc);
 }
