@@ -31,4 +31,5 @@ mod scanners;
 mod slow_clients;
 mod sync;
 mod systemd;
+mod tls;
 mod ui_browser;
