@@ -48,7 +48,30 @@ pub struct Config {
     pub pickup: PickupConfig,
     pub printing: PrintingConfig,
     pub kpi: KpiConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
+}
+
+/// `[backup]`: where `db backup --nightly` writes, how many copies it
+/// keeps, and the sequence gap `db restore` leaves (events.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupConfig {
+    /// Absolute; default: a `backups` folder next to the database.
+    pub dir: PathBuf,
+    /// The newest copies of this store kept in `dir` (1 to 365).
+    pub keep: u32,
+    /// A restore continues at the backup's last sequence plus this.
+    pub restore_sequence_gap: u64,
+}
+
+impl BackupConfig {
+    pub const DEFAULT_KEEP: u32 = 7;
+    pub const DEFAULT_GAP: u64 = 10_000_000;
+    /// A gap below this would leave the lost box hardly any room.
+    pub const MIN_GAP: u64 = 1_000;
+    /// Far below i64::MAX, so sequence plus gap (plus later gaps) always
+    /// fits SQLite's integers.
+    pub const MAX_GAP: u64 = 1_000_000_000_000_000;
 }
 
 /// `[kpi]`: the store's journey KPIs (KPI.md).
@@ -666,6 +689,47 @@ impl Resolver<'_> {
         })
     }
 
+    fn resolve_backup(
+        &self,
+        raw: raw::RawBackup,
+        storage_path: &Path,
+    ) -> Result<BackupConfig, ConfigError> {
+        let dir = match raw.dir {
+            None => storage_path
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("backups"),
+            Some(d) if !d.get_ref().trim().is_empty() => absolute(Path::new(d.get_ref())),
+            Some(d) => {
+                return Err(self.err(
+                    &d,
+                    "backup.dir",
+                    "\"\"",
+                    "a directory for the nightly backups, e.g. \"/var/lib/store-edge/backups\" (or leave the key out: a `backups` folder next to the database)",
+                ))
+            }
+        };
+        Ok(BackupConfig {
+            dir,
+            keep: self.in_range(
+                &raw.keep,
+                "backup.keep",
+                u64::from(BackupConfig::DEFAULT_KEEP),
+                1,
+                365,
+                "the number of nightly backups kept,",
+            )? as u32,
+            restore_sequence_gap: self.in_range(
+                &raw.restore_sequence_gap,
+                "backup.restore_sequence_gap",
+                BackupConfig::DEFAULT_GAP,
+                BackupConfig::MIN_GAP,
+                BackupConfig::MAX_GAP,
+                "the sequence numbers a restore leaves for events the lost box may have sent,",
+            )?,
+        })
+    }
+
     fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
         let d = SyncConfig::default();
         let pick = |v: &Option<Spanned<u64>>, key, default, min, max, what: &str| {
@@ -886,6 +950,8 @@ impl Resolver<'_> {
             )? as u32,
         };
         let pickup = self.resolve_pickup(pickup, &printers)?;
+        let storage_path = absolute(Path::new(path.get_ref()));
+        let backup = self.resolve_backup(raw.backup.unwrap_or_default(), &storage_path)?;
         let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
             key_file: absolute(Path::new(l.key_file.get_ref())),
             programs: l.programs,
@@ -902,7 +968,7 @@ impl Resolver<'_> {
                 tz: zone,
             },
             storage: StorageConfig {
-                path: absolute(Path::new(path.get_ref())),
+                path: storage_path,
                 max_size_mb: *max.get_ref(),
                 retain_sent_days: *retain.get_ref(),
             },
@@ -941,6 +1007,7 @@ impl Resolver<'_> {
             pickup,
             printing,
             kpi,
+            backup,
             log: LogConfig { level },
         })
     }

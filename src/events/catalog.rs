@@ -357,6 +357,18 @@ pub const CATALOG: &[EventType] = &[
         ],
     },
     EventType {
+        name: "store.edge.restored",
+        stage: None,
+        // No subject (events.md).
+        subject_field: "",
+        producer: Producer::Service,
+        fields: &[
+            req("backup_taken_at", Kind::DateTime),
+            req("last_sequence_in_backup", COUNT),
+            req("first_sequence_after", COUNT),
+        ],
+    },
+    EventType {
         name: "store.device.status",
         stage: None,
         subject_field: "device_id",

@@ -5,10 +5,12 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod backup;
 pub mod kpi_counts;
 pub mod kpi_ingest;
 pub mod kpi_query;
 pub mod kpi_verify;
+pub mod lock;
 pub mod meta;
 mod migrations;
 mod open;
