@@ -27,6 +27,7 @@ mod print_jobs;
 mod printers;
 mod printing;
 mod quota_and_startup;
+mod restore;
 mod scanners;
 mod slow_clients;
 mod sync;
