@@ -19,6 +19,8 @@ pub mod pairing;
 pub mod print_jobs;
 #[cfg(test)]
 mod print_queue_tests;
+#[cfg(test)]
+mod schema_fixtures;
 pub mod read;
 pub mod staff;
 pub mod sync;

@@ -33,3 +33,4 @@ mod slow_clients;
 mod sync;
 mod systemd;
 mod ui_browser;
+mod upgrades;
