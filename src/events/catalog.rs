@@ -787,8 +787,10 @@ mod tests {
         dedup.sort();
         dedup.dedup();
         assert_eq!(names.len(), dedup.len());
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
         assert!(lookup("store.device.status").is_some_and(|t| t.stage.is_none()));
+        assert!(lookup("store.edge.restored")
+            .is_some_and(|t| t.stage.is_none() && t.producer == Producer::Service));
     }
 
     #[test]
