@@ -146,6 +146,17 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     post_markers(&svc, &pos, "before-backup", 5).await;
     svc.wait_sync("sent before the backup", |s| s["unsent"] == 0)
         .await;
+    // Three events central has not got when the backup is taken: the old
+    // box sends them later, and the restored box sends them again (the
+    // same ids: legitimate duplicates).
+    central.set_faults(json!({"fail_5xx_pct": 100})).await;
+    post_markers(&svc, &pos, "unsent-at-backup", 3).await;
+    let unsent_in_backup: Vec<String> = edge_events(&svc)
+        .into_iter()
+        .rev()
+        .take(3)
+        .map(|(_, id, _)| id)
+        .collect();
 
     // Step: back up while the service runs; a file is never overwritten.
     let backup = svc.dir.path().join("nightly.db");
@@ -163,8 +174,17 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     let last_in_backup: u64 = backup_last_sequence(&backup);
+    let unsent_at_backup: i64 = rusqlite::Connection::open_with_flags(
+        &backup,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open backup")
+    .query_row("SELECT count(*) FROM events WHERE sync_state = 0", [], |r| r.get(0))
+    .expect("count");
+    assert_eq!(unsent_at_backup, 3, "the backup holds three unsent events");
 
     // Step: the old box goes on: more events, W-2 handed over, all sent.
+    central.set_faults(json!({})).await;
     post_markers(&svc, &pos, "after-backup", 5).await;
     let (status, v) = post(
         &staff,
@@ -234,6 +254,21 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     for (seq, id, ty) in edge.iter().filter(|(seq, _, _)| *seq >= first_after) {
         assert!(central_ids.contains(id.as_str()), "{seq} {ty} not delivered");
     }
+    for id in &unsent_in_backup {
+        assert_eq!(
+            at_central.iter().filter(|e| e["id"] == id.as_str()).count(),
+            1,
+            "{id}: sent by both boxes, stored once"
+        );
+    }
+    let conn = svc.db();
+    for id in &unsent_in_backup {
+        let state: i64 = conn
+            .query_row("SELECT sync_state FROM events WHERE id = ?1", [id], |r| r.get(0))
+            .expect("in the restored box");
+        assert_eq!(state, 1, "{id}: sent again by the restored box and acknowledged");
+    }
+    drop(conn);
     let restored = at_central
         .iter()
         .find(|e| e["type"] == "store.edge.restored")
