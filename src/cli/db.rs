@@ -8,7 +8,9 @@
 //! service holds the database, or delete the database it replaces.
 
 use std::io::IsTerminal as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -188,10 +190,7 @@ pub fn backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
                 .mode(0o700)
                 .create(dir)
                 .map_err(|e| {
-                    runtime(format!(
-                        "cannot create [backup] dir {}: {e}",
-                        dir.display()
-                    ))
+                    runtime(format!("cannot create [backup] dir {}: {e}", dir.display()))
                 })?;
             let name = format!(
                 "{}{}.db",
@@ -280,7 +279,8 @@ fn same_owner(path: &Path, like: &Path) -> Result<(), CliError> {
 
 pub fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     let db = &config.storage.path;
-    let _lock = DbLock::try_acquire(db).map_err(|e| runtime(format!("refusing to restore: {e}")))?;
+    let _lock =
+        DbLock::try_acquire(db).map_err(|e| runtime(format!("refusing to restore: {e}")))?;
     let gap = args
         .sequence_gap
         .unwrap_or(config.backup.restore_sequence_gap);
@@ -329,7 +329,11 @@ pub fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
             args.file.display()
         )));
     }
-    if info.last_sequence.checked_add(gap).is_none_or(|f| f > i64::MAX as u64 / 2) {
+    if info
+        .last_sequence
+        .checked_add(gap)
+        .is_none_or(|f| f > i64::MAX as u64 / 2)
+    {
         return Err(CliError::Usage(format!(
             "--sequence-gap {gap} after sequence {} leaves no room",
             info.last_sequence
@@ -354,8 +358,7 @@ pub fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
                 temp.display()
             ))
         })?;
-        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
-            .map_err(runtime)?;
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).map_err(runtime)?;
         let owner_like = if db.exists() {
             db.clone()
         } else {
@@ -389,13 +392,19 @@ pub fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     if db.exists() {
         let aside = sibling(
             db,
-            &format!(".before-restore-{}", utc_compact(time::OffsetDateTime::now_utc())),
+            &format!(
+                ".before-restore-{}",
+                utc_compact(time::OffsetDateTime::now_utc())
+            ),
         );
         std::fs::hard_link(db, &aside)
             .or_else(|_| std::fs::copy(db, &aside).map(|_| ()))
             .map_err(|e| {
                 remove_temp(&temp);
-                runtime(format!("cannot keep the old database as {}: {e}", aside.display()))
+                runtime(format!(
+                    "cannot keep the old database as {}: {e}",
+                    aside.display()
+                ))
             })?;
         let wal = sibling(db, "-wal");
         if wal.exists() {
@@ -461,11 +470,15 @@ mod tests {
         assert!(is_nightly("store-edge-s1-20261206T020000Z.db", "s1"));
         assert!(!is_nightly("store-edge-s1-20261206T020000Z.db", "s2"));
         assert!(!is_nightly("store-edge-s1-latest.db", "s1"));
-        assert!(!is_nightly("store-edge-s1-20261206T020000Z.db.partial", "s1"));
+        assert!(!is_nightly(
+            "store-edge-s1-20261206T020000Z.db.partial",
+            "s1"
+        ));
         let dir = tempfile::tempdir().unwrap();
         for day in 1..=9 {
             std::fs::write(
-                dir.path().join(format!("store-edge-s1-202612{day:02}T020000Z.db")),
+                dir.path()
+                    .join(format!("store-edge-s1-202612{day:02}T020000Z.db")),
                 b"x",
             )
             .unwrap();

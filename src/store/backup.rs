@@ -228,7 +228,8 @@ pub fn inspect(path: &Path, store_id: &str) -> Result<BackupInfo, StoreError> {
             .or(get("created_at")?)
             .unwrap_or_default(),
     };
-    let backup_id = get(BACKUP_ID)?.unwrap_or_else(|| format!("unstamped-{last_sequence}-{taken_at}"));
+    let backup_id =
+        get(BACKUP_ID)?.unwrap_or_else(|| format!("unstamped-{last_sequence}-{taken_at}"));
     let events = conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .map_err(damaged)?;
@@ -403,9 +404,9 @@ pub fn prepare(
     let (writer, thread) = Writer::start(db, settings, metrics)?;
     let appended = writer.run_blocking(1024, move |ctx| ctx.append(&event));
     drop(writer);
-    thread
-        .join()
-        .map_err(|_| StoreError::internal("the restore's writer", std::io::Error::other("panicked")))?;
+    thread.join().map_err(|_| {
+        StoreError::internal("the restore's writer", std::io::Error::other("panicked"))
+    })?;
     let appended = appended?;
     if appended.sequence != first.to_string() {
         return Err(StoreError::Invalid {
@@ -468,7 +469,10 @@ mod tests {
         let (need, _) = required_gap(50, &[record(100, 10_000_000)], None);
         assert_eq!(need, 20_000_050);
         // A backup taken after the restore knows that box's sequences.
-        assert_eq!(required_gap(10_000_500, &[record(100, 10_000_000)], None).0, 1);
+        assert_eq!(
+            required_gap(10_000_500, &[record(100, 10_000_000)], None).0,
+            1
+        );
         // The replaced database reached further than the backup: beyond it.
         assert_eq!(required_gap(100, &[], Some(300)).0, 201);
     }

@@ -19,9 +19,9 @@ pub mod pairing;
 pub mod print_jobs;
 #[cfg(test)]
 mod print_queue_tests;
+pub mod read;
 #[cfg(test)]
 mod schema_fixtures;
-pub mod read;
 pub mod staff;
 pub mod sync;
 pub mod tokens;

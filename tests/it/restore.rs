@@ -120,10 +120,12 @@ fn edge_events(svc: &Service) -> Vec<(u64, String, String)> {
     let mut stmt = conn
         .prepare("SELECT seq, id, type FROM events ORDER BY seq")
         .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,19 +170,24 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
         String::from_utf8_lossy(&out.stdout).trim(),
         backup.display().to_string()
     );
-    let mode = std::fs::metadata(&backup).expect("backup").permissions().mode();
+    let mode = std::fs::metadata(&backup)
+        .expect("backup")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "names and tokens inside: 0600");
     let again = svc.cli(&["db", "backup", backup.to_str().expect("utf8")]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     let last_in_backup: u64 = backup_last_sequence(&backup);
-    let unsent_at_backup: i64 = rusqlite::Connection::open_with_flags(
-        &backup,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open backup")
-    .query_row("SELECT count(*) FROM events WHERE sync_state = 0", [], |r| r.get(0))
-    .expect("count");
+    let unsent_at_backup: i64 =
+        rusqlite::Connection::open_with_flags(&backup, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open backup")
+            .query_row(
+                "SELECT count(*) FROM events WHERE sync_state = 0",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
     assert_eq!(unsent_at_backup, 3, "the backup holds three unsent events");
 
     // Step: the old box goes on: more events, W-2 handed over, all sent.
@@ -224,9 +231,15 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
         "restore",
     );
     let said = stderr(&out);
-    assert!(said.contains("W-1") && said.contains("W-2"), "flagged orders named: {said}");
+    assert!(
+        said.contains("W-1") && said.contains("W-2"),
+        "flagged orders named: {said}"
+    );
     let first_after = last_in_backup + GAP;
-    assert!(said.contains(&format!("continues at {first_after}")), "{said}");
+    assert!(
+        said.contains(&format!("continues at {first_after}")),
+        "{said}"
+    );
     svc.start().await;
     post_markers(&svc, &pos, "after-restore", 5).await;
     svc.wait_sync("everything after the restore sent", |s| s["unsent"] == 0)
@@ -242,8 +255,14 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
         .iter()
         .find(|(seq, _, _)| *seq > last_in_backup)
         .expect("an event after the backup");
-    assert_eq!((first.0, first.2.as_str()), (first_after, "store.edge.restored"));
-    assert!(first_after > old_box_last, "beyond anything the old box sent");
+    assert_eq!(
+        (first.0, first.2.as_str()),
+        (first_after, "store.edge.restored")
+    );
+    assert!(
+        first_after > old_box_last,
+        "beyond anything the old box sent"
+    );
 
     // Step: central never sees two ids under one (source, sequence), and
     // has every event recorded after the restore.
@@ -252,7 +271,10 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     let central_ids: std::collections::HashSet<&str> =
         at_central.iter().filter_map(|e| e["id"].as_str()).collect();
     for (seq, id, ty) in edge.iter().filter(|(seq, _, _)| *seq >= first_after) {
-        assert!(central_ids.contains(id.as_str()), "{seq} {ty} not delivered");
+        assert!(
+            central_ids.contains(id.as_str()),
+            "{seq} {ty} not delivered"
+        );
     }
     for id in &unsent_in_backup {
         assert_eq!(
@@ -264,9 +286,14 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     let conn = svc.db();
     for id in &unsent_in_backup {
         let state: i64 = conn
-            .query_row("SELECT sync_state FROM events WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT sync_state FROM events WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .expect("in the restored box");
-        assert_eq!(state, 1, "{id}: sent again by the restored box and acknowledged");
+        assert_eq!(
+            state, 1,
+            "{id}: sent again by the restored box and acknowledged"
+        );
     }
     drop(conn);
     let restored = at_central
@@ -298,7 +325,10 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
         let (status, v) = post(&staff, svc.url("/api/v1/pickups/W-2/handover"), body).await;
         assert_eq!(status, 409, "{v}");
         assert_eq!(v["reason"], "shelf_check_needed", "{v}");
-        assert!(v["detail"].as_str().unwrap_or_default().contains("shelf"), "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains("shelf"),
+            "{v}"
+        );
     }
     let (status, v) = post(
         &staff,
@@ -308,7 +338,8 @@ async fn a_restored_box_reuses_no_sequence_delivers_what_follows_and_hands_over_
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["state"], "handed_over");
-    svc.wait_sync("the handover sent", |s| s["unsent"] == 0).await;
+    svc.wait_sync("the handover sent", |s| s["unsent"] == 0)
+        .await;
     one_id_per_sequence(&central.events().await);
 
     // Step: the same backup again with the same gap is refused, naming the gap.
@@ -363,9 +394,15 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
             .output()
             .expect("run")
     };
-    ok(other_cli(&["token", "create", "--role", "admin", "--name", "it"]), "other token");
+    ok(
+        other_cli(&["token", "create", "--role", "admin", "--name", "it"]),
+        "other token",
+    );
     let foreign = svc.dir.path().join("foreign.db");
-    ok(other_cli(&["db", "backup", foreign.to_str().expect("utf8")]), "other backup");
+    ok(
+        other_cli(&["db", "backup", foreign.to_str().expect("utf8")]),
+        "other backup",
+    );
     let refused = svc.cli(&["db", "restore", foreign.to_str().expect("utf8")]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
@@ -392,19 +429,35 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
     let text = svc.dir.path().join("notes.db");
     std::fs::write(&text, "not a database\n").expect("write");
     let refused = svc.cli(&["db", "restore", text.to_str().expect("utf8")]);
-    assert!(stderr(&refused).contains("not an SQLite database"), "{}", stderr(&refused));
-    assert_eq!(file_bytes(&svc.db), db_before, "refusals leave the database as it was");
+    assert!(
+        stderr(&refused).contains("not an SQLite database"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        file_bytes(&svc.db),
+        db_before,
+        "refusals leave the database as it was"
+    );
 
     // The same backup twice: the second needs twice the gap, a third four times.
     ok(svc.cli(&["db", "restore", b]), "first restore");
     let twice = svc.cli(&["db", "restore", b]);
-    assert!(stderr(&twice).contains("--sequence-gap 20000000"), "{}", stderr(&twice));
+    assert!(
+        stderr(&twice).contains("--sequence-gap 20000000"),
+        "{}",
+        stderr(&twice)
+    );
     ok(
         svc.cli(&["db", "restore", b, "--sequence-gap", "20000000"]),
         "second restore, larger gap",
     );
     let thrice = svc.cli(&["db", "restore", b, "--sequence-gap", "20000000"]);
-    assert!(stderr(&thrice).contains("--sequence-gap 40000000"), "{}", stderr(&thrice));
+    assert!(
+        stderr(&thrice).contains("--sequence-gap 40000000"),
+        "{}",
+        stderr(&thrice)
+    );
     let status: Value =
         serde_json::from_slice(&ok(svc.cli(&["status", "--json"]), "status").stdout).expect("json");
     assert_eq!(status["last_sequence"], 20_000_000);
@@ -414,7 +467,11 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
     svc.start().await;
     let refused = svc.cli(&["db", "restore", b, "--sequence-gap", "90000000"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("stop it first"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("stop it first"),
+        "{}",
+        stderr(&refused)
+    );
     assert!(svc.term().success());
 
     // The nightly backup: a dated name in [backup] dir, the newest `keep` kept.
@@ -426,7 +483,11 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
     std::fs::write(dir.join("kept-by-hand.db"), b"mine").expect("own file");
     let out = ok(svc.cli(&["db", "backup", "--nightly"]), "nightly");
     let written = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(written.starts_with(&dir.join(format!("store-edge-{STORE_ID}-")).display().to_string()));
+    assert!(written.starts_with(
+        &dir.join(format!("store-edge-{STORE_ID}-"))
+            .display()
+            .to_string()
+    ));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -434,6 +495,15 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
     names.sort();
     assert_eq!(names.len(), 3, "{names:?}");
     assert_eq!(names[0], "kept-by-hand.db");
-    assert_eq!(names[1], format!("store-edge-{STORE_ID}-20250102T020000Z.db"));
-    assert_eq!(Path::new(&written).file_name().expect("name").to_string_lossy(), names[2]);
+    assert_eq!(
+        names[1],
+        format!("store-edge-{STORE_ID}-20250102T020000Z.db")
+    );
+    assert_eq!(
+        Path::new(&written)
+            .file_name()
+            .expect("name")
+            .to_string_lossy(),
+        names[2]
+    );
 }

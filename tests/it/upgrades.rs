@@ -72,7 +72,10 @@ async fn upgrades(version: u32) {
         .iter()
         .map(|t| t["name"].as_str().expect("name"))
         .collect();
-    assert!(names.contains(&"till-1") && names.contains(&"it"), "{names:?}");
+    assert!(
+        names.contains(&"till-1") && names.contains(&"it"),
+        "{names:?}"
+    );
     if version >= 3 {
         assert!(names.contains(&"counter tablet #0421"), "{names:?}");
         let staff = json_of(&svc, &["staff", "list", "--json"]);
