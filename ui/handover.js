@@ -81,7 +81,7 @@ function shelfStep(f) {
   return h('section', { class: 'step alert alert-id', 'data-testid': 'step-shelf-check' },
     h('h2', {}, t('shelfCheckTitle')),
     h('p', {}, t('shelfCheckText', o.location || '')),
-    h('div', { class: 'row' }, box, h('label', { for: 'shelf-check' }, t('shelfCheckConfirm'))));
+    h('label', { class: 'shelf-check', for: 'shelf-check' }, box, h('span', {}, t('shelfCheckConfirm'))));
 }
 
 function verifyStep(f) {

@@ -507,3 +507,81 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
         names[2]
     );
 }
+
+/// The tablet (Chromium, tests/ui/restore.mjs) shows a restored box's
+/// flagged order with the shelf-check step and hands it over only once
+/// staff ticked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tablet_asks_for_the_shelf_check_of_a_flagged_order_in_chromium() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/ui/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/test.sh (it runs `npm ci --prefix tests/ui`)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let central = FakeCentralProc::start(&[order_doc("W-7301", 1, "open")], &[]).await;
+    let mut svc = Service::new(
+        "",
+        &format!(
+            "{}\n[pickup]\ncounter_register = \"counter-1\"\n",
+            central.edge_sections("")
+        ),
+    );
+    add_staff(&svc, "anna", "Anna K.", PIN);
+    let staff = svc.token("staff", "back-office");
+    svc.start().await;
+    wait_state(&svc, &staff, "W-7301", "received").await;
+    make_ready(&svc, &staff, "W-7301").await;
+    let backup = svc.dir.path().join("b.db");
+    ok(
+        svc.cli(&["db", "backup", backup.to_str().expect("utf8")]),
+        "backup",
+    );
+    assert!(svc.term().success());
+    ok(
+        svc.cli(&["db", "restore", backup.to_str().expect("utf8")]),
+        "restore",
+    );
+    svc.start().await;
+    let code = svc.pairing_code("counter-1");
+    let screenshots = root.join("target/ui-screenshots/restore");
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let output = tokio::task::spawn_blocking({
+        let url = svc.url("");
+        let screenshots = screenshots.clone();
+        move || {
+            std::process::Command::new("node")
+                .arg(root.join("tests/ui/restore.mjs"))
+                .env("STORE_EDGE_URL", url)
+                .env("PAIR_CODE", code)
+                .env("STAFF_ID", "anna")
+                .env("STAFF_PIN", PIN)
+                .env("ORDER_ID", "W-7301")
+                .env("SCREENSHOT_DIR", screenshots)
+                .env("CHROMIUM", chromium)
+                .output()
+                .expect("node must be installed")
+        }
+    })
+    .await
+    .expect("node");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser test failed; see target/ui-screenshots/restore/failure.png; service log:\n{}",
+        svc.log_text()
+    );
+    // Exactly one handover, the one after the shelf check.
+    let order = wait_state(&svc, &staff, "W-7301", "handed_over").await;
+    assert_eq!(order["outcome"]["staff_id"], "anna", "{order}");
+    let handovers: i64 = svc
+        .db()
+        .query_row(
+            "SELECT count(*) FROM events WHERE type = 'store.pickup.handed_over' AND subject = 'W-7301'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(handovers, 1);
+}
