@@ -265,6 +265,25 @@ fn prune(dir: &Path, store_id: &str, keep: u32) -> Result<Vec<PathBuf>, CliError
     Ok(removed)
 }
 
+/// Removes what an interrupted restore left beside the database (its temp
+/// copies): nobody else can be restoring, this one holds the lock.
+fn remove_stale_restores(db: &Path) {
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.restoring-", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Gives `path` the owner of `like` when run as root (a restore by root
 /// must leave a database the service's user can open).
 fn same_owner(path: &Path, like: &Path) -> Result<(), CliError> {
@@ -344,7 +363,7 @@ pub fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
             .map_err(|e| runtime(format!("cannot create {}: {e}", dir.display())))?;
     }
     let temp = temp_beside(db, "restoring");
-    remove_temp(&temp);
+    remove_stale_restores(db);
     let plan = backup::Plan {
         backup: info.clone(),
         gap,

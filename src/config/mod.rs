@@ -1141,6 +1141,42 @@ mod tests {
     }
 
     #[test]
+    fn backup_keys_default_next_to_the_database_and_bad_values_name_the_key() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.backup.dir, Path::new("/tmp/backups"));
+        assert_eq!(c.backup.keep, 7);
+        assert_eq!(c.backup.restore_sequence_gap, 10_000_000);
+        let c = parse(&format!(
+            "{MINIMAL}[backup]\ndir = \"/srv/backups\"\nkeep = 30\nrestore_sequence_gap = 50000000\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.backup.dir.as_path(),
+                c.backup.keep,
+                c.backup.restore_sequence_gap
+            ),
+            (Path::new("/srv/backups"), 30, 50_000_000)
+        );
+        for (line, want) in [
+            (
+                "keep = 0",
+                "`backup.keep` = 0: the number of nightly backups kept, from 1 to 365",
+            ),
+            ("keep = 366", "`backup.keep` = 366"),
+            (
+                "restore_sequence_gap = 10",
+                "`backup.restore_sequence_gap` = 10",
+            ),
+            ("dir = \"\"", "`backup.dir` = \"\""),
+        ] {
+            let e = parse(&format!("{MINIMAL}[backup]\n{line}\n")).unwrap_err();
+            assert!(e.contains(":6: ") && e.contains(want), "{line}: {e}");
+        }
+        assert!(parse(&format!("{MINIMAL}[backup]\nkeeep = 3\n")).is_err());
+    }
+
+    #[test]
     fn a_fake_central_with_an_api_listen_beyond_loopback_is_a_config_error() {
         let e = parse(&format!(
             "{MINIMAL}[api]\nlisten = \"0.0.0.0:8080\"\n[central]\nfake = true\n"
