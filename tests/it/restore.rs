@@ -506,6 +506,22 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
             .to_string_lossy(),
         names[2]
     );
+
+    // A new box (no database yet) takes over from the newest backup and runs.
+    let mut new_box = Service::new("", "");
+    assert!(!new_box.db.exists());
+    ok(
+        new_box.cli(&["db", "restore", &written]),
+        "restore on a new box",
+    );
+    let status: Value =
+        serde_json::from_slice(&ok(new_box.cli(&["status", "--json"]), "status").stdout)
+            .expect("json");
+    assert!(status["restored"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("restored from a backup taken at")));
+    new_box.start().await;
+    assert!(new_box.term().success());
 }
 
 /// The tablet (Chromium, tests/ui/restore.mjs) shows a restored box's
