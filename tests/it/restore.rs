@@ -463,8 +463,21 @@ async fn restore_refuses_another_stores_backup_a_damaged_file_and_a_gap_that_was
     assert_eq!(status["last_sequence"], 20_000_000);
     assert_eq!(status["restore"]["sequence_gap"], 20_000_000);
 
-    // A restore is refused while the service runs (it holds the lock).
+    // A restore is refused while the service runs (it holds the lock), and
+    // so is a second service on the same database.
     svc.start().await;
+    let second = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&svc.config)
+        .arg("run")
+        .output()
+        .expect("second run");
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("locked by another process"),
+        "{}",
+        stderr(&second)
+    );
     let refused = svc.cli(&["db", "restore", b, "--sequence-gap", "90000000"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
