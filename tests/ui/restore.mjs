@@ -34,6 +34,7 @@ async function run({ page, screenshot }) {
   const card = byId('col-ready').getByTestId('card-' + ORDER_ID);
   await visible(card);
   await card.click();
+  await visible(byId('detail-shelf-check'));
   await visible(byId('action-handover'));
   await byId('action-handover').click();
   await visible(byId('step-shelf-check'));
