@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod db;
 mod kpi;
 mod pickups;
 mod print;
@@ -170,6 +171,13 @@ pub enum DbCommand {
     /// Full integrity check of the database file (PRAGMA integrity_check).
     /// Takes seconds on a large database; safe while the service runs.
     Check(JsonFlag),
+    /// Write a consistent copy of the database (safe while the service
+    /// runs), mode 0600: it holds names and tokens.
+    Backup(db::BackupArgs),
+    /// Replace the database with a backup (the service must be stopped).
+    /// The sequence goes on at the backup's last sequence plus the restore
+    /// gap; open orders of the backup need a shelf check before handover.
+    Restore(db::RestoreArgs),
 }
 
 /// A failure with its exit code.
@@ -429,8 +437,13 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 config.storage.max_size_mb
             )?;
             outln!("active tokens    {}", status.api_tokens_active)?;
+            if let Some(notice) = &status.restored {
+                outln!("restore          {notice}")?;
+            }
             Ok(())
         }
+        Command::Db(DbCommand::Backup(args)) => db::backup(&load()?, args),
+        Command::Db(DbCommand::Restore(args)) => db::restore(&load()?, args),
         Command::Db(DbCommand::Check(flag)) => {
             let config = load()?;
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
@@ -502,6 +515,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                             .map(|s| format!("stored {s} s ago"))
                             .unwrap_or_else(|| "-".into())
                     )?;
+                    if let Some(notice) = &status.restored {
+                        outln!("restore          {notice}")?;
+                    }
                     outln!("quarantined      {}", status.quarantined)?;
                     for q in &status.quarantine {
                         outln!(

@@ -49,7 +49,30 @@ pub struct Config {
     pub pickup: PickupConfig,
     pub printing: PrintingConfig,
     pub kpi: KpiConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
+}
+
+/// `[backup]`: where `db backup --nightly` writes, how many copies it
+/// keeps, and the sequence gap `db restore` leaves (events.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupConfig {
+    /// Absolute; default: a `backups` folder next to the database.
+    pub dir: PathBuf,
+    /// The newest copies of this store kept in `dir` (1 to 365).
+    pub keep: u32,
+    /// A restore continues at the backup's last sequence plus this.
+    pub restore_sequence_gap: u64,
+}
+
+impl BackupConfig {
+    pub const DEFAULT_KEEP: u32 = 7;
+    pub const DEFAULT_GAP: u64 = 10_000_000;
+    /// A gap below this would leave the lost box hardly any room.
+    pub const MIN_GAP: u64 = 1_000;
+    /// Far below i64::MAX, so sequence plus gap (plus later gaps) always
+    /// fits SQLite's integers.
+    pub const MAX_GAP: u64 = 1_000_000_000_000_000;
 }
 
 /// `[kpi]`: the store's journey KPIs (KPI.md).
@@ -753,6 +776,47 @@ impl Resolver<'_> {
         })
     }
 
+    fn resolve_backup(
+        &self,
+        raw: raw::RawBackup,
+        storage_path: &Path,
+    ) -> Result<BackupConfig, ConfigError> {
+        let dir = match raw.dir {
+            None => storage_path
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("backups"),
+            Some(d) if !d.get_ref().trim().is_empty() => absolute(Path::new(d.get_ref())),
+            Some(d) => {
+                return Err(self.err(
+                    &d,
+                    "backup.dir",
+                    "\"\"",
+                    "a directory for the nightly backups, e.g. \"/var/lib/store-edge/backups\" (or leave the key out: a `backups` folder next to the database)",
+                ))
+            }
+        };
+        Ok(BackupConfig {
+            dir,
+            keep: self.in_range(
+                &raw.keep,
+                "backup.keep",
+                u64::from(BackupConfig::DEFAULT_KEEP),
+                1,
+                365,
+                "the number of nightly backups kept,",
+            )? as u32,
+            restore_sequence_gap: self.in_range(
+                &raw.restore_sequence_gap,
+                "backup.restore_sequence_gap",
+                BackupConfig::DEFAULT_GAP,
+                BackupConfig::MIN_GAP,
+                BackupConfig::MAX_GAP,
+                "the sequence numbers a restore leaves for events the lost box may have sent,",
+            )?,
+        })
+    }
+
     fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
         let d = SyncConfig::default();
         let pick = |v: &Option<Spanned<u64>>, key, default, min, max, what: &str| {
@@ -974,6 +1038,8 @@ impl Resolver<'_> {
             )? as u32,
         };
         let pickup = self.resolve_pickup(pickup, &printers)?;
+        let storage_path = absolute(Path::new(path.get_ref()));
+        let backup = self.resolve_backup(raw.backup.unwrap_or_default(), &storage_path)?;
         let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
             key_file: absolute(Path::new(l.key_file.get_ref())),
             programs: l.programs,
@@ -990,7 +1056,7 @@ impl Resolver<'_> {
                 tz: zone,
             },
             storage: StorageConfig {
-                path: absolute(Path::new(path.get_ref())),
+                path: storage_path,
                 max_size_mb: *max.get_ref(),
                 retain_sent_days: *retain.get_ref(),
             },
@@ -1031,6 +1097,7 @@ impl Resolver<'_> {
             pickup,
             printing,
             kpi,
+            backup,
             log: LogConfig { level },
         })
     }
@@ -1199,6 +1266,42 @@ mod tests {
             "{MINIMAL}[central]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"/t\"\n"
         ))
         .is_ok());
+    }
+
+    #[test]
+    fn backup_keys_default_next_to_the_database_and_bad_values_name_the_key() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.backup.dir, Path::new("/tmp/backups"));
+        assert_eq!(c.backup.keep, 7);
+        assert_eq!(c.backup.restore_sequence_gap, 10_000_000);
+        let c = parse(&format!(
+            "{MINIMAL}[backup]\ndir = \"/srv/backups\"\nkeep = 30\nrestore_sequence_gap = 50000000\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.backup.dir.as_path(),
+                c.backup.keep,
+                c.backup.restore_sequence_gap
+            ),
+            (Path::new("/srv/backups"), 30, 50_000_000)
+        );
+        for (line, want) in [
+            (
+                "keep = 0",
+                "`backup.keep` = 0: the number of nightly backups kept, from 1 to 365",
+            ),
+            ("keep = 366", "`backup.keep` = 366"),
+            (
+                "restore_sequence_gap = 10",
+                "`backup.restore_sequence_gap` = 10",
+            ),
+            ("dir = \"\"", "`backup.dir` = \"\""),
+        ] {
+            let e = parse(&format!("{MINIMAL}[backup]\n{line}\n")).unwrap_err();
+            assert!(e.contains(":6: ") && e.contains(want), "{line}: {e}");
+        }
+        assert!(parse(&format!("{MINIMAL}[backup]\nkeeep = 3\n")).is_err());
     }
 
     #[test]

@@ -19,7 +19,16 @@ pub(super) struct RawConfig {
     pub pickup: Option<RawPickup>,
     pub printing: Option<RawPrinting>,
     pub kpi: Option<RawKpi>,
+    pub backup: Option<RawBackup>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackup {
+    pub dir: Option<Spanned<String>>,
+    pub keep: Option<Spanned<u64>>,
+    pub restore_sequence_gap: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -51,10 +51,15 @@ pub enum ServiceError {
     Printers(#[from] crate::printers::worker::WorkerError),
     #[error(transparent)]
     SecretFile(#[from] crate::config::secret::SecretFileError),
+    #[error(transparent)]
+    Locked(#[from] store::lock::LockError),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
 pub async fn run(config: Config) -> Result<(), ServiceError> {
+    // Held until the service ends: `db restore` refuses while it is held,
+    // and the service does not start while a restore holds it.
+    let _lock = store::lock::DbLock::try_acquire(&config.storage.path)?;
     let path = config.storage.path.clone();
     let store_id = config.store.id.clone();
     let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path, &store_id))

@@ -78,7 +78,7 @@ pub(super) fn open_checked(path: &Path, store_id: &str) -> Result<Connection, St
 }
 
 /// The 100-byte header must be SQLite's, with sane fixed fields.
-fn check_header(path: &Path) -> Result<(), String> {
+pub(super) fn check_header(path: &Path) -> Result<(), String> {
     let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let len = file
         .metadata()
@@ -117,7 +117,7 @@ fn check_header(path: &Path) -> Result<(), String> {
 }
 
 /// Reads identity and version through a read-only connection.
-fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
+pub(super) fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
     let fail = |problem: String| StoreError::Unusable {
         file: path.to_path_buf(),
         problem,
