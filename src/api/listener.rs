@@ -294,8 +294,13 @@ async fn serve_connection(
         Some(acceptor) => {
             // A client that opens TCP and never finishes the handshake is
             // held no longer than one that never sends its headers.
+            // The pending handshake (and with it the socket) lives until
+            // the end of this arm, so a timeout is counted before the
+            // client sees its connection close.
+            let accept = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(io));
+            tokio::pin!(accept);
             let handshake = tokio::select! {
-                h = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(io)) => h,
+                h = &mut accept => h,
                 _ = shutdown.cancelled() => return,
             };
             match handshake {
