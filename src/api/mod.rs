@@ -89,6 +89,7 @@ pub fn readiness(state: &AppState) -> Result<ReadyBody, String> {
     Ok(ReadyBody {
         ready: true,
         quota_reached: state.writer.health.quota_reached.load(Ordering::Relaxed),
+        disk_full: state.writer.health.disk_full.load(Ordering::Relaxed),
     })
 }
 
@@ -97,6 +98,10 @@ pub struct ReadyBody {
     pub ready: bool,
     /// True while new events are refused (507); the box is still healthy.
     pub quota_reached: bool,
+    /// True while the data disk is full: new events are refused (507)
+    /// until space is freed; the box is still healthy (a restart would not
+    /// make room), so readiness stays 200.
+    pub disk_full: bool,
 }
 
 #[derive(OpenApi)]
