@@ -14,6 +14,7 @@ pub mod kpis;
 pub mod listener;
 pub mod pickups;
 pub mod printing;
+pub mod problems;
 pub mod streams;
 pub mod sync;
 pub mod tablets;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+use problems::CommonResponses;
 
 use crate::store::{ReadPool, Writer};
 use crate::telemetry::Metrics;
@@ -109,7 +111,7 @@ pub struct ReadyBody {
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json. Pickup orders carry `ETag: \"<revision>\"`; a pickup action sent with `If-Match: \"<revision>\"` on an order that changed meanwhile answers 409 with `current_state` and `allowed`."),
     paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, printing::post_job, printing::get_job, printing::list_jobs, printing::reprint, printing::skip, printing::slip_again, touchpoints::devices, touchpoints::stream, touchpoints::identify, kpis::kpis, kpis::pickups, feedback::ask_feedback, healthz, readyz, metrics),
     components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock, feedback::FeedbackPrompt)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
@@ -248,7 +250,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus metrics (text exposition). Besides the service's own, the
 /// store's day as counts (never revenue: this route is open): pickup
 /// orders by state, overdue now, feedback answers today (local day).
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let health = &state.writer.health;
     state
