@@ -30,6 +30,7 @@ mod printers;
 mod printing;
 mod quota_and_startup;
 mod scanners;
+mod schemathesis;
 mod slow_clients;
 mod sync;
 mod systemd;
