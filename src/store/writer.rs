@@ -1377,6 +1377,95 @@ mod tests {
         out
     }
 
+    /// `PRAGMA max_page_count` makes SQLite answer `SQLITE_FULL` like a
+    /// full disk, after which it may roll the whole transaction back
+    /// itself. Every op of the group must then be told `DiskFull` or have
+    /// committed — never another error, never stored while told an error —
+    /// and the next group must commit with the next sequence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_in_the_middle_of_a_group_acknowledges_exactly_what_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        std::fs::write(&gate, b"").unwrap();
+        let path = dir.path().join("w.db");
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let pages: i64 = conn
+            .sql()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let limit = format!("PRAGMA max_page_count = {}", pages + 40);
+        let _: i64 = conn.sql().query_row(&limit, [], |r| r.get(0)).unwrap();
+        let (writer, thread) = Writer::start_with(
+            conn,
+            WriterSettings::new(path.clone(), 1 << 30, 30, jiff::tz::TimeZone::UTC),
+            Arc::new(crate::telemetry::Metrics::new()),
+            TestHooks {
+                capacity: Some(8),
+                gate: Some(gate.clone()),
+            },
+        )
+        .unwrap();
+        let op = |n: usize| {
+            fn_op(1, move |ctx: &mut WriteCtx<'_>| {
+                let mut seqs = Vec::new();
+                for _ in 0..n {
+                    for e in feedback() {
+                        let seq = ctx.append(&e)?.sequence;
+                        seqs.push(seq.parse::<u64>().unwrap());
+                    }
+                }
+                Ok(seqs)
+            })
+        };
+        // One group: a small op, one that outgrows the file, a small one.
+        let mut replies = Vec::new();
+        for n in [1, 20_000, 1] {
+            let (op, rx) = op(n);
+            writer.submit(op).await.unwrap();
+            replies.push(rx);
+        }
+        std::fs::remove_file(&gate).unwrap();
+        let mut acked = Vec::new();
+        for rx in replies {
+            match rx.await.unwrap() {
+                Ok(seqs) => acked.extend(seqs),
+                Err(StoreError::DiskFull) => {}
+                Err(other) => panic!("a full disk answered {other:?}"),
+            }
+        }
+        assert!(writer.health.disk_full.load(Ordering::Relaxed));
+        let stored = || -> Vec<u64> {
+            let reader = Connection::open(&path).unwrap();
+            let mut stmt = reader
+                .prepare("SELECT seq FROM events ORDER BY seq")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).unwrap();
+            rows.map(|r| r.unwrap() as u64).collect()
+        };
+        assert_eq!(
+            stored(),
+            acked,
+            "exactly the acknowledged events are stored"
+        );
+        // Room again: the next group commits, the sequence goes on gap-free.
+        writer
+            .run(0, |ctx| {
+                let _: i64 = ctx
+                    .conn()
+                    .query_row("PRAGMA max_page_count = 1000000", [], |r| r.get(0))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let (op1, rx) = op(1);
+        writer.submit(op1).await.unwrap();
+        let next = rx.await.unwrap().expect("room again");
+        assert_eq!(next, vec![acked.len() as u64 + 1]);
+        assert!(!writer.health.disk_full.load(Ordering::Relaxed));
+        drop(writer);
+        thread.join().unwrap();
+    }
+
     /// The KPI rollups of a group are summed in memory and written just
     /// before its commit: an op that fails after appending leaves none of
     /// its events in them, and the ops around it in the same group count.
