@@ -802,15 +802,19 @@ impl WriterThread {
         // SQLite says "disk I/O error"; what the OS said is what IT can act
         // on (EIO: the disk; EFBIG: a file size limit; EROFS: remounted
         // read-only).
-        let os = match self.system_errno() {
-            0 => String::new(),
-            errno => format!(
-                " (the OS said: {})",
-                std::io::Error::from_raw_os_error(errno)
-            ),
+        let os_error = match self.system_errno() {
+            0 => None,
+            errno => Some(std::io::Error::from_raw_os_error(errno)),
         };
+        let os = os_error
+            .as_ref()
+            .map(|e| format!(" (the OS said: {e})"))
+            .unwrap_or_default();
         let file = self.settings.path.display();
-        tracing::error!(error = %error, os = %os, file = %file, "unrecoverable database write error; stopping the writer and the service (exit status 1) so that systemd restarts it once the disk is fixed; nothing acknowledged is lost");
+        let os_error = os_error
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "none".into());
+        tracing::error!(error = %error, os_error = %os_error, file = %file, "unrecoverable database write error; stopping the writer and the service (exit status 1) so that systemd restarts it once the disk is fixed; nothing acknowledged is lost");
         if let Ok(mut fatal) = self.health.fatal.lock() {
             *fatal = Some(format!("{error}{os} on {file}"));
         }
