@@ -15,9 +15,11 @@ pub mod listener;
 pub mod pickups;
 pub mod printing;
 pub mod problems;
+pub mod redirect;
 pub mod streams;
 pub mod sync;
 pub mod tablets;
+pub mod tls;
 pub mod touchpoints;
 pub mod ui;
 

@@ -10,6 +10,7 @@ mod kpi;
 mod pickups;
 mod print;
 mod staff;
+mod tls;
 
 use crate::telemetry::out::{out, outln, OutputError};
 
@@ -81,6 +82,9 @@ pub enum Command {
     /// Sync with central: status, try now, send quarantined events again.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// HTTPS for the local API: make a self-signed certificate.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
     /// Run the fake central platform (tests, demos, benchmarks; never in a store).
     FakeCentral(crate::fake_central::FakeCentralArgs),
     /// Measure performance on this box; prints a report for BENCHMARKS.md.
@@ -314,6 +318,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
         Command::Kpi(args) => kpi::run(&load()?, args),
+        Command::Tls(cmd) => tls::run(cmd, &config_path),
         Command::Print(cmd) => print::run(cmd, load),
         Command::Staff(cmd) => {
             let config = load()?;

@@ -82,6 +82,9 @@ pub(super) struct RawApi {
     pub max_connections: Option<Spanned<u64>>,
     pub max_connections_per_client: Option<Spanned<u64>>,
     pub max_streams_per_token: Option<Spanned<u64>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub redirect_http: Option<Spanned<u64>>,
 }
 
 impl Default for RawApi {
@@ -91,6 +94,9 @@ impl Default for RawApi {
             max_connections: None,
             max_connections_per_client: None,
             max_streams_per_token: None,
+            tls_cert: None,
+            tls_key: None,
+            redirect_http: None,
         }
     }
 }

@@ -42,7 +42,8 @@ pub struct Metrics {
     pub api_streams_open: Gauge,
     /// Clients dropped for being too slow, labelled by `phase`: `headers`
     /// (not sent within 10 s, or idle that long), `body` (408), `write`
-    /// (stopped reading our answer).
+    /// (stopped reading our answer), `handshake` (a TLS handshake not
+    /// finished within 10 s).
     pub api_client_timeouts: Family<Vec<(String, String)>, Counter>,
     /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
     pub staff_sessions: Gauge,
@@ -112,7 +113,7 @@ impl Metrics {
         );
         registry.register(
             "store_edge_api_client_timeouts",
-            "API clients dropped for being too slow, by phase (headers, body, write)",
+            "API clients dropped for being too slow, by phase (headers, body, write, handshake)",
             api_client_timeouts.clone(),
         );
         let staff_sessions = Gauge::default();

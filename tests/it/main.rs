@@ -34,4 +34,5 @@ mod schemathesis;
 mod slow_clients;
 mod sync;
 mod systemd;
+mod tls;
 mod ui_browser;
