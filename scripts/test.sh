@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine: installs the system packages the
 # tests need (systemd-analyze for the unit checks, socat for pty scanners,
 # libusb headers for the HID POS transport, Debian's chromium for the tablet
-# UI test) and playwright-core (npm ci, on the machine's Node 20), then runs
+# UI test, Python's venv for schemathesis) and playwright-core (npm ci, on the
+# machine's Node 20) and schemathesis (pip, pinned, under target/), then runs
 # every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 pkg-config --exists libusb-1.0 2>/dev/null || need+=(libusb-1.0-0-dev pkg-config)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -28,6 +30,17 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
 # machine's Node 20 runs it).
 command -v node >/dev/null 2>&1 || { echo "Node.js 20 is needed for the tablet UI test" >&2; exit 1; }
 npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
+
+# The API contract test's schemathesis (PyPI), pinned with its dependencies
+# in scripts/schemathesis-requirements.txt, in a venv of its own under target/ (tests/it/schemathesis.rs runs it); installed only when
+# missing or another version.
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/schemathesis/bin/st --version 2>/dev/null | grep -x "st, version $SCHEMATHESIS_VERSION" >/dev/null; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into target/schemathesis" >&2
+  rm -rf target/schemathesis
+  python3 -m venv target/schemathesis
+  target/schemathesis/bin/pip install --quiet --disable-pip-version-check -r scripts/schemathesis-requirements.txt
+fi
 
 # The memory tests measure the release binary (debug builds use several
 # times the memory); build it here, visibly, rather than inside a test.

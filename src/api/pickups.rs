@@ -306,6 +306,7 @@ pub struct HandoverBody {
     /// The PIN of the staff member who hands over (on a tablet: the one logged in).
     pub pin: String,
     /// pass, code, id_check or manual_override (admin, not for `require_id_check` orders).
+    #[schema(pattern = "^(pass|code|id_check|manual_override)$")]
     pub verified_by: String,
     pub lines: Vec<HandoverLine>,
     /// Staff checked that the goods are still on the shelf. Required (true)
@@ -574,16 +575,23 @@ pub async fn verify(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationCustomer {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub display_name: String,
+    #[schema(pattern = "^[0-9]{4}$")]
     pub phone_last4: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationItem {
+    #[schema(pattern = "\\S")]
     pub sku: String,
+    /// 14 digits ending in the GS1 check digit.
+    #[schema(pattern = "^[0-9]{14}$")]
     pub gtin: Option<String>,
+    #[schema(pattern = "\\S")]
     pub name: String,
+    #[schema(minimum = 1, maximum = 999)]
     pub quantity: i64,
 }
 
@@ -591,8 +599,10 @@ pub struct ReservationItem {
 #[serde(deny_unknown_fields)]
 pub struct ReservationBody {
     pub customer: ReservationCustomer,
+    #[schema(min_items = 1, max_items = 200)]
     pub items: Vec<ReservationItem>,
     /// RFC 3339; default: three days from now.
+    #[schema(format = DateTime)]
     pub pickup_by: Option<String>,
     #[serde(default)]
     pub require_id_check: bool,

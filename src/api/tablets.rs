@@ -300,8 +300,10 @@ fn too_many_attempts(retry_after: Duration) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct PairBody {
     /// The 8-digit code printed by `store-edge tablet pair`.
+    #[schema(pattern = "^\\s*[0-9]{8}\\s*$")]
     pub code: String,
     /// A name for the tablet, e.g. "counter tablet".
+    #[schema(pattern = "\\S")]
     pub name: String,
 }
 

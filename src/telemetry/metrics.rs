@@ -16,6 +16,7 @@ pub struct Metrics {
     pub db_size_bytes: Gauge,
     pub events_unsent: Gauge,
     pub quota_reached: Gauge,
+    pub disk_full: Gauge,
     pub http_rejected: Counter,
     pub sync_batches: Counter,
     /// Labelled by `cause`: server_error, timeout, connection, malformed_answer, rate_limited, redirect, unauthorized.
@@ -76,6 +77,7 @@ impl Metrics {
         let db_size_bytes = Gauge::default();
         let events_unsent = Gauge::default();
         let quota_reached = Gauge::default();
+        let disk_full = Gauge::default();
         let http_rejected = Counter::default();
         let sync_batches = Counter::default();
         let sync_retries = Family::<Vec<(String, String)>, Counter>::default();
@@ -204,6 +206,11 @@ impl Metrics {
             quota_reached.clone(),
         );
         registry.register(
+            "store_edge_disk_full",
+            "1 while new events are refused because the data disk is full (SQLITE_FULL)",
+            disk_full.clone(),
+        );
+        registry.register(
             "store_edge_http_rejected_requests",
             "API requests answered with a 4xx or 5xx status",
             http_rejected.clone(),
@@ -216,6 +223,7 @@ impl Metrics {
             db_size_bytes,
             events_unsent,
             quota_reached,
+            disk_full,
             http_rejected,
             sync_batches,
             sync_retries,
