@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine: installs the system packages the
 # tests need (systemd-analyze for the unit checks, socat for pty scanners,
 # libusb headers for the HID POS transport, Debian's chromium for the tablet
-# UI test) and playwright-core (npm ci, on the machine's Node 20), then runs
+# UI test, Python's venv for schemathesis) and playwright-core (npm ci, on the
+# machine's Node 20) and schemathesis (pip, pinned, under target/), then runs
 # every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ pkg-config --exists libusb-1.0 2>/dev/null || need+=(libusb-1.0-0-dev pkg-config
 # root made by mmdebstrap to install it into.
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -38,6 +40,17 @@ npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
 if ! cargo deb --version >/dev/null 2>&1; then
   echo "installing cargo-deb" >&2
   cargo install cargo-deb --locked
+fi
+
+# The API contract test's schemathesis (PyPI), pinned with its dependencies
+# in scripts/schemathesis-requirements.txt, in a venv of its own under target/ (tests/it/schemathesis.rs runs it); installed only when
+# missing or another version.
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/schemathesis/bin/st --version 2>/dev/null | grep -x "st, version $SCHEMATHESIS_VERSION" >/dev/null; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into target/schemathesis" >&2
+  rm -rf target/schemathesis
+  python3 -m venv target/schemathesis
+  target/schemathesis/bin/pip install --quiet --disable-pip-version-check -r scripts/schemathesis-requirements.txt
 fi
 
 # The memory tests measure the release binary (debug builds use several

@@ -17,7 +17,7 @@ export function openHandover(order, verifiedBy) {
     // Only what was picked can go over the counter (missing lines: 0).
     qty[it.line_id] = missing.has(it.line_id) ? 0 : pickable(it);
   }
-  S.flow = { order, verifiedBy: verifiedBy || null, qty };
+  S.flow = { order, verifiedBy: verifiedBy || null, qty, shelfChecked: false };
   S.screen = 'handover';
   render();
 }
@@ -30,7 +30,7 @@ export async function refreshFlowOrder() {
   try {
     const o = await api('GET', orderPath(f.order.order_id));
     if (S.flow !== f || S.screen !== 'handover' || older(o, f.order)) return;
-    const shape = (x) => JSON.stringify([x.state, x.items, x.allowed, x.require_id_check]);
+    const shape = (x) => JSON.stringify([x.state, x.items, x.allowed, x.require_id_check, x.shelf_check_after_restore]);
     const changed = shape(o) !== shape(f.order);
     f.order = o;
     if (!changed) return;
@@ -62,9 +62,26 @@ export function renderHandover() {
     h('span', { class: 'customer big' }, (o.customer && o.customer.display_name) || '')),
   o.changes ? h('div', { class: 'alert alert-changes' }, h('strong', {}, t('changesTitle')), h('div', {}, o.changes)) : null,
   o.paid === false ? h('div', { class: 'alert alert-pay' }, t('notPaid')) : null,
+  o.shelf_check_after_restore ? shelfStep(f) : null,
   verifyStep(f),
   f.verifiedBy ? linesStep(f) : h('p', { class: 'muted' }, t('verifyFirst')),
   f.verifiedBy ? pinStep(f) : null);
+}
+
+// An order that was open in the backup this box was restored from: the
+// lost box may have handed it over, so staff confirm the goods are still
+// on the shelf before the server takes the handover.
+function shelfStep(f) {
+  const o = f.order;
+  const box = h('input', {
+    id: 'shelf-check', type: 'checkbox', 'data-testid': 'shelf-check',
+    onchange: (ev) => { f.shelfChecked = ev.target.checked; },
+  });
+  box.checked = f.shelfChecked;
+  return h('section', { class: 'step alert alert-id', 'data-testid': 'step-shelf-check' },
+    h('h2', {}, t('shelfCheckTitle')),
+    h('p', {}, t('shelfCheckText', o.location || '')),
+    h('label', { class: 'shelf-check', for: 'shelf-check' }, box, h('span', {}, t('shelfCheckConfirm'))));
 }
 
 function verifyStep(f) {
@@ -172,9 +189,11 @@ function pinStep(f) {
     const lines = (o.items || []).map((it) => ({ line_id: it.line_id, quantity_handed: f.qty[it.line_id] ?? 0 }));
     const handed = lines.reduce((n, l) => n + l.quantity_handed, 0);
     if (handed === 0) { toast('error', t('nothingHanded')); return; }
-    const updated = await doAction(f.order, 'handover', {
-      staff_id: S.staff.id, pin: value, verified_by: f.verifiedBy, lines,
-    });
+    const checkShelf = !!f.order.shelf_check_after_restore;
+    if (checkShelf && !f.shelfChecked) { toast('error', t('shelfCheckMissing')); return; }
+    const body = { staff_id: S.staff.id, pin: value, verified_by: f.verifiedBy, lines };
+    if (checkShelf) body.shelf_checked_after_restore = true;
+    const updated = await doAction(f.order, 'handover', body);
     if (!updated || S.flow !== f) return;
     S.done = { order: updated, handed, total: itemCount(f.order) };
     S.flow = null;

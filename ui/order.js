@@ -115,6 +115,9 @@ export function renderDetail() {
       h('strong', {}, t('changesTitle')), h('div', {}, o.changes)) : null,
     o.require_id_check ? h('div', { class: 'alert alert-id' }, t('idCheckRequired')) : null,
     o.paid === false ? h('div', { class: 'alert alert-pay' }, t('notPaid')) : null,
+    o.shelf_check_after_restore && (o.allowed || []).includes('handover')
+      ? h('div', { class: 'alert alert-id', 'data-testid': 'detail-shelf-check' }, t('shelfCheckTitle'))
+      : null,
     h('div', { class: 'detail-body' },
       h('dl', { class: 'infos' },
         info(t('customer'), (o.customer && o.customer.display_name) || ''),

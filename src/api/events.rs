@@ -49,7 +49,7 @@ pub struct EventAck {
     path = "/api/v1/events",
     request_body(content = EventIn, content_type = "application/json",
         description = "One event object, or a JSON array of up to 1,000 of them"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "8–128 characters, one token's own: a repeat from the same token with the same body answers 200 with the original result, with another body 409")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{8,128}$", description = "8–128 characters, one token's own: a repeat from the same token with the same body answers 200 with the original result, with another body 409")),
     responses(
         (status = 201, description = "Recorded and on disk", body = EventAck),
         (status = 200, description = "Idempotent repeat: the original answer", body = EventAck),

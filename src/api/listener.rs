@@ -22,6 +22,10 @@
 //!   waiting in the backlog), counted in
 //!   `store_edge_api_connections_refused_total` and said in the log at most
 //!   once a minute;
+//! - with TLS (`[api] tls_cert`, `api/tls.rs`) the handshake must end
+//!   within [`HEADER_READ_TIMEOUT`] too (counted as phase `handshake`), and
+//!   runs over the same [`WriteStallGuard`]; requests served over it carry
+//!   [`Https`], so the session cookie is `Secure`;
 //! - at start the soft open-files limit is raised to the hard one, and
 //!   `max_connections` lowered to fit if it must (said once), so the caps
 //!   hold outside the systemd unit too.
@@ -197,15 +201,20 @@ fn admit(
     })
 }
 
+/// A request extension: the request came over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
+
 /// Serves `router` on `listener` until `shutdown` fires, then lets the
 /// open connections finish (hyper's graceful shutdown: requests in flight
 /// complete, idle connections close) and returns when all have ended.
-/// The caller bounds that wait.
+/// The caller bounds that wait. With `tls`, every connection is HTTPS.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     caps: Caps,
     metrics: Arc<Metrics>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
@@ -254,9 +263,10 @@ pub async fn serve(
         let router = router.clone();
         let shutdown = shutdown.clone();
         let metrics = metrics.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
-            serve_connection(stream, peer, router, metrics, shutdown).await;
+            serve_connection(stream, peer, router, metrics, tls, shutdown).await;
         });
     }
     connections.close();
@@ -268,6 +278,7 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     metrics: Arc<Metrics>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -278,7 +289,35 @@ async fn serve_connection(
     let _ = socket.set_tcp_user_timeout(Some(WRITE_STALL_TIMEOUT));
     let _ = socket.set_send_buffer_size(SEND_BUFFER_BYTES);
     let io = WriteStallGuard::new(stream, WRITE_STALL_TIMEOUT);
-    if let Err(e) = serve_io(io, peer, router, shutdown).await {
+    let served = match tls {
+        None => serve_io(io, peer, router, false, shutdown).await,
+        Some(acceptor) => {
+            // A client that opens TCP and never finishes the handshake is
+            // held no longer than one that never sends its headers.
+            // The pending handshake (and with it the socket) lives until
+            // the end of this arm, so a timeout is counted before the
+            // client sees its connection close.
+            let accept = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(io));
+            tokio::pin!(accept);
+            let handshake = tokio::select! {
+                h = &mut accept => h,
+                _ = shutdown.cancelled() => return,
+            };
+            match handshake {
+                Ok(Ok(io)) => serve_io(io, peer, router, true, shutdown).await,
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %peer.ip(), error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    count_timeout(&metrics, "handshake");
+                    tracing::debug!(client = %peer.ip(), "TLS handshake not finished in time");
+                    return;
+                }
+            }
+        }
+    };
+    if let Err(e) = served {
         let phase = if write_stalled(&e) {
             Some("write")
         } else if e.is_timeout() {
@@ -309,6 +348,7 @@ async fn serve_io<I>(
     io: I,
     peer: SocketAddr,
     router: Router,
+    https: bool,
     shutdown: CancellationToken,
 ) -> Result<(), hyper::Error>
 where
@@ -316,6 +356,9 @@ where
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        if https {
+            req.extensions_mut().insert(Https);
+        }
         router.clone().call(req)
     });
     let conn = http1::Builder::new()
@@ -518,6 +561,7 @@ mod tests {
             WriteStallGuard::new(server, WRITE_STALL_TIMEOUT),
             peer(),
             big_answer(1 << 20),
+            false,
             CancellationToken::new(),
         ));
         client
@@ -546,6 +590,7 @@ mod tests {
             WriteStallGuard::new(server, WRITE_STALL_TIMEOUT),
             peer(),
             big_answer(len),
+            false,
             CancellationToken::new(),
         ));
         client

@@ -14,9 +14,12 @@ pub mod kpis;
 pub mod listener;
 pub mod pickups;
 pub mod printing;
+pub mod problems;
+pub mod redirect;
 pub mod streams;
 pub mod sync;
 pub mod tablets;
+pub mod tls;
 pub mod touchpoints;
 pub mod ui;
 
@@ -33,6 +36,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+use problems::CommonResponses;
 
 use crate::store::{ReadPool, Writer};
 use crate::telemetry::Metrics;
@@ -71,7 +75,7 @@ pub struct AppState {
 }
 
 /// Why the service is not ready, if it is not.
-pub fn readiness(state: &AppState) -> Result<ReadyBody, String> {
+pub fn readiness(state: &AppState) -> Result<Readiness, String> {
     if let Some(fatal) = state.writer.health.fatal_error() {
         return Err(format!("database not writable: {fatal}"));
     }
@@ -86,25 +90,33 @@ pub fn readiness(state: &AppState) -> Result<ReadyBody, String> {
             age.as_secs()
         ));
     }
-    Ok(ReadyBody {
+    Ok(Readiness {
         ready: true,
         quota_reached: state.writer.health.quota_reached.load(Ordering::Relaxed),
+        disk_full: state.writer.health.disk_full.load(Ordering::Relaxed),
     })
 }
 
+/// `/readyz`'s answer. (Named apart from `pickups::ReadyBody`, the ready
+/// action's body: the OpenAPI components are keyed by name, and the two
+/// once shared one, so the document described the action's body as this.)
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ReadyBody {
+pub struct Readiness {
     pub ready: bool,
     /// True while new events are refused (507); the box is still healthy.
     pub quota_reached: bool,
+    /// True while the data disk is full: new events are refused (507)
+    /// until space is freed; the box is still healthy (a restart would not
+    /// make room), so readiness stays 200.
+    pub disk_full: bool,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "store-edge local API", description = "Touchpoints and click-and-collect for the store's tills and tablets. Errors are application/problem+json. Pickup orders carry `ETag: \"<revision>\"`; a pickup action sent with `If-Match: \"<revision>\"` on an order that changed meanwhile answers 409 with `current_state` and `allowed`."),
     paths(events::post_events, events::list_events, sync::status, sync::now, sync::requeue, pickups::list, pickups::get, pickups::start_picking, pickups::ready, pickups::handover, pickups::refuse, pickups::cancel, pickups::reminded, pickups::verify, pickups::reserve, tablets::pair, tablets::session, tablets::list_staff, tablets::login, tablets::logout, printing::post_job, printing::get_job, printing::list_jobs, printing::reprint, printing::skip, printing::slip_again, touchpoints::devices, touchpoints::stream, touchpoints::identify, kpis::kpis, kpis::pickups, feedback::ask_feedback, healthz, readyz, metrics),
-    components(schemas(events::EventIn, events::EventAck, error::Problem, ReadyBody, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock, feedback::FeedbackPrompt)),
-    modifiers(&BearerAuth)
+    components(schemas(events::EventIn, events::EventAck, error::Problem, Readiness, sync::RequeueBody, touchpoints::IdentifyBody, pickups::StaffBody, pickups::ReadyBody, pickups::HandoverBody, pickups::HandoverLine, pickups::RefuseBody, pickups::CancelBody, pickups::VerifyBody, pickups::ReservationBody, pickups::ReservationCustomer, pickups::ReservationItem, tablets::PairBody, tablets::LoginBody, printing::JobView, printing::TemplateJob, printing::FiscalBlock, feedback::FeedbackPrompt)),
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
@@ -229,7 +241,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// at quota (with `quota_reached: true`) so supervisors don't restart a
 /// healthy box.
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "Ready", body = ReadyBody),
+    (status = 200, description = "Ready", body = Readiness),
     (status = 503, description = "Not ready", body = error::Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match readiness(&state) {
@@ -243,7 +255,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus metrics (text exposition). Besides the service's own, the
 /// store's day as counts (never revenue: this route is open): pickup
 /// orders by state, overdue now, feedback answers today (local day).
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let health = &state.writer.health;
     state
@@ -309,4 +321,22 @@ async fn not_found() -> ApiError {
         "not-found",
         "no such route; the routes are listed at /api/openapi.json",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi as _;
+
+    /// Every request body and answer of the document is its own schema:
+    /// the ready action's body has its `location`, `/readyz` its `ready`.
+    #[test]
+    fn the_ready_action_and_readyz_have_schemas_of_their_own() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).expect("json");
+        let schema = |name: &str| doc["components"]["schemas"][name]["properties"].clone();
+        assert!(schema("ReadyBody").get("location").is_some(), "{doc}");
+        assert!(schema("Readiness").get("ready").is_some(), "{doc}");
+        let body = &doc["paths"]["/api/v1/pickups/{order_id}/ready"]["post"]["requestBody"]
+            ["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(body, "#/components/schemas/ReadyBody");
+    }
 }

@@ -60,6 +60,14 @@ impl From<PickupError> for ApiError {
                 json!({"current_state": illegal.current_state.as_str(), "allowed": illegal.allowed, "revision": current}),
             ),
             PickupError::Invalid(_) => ApiError::unprocessable(detail),
+            PickupError::ShelfCheckNeeded {
+                order_id,
+                location,
+                revision,
+            } => with_extra(
+                ApiError::new(StatusCode::CONFLICT, "shelf-check-needed", detail),
+                json!({"reason": "shelf_check_needed", "order_id": order_id, "location": location, "revision": revision}),
+            ),
             PickupError::Store(s) => s.into(),
         }
     }
@@ -298,8 +306,15 @@ pub struct HandoverBody {
     /// The PIN of the staff member who hands over (on a tablet: the one logged in).
     pub pin: String,
     /// pass, code, id_check or manual_override (admin, not for `require_id_check` orders).
+    #[schema(pattern = "^(pass|code|id_check|manual_override)$")]
     pub verified_by: String,
     pub lines: Vec<HandoverLine>,
+    /// Staff checked that the goods are still on the shelf. Required (true)
+    /// for an order flagged `shelf_check_after_restore` (open in the backup
+    /// this box was restored from: the lost box may have handed it over);
+    /// ignored for other orders.
+    #[serde(default)]
+    pub shelf_checked_after_restore: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -383,7 +398,7 @@ pub async fn ready(
 #[utoipa::path(post, path = "/api/v1/pickups/{order_id}/handover", params(("order_id" = String, Path)), request_body = HandoverBody, responses(
     (status = 200, description = "The order, handed_over or partially_handed_over", body = OrderView),
     (status = 403, description = "Wrong PIN (`reason: wrong_pin`); a paired tablet without a staff log-in (`reason: staff_login_required`), or `staff_id` not the logged-in member's (`reason: staff_mismatch`)", body = super::error::Problem),
-    (status = 409, description = "Not possible now", body = super::error::Problem),
+    (status = 409, description = "Not possible now; or `shelf-check-needed` (`reason: shelf_check_needed`, `location`): the order was open in the backup this box was restored from and the body lacks `shelf_checked_after_restore: true`", body = super::error::Problem),
     (status = 422, description = "Bad lines or verification", body = super::error::Problem),
     (status = 423, description = "Staff account locked (`locked_until`)", body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -420,6 +435,7 @@ pub async fn handover(
                 quantity: l.quantity_handed,
             })
             .collect(),
+        shelf_checked: b.shelf_checked_after_restore,
     };
     act(&state, &order_id, &headers, cmd).await
 }
@@ -559,16 +575,23 @@ pub async fn verify(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationCustomer {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub display_name: String,
+    #[schema(pattern = "^[0-9]{4}$")]
     pub phone_last4: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationItem {
+    #[schema(pattern = "\\S")]
     pub sku: String,
+    /// 14 digits ending in the GS1 check digit.
+    #[schema(pattern = "^[0-9]{14}$")]
     pub gtin: Option<String>,
+    #[schema(pattern = "\\S")]
     pub name: String,
+    #[schema(minimum = 1, maximum = 999)]
     pub quantity: i64,
 }
 
@@ -576,8 +599,10 @@ pub struct ReservationItem {
 #[serde(deny_unknown_fields)]
 pub struct ReservationBody {
     pub customer: ReservationCustomer,
+    #[schema(min_items = 1, max_items = 200)]
     pub items: Vec<ReservationItem>,
     /// RFC 3339; default: three days from now.
+    #[schema(format = DateTime)]
     pub pickup_by: Option<String>,
     #[serde(default)]
     pub require_id_check: bool,

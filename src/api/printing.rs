@@ -151,7 +151,7 @@ const READERS: &[Role] = &[Role::Pos, Role::Staff];
 
 /// Queue a job on a printer: a document or a template with its data.
 #[utoipa::path(post, path = "/api/v1/printers/{id}/jobs", params(("id" = String, Path, description = "The printer's id in the config"),
-    ("Idempotency-Key" = Option<String>, Header, description = "8–128 characters, one token's own: a repeat with the same body answers 200 with the same job, with another body 409")),
+    ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{8,128}$", description = "8–128 characters, one token's own: a repeat with the same body answers 200 with the same job, with another body 409")),
     request_body(content = TemplateJob, content_type = "application/json", description = "A template job `{\"template\", \"data\", \"language\"?}`, or a document `{\"blocks\": [{\"kind\": \"text\"|\"columns\"|\"separator\"|\"qr\"|\"barcode\"|\"image\"|\"feed\"|\"cut\"|\"drawer_kick\", …}], \"register\"?}` (at most 1,000 blocks, 4,096 characters a text, an image at most the paper's width and 2,000 dots tall). Every text is screened for card numbers except barcode and QR payloads and a receipt's `fiscal` block (see FiscalBlock). A `drawer_kick` needs a printer with `drawer = true` and an admin token, or a pos token of the printer's register sending `\"register\"` equal to it."),
     responses(
         (status = 202, description = "Queued; the printer's worker prints it", body = JobView),

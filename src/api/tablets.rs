@@ -300,19 +300,22 @@ fn too_many_attempts(retry_after: Duration) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct PairBody {
     /// The 8-digit code printed by `store-edge tablet pair`.
+    #[schema(pattern = "^\\s*[0-9]{8}\\s*$")]
     pub code: String,
     /// A name for the tablet, e.g. "counter tablet".
+    #[schema(pattern = "\\S")]
     pub name: String,
 }
 
 /// Pair a tablet: `{token, role}` and the `store_edge_session` cookie.
 #[utoipa::path(post, path = "/api/v1/tablets/pair", request_body = PairBody, responses(
-    (status = 200, description = "`{token, role, name, register}` and `Set-Cookie: store_edge_session=…; HttpOnly; SameSite=Strict`"),
+    (status = 200, description = "`{token, role, name, register}` and `Set-Cookie: store_edge_session=…; HttpOnly; SameSite=Strict` (and `Secure` over https)"),
     (status = 422, description = "Unknown, used or expired code", body = super::error::Problem),
     (status = 429, description = "Ten wrong codes from this address within 10 minutes; `Retry-After` says when the window ends", body = super::error::Problem)))]
 pub async fn pair(
     State(state): State<AppState>,
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    https: Option<axum::Extension<super::listener::Https>>,
     b: Result<Json<PairBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = super::pickups::secret_body(b, "{\"code\", \"name\"}")?;
@@ -354,10 +357,13 @@ pub async fn pair(
     };
     guard.paired(source, Instant::now());
     tracing::info!(tablet = %paired.name, role = paired.role.as_str(), "tablet paired");
+    // Over TLS the browser must never send it in clear (the redirect
+    // port would see it otherwise).
     let cookie = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
+        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000{}",
         super::auth::SESSION_COOKIE,
-        paired.token
+        paired.token,
+        if https.is_some() { "; Secure" } else { "" }
     );
     let mut response = Json(json!({
         "token": paired.token, "role": paired.role.as_str(),

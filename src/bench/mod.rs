@@ -5,6 +5,7 @@
 mod drain;
 mod ingest;
 mod kpi;
+mod load;
 mod pickup;
 mod print;
 mod print_jobs;
@@ -37,6 +38,10 @@ pub enum BenchCommand {
     /// path; the dashboard's report for today, 28 and 365 days; the KPI
     /// ingest's cost; database size per million events.
     Kpi(kpi::KpiArgs),
+    /// 60 s of a busy store's mixed API load (events, receipts, the pickup
+    /// board, orders, sessions, devices, KPIs, sync, metrics) against a
+    /// running `store-edge run`: error rate and p50/p99 per route.
+    Load(load::LoadArgs),
     /// Receipt printing on one core: encoder (receipt template with 20
     /// lines, QR and cut → ESC/POS bytes) and interpreter (the bytes back).
     Print(print::PrintArgs),
@@ -51,5 +56,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::PrintJobs(args) => print_jobs::run(args),
         BenchCommand::Print(args) => print::run(args),
         BenchCommand::Kpi(args) => kpi::run(args),
+        BenchCommand::Load(args) => load::run(args),
     }
 }

@@ -129,6 +129,7 @@ pub fn run(args: PickupArgs) -> anyhow::Result<()> {
             Command::Handover {
                 staff_id: "anna".into(),
                 verified_by: HandoverVerification::IdCheck,
+                shelf_checked: false,
                 lines: vec![
                     HandedLine {
                         line_id: "1".into(),

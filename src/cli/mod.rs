@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod db;
 mod kpi;
 mod pickups;
 mod print;
 mod staff;
+mod tls;
 
 use crate::telemetry::out::{out, outln, OutputError};
 
@@ -81,6 +83,9 @@ pub enum Command {
     /// Sync with central: status, try now, send quarantined events again.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// HTTPS for the local API: make a self-signed certificate.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
     /// Run the fake central platform (tests, demos, benchmarks; never in a store).
     FakeCentral(crate::fake_central::FakeCentralArgs),
     /// Measure performance on this box; prints a report for BENCHMARKS.md.
@@ -166,6 +171,13 @@ pub enum DbCommand {
     /// Full integrity check of the database file (PRAGMA integrity_check).
     /// Takes seconds on a large database; safe while the service runs.
     Check(JsonFlag),
+    /// Write a consistent copy of the database (safe while the service
+    /// runs), mode 0600: it holds names and tokens.
+    Backup(db::BackupArgs),
+    /// Replace the database with a backup (the service must be stopped).
+    /// The sequence goes on at the backup's last sequence plus the restore
+    /// gap; open orders of the backup need a shelf check before handover.
+    Restore(db::RestoreArgs),
 }
 
 /// A failure with its exit code.
@@ -314,6 +326,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             pickups::run(&conn, config.pickup.reminder_before, cmd)
         }
         Command::Kpi(args) => kpi::run(&load()?, args),
+        Command::Tls(cmd) => tls::run(cmd, &config_path),
         Command::Print(cmd) => print::run(cmd, load),
         Command::Staff(cmd) => {
             let config = load()?;
@@ -424,8 +437,13 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 config.storage.max_size_mb
             )?;
             outln!("active tokens    {}", status.api_tokens_active)?;
+            if let Some(notice) = &status.restored {
+                outln!("restore          {notice}")?;
+            }
             Ok(())
         }
+        Command::Db(DbCommand::Backup(args)) => db::backup(&load()?, args),
+        Command::Db(DbCommand::Restore(args)) => db::restore(&load()?, args),
         Command::Db(DbCommand::Check(flag)) => {
             let config = load()?;
             let conn = store::open_existing(&config.storage.path, &config.store.id)?;
@@ -497,6 +515,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                             .map(|s| format!("stored {s} s ago"))
                             .unwrap_or_else(|| "-".into())
                     )?;
+                    if let Some(notice) = &status.restored {
+                        outln!("restore          {notice}")?;
+                    }
                     outln!("quarantined      {}", status.quarantined)?;
                     for q in &status.quarantine {
                         outln!(

@@ -7,6 +7,7 @@
 
 mod raw;
 pub mod secret;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,30 @@ pub struct Config {
     pub pickup: PickupConfig,
     pub printing: PrintingConfig,
     pub kpi: KpiConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
+}
+
+/// `[backup]`: where `db backup --nightly` writes, how many copies it
+/// keeps, and the sequence gap `db restore` leaves (events.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupConfig {
+    /// Absolute; default: a `backups` folder next to the database.
+    pub dir: PathBuf,
+    /// The newest copies of this store kept in `dir` (1 to 365).
+    pub keep: u32,
+    /// A restore continues at the backup's last sequence plus this.
+    pub restore_sequence_gap: u64,
+}
+
+impl BackupConfig {
+    pub const DEFAULT_KEEP: u32 = 7;
+    pub const DEFAULT_GAP: u64 = 10_000_000;
+    /// A gap below this would leave the lost box hardly any room.
+    pub const MIN_GAP: u64 = 1_000;
+    /// Far below i64::MAX, so sequence plus gap (plus later gaps) always
+    /// fits SQLite's integers.
+    pub const MAX_GAP: u64 = 1_000_000_000_000_000;
 }
 
 /// `[kpi]`: the store's journey KPIs (KPI.md).
@@ -272,6 +296,13 @@ pub struct ApiConfig {
     /// Live streams (`/api/v1/stream`) of one token; a new one beyond it
     /// closes that token's oldest.
     pub max_streams_per_token: usize,
+    /// `tls_cert` and `tls_key`: HTTPS on `listen` when set (both or none).
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub tls: Option<tls::TlsFiles>,
+    /// A plain-HTTP port on `listen`'s address that sends browsers to
+    /// https and refuses the API (only with TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_http: Option<u16>,
 }
 
 impl Default for ApiConfig {
@@ -281,6 +312,8 @@ impl Default for ApiConfig {
             max_connections: 8192,
             max_connections_per_client: 128,
             max_streams_per_token: 4,
+            tls: None,
+            redirect_http: None,
         }
     }
 }
@@ -411,6 +444,9 @@ impl Config {
         if let Some(l) = &self.loyalty {
             files.push(("loyalty.key_file", l.key_file.as_path()));
         }
+        if let Some(t) = &self.api.tls {
+            files.push((tls::KEY, t.key.as_path()));
+        }
         files
     }
 
@@ -468,6 +504,12 @@ impl Config {
                     crate::scan::parse_key_file(&text)
                         .map_err(|e| invalid(e.reason().to_owned()))?;
                 }
+                tls::KEY => {
+                    // The whole pair: the certificate parses and matches the key.
+                    if let Some(t) = &self.api.tls {
+                        tls::load(t)?;
+                    }
+                }
                 _ if text.trim().is_empty() => {
                     return Err(invalid("the file is empty".into()).into())
                 }
@@ -517,6 +559,74 @@ impl Resolver<'_> {
             found: "nothing".into(),
             allowed: format!("required: {allowed}"),
         }
+    }
+
+    /// `[api] tls_cert`, `tls_key` (both or neither) and `redirect_http`
+    /// (only with both, another port than `listen`'s). The files are read
+    /// by `config check` and at start, not here.
+    fn resolve_tls(
+        &self,
+        api: &raw::RawApi,
+        listen: SocketAddr,
+    ) -> Result<(Option<tls::TlsFiles>, Option<u16>), ConfigError> {
+        let path = |s: &Spanned<String>, key: &'static str| {
+            if s.get_ref().trim().is_empty() {
+                Err(self.err(s, key, "\"\"", "the path of a PEM file"))
+            } else {
+                Ok(absolute(Path::new(s.get_ref())))
+            }
+        };
+        let tls = match (&api.tls_cert, &api.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(tls::TlsFiles {
+                cert: path(cert, "api.tls_cert")?,
+                key: path(key, tls::KEY)?,
+            }),
+            (Some(cert), None) => {
+                return Err(self.err(
+                    cert,
+                    tls::KEY,
+                    "nothing",
+                    "with `api.tls_cert` set, `api.tls_key` too: the path of its PEM private key (mode 0640, owner root, group store-edge); or neither, for plain HTTP",
+                ))
+            }
+            (None, Some(key)) => {
+                return Err(self.err(
+                    key,
+                    "api.tls_cert",
+                    "nothing",
+                    "with `api.tls_key` set, `api.tls_cert` too: the path of its PEM certificate (chain); or neither, for plain HTTP",
+                ))
+            }
+        };
+        let redirect = match &api.redirect_http {
+            None => None,
+            Some(r) if tls.is_none() => {
+                return Err(self.err(
+                    r,
+                    "api.redirect_http",
+                    r.get_ref(),
+                    "only with `api.tls_cert` and `api.tls_key` set (it sends browsers to https on `api.listen`); remove it for plain HTTP",
+                ))
+            }
+            Some(r) if *r.get_ref() == u64::from(listen.port()) => {
+                return Err(self.err(
+                    r,
+                    "api.redirect_http",
+                    r.get_ref(),
+                    "a port other than `api.listen`'s (which serves https), e.g. 80",
+                ))
+            }
+            Some(_) => Some(self.in_range(
+                &api.redirect_http,
+                "api.redirect_http",
+                0,
+                1,
+                65_535,
+                "a TCP port",
+            )? as u16),
+        };
+        Ok((tls, redirect))
     }
 
     /// A number within `min..=max`, or `default` when the key is absent.
@@ -666,6 +776,47 @@ impl Resolver<'_> {
         })
     }
 
+    fn resolve_backup(
+        &self,
+        raw: raw::RawBackup,
+        storage_path: &Path,
+    ) -> Result<BackupConfig, ConfigError> {
+        let dir = match raw.dir {
+            None => storage_path
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("backups"),
+            Some(d) if !d.get_ref().trim().is_empty() => absolute(Path::new(d.get_ref())),
+            Some(d) => {
+                return Err(self.err(
+                    &d,
+                    "backup.dir",
+                    "\"\"",
+                    "a directory for the nightly backups, e.g. \"/var/lib/store-edge/backups\" (or leave the key out: a `backups` folder next to the database)",
+                ))
+            }
+        };
+        Ok(BackupConfig {
+            dir,
+            keep: self.in_range(
+                &raw.keep,
+                "backup.keep",
+                u64::from(BackupConfig::DEFAULT_KEEP),
+                1,
+                365,
+                "the number of nightly backups kept,",
+            )? as u32,
+            restore_sequence_gap: self.in_range(
+                &raw.restore_sequence_gap,
+                "backup.restore_sequence_gap",
+                BackupConfig::DEFAULT_GAP,
+                BackupConfig::MIN_GAP,
+                BackupConfig::MAX_GAP,
+                "the sequence numbers a restore leaves for events the lost box may have sent,",
+            )?,
+        })
+    }
+
     fn resolve_sync(&self, raw: raw::RawSync) -> Result<SyncConfig, ConfigError> {
         let d = SyncConfig::default();
         let pick = |v: &Option<Spanned<u64>>, key, default, min, max, what: &str| {
@@ -804,6 +955,7 @@ impl Resolver<'_> {
             )
         })?;
         let dapi = ApiConfig::default();
+        let (tls, redirect_http) = self.resolve_tls(&raw.api, listen_addr)?;
         let central = match raw.central {
             None => None,
             Some(raw::RawCentral {
@@ -895,6 +1047,8 @@ impl Resolver<'_> {
             )? as u32,
         };
         let pickup = self.resolve_pickup(pickup, &printers)?;
+        let storage_path = absolute(Path::new(path.get_ref()));
+        let backup = self.resolve_backup(raw.backup.unwrap_or_default(), &storage_path)?;
         let loyalty = raw.loyalty.map(|l| LoyaltyConfig {
             key_file: absolute(Path::new(l.key_file.get_ref())),
             programs: l.programs,
@@ -911,7 +1065,7 @@ impl Resolver<'_> {
                 tz: zone,
             },
             storage: StorageConfig {
-                path: absolute(Path::new(path.get_ref())),
+                path: storage_path,
                 max_size_mb: *max.get_ref(),
                 retain_sent_days: *retain.get_ref(),
             },
@@ -941,6 +1095,8 @@ impl Resolver<'_> {
                     64,
                     "live streams of one token,",
                 )? as usize,
+                tls,
+                redirect_http,
             },
             central,
             sync,
@@ -950,6 +1106,7 @@ impl Resolver<'_> {
             pickup,
             printing,
             kpi,
+            backup,
             log: LogConfig { level },
         })
     }
@@ -1028,6 +1185,44 @@ mod tests {
     const MINIMAL: &str = "[store]\nid = \"berlin-01\"\n[storage]\npath = \"/tmp/x.db\"\n";
 
     #[test]
+    fn tls_files_come_in_pairs_and_the_redirect_port_needs_tls() {
+        let c = parse(&format!(
+            "{MINIMAL}[api]\nlisten = \"0.0.0.0:443\"\ntls_cert = \"/etc/store-edge/tls/cert.pem\"\ntls_key = \"tls/key.pem\"\nredirect_http = 80\n"
+        ))
+        .unwrap();
+        let tls = c.api.tls.as_ref().expect("tls");
+        assert_eq!(tls.cert, Path::new("/etc/store-edge/tls/cert.pem"));
+        assert!(tls.key.is_absolute());
+        assert_eq!(c.api.redirect_http, Some(80));
+        assert!(c.secret_files().contains(&(tls::KEY, tls.key.as_path())));
+        assert!(c.to_toml().contains("tls_key"));
+        assert!(parse(MINIMAL).unwrap().api.tls.is_none());
+
+        let e = parse(&format!("{MINIMAL}[api]\ntls_cert = \"/c.pem\"\n")).unwrap_err();
+        assert!(
+            e.contains("`api.tls_key`") && e.contains("or neither"),
+            "{e}"
+        );
+        let e = parse(&format!("{MINIMAL}[api]\ntls_key = \"/k.pem\"\n")).unwrap_err();
+        assert!(e.contains("`api.tls_cert`"), "{e}");
+        let e = parse(&format!("{MINIMAL}[api]\nredirect_http = 80\n")).unwrap_err();
+        assert!(
+            e.contains("`api.redirect_http`") && e.contains("only with"),
+            "{e}"
+        );
+        let with_tls = "[api]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n";
+        let e = parse(&format!("{MINIMAL}{with_tls}redirect_http = 8443\n")).unwrap_err();
+        assert!(e.contains("other than"), "{e}");
+        let e = parse(&format!("{MINIMAL}{with_tls}redirect_http = 70000\n")).unwrap_err();
+        assert!(e.contains("from 1 to 65535"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}[api]\ntls_cert = \"\"\ntls_key = \"/k\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("PEM file"), "{e}");
+    }
+
+    #[test]
     fn defaults_fill_in() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.storage.max_size_mb, 2048);
@@ -1085,6 +1280,42 @@ mod tests {
             "{MINIMAL}[central]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"/t\"\n"
         ))
         .is_ok());
+    }
+
+    #[test]
+    fn backup_keys_default_next_to_the_database_and_bad_values_name_the_key() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.backup.dir, Path::new("/tmp/backups"));
+        assert_eq!(c.backup.keep, 7);
+        assert_eq!(c.backup.restore_sequence_gap, 10_000_000);
+        let c = parse(&format!(
+            "{MINIMAL}[backup]\ndir = \"/srv/backups\"\nkeep = 30\nrestore_sequence_gap = 50000000\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.backup.dir.as_path(),
+                c.backup.keep,
+                c.backup.restore_sequence_gap
+            ),
+            (Path::new("/srv/backups"), 30, 50_000_000)
+        );
+        for (line, want) in [
+            (
+                "keep = 0",
+                "`backup.keep` = 0: the number of nightly backups kept, from 1 to 365",
+            ),
+            ("keep = 366", "`backup.keep` = 366"),
+            (
+                "restore_sequence_gap = 10",
+                "`backup.restore_sequence_gap` = 10",
+            ),
+            ("dir = \"\"", "`backup.dir` = \"\""),
+        ] {
+            let e = parse(&format!("{MINIMAL}[backup]\n{line}\n")).unwrap_err();
+            assert!(e.contains(":6: ") && e.contains(want), "{line}: {e}");
+        }
+        assert!(parse(&format!("{MINIMAL}[backup]\nkeeep = 3\n")).is_err());
     }
 
     #[test]

@@ -19,7 +19,16 @@ pub(super) struct RawConfig {
     pub pickup: Option<RawPickup>,
     pub printing: Option<RawPrinting>,
     pub kpi: Option<RawKpi>,
+    pub backup: Option<RawBackup>,
     pub log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackup {
+    pub dir: Option<Spanned<String>>,
+    pub keep: Option<Spanned<u64>>,
+    pub restore_sequence_gap: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +91,9 @@ pub(super) struct RawApi {
     pub max_connections: Option<Spanned<u64>>,
     pub max_connections_per_client: Option<Spanned<u64>>,
     pub max_streams_per_token: Option<Spanned<u64>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub redirect_http: Option<Spanned<u64>>,
 }
 
 impl Default for RawApi {
@@ -91,6 +103,9 @@ impl Default for RawApi {
             max_connections: None,
             max_connections_per_client: None,
             max_streams_per_token: None,
+            tls_cert: None,
+            tls_key: None,
+            redirect_http: None,
         }
     }
 }

@@ -357,6 +357,18 @@ pub const CATALOG: &[EventType] = &[
         ],
     },
     EventType {
+        name: "store.edge.restored",
+        stage: None,
+        // No subject (events.md).
+        subject_field: "",
+        producer: Producer::Service,
+        fields: &[
+            req("backup_taken_at", Kind::DateTime),
+            req("last_sequence_in_backup", COUNT),
+            req("first_sequence_after", COUNT),
+        ],
+    },
+    EventType {
         name: "store.device.status",
         stage: None,
         subject_field: "device_id",
@@ -775,8 +787,10 @@ mod tests {
         dedup.sort();
         dedup.dedup();
         assert_eq!(names.len(), dedup.len());
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
         assert!(lookup("store.device.status").is_some_and(|t| t.stage.is_none()));
+        assert!(lookup("store.edge.restored")
+            .is_some_and(|t| t.stage.is_none() && t.producer == Producer::Service));
     }
 
     #[test]

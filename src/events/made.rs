@@ -213,6 +213,16 @@ pub struct PickupConflict<'a> {
 }
 made!(PickupConflict, "store.pickup.conflict");
 
+/// `store.edge.restored`: the first event after a restore's sequence gap
+/// (recorded by `store-edge db restore`, never by a client).
+#[derive(Debug, Serialize)]
+pub struct EdgeRestored<'a> {
+    pub backup_taken_at: &'a str,
+    pub last_sequence_in_backup: u64,
+    pub first_sequence_after: u64,
+}
+made!(EdgeRestored, "store.edge.restored");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +244,7 @@ mod tests {
             NoShow::TYPE,
             PickupCancelled::TYPE,
             PickupConflict::TYPE,
+            EdgeRestored::TYPE,
         ] {
             assert!(lookup(t).is_some(), "{t} is not in the catalog");
         }

@@ -67,6 +67,9 @@ pub enum Command {
         staff_id: String,
         verified_by: HandoverVerification,
         lines: Vec<HandedLine>,
+        /// Staff confirmed the goods are on the shelf (needed for an order
+        /// flagged at a restore, ignored otherwise).
+        shelf_checked: bool,
     },
     Refuse {
         staff_id: String,
@@ -220,7 +223,15 @@ pub fn act(
             staff_id,
             verified_by,
             lines,
+            shelf_checked,
         } => {
+            if order.local.shelf_check_after_restore && !shelf_checked {
+                return Err(PickupError::ShelfCheckNeeded {
+                    order_id: order_id.to_owned(),
+                    location: order.local.location.clone(),
+                    revision: order.revision,
+                });
+            }
             let handed = check_handover(&order, *verified_by, lines)?;
             if order.local.arrived_at.is_none() {
                 // Found by name or id at the counter: the arrival is this moment.

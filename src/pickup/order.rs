@@ -41,6 +41,14 @@ pub enum PickupError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A handover of an order flagged at a restore without
+    /// `shelf_checked_after_restore: true`.
+    #[error("order {order_id} was open in the backup this box was restored from: the lost box may have handed it over after that backup. Check that the goods are still on the shelf{}, then hand over with shelf_checked_after_restore: true; if they are gone, do not hand over (ask central)", .location.as_deref().map(|l| format!(" ({l})")).unwrap_or_default())]
+    ShelfCheckNeeded {
+        order_id: String,
+        location: Option<String>,
+        revision: i64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -126,6 +134,11 @@ pub struct Local {
     /// The state an order was in when it became a no-show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_no_show: Option<String>,
+    /// Set by `store-edge db restore` on an order that was open in the
+    /// backup: the lost box may have handed it over after the backup, so a
+    /// handover needs staff to confirm the goods are still on the shelf.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shelf_check_after_restore: bool,
 }
 
 /// One order as stored.

@@ -54,6 +54,11 @@ pub struct OrderView {
     pub require_id_check: bool,
     /// The ETag: an action sent with `If-Match` on an older one is refused.
     pub revision: i64,
+    /// The order was open in the backup this box was restored from: a
+    /// handover needs `shelf_checked_after_restore: true` (staff checked
+    /// the goods are still on the shelf). Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shelf_check_after_restore: bool,
     /// received, picking, ready, handed_over, partially_handed_over,
     /// refused, no_show or cancelled.
     #[schema(value_type = String, example = "ready")]
@@ -125,6 +130,7 @@ impl Order {
             reminders_sent: self.local.reminders_sent,
             require_id_check: self.require_id_check(),
             revision: self.revision,
+            shelf_check_after_restore: self.local.shelf_check_after_restore,
             state: self.state.as_str(),
             updated_at: self.updated_at.clone(),
             version: self.version,

@@ -20,6 +20,10 @@ use crate::telemetry::Metrics;
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Open connections of the `[api] redirect_http` port in all (each answer
+/// is one short redirect or refusal).
+const REDIRECT_MAX_CONNECTIONS: usize = 256;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
@@ -47,10 +51,15 @@ pub enum ServiceError {
     Printers(#[from] crate::printers::worker::WorkerError),
     #[error(transparent)]
     SecretFile(#[from] crate::config::secret::SecretFileError),
+    #[error(transparent)]
+    Locked(#[from] store::lock::LockError),
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
 pub async fn run(config: Config) -> Result<(), ServiceError> {
+    // Held until the service ends: `db restore` refuses while it is held,
+    // and the service does not start while a restore holds it.
+    let _lock = store::lock::DbLock::try_acquire(&config.storage.path)?;
     let path = config.storage.path.clone();
     let store_id = config.store.id.clone();
     let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path, &store_id))
@@ -76,6 +85,29 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             source,
         })?;
     let bound = listener.local_addr().unwrap_or(config.api.listen);
+    // HTTPS when `[api] tls_cert`/`tls_key` are set; the pair was checked
+    // by `check_secret_files` already, this reads it for serving.
+    let tls = config
+        .api
+        .tls
+        .as_ref()
+        .map(api::tls::Tls::new)
+        .transpose()?;
+    let redirect = match config.api.redirect_http {
+        None => None,
+        Some(port) => {
+            let addr = std::net::SocketAddr::new(config.api.listen.ip(), port);
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServiceError::Listen {
+                        addr,
+                        config: config.file.display().to_string(),
+                        source,
+                    })?,
+            )
+        }
+    };
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let readers = ReadPool::new(&config.storage.path);
@@ -234,13 +266,15 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     }
     tasks.spawn(systemd::notifier(state.clone(), cancel.clone()));
     tasks.spawn(wait_for_signal(cancel.clone()));
+    tasks.spawn(reload_on_sighup(tls.clone(), cancel.clone()));
     drop(writer);
 
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        api = %format!("http://{bound}"),
+        api = %format!("{scheme}://{bound}"),
         store_id = %config.store.id,
         database = %config.storage.path.display(),
-        "store-edge is running; API at http://{bound}/api/v1 — create a token with: store-edge token create --role admin --name it --config {}",
+        "store-edge is running; API at {scheme}://{bound}/api/v1 — create a token with: store-edge token create --role admin --name it --config {}",
         config.file.display()
     );
 
@@ -248,13 +282,40 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
         max_connections: api::listener::fit_open_files(config.api.max_connections),
         max_connections_per_client: config.api.max_connections_per_client,
     };
-    let server = tokio::spawn(api::listener::serve(
+    let api_server = api::listener::serve(
         listener,
         api::router(state.clone()),
         caps,
         state.metrics.clone(),
+        tls.as_ref().map(|t| t.acceptor().clone()),
         cancel.clone(),
-    ));
+    );
+    // The redirect port: the same loop and timers, caps of its own (it
+    // holds a connection for one short answer).
+    let redirect_server = redirect.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(redirect = %format!("http://{addr}"), "plain HTTP sends browsers to https and refuses the API");
+        }
+        api::listener::serve(
+            listener,
+            api::redirect::router(bound.port()),
+            api::listener::Caps {
+                max_connections: REDIRECT_MAX_CONNECTIONS.min(caps.max_connections),
+                max_connections_per_client: caps.max_connections_per_client,
+            },
+            state.metrics.clone(),
+            None,
+            cancel.clone(),
+        )
+    });
+    let server = tokio::spawn(async move {
+        match redirect_server {
+            Some(redirect) => {
+                tokio::join!(api_server, redirect);
+            }
+            None => api_server.await,
+        }
+    });
     let abort_server = server.abort_handle();
     cancel.cancelled().await;
     state.listening.store(false, Ordering::Relaxed);
@@ -341,6 +402,34 @@ fn load_loyalty(config: &Config) -> Result<crate::touchpoints::LoyaltySettings, 
         key: Some(crate::scan::TokenKey::new(key)),
         programs: l.programs.clone(),
     })
+}
+
+/// SIGHUP (`systemctl reload`, the unit's `ExecReload`): reload the TLS
+/// certificate and key without touching the listener. Without TLS there
+/// is nothing to reload, and the signal must not end the service either.
+async fn reload_on_sighup(tls: Option<api::tls::Tls>, cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler; reload by restarting");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            got = hup.recv() => if got.is_none() { return },
+        }
+        match &tls {
+            Some(tls) => {
+                let tls = tls.clone();
+                // Reads two files: off the async threads.
+                let _ = tokio::task::spawn_blocking(move || tls.reload_and_log()).await;
+            }
+            None => tracing::info!("SIGHUP: nothing to reload (no [api] tls_cert); other config changes need a restart"),
+        }
+    }
 }
 
 async fn wait_for_signal(cancel: CancellationToken) {

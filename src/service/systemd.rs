@@ -28,7 +28,9 @@ fn summary(state: &AppState) -> String {
         } else {
             unsent.to_string()
         },
-        if h.quota_reached.load(Ordering::Relaxed) {
+        if h.disk_full.load(Ordering::Relaxed) {
+            "; DISK FULL, refusing new events"
+        } else if h.quota_reached.load(Ordering::Relaxed) {
             "; QUOTA REACHED, refusing new events"
         } else {
             ""

@@ -5,10 +5,12 @@
 //! Architecture invariant: only `store/` issues SQL. Everything else calls
 //! the functions and write operations defined here.
 
+pub mod backup;
 pub mod kpi_counts;
 pub mod kpi_ingest;
 pub mod kpi_query;
 pub mod kpi_verify;
+pub mod lock;
 pub mod meta;
 mod migrations;
 mod open;
@@ -18,6 +20,8 @@ pub mod print_jobs;
 #[cfg(test)]
 mod print_queue_tests;
 pub mod read;
+#[cfg(test)]
+mod schema_fixtures;
 pub mod staff;
 pub mod sync;
 pub mod tokens;

@@ -65,9 +65,15 @@ pub struct DbStatus {
     pub oldest_unsent_recorded_at: Option<String>,
     pub size_bytes: u64,
     pub api_tokens_active: i64,
+    /// The last `db restore`, if any, and what it means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<super::backup::RestoreRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
 }
 
 pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, StoreError> {
+    let conn_ref = conn;
     let conn = conn.sql();
     let meta = |key: &str| super::meta::get_raw(conn, key);
     let count =
@@ -81,6 +87,7 @@ pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, Store
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let restore = super::backup::last_restore(conn_ref)?;
     Ok(DbStatus {
         store_id: meta("store_id")?.unwrap_or_default(),
         schema_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
@@ -98,6 +105,8 @@ pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, Store
             .optional()?,
         size_bytes: ((pages - free).max(0) as u64) * page_size as u64 + wal_len,
         api_tokens_active: count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")?,
+        restored: restore.as_ref().map(super::backup::restore_notice),
+        restore,
     })
 }
 

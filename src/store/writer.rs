@@ -129,6 +129,8 @@ pub struct WriterHealth {
     /// Milliseconds since `started` at the writer's last completed loop.
     heartbeat_ms: AtomicU64,
     pub quota_reached: AtomicBool,
+    /// The last group that added rows failed with `SQLITE_FULL` (507).
+    pub disk_full: AtomicBool,
     pub db_size_bytes: AtomicU64,
     /// -1 until counted after start (counting 1M rows must not delay ready).
     pub unsent: AtomicI64,
@@ -250,6 +252,7 @@ impl Writer {
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
             quota_reached: AtomicBool::new(false),
+            disk_full: AtomicBool::new(false),
             db_size_bytes: AtomicU64::new(0),
             unsent: AtomicI64::new(-1),
             last_seq: AtomicU64::new(last_seq),
@@ -766,9 +769,20 @@ impl WriterThread {
             // A tick that found the queue full is still due.
             tick |= self.health.tick_due.swap(false, Ordering::Relaxed);
             if tick {
-                if let Err(fatal) = self.maintain() {
-                    self.stop_fatally(fatal);
-                    return;
+                match self.maintain() {
+                    Err(fatal) if fatal.is_fatal() => {
+                        self.stop_fatally(fatal);
+                        return;
+                    }
+                    // A full disk (pruning needs room in the WAL too) or a
+                    // busy CLI command: the next tick tries again.
+                    Err(StoreError::DiskFull) => {
+                        tracing::debug!("database maintenance: the disk is full")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "database maintenance failed; trying again at the next tick")
+                    }
+                    Ok(()) => {}
                 }
             }
             self.health.beat();
@@ -785,9 +799,24 @@ impl WriterThread {
     }
 
     fn stop_fatally(&mut self, error: StoreError) {
-        tracing::error!(error = %error, file = %self.settings.path.display(), "unrecoverable database write error; stopping the writer");
+        // SQLite says "disk I/O error"; what the OS said is what IT can act
+        // on (EIO: the disk; EFBIG: a file size limit; EROFS: remounted
+        // read-only).
+        let os_error = match self.system_errno() {
+            0 => None,
+            errno => Some(std::io::Error::from_raw_os_error(errno)),
+        };
+        let os = os_error
+            .as_ref()
+            .map(|e| format!(" (the OS said: {e})"))
+            .unwrap_or_default();
+        let file = self.settings.path.display();
+        let os_error = os_error
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "none".into());
+        tracing::error!(error = %error, os_error = %os_error, file = %file, "unrecoverable database write error; stopping the writer and the service (exit status 1) so that systemd restarts it once the disk is fixed; nothing acknowledged is lost");
         if let Ok(mut fatal) = self.health.fatal.lock() {
-            *fatal = Some(error.to_string());
+            *fatal = Some(format!("{error}{os} on {file}"));
         }
         // Answer everything still queued so no caller waits forever.
         self.rx.close();
@@ -796,6 +825,14 @@ impl WriterThread {
                 op.finish(Err(StoreError::WriterStopped));
             }
         }
+    }
+
+    /// The OS error (`errno`) behind the connection's last I/O error, 0
+    /// when there was none.
+    fn system_errno(&self) -> i32 {
+        // SAFETY: the handle is this thread's own open connection, used
+        // only for this read of its last error.
+        unsafe { rusqlite::ffi::sqlite3_system_errno(self.conn.sql().handle()) }
     }
 
     /// One transaction for the whole group. Returns Err only for an
@@ -841,7 +878,8 @@ impl WriterThread {
             Vec::with_capacity(ops.len());
         let mut quota_hit = false;
         let mut any_adding = false;
-        for mut op in ops {
+        let mut ops = ops.into_iter();
+        while let Some(mut op) = ops.next() {
             let estimate = op.estimated_bytes();
             any_adding |= estimate > 0;
             if estimate > 0 && used.saturating_add(estimate) > max {
@@ -862,20 +900,32 @@ impl WriterThread {
                 Err(e) => Err(StoreError::from(e)),
                 Ok(()) => {
                     let outcome = op.apply(&mut ctx);
-                    let end = if outcome.is_ok() {
+                    // SQLite rolls the whole transaction back by itself
+                    // after some errors (SQLITE_FULL, an I/O error): then
+                    // there is no savepoint left to end, and the op's own
+                    // error is what the callers must hear.
+                    let end = if ctx.conn().is_autocommit() {
+                        Ok(())
+                    } else if outcome.is_ok() {
                         savepoint(ctx.conn(), "RELEASE op")
                     } else {
                         savepoint(ctx.conn(), "ROLLBACK TO op")
                             .and_then(|()| savepoint(ctx.conn(), "RELEASE op"))
                     };
-                    match end {
-                        Ok(()) => outcome,
-                        Err(e) => Err(StoreError::from(e)),
+                    match (end, outcome) {
+                        (_, Err(e)) => Err(e),
+                        (Ok(()), ok) => ok,
+                        (Err(e), Ok(())) => Err(StoreError::from(e)),
                     }
                 }
             };
             if let Err(e) = &outcome {
-                if e.is_fatal() {
+                // The transaction is gone (an I/O error, or SQLite rolled it
+                // back after SQLITE_FULL): nothing of the group is in it any
+                // more, so no op of it may be acknowledged — and the next
+                // op's SAVEPOINT would open a transaction of its own that
+                // commits outside the group. Every op fails with this error.
+                if e.is_fatal() || ctx.conn().is_autocommit() {
                     drop(tx);
                     self.next_seq = seq_before;
                     let err = e.clone();
@@ -883,7 +933,11 @@ impl WriterThread {
                         op.finish(Err(err.clone()));
                     }
                     op.finish(Err(err.clone()));
-                    return Err(err);
+                    for op in ops {
+                        op.finish(Err(err.clone()));
+                    }
+                    self.note_failed_group(&err);
+                    return if err.is_fatal() { Err(err) } else { Ok(()) };
                 }
                 *ctx.next_seq = seq_at_op;
                 ctx.appended = appended_at_op;
@@ -938,6 +992,7 @@ impl WriterThread {
                 self.metrics.commit_group_size.observe(appended as f64);
                 if any_adding {
                     self.note_quota(quota_hit, used, max);
+                    self.note_disk_full(false);
                 }
                 self.estimated_since_measure += used - used_before;
                 for (op, outcome) in results {
@@ -951,6 +1006,7 @@ impl WriterThread {
                 for (op, _) in results {
                     op.finish(Err(err.clone()));
                 }
+                self.note_failed_group(&err);
                 if fatal {
                     Err(err)
                 } else {
@@ -979,6 +1035,30 @@ impl WriterThread {
                 max_bytes = max,
                 "storage quota cleared; accepting events again"
             );
+        }
+    }
+
+    /// A group that failed as a whole: on a full disk, raise the alarm.
+    fn note_failed_group(&mut self, err: &StoreError) {
+        if matches!(err, StoreError::DiskFull) {
+            self.note_disk_full(true);
+        }
+    }
+
+    /// The disk-full alarm: raised when a group fails with `SQLITE_FULL`
+    /// (every op of it answered 507, nothing acknowledged), cleared by the
+    /// next group that adds rows and commits. The writer goes on: a full
+    /// disk is not a broken file, and writes resume once space returns.
+    fn note_disk_full(&mut self, full: bool) {
+        let was = self.health.disk_full.swap(full, Ordering::Relaxed);
+        self.metrics.disk_full.set(i64::from(full));
+        if full && !was {
+            tracing::error!(
+                file = %self.settings.path.display(),
+                "ALARM: the disk is full; new events are refused (507) until space is freed on the data disk; nothing acknowledged is lost"
+            );
+        } else if !full && was {
+            tracing::info!("the disk has room again; accepting events again");
         }
     }
 
@@ -1299,6 +1379,95 @@ mod tests {
             out.push(rx.await.unwrap());
         }
         out
+    }
+
+    /// `PRAGMA max_page_count` makes SQLite answer `SQLITE_FULL` like a
+    /// full disk, after which it may roll the whole transaction back
+    /// itself. Every op of the group must then be told `DiskFull` or have
+    /// committed — never another error, never stored while told an error —
+    /// and the next group must commit with the next sequence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_in_the_middle_of_a_group_acknowledges_exactly_what_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        std::fs::write(&gate, b"").unwrap();
+        let path = dir.path().join("w.db");
+        let conn = crate::store::open_for_writing(&path, "s1").unwrap();
+        let pages: i64 = conn
+            .sql()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let limit = format!("PRAGMA max_page_count = {}", pages + 40);
+        let _: i64 = conn.sql().query_row(&limit, [], |r| r.get(0)).unwrap();
+        let (writer, thread) = Writer::start_with(
+            conn,
+            WriterSettings::new(path.clone(), 1 << 30, 30, jiff::tz::TimeZone::UTC),
+            Arc::new(crate::telemetry::Metrics::new()),
+            TestHooks {
+                capacity: Some(8),
+                gate: Some(gate.clone()),
+            },
+        )
+        .unwrap();
+        let op = |n: usize| {
+            fn_op(1, move |ctx: &mut WriteCtx<'_>| {
+                let mut seqs = Vec::new();
+                for _ in 0..n {
+                    for e in feedback() {
+                        let seq = ctx.append(&e)?.sequence;
+                        seqs.push(seq.parse::<u64>().unwrap());
+                    }
+                }
+                Ok(seqs)
+            })
+        };
+        // One group: a small op, one that outgrows the file, a small one.
+        let mut replies = Vec::new();
+        for n in [1, 20_000, 1] {
+            let (op, rx) = op(n);
+            writer.submit(op).await.unwrap();
+            replies.push(rx);
+        }
+        std::fs::remove_file(&gate).unwrap();
+        let mut acked = Vec::new();
+        for rx in replies {
+            match rx.await.unwrap() {
+                Ok(seqs) => acked.extend(seqs),
+                Err(StoreError::DiskFull) => {}
+                Err(other) => panic!("a full disk answered {other:?}"),
+            }
+        }
+        assert!(writer.health.disk_full.load(Ordering::Relaxed));
+        let stored = || -> Vec<u64> {
+            let reader = Connection::open(&path).unwrap();
+            let mut stmt = reader
+                .prepare("SELECT seq FROM events ORDER BY seq")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).unwrap();
+            rows.map(|r| r.unwrap() as u64).collect()
+        };
+        assert_eq!(
+            stored(),
+            acked,
+            "exactly the acknowledged events are stored"
+        );
+        // Room again: the next group commits, the sequence goes on gap-free.
+        writer
+            .run(0, |ctx| {
+                let _: i64 = ctx
+                    .conn()
+                    .query_row("PRAGMA max_page_count = 1000000", [], |r| r.get(0))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let (op1, rx) = op(1);
+        writer.submit(op1).await.unwrap();
+        let next = rx.await.unwrap().expect("room again");
+        assert_eq!(next, vec![acked.len() as u64 + 1]);
+        assert!(!writer.health.disk_full.load(Ordering::Relaxed));
+        drop(writer);
+        thread.join().unwrap();
     }
 
     /// The KPI rollups of a group are summed in memory and written just

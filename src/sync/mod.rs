@@ -171,6 +171,10 @@ pub struct SyncStatus {
     pub cursor_age_s: Option<u64>,
     pub unsent_alarm: bool,
     pub quarantine: Vec<store_sync::Quarantined>,
+    /// After `store-edge db restore`: "restored from a backup taken at T;
+    /// events after T from the old box are lost unless central has them".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
 }
 
 /// Reads the status from the database (works with or without the service).
@@ -195,6 +199,8 @@ pub fn status(conn: &ReadConn, unsent_alarm_after: Duration) -> Result<SyncStatu
         cursor_age_s: downlink::cursor_age(conn).map(|d| d.as_secs()),
         unsent_alarm: oldest_unsent_age_s.is_some_and(|a| a as u64 > unsent_alarm_after.as_secs()),
         quarantine: store_sync::quarantined(conn, 100)?,
+        restored: crate::store::backup::last_restore(conn)?
+            .map(|r| crate::store::backup::restore_notice(&r)),
     })
 }
 

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub db_size_bytes: Gauge,
     pub events_unsent: Gauge,
     pub quota_reached: Gauge,
+    pub disk_full: Gauge,
     pub http_rejected: Counter,
     pub sync_batches: Counter,
     /// Labelled by `cause`: server_error, timeout, connection, malformed_answer, rate_limited, redirect, unauthorized.
@@ -41,7 +42,8 @@ pub struct Metrics {
     pub api_streams_open: Gauge,
     /// Clients dropped for being too slow, labelled by `phase`: `headers`
     /// (not sent within 10 s, or idle that long), `body` (408), `write`
-    /// (stopped reading our answer).
+    /// (stopped reading our answer), `handshake` (a TLS handshake not
+    /// finished within 10 s).
     pub api_client_timeouts: Family<Vec<(String, String)>, Counter>,
     /// Staff logged in on paired tablets now (`pickup/staff_session.rs`).
     pub staff_sessions: Gauge,
@@ -75,6 +77,7 @@ impl Metrics {
         let db_size_bytes = Gauge::default();
         let events_unsent = Gauge::default();
         let quota_reached = Gauge::default();
+        let disk_full = Gauge::default();
         let http_rejected = Counter::default();
         let sync_batches = Counter::default();
         let sync_retries = Family::<Vec<(String, String)>, Counter>::default();
@@ -110,7 +113,7 @@ impl Metrics {
         );
         registry.register(
             "store_edge_api_client_timeouts",
-            "API clients dropped for being too slow, by phase (headers, body, write)",
+            "API clients dropped for being too slow, by phase (headers, body, write, handshake)",
             api_client_timeouts.clone(),
         );
         let staff_sessions = Gauge::default();
@@ -203,6 +206,11 @@ impl Metrics {
             quota_reached.clone(),
         );
         registry.register(
+            "store_edge_disk_full",
+            "1 while new events are refused because the data disk is full (SQLITE_FULL)",
+            disk_full.clone(),
+        );
+        registry.register(
             "store_edge_http_rejected_requests",
             "API requests answered with a 4xx or 5xx status",
             http_rejected.clone(),
@@ -215,6 +223,7 @@ impl Metrics {
             db_size_bytes,
             events_unsent,
             quota_reached,
+            disk_full,
             http_rejected,
             sync_batches,
             sync_retries,

@@ -559,7 +559,10 @@ async fn open_routes_health_metrics_openapi() {
         .json()
         .await
         .expect("json");
-    assert_eq!(ready, json!({"ready": true, "quota_reached": false}));
+    assert_eq!(
+        ready,
+        json!({"ready": true, "quota_reached": false, "disk_full": false})
+    );
     api.post(&api.pos, &marker_event("T-m")).await;
     let metrics = get("/metrics")
         .await

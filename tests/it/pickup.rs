@@ -1037,6 +1037,9 @@ async fn tablets_pair_once_and_roles_are_enforced() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    // Plain HTTP: a Secure cookie would never come back (over https it is
+    // Secure, tests/it/tls.rs).
+    assert!(!cookie.contains("Secure"), "{cookie}");
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["role"], "staff");
     // The cookie is a session.

@@ -546,6 +546,7 @@ impl Real {
                             HandoverVerification::IdCheck
                         },
                         lines,
+                        shelf_checked: false,
                     },
                 )
             }

@@ -15,6 +15,8 @@
 //! target/ui-screenshots/ (printers/ for the second, kpi/ for the third).
 //! The third (issue 13) drives three tablets at once: the manager
 //! dashboard, the counter tablet and the customer feedback kiosk.
+//! The fourth (issue 14, tests/ui/tls.mjs) pairs and logs in over HTTPS,
+//! Chromium trusting the test's throwaway CA by its key pin only.
 
 use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -505,4 +507,67 @@ async fn nine_answers_then_the_counter_asks_the_kiosk_answers_and_the_dashboard_
     assert!(!contains_number(stored.as_bytes(), &digits));
     assert!(!svc.log_text().contains(card));
     assert!(stdout.matches("screenshot: ").count() >= 7, "{stdout}");
+}
+
+/// Issue 14: the staff tablet over HTTPS with a throwaway CA. Chromium
+/// trusts it only by the CA key's pin (`--ignore-certificate-errors-spki-list`,
+/// which accepts a chain holding that key and nothing else; without it the
+/// page fails with ERR_CERT_AUTHORITY_INVALID), is sent from the redirect
+/// port's http:// address to https, pairs, logs in and sees the board; the
+/// session cookie is Secure (tests/ui/tls.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staff_tablet_pairs_and_logs_in_over_https_with_a_throwaway_ca_in_chromium() {
+    let (root, chromium) = browser();
+    let script = root.join("tests/ui/tls.mjs");
+    let ca = crate::tls::pki("chromium");
+    let redirect_port = free_port();
+    let mut svc = crate::tls::tls_service(&ca, "", Some(redirect_port));
+    add_staff(&svc, "anna", "Anna K.", "4711");
+    crate::tls::start_https(&mut svc, &ca.ca_pem).await;
+    let code = svc.pairing_code("counter-1");
+    let screenshots = root.join("target/ui-screenshots/tls");
+    let output = tokio::task::spawn_blocking({
+        let base = crate::tls::https_url(&svc, "");
+        let plain = format!("http://127.0.0.1:{redirect_port}");
+        let pin = format!(
+            "--ignore-certificate-errors-spki-list={}",
+            ca.ca_spki_sha256
+        );
+        move || {
+            Command::new("node")
+                .arg(&script)
+                .env("STORE_EDGE_URL", base)
+                .env("PLAIN_URL", plain)
+                .env("PAIR_CODE", code)
+                .env("STAFF_ID", "anna")
+                .env("STAFF_PIN", "4711")
+                .env("SCREENSHOT_DIR", screenshots)
+                .env("CHROMIUM", chromium)
+                .env("CHROMIUM_EXTRA_ARGS", pin)
+                .output()
+                .expect("node must be installed")
+        }
+    })
+    .await
+    .expect("node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}); see the output above and target/ui-screenshots/tls/failure.png; service log:\n{}",
+        output.status,
+        svc.log_text()
+    );
+    assert!(stdout.contains("served over https:"), "{stdout}");
+    // The tablet's token was made by pairing over https.
+    let paired: i64 = svc
+        .db()
+        .query_row(
+            "SELECT count(*) FROM api_tokens WHERE paired = 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("tokens");
+    assert_eq!(paired, 1);
 }

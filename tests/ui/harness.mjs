@@ -29,6 +29,8 @@ async function launch(userDataDir, consoleLines, tag) {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A test's own flags, space-separated (tls.mjs pins its throwaway CA).
+      ...(process.env.CHROMIUM_EXTRA_ARGS || '').split(' ').filter(Boolean),
     ],
     viewport: { width: 1280, height: 800 },
     locale: 'de-DE',

@@ -20,6 +20,9 @@ pub struct Service {
     pub log: PathBuf,
     /// The binary to run; the test build's own unless set (see [`super::release_bin`]).
     pub bin: Option<PathBuf>,
+    /// A command the service and its CLI run under (e.g. `nsenter` into
+    /// the mount namespace of a size-limited tmpfs); empty: none.
+    pub wrap: Vec<std::ffi::OsString>,
 }
 
 impl Service {
@@ -38,6 +41,7 @@ impl Service {
             port,
             child: None,
             bin: None,
+            wrap: Vec::new(),
         };
         svc.write_config(storage_extra, extra_sections);
         svc
@@ -52,13 +56,25 @@ impl Service {
         std::fs::write(&self.config, text).expect("write config");
     }
 
+    /// `bin` as a command, under [`Service::wrap`] if set.
+    fn command(&self, bin: &Path) -> Command {
+        match self.wrap.split_first() {
+            None => Command::new(bin),
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(bin);
+                cmd
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Runs a CLI command against this config and returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command(Path::new(BIN))
             .arg("--config")
             .arg(&self.config)
             .args(args)
@@ -85,7 +101,7 @@ impl Service {
             .append(true)
             .open(&self.log)
             .expect("open log");
-        let mut cmd = Command::new(self.bin.as_deref().unwrap_or(Path::new(BIN)));
+        let mut cmd = self.command(self.bin.as_deref().unwrap_or(Path::new(BIN)));
         cmd.arg("--config")
             .arg(&self.config)
             .arg("run")
