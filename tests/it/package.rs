@@ -4,7 +4,8 @@
 //! CI), `cargo deb` → lintian → `dpkg-deb --contents` → an install into a
 //! fresh Debian root made with mmdebstrap: postinst, the enabled units, the
 //! secret files, `config check`, `store-edge run` as the user store-edge
-//! answering `/readyz`, then remove and purge.
+//! answering `/readyz`, the nightly backup unit's command writing its copy,
+//! then remove and purge.
 //!
 //! The root is a tarball cached under `target/package/` (its name carries
 //! the suite and the packages in it); it is unpacked afresh for each run.
@@ -404,7 +405,8 @@ fn the_deb_passes_lintian_installs_into_a_fresh_debian_root_runs_and_purges() {
     took("dpkg -i");
     let port = configure_like_it(root);
     run_answers_readyz_as_store_edge(root, port);
-    took("configured and ran");
+    nightly_backup_writes_a_private_copy(root);
+    took("configured, ran, backed up");
     remove_keeps_data_and_purge_removes_it(root);
     took("remove and purge");
     eprintln!(
@@ -761,38 +763,39 @@ fn configure_like_it(root: &Path) -> u16 {
 /// The unit's ExecStart, started as the unit's User= inside the root
 /// (systemd does not run in a chroot), answers `/readyz`; SIGTERM stops it
 /// with exit 0.
-fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
-    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system/store-edge.service"))
-        .expect("installed unit");
-    let exec: Vec<&str> = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecStart="))
-        .expect("ExecStart")
-        .split_whitespace()
-        .collect();
-    assert!(
-        unit.contains("\nUser=store-edge\n"),
-        "the unit runs as store-edge"
+/// A unit's ExecStart as systemd would start it, inside the root: as the
+/// unit's User= (setpriv with its groups) and with its UMask= (set by a
+/// shell that then becomes the command: exec all the way, one pid).
+fn unit_command(root: &Path, unit_name: &str) -> Command {
+    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system").join(unit_name))
+        .unwrap_or_else(|e| panic!("installed {unit_name}: {e}"));
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in {unit_name}"))
+    };
+    assert_eq!(
+        value("User="),
+        "store-edge",
+        "{unit_name} runs as store-edge"
     );
-    // What systemd would apply before ExecStart: the unit's UMask= (here
-    // by the shell, which then becomes the service: exec all the way).
-    let umask = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("UMask="))
-        .expect("UMask= in the unit");
     let mut args = vec![
         "sh",
         "-c",
         "umask \"$0\" && exec \"$@\"",
-        umask,
+        value("UMask="),
         "setpriv",
         "--reuid=store-edge",
         "--regid=store-edge",
         "--init-groups",
         "--",
     ];
-    args.extend(&exec);
-    let mut child = chroot(root, &args)
+    args.extend(value("ExecStart=").split_whitespace());
+    chroot(root, &args)
+}
+
+fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
+    let mut child = unit_command(root, "store-edge.service")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -829,6 +832,32 @@ fn run_answers_readyz_as_store_edge(root: &Path, port: u16) {
         0,
         "the database is private to store-edge"
     );
+}
+
+/// What the nightly timer starts: store-edge-backup.service's ExecStart, as
+/// its user, writes one private copy into the default `[backup] dir`.
+fn nightly_backup_writes_a_private_copy(root: &Path) {
+    run(
+        &mut unit_command(root, "store-edge-backup.service"),
+        "store-edge-backup.service's ExecStart",
+    );
+    let dir = root.join("var/lib/store-edge/backups");
+    let copies: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let name = copies[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("store-edge-pkg-test-01-") && name.ends_with(".db"),
+        "{name}"
+    );
+    let meta = std::fs::metadata(&copies[0]).expect("backup");
+    let (uid, _) = user_ids(root, "store-edge");
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600), "{name}");
 }
 
 /// The status code of a GET on 127.0.0.1, or None when nothing answers.
