@@ -9,8 +9,8 @@ mod pickup;
 mod print;
 mod print_jobs;
 mod scan;
-pub mod socat;
 pub mod soak;
+pub mod socat;
 
 use std::path::Path;
 

@@ -71,6 +71,9 @@ pub struct Summary {
     pub orders_handed_over: u64,
     /// Print jobs answered 202, and how they ended.
     pub print_jobs: u64,
+    /// Requests a kill left unanswered, sent again with their
+    /// Idempotency-Key after the restart (events and print jobs).
+    pub retried: u64,
     pub printed: u64,
     pub uncertain: u64,
     /// Events central holds at the end (every one checked).
@@ -160,7 +163,10 @@ fn job_marker(n: u64) -> String {
 }
 
 fn count_occurrences(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 /// What the load was told yes to, and what central and the edge hold,
@@ -179,6 +185,19 @@ struct Ledger {
     jobs_pending: HashMap<String, u64>,
     /// Printer bytes: marker number of every job posted (answered or not).
     markers_posted: Vec<u64>,
+    /// Requests cut off by a kill (sent, no answer): a till sends them
+    /// again with the same Idempotency-Key after the restart.
+    unanswered_events: Vec<Unanswered>,
+    unanswered_jobs: Vec<Unanswered>,
+}
+
+/// A request that got no answer: its Idempotency-Key, body and what it
+/// carries (events: how many; a job: its marker).
+#[derive(Clone)]
+struct Unanswered {
+    key: String,
+    body: Value,
+    n: u64,
 }
 
 /// Counters of the current cycle's load.
@@ -190,6 +209,7 @@ struct LoadCounts {
     scans_seen: u64,
     pickup_actions: u64,
     print_jobs: u64,
+    retried: u64,
 }
 
 /// Everything the soak runs against.
@@ -250,9 +270,13 @@ impl Rig {
             .context("cannot start the fake central")?;
         let central = Proc(Some(central));
         let central_url = format!("http://127.0.0.1:{central_port}");
-        wait_http_ok(&http, &format!("{central_url}/v1/health"), Duration::from_secs(30))
-            .await
-            .context("the fake central did not start")?;
+        wait_http_ok(
+            &http,
+            &format!("{central_url}/v1/health"),
+            Duration::from_secs(30),
+        )
+        .await
+        .context("the fake central did not start")?;
 
         let socat = SocatPair::start(dir, Duration::from_secs(30))
             .map_err(|e| anyhow!("{e} (scripts/test.sh installs socat)"))?;
@@ -300,9 +324,25 @@ impl Rig {
             Ok(String::from_utf8(out.stdout)?.trim().to_owned())
         };
         let tokens = Tokens {
-            pos: cli(&["token", "create", "--role", "pos", "--name", "soak-till"], None)?,
-            staff: cli(&["token", "create", "--role", "staff", "--name", "soak-counter"], None)?,
-            admin: cli(&["token", "create", "--role", "admin", "--name", "soak-it"], None)?,
+            pos: cli(
+                &["token", "create", "--role", "pos", "--name", "soak-till"],
+                None,
+            )?,
+            staff: cli(
+                &[
+                    "token",
+                    "create",
+                    "--role",
+                    "staff",
+                    "--name",
+                    "soak-counter",
+                ],
+                None,
+            )?,
+            admin: cli(
+                &["token", "create", "--role", "admin", "--name", "soak-it"],
+                None,
+            )?,
         };
         cli(
             &["staff", "add", "--id", STAFF_ID, "--name", "Anna K."],
@@ -362,7 +402,10 @@ impl Rig {
                 }
             }
             if started.elapsed() > Duration::from_secs(60) {
-                bail!("store-edge run not ready in 60 s; see {}", self.log.display());
+                bail!(
+                    "store-edge run not ready in 60 s; see {}",
+                    self.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -459,6 +502,8 @@ struct Seen {
     central_ids: HashSet<String>,
     central_seqs: HashSet<u64>,
     central_gtins: HashSet<String>,
+    /// The till transactions' ids (each posted once, retries included).
+    central_transactions: HashSet<String>,
     /// (order id, type) → events of a `store.pickup.*` type at central.
     central_pickup: HashMap<(String, String), u32>,
     /// Print job id → `store.receipt.printed` events at central.
@@ -506,6 +551,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         summary.scans_seen += counts.scans_seen;
         summary.pickup_actions += counts.pickup_actions;
         summary.print_jobs += counts.print_jobs;
+        summary.retried += counts.retried;
         settle_and_check(&rig, &ledger, &mut seen, &mut summary)
             .await
             .map_err(what)?;
@@ -556,7 +602,10 @@ async fn cycle_load(
             .await?;
         let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 7 * 86_400;
         let pass = rig
-            .central_post("/_control/passes", json!({"order_id": order_id, "exp": exp}))
+            .central_post(
+                "/_control/passes",
+                json!({"order_id": order_id, "exp": exp}),
+            )
             .await?["pass"]
             .as_str()
             .ok_or_else(|| anyhow!("the fake central made no pass"))?
@@ -684,14 +733,24 @@ impl Load {
         }
     }
 
-    /// Posts with `token`; `None` when the request failed or was cut off.
-    async fn post(&self, token: &str, path: &str, body: &Value) -> Option<(u16, Value)> {
-        let send = self
+    /// Posts with `token` (and an Idempotency-Key); `None` when the
+    /// request failed or was cut off.
+    async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Option<(u16, Value)> {
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
-            .json(body)
-            .send();
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let send = request.send();
         let r = send.await.ok()?;
         let status = r.status().as_u16();
         // An answer counts only when it arrived whole.
@@ -699,11 +758,27 @@ impl Load {
         Some((status, v))
     }
 
-    /// Marker events, one at a time or in batches of up to 50.
+    /// Marker events, one at a time or in batches of up to 50, each
+    /// request with its Idempotency-Key; first the requests the last kill
+    /// left unanswered, again with their keys, as a till does.
     async fn events(self, mut rng: Rng, cycle: u32) -> anyhow::Result<TaskEnd> {
+        let retries = std::mem::take(&mut lock(&self.ledger).unanswered_events);
+        for (i, request) in retries.iter().enumerate() {
+            lock(&self.counts).retried += 1;
+            if !self.post_events(request).await? {
+                lock(&self.ledger)
+                    .unanswered_events
+                    .extend(retries[i..].iter().cloned());
+                return Ok(TaskEnd::Done);
+            }
+        }
         let mut k = 0u64;
         loop {
-            let n = if rng.below(3) == 0 { 1 } else { rng.between(2, 50) };
+            let n = if rng.below(3) == 0 {
+                1
+            } else {
+                rng.between(2, 50)
+            };
             let mut events: Vec<Value> = (0..n)
                 .map(|i| {
                     json!({"type": "store.transaction.completed", "data": {
@@ -712,27 +787,64 @@ impl Load {
                         "currency": "EUR", "item_count": 2}})
                 })
                 .collect();
-            k += n;
-            let body = if n == 1 {
-                events.remove(0)
-            } else {
-                Value::Array(events)
+            let request = Unanswered {
+                key: format!("soak-events-{cycle}-{k}"),
+                body: if n == 1 {
+                    events.remove(0)
+                } else {
+                    Value::Array(events)
+                },
+                n,
             };
-            lock(&self.counts).api_requests += 1;
-            if let Some((201, acks)) = self.post(&self.pos, "/api/v1/events", &body).await {
-                let ids: Vec<String> = match &acks {
-                    Value::Array(a) => a.iter().filter_map(|x| x["id"].as_str()).map(str::to_owned).collect(),
-                    one => one["id"].as_str().map(str::to_owned).into_iter().collect(),
-                };
-                if ids.len() as u64 != n {
-                    bail!("POST /api/v1/events: {n} events, {} acknowledgements: {acks}", ids.len());
-                }
-                lock(&self.counts).api_events += n;
-                lock(&self.ledger).acked_events.extend(ids);
+            k += n;
+            if !self.post_events(&request).await? {
+                lock(&self.ledger).unanswered_events.push(request);
+                return Ok(TaskEnd::Done);
             }
             if !self.nap(rng.between(5, 40)).await {
                 return Ok(TaskEnd::Done);
             }
+        }
+    }
+
+    /// One `POST /api/v1/events`; `false` when it got no answer (the
+    /// service is down: the kill came). 201 (or 200 for a replay) counts
+    /// its events as acknowledged.
+    async fn post_events(&self, request: &Unanswered) -> anyhow::Result<bool> {
+        lock(&self.counts).api_requests += 1;
+        let n = request.n;
+        match self
+            .post(
+                &self.pos,
+                "/api/v1/events",
+                &request.body,
+                Some(&request.key),
+            )
+            .await
+        {
+            None => Ok(false),
+            Some((200 | 201, acks)) => {
+                let ids: Vec<String> = match &acks {
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x["id"].as_str())
+                        .map(str::to_owned)
+                        .collect(),
+                    one => one["id"].as_str().map(str::to_owned).into_iter().collect(),
+                };
+                if ids.len() as u64 != n {
+                    bail!(
+                        "POST /api/v1/events: {n} events, {} acknowledgements: {acks}",
+                        ids.len()
+                    );
+                }
+                lock(&self.counts).api_events += n;
+                lock(&self.ledger).acked_events.extend(ids);
+                Ok(true)
+            }
+            // 503 overloaded and the like: not acknowledged, not retried.
+            Some((status, _)) if status >= 500 => Ok(true),
+            Some((status, v)) => bail!("POST /api/v1/events answered {status}: {v}"),
         }
     }
 
@@ -787,14 +899,20 @@ impl Load {
                         "store.pickup.handed_over",
                     ),
                     ("handed_over", _) => {
-                        lock(&self.ledger).open_orders.retain(|(id, _)| *id != order_id);
+                        lock(&self.ledger)
+                            .open_orders
+                            .retain(|(id, _)| *id != order_id);
                         continue;
                     }
-                    (other, _) => bail!("order {order_id} is {other}, which the soak never asked for: {order}"),
+                    (other, _) => bail!(
+                        "order {order_id} is {other}, which the soak never asked for: {order}"
+                    ),
                 };
-                if let Some((200, _)) = self.post(&self.staff, &path, &body).await {
+                if let Some((200, _)) = self.post(&self.staff, &path, &body, None).await {
                     lock(&self.counts).pickup_actions += 1;
-                    lock(&self.ledger).pickup_acked.insert((order_id.clone(), event));
+                    lock(&self.ledger)
+                        .pickup_acked
+                        .insert((order_id.clone(), event));
                 }
             }
             if !self.nap(30).await {
@@ -803,31 +921,70 @@ impl Load {
         }
     }
 
-    /// A small receipt every 50–250 ms, each with its own marker.
+    /// A small receipt every 50–250 ms, each with its own marker and
+    /// Idempotency-Key; first those the last kill left unanswered.
     async fn print_jobs(self, mut rng: Rng, mut next: u64) -> anyhow::Result<TaskEnd> {
+        let retries = std::mem::take(&mut lock(&self.ledger).unanswered_jobs);
+        for (i, request) in retries.iter().enumerate() {
+            lock(&self.counts).retried += 1;
+            if !self.post_job(request).await? {
+                lock(&self.ledger)
+                    .unanswered_jobs
+                    .extend(retries[i..].iter().cloned());
+                return Ok(TaskEnd::Jobs(next));
+            }
+        }
         loop {
             let marker = next;
             next += 1;
-            let body = json!({"blocks": [
-                {"kind": "text", "text": job_marker(marker), "bold": true},
-                {"kind": "columns", "left": "Artikel", "right": "1,00 EUR"},
-                {"kind": "cut"}
-            ]});
+            let request = Unanswered {
+                key: format!("soak-job-{marker}"),
+                body: json!({"blocks": [
+                    {"kind": "text", "text": job_marker(marker), "bold": true},
+                    {"kind": "columns", "left": "Artikel", "right": "1,00 EUR"},
+                    {"kind": "cut"}
+                ]}),
+                n: marker,
+            };
             lock(&self.ledger).markers_posted.push(marker);
-            if let Some((202, job)) = self
-                .post(&self.pos, &format!("/api/v1/printers/{PRINTER_ID}/jobs"), &body)
-                .await
-            {
-                let id = job["id"]
-                    .as_str()
-                    .ok_or_else(|| anyhow!("a print job without an id: {job}"))?
-                    .to_owned();
-                lock(&self.counts).print_jobs += 1;
-                lock(&self.ledger).jobs_pending.insert(id, marker);
+            if !self.post_job(&request).await? {
+                lock(&self.ledger).unanswered_jobs.push(request);
+                return Ok(TaskEnd::Jobs(next));
             }
             if !self.nap(rng.between(50, 250)).await {
                 return Ok(TaskEnd::Jobs(next));
             }
+        }
+    }
+
+    /// One job post; `false` when it got no answer.
+    async fn post_job(&self, request: &Unanswered) -> anyhow::Result<bool> {
+        let path = format!("/api/v1/printers/{PRINTER_ID}/jobs");
+        match self
+            .post(&self.pos, &path, &request.body, Some(&request.key))
+            .await
+        {
+            None => Ok(false),
+            Some((200 | 202, job)) => {
+                let id = job["id"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("a print job without an id: {job}"))?
+                    .to_owned();
+                let mut l = lock(&self.ledger);
+                if let Some(other) = l.jobs_pending.insert(id.clone(), request.n) {
+                    if other != request.n {
+                        bail!(
+                            "print job {id} answered for markers {other} and {}",
+                            request.n
+                        );
+                    }
+                } else {
+                    lock(&self.counts).print_jobs += 1;
+                }
+                Ok(true)
+            }
+            Some((status, _)) if status >= 500 => Ok(true),
+            Some((status, v)) => bail!("POST {path} answered {status}: {v}"),
         }
     }
 
@@ -905,7 +1062,10 @@ async fn settle_and_check(
                 other => bail!("print job {id} ended {other}: {job}"),
             }
             if Instant::now() > deadline {
-                bail!("print job {id} not printed in {:?}: {job}", rig.opts.drain_limit);
+                bail!(
+                    "print job {id} not printed in {:?}: {job}",
+                    rig.opts.drain_limit
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -937,12 +1097,7 @@ async fn settle_and_check(
     }
 
     // 3. Gap-free at central, and central's log is the edge's.
-    let n = seen.central_seqs.len() as u64;
-    if seen.central_seqs.iter().max().copied().unwrap_or(0) != n {
-        let mut missing: Vec<u64> = (1..=n).filter(|s| !seen.central_seqs.contains(s)).collect();
-        missing.truncate(10);
-        bail!("(source, sequence) gap-free at central: {n} events, missing sequences {missing:?}");
-    }
+    seen.gap_free()?;
     for id in &seen.edge_ids {
         if !seen.central_ids.contains(id) {
             bail!("event {id} is in the edge's log but not at central although nothing is unsent");
@@ -951,11 +1106,19 @@ async fn settle_and_check(
 
     // 4. Nothing acknowledged is lost.
     let mut l = lock(ledger);
-    if let Some(id) = l.acked_events.iter().find(|id| !seen.central_ids.contains(*id)) {
+    if let Some(id) = l
+        .acked_events
+        .iter()
+        .find(|id| !seen.central_ids.contains(*id))
+    {
         bail!("acknowledged event lost: the API answered 201 for {id}, central does not hold it");
     }
     l.acked_events.clear();
-    if let Some(g) = l.scans_seen.iter().find(|g| !seen.central_gtins.contains(*g)) {
+    if let Some(g) = l
+        .scans_seen
+        .iter()
+        .find(|g| !seen.central_gtins.contains(*g))
+    {
         bail!("stored scan lost: GTIN {g} was in the edge's log, central does not hold it");
     }
     l.scans_seen.clear();
@@ -980,7 +1143,10 @@ async fn settle_and_check(
     for marker in &l.markers_posted {
         let times = count_occurrences(&paper, job_marker(*marker).as_bytes());
         if times > 1 {
-            bail!("print job with marker {} printed {times} times", job_marker(*marker));
+            bail!(
+                "print job with marker {} printed {times} times",
+                job_marker(*marker)
+            );
         }
     }
     for (id, marker, job) in finals {
@@ -1020,7 +1186,10 @@ async fn read_edge_log(rig: &Rig, seen: &mut Seen) -> anyhow::Result<()> {
         for e in &events {
             let seq = sequence(e).ok_or_else(|| anyhow!("an event without a sequence: {e}"))?;
             if seq != seen.edge_ids.len() as u64 + 1 {
-                bail!("the edge's log is not gap-free: sequence {seq} after {}", seen.edge_ids.len());
+                bail!(
+                    "the edge's log is not gap-free: sequence {seq} after {}",
+                    seen.edge_ids.len()
+                );
             }
             seen.edge_ids
                 .push(e["id"].as_str().unwrap_or_default().to_owned());
@@ -1036,41 +1205,85 @@ async fn read_central(rig: &Rig, seen: &mut Seen) -> anyhow::Result<()> {
     let events = rig
         .central_get(&format!("/_control/events?from={}", seen.central_read))
         .await?;
-    let events = events.as_array().cloned().unwrap_or_default();
-    seen.central_read += events.len();
-    for e in events {
-        let id = e["id"].as_str().unwrap_or_default().to_owned();
-        let seq = sequence(&e).ok_or_else(|| anyhow!("central holds an event without a sequence: {e}"))?;
-        if !seen.central_ids.insert(id.clone()) {
-            bail!("central holds event {id} twice");
-        }
-        if !seen.central_seqs.insert(seq) {
-            bail!("central holds two events under sequence {seq} (the second is {id})");
-        }
-        let kind = e["type"].as_str().unwrap_or_default();
-        let data = &e["data"];
-        if kind == "store.product.scanned" {
-            let gtin = data["gtin"].as_str().unwrap_or_default().to_owned();
-            if !seen.central_gtins.insert(gtin.clone()) {
-                bail!("scan of GTIN {gtin} (written once) stored twice at central");
+    seen.take_central(events.as_array().cloned().unwrap_or_default())
+}
+
+impl Seen {
+    /// Central's next events in receipt order: no id, `(source,
+    /// sequence)`, till transaction, scan, pickup step or printed job twice.
+    fn take_central(&mut self, events: Vec<Value>) -> anyhow::Result<()> {
+        self.central_read += events.len();
+        for e in events {
+            let id = e["id"].as_str().unwrap_or_default().to_owned();
+            let seq = sequence(&e)
+                .ok_or_else(|| anyhow!("central holds an event without a sequence: {e}"))?;
+            if !self.central_ids.insert(id.clone()) {
+                bail!("central holds event {id} twice");
             }
-        } else if kind.starts_with("store.pickup.") {
-            let order = data["order_id"].as_str().unwrap_or_default().to_owned();
-            let n = seen.central_pickup.entry((order.clone(), kind.to_owned())).or_default();
-            *n += 1;
-            if *n > 1 {
-                bail!("central holds {kind} for {order} twice");
+            let source = e["source"].as_str().unwrap_or_default();
+            if source != crate::events::source_of(STORE_ID) {
+                bail!("central holds event {id} of source {source}");
             }
-        } else if kind == "store.receipt.printed" {
-            let job = data["job_id"].as_str().unwrap_or_default().to_owned();
-            let n = seen.central_printed.entry(job.clone()).or_default();
-            *n += 1;
-            if *n > 1 {
-                bail!("central holds store.receipt.printed for job {job} twice");
+            if !self.central_seqs.insert(seq) {
+                bail!("central holds two events under ({source}, {seq}) (the second is {id})");
+            }
+            let kind = e["type"].as_str().unwrap_or_default();
+            let data = &e["data"];
+            let once = |set: &mut HashSet<String>, what: &str, value: &Value| {
+                let value = value.as_str().unwrap_or_default().to_owned();
+                if set.insert(value.clone()) {
+                    Ok(())
+                } else {
+                    Err(anyhow!(
+                        "{what} {value} (sent once) stored twice at central"
+                    ))
+                }
+            };
+            match kind {
+                "store.product.scanned" => {
+                    once(&mut self.central_gtins, "the scan of GTIN", &data["gtin"])?;
+                }
+                "store.transaction.completed" => once(
+                    &mut self.central_transactions,
+                    "till transaction",
+                    &data["transaction_id"],
+                )?,
+                "store.receipt.printed" => {
+                    let job = data["job_id"].as_str().unwrap_or_default().to_owned();
+                    let n = self.central_printed.entry(job.clone()).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        bail!("central holds store.receipt.printed for job {job} twice");
+                    }
+                }
+                _ if kind.starts_with("store.pickup.") => {
+                    let order = data["order_id"].as_str().unwrap_or_default().to_owned();
+                    let n = self
+                        .central_pickup
+                        .entry((order.clone(), kind.to_owned()))
+                        .or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        bail!("central holds {kind} for {order} twice");
+                    }
+                }
+                _ => {}
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Central's sequences are 1..=n, each once.
+    fn gap_free(&self) -> anyhow::Result<()> {
+        let n = self.central_seqs.len() as u64;
+        if self.central_seqs.iter().max().copied().unwrap_or(0) != n {
+            let mut missing: Vec<u64> =
+                (1..=n).filter(|s| !self.central_seqs.contains(s)).collect();
+            missing.truncate(10);
+            bail!("(source, sequence) not gap-free at central: {n} events, missing sequences {missing:?}");
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------- the bench
@@ -1090,14 +1303,17 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 300)]
     pub min_load_ms: u64,
     /// … and this many.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_500)]
     pub max_load_ms: u64,
 }
 
 pub fn run_bench(args: SoakArgs) -> anyhow::Result<()> {
     let dir = super::ingest::fresh_dir(&args.dir, "soak")?;
     let seed = args.seed.unwrap_or_else(clock_seed);
-    eprintln!("soak seed {seed} (rerun: store-edge bench soak --cycles {} --seed {seed})", args.cycles);
+    eprintln!(
+        "soak seed {seed} (rerun: store-edge bench soak --cycles {} --seed {seed})",
+        args.cycles
+    );
     let opts = Options {
         bin: std::env::current_exe()?,
         dir: dir.clone(),
@@ -1122,14 +1338,45 @@ fn print_summary(s: &Summary, seed: u64) -> anyhow::Result<()> {
     outln!()?;
     outln!("| measurement | value |")?;
     outln!("|---|---|")?;
-    outln!("| cycles (load, kill -9, restart, drain, check), seed | {} cycles, seed {seed} |", s.cycles)?;
-    outln!("| time | {:.0} s ({:.2} s a cycle) |", s.elapsed.as_secs_f64(), s.elapsed.as_secs_f64() / f64::from(s.cycles.max(1)))?;
+    outln!(
+        "| cycles (load, kill -9, restart, drain, check), seed | {} cycles, seed {seed} |",
+        s.cycles
+    )?;
+    outln!(
+        "| time | {:.0} s ({:.2} s a cycle) |",
+        s.elapsed.as_secs_f64(),
+        s.elapsed.as_secs_f64() / f64::from(s.cycles.max(1))
+    )?;
     outln!("| kills (`kill -9`) | {} |", s.kills)?;
-    outln!("| events at central, each checked once and gap-free | {} |", s.central_events)?;
-    outln!("| API events acknowledged (201) in {} requests | {} |", s.api_requests, s.api_events)?;
-    outln!("| scans written to the pty / seen stored before the kill | {} / {} |", s.scans_written, s.scans_seen)?;
-    outln!("| pickup actions answered 200 / orders handed over | {} / {} |", s.pickup_actions, s.orders_handed_over)?;
-    outln!("| print jobs acknowledged (202): printed once / uncertain after a kill | {}: {} / {} |", s.print_jobs, s.printed, s.uncertain)?;
+    outln!(
+        "| events at central, each checked once and gap-free | {} |",
+        s.central_events
+    )?;
+    outln!(
+        "| API events acknowledged (201) in {} requests | {} |",
+        s.api_requests,
+        s.api_events
+    )?;
+    outln!(
+        "| scans written to the pty / seen stored before the kill | {} / {} |",
+        s.scans_written,
+        s.scans_seen
+    )?;
+    outln!(
+        "| pickup actions answered 200 / orders handed over | {} / {} |",
+        s.pickup_actions,
+        s.orders_handed_over
+    )?;
+    outln!(
+        "| requests a kill left unanswered, sent again with their Idempotency-Key | {} |",
+        s.retried
+    )?;
+    outln!(
+        "| print jobs acknowledged (202): printed once / uncertain after a kill | {}: {} / {} |",
+        s.print_jobs,
+        s.printed,
+        s.uncertain
+    )?;
     outln!("| faults injected by the fake central (5xx, timeouts, 429, answers lost after storing) | {} |", s.faults_injected)?;
     outln!("| invariant violations | 0 (the run stops at the first) |")?;
     Ok(())
@@ -1147,9 +1394,69 @@ mod tests {
     #[test]
     fn a_marker_is_counted_once_per_print() {
         let paper = [job_marker(1), job_marker(12), job_marker(1)].concat();
-        assert_eq!(count_occurrences(paper.as_bytes(), job_marker(1).as_bytes()), 2);
-        assert_eq!(count_occurrences(paper.as_bytes(), job_marker(12).as_bytes()), 1);
-        assert_eq!(count_occurrences(paper.as_bytes(), job_marker(2).as_bytes()), 0);
+        assert_eq!(
+            count_occurrences(paper.as_bytes(), job_marker(1).as_bytes()),
+            2
+        );
+        assert_eq!(
+            count_occurrences(paper.as_bytes(), job_marker(12).as_bytes()),
+            1
+        );
+        assert_eq!(
+            count_occurrences(paper.as_bytes(), job_marker(2).as_bytes()),
+            0
+        );
+    }
+
+    fn event(id: &str, seq: u64, kind: &str, data: Value) -> Value {
+        json!({"id": id, "source": crate::events::source_of(STORE_ID),
+               "sequence": seq.to_string(), "type": kind, "data": data})
+    }
+
+    /// The checks fail on what they are there to find.
+    #[test]
+    fn central_twice_or_with_a_gap_is_an_error() {
+        let tx = |t: &str| json!({"transaction_id": t});
+        let mut seen = Seen::default();
+        seen.take_central(vec![
+            event("a", 1, "store.transaction.completed", tx("t1")),
+            event("b", 2, "store.pickup.ready", json!({"order_id": "O-1"})),
+        ])
+        .unwrap();
+        seen.gap_free().unwrap();
+        let twice = |e: Value| {
+            let mut s = Seen::default();
+            s.take_central(vec![
+                event("a", 1, "store.transaction.completed", tx("t1")),
+                e,
+            ])
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(twice(event("a", 2, "x.y", json!({}))).contains("event a twice"));
+        assert!(twice(event("b", 1, "x.y", json!({}))).contains("two events under"));
+        assert!(
+            twice(event("b", 2, "store.transaction.completed", tx("t1"))).contains("stored twice")
+        );
+        let mut gap = Seen::default();
+        gap.take_central(vec![
+            event("a", 1, "x.y", json!({})),
+            event("c", 3, "x.y", json!({})),
+        ])
+        .unwrap();
+        assert!(gap
+            .gap_free()
+            .unwrap_err()
+            .to_string()
+            .contains("missing sequences [2]"));
+        let printed = json!({"job_id": "7"});
+        let mut p = Seen::default();
+        assert!(p
+            .take_central(vec![
+                event("a", 1, "store.receipt.printed", printed.clone()),
+                event("b", 2, "store.receipt.printed", printed)
+            ])
+            .is_err());
     }
 
     #[test]
@@ -1157,6 +1464,8 @@ mod tests {
         let (mut a, mut b) = (Rng::new(7), Rng::new(7));
         assert!((0..100).all(|_| a.between(3, 9) == b.between(3, 9)));
         let mut c = Rng::new(7);
-        assert!((0..1000).map(|_| c.between(3, 9)).all(|x| (3..=9).contains(&x)));
+        assert!((0..1000)
+            .map(|_| c.between(3, 9))
+            .all(|x| (3..=9).contains(&x)));
     }
 }

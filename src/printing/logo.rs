@@ -118,7 +118,10 @@ fn check_palette(info: &png::Info) -> Result<(), LogoError> {
             "its palette (PLTE) is not 1 to 256 whole RGB entries",
         ));
     }
-    if info.trns.as_deref().is_some_and(|t| t.len() > palette.len() / 3)
+    if info
+        .trns
+        .as_deref()
+        .is_some_and(|t| t.len() > palette.len() / 3)
         && info.color_type == png::ColorType::Indexed
     {
         return Err(LogoError::BadPalette(
