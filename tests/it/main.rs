@@ -29,6 +29,7 @@ mod printing;
 mod quota_and_startup;
 mod scanners;
 mod slow_clients;
+mod soak;
 mod sync;
 mod systemd;
 mod ui_browser;
