@@ -29,14 +29,15 @@ async fn fifty_kill_9_cycles_under_mixed_load_lose_nothing_and_double_nothing() 
         drain_limit: Duration::from_secs(60),
         progress: false,
     };
-    let s = soak::run(&opts)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let s = soak::run(&opts).await.unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("{s:?}");
     assert_eq!(s.cycles, 50);
     assert!(s.kills >= 50, "a kill -9 in every cycle: {s:?}");
     // Every kind of load ran and was checked, and central did fail.
-    assert!(s.api_events > 0 && s.central_events >= s.api_events, "{s:?}");
+    assert!(
+        s.api_events > 0 && s.central_events >= s.api_events,
+        "{s:?}"
+    );
     assert!(s.scans_seen > 0, "no scan was stored: {s:?}");
     assert!(s.orders_handed_over > 0, "no order got through: {s:?}");
     assert!(s.printed > 0, "nothing printed: {s:?}");
