@@ -541,13 +541,14 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let mut scan_after: u64 = 0;
     for cycle in 1..=opts.cycles {
         let log = rig.log.clone();
+        // One line with the cause: `main` prints only the outermost message.
         let what = |e: anyhow::Error| {
-            e.context(format!(
-                "soak seed {} cycle {cycle} of {} (rerun with this seed; the service's log: {})",
+            anyhow!(
+                "soak seed {} cycle {cycle} of {}: {e:#} (rerun with this seed; the service's log: {})",
                 opts.seed,
                 opts.cycles,
                 log.display()
-            ))
+            )
         };
         let counts = cycle_load(
             &mut rig,
