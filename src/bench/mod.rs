@@ -10,6 +10,7 @@ mod pickup;
 mod print;
 mod print_jobs;
 mod scan;
+pub mod soak;
 pub mod socat;
 
 use std::path::Path;
@@ -45,6 +46,12 @@ pub enum BenchCommand {
     /// Receipt printing on one core: encoder (receipt template with 20
     /// lines, QR and cut → ESC/POS bytes) and interpreter (the bytes back).
     Print(print::PrintArgs),
+    /// The soak: mixed load (API events, a pty scanner, pickup actions, print
+    /// jobs, sync to a faulty fake central) killed with kill -9 at seeded
+    /// random moments; every cycle drained and checked (nothing acknowledged
+    /// lost, nothing twice at central, gap-free, integrity, no job printed
+    /// twice). Needs socat.
+    Soak(soak::SoakArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -57,5 +64,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Print(args) => print::run(args),
         BenchCommand::Kpi(args) => kpi::run(args),
         BenchCommand::Load(args) => load::run(args),
+        BenchCommand::Soak(args) => soak::run_bench(args),
     }
 }

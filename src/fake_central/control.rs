@@ -42,15 +42,32 @@ pub(crate) async fn get_faults(State(shared): State<Shared>) -> Response {
     Json(&*shared.inner.faults()).into_response()
 }
 
-/// `GET /_control/events`: the accepted events in receipt order, as one
-/// JSON array joined from the stored text (no re-parsing).
-pub(crate) async fn events(State(shared): State<Shared>) -> Response {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsQuery {
+    /// Skip the first `from` events (the soak reads only what is new).
+    #[serde(default)]
+    from: usize,
+}
+
+/// `GET /_control/events[?from=N]`: the accepted events in receipt order
+/// (from the `N`th on), as one JSON array joined from the stored text (no
+/// re-parsing).
+pub(crate) async fn events(
+    State(shared): State<Shared>,
+    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let from = match query {
+        Ok(q) => q.0.from,
+        Err(e) => return Problem::bad_request(e.body_text()).into_response(),
+    };
     let body = {
         let ledger = lock(&shared.inner.ledger);
-        let len = ledger.events.iter().map(|e| e.len() + 1).sum::<usize>() + 2;
+        let events = ledger.events.get(from..).unwrap_or_default();
+        let len = events.iter().map(|e| e.len() + 1).sum::<usize>() + 2;
         let mut body = String::with_capacity(len);
         body.push('[');
-        for (i, event) in ledger.events.iter().enumerate() {
+        for (i, event) in events.iter().enumerate() {
             if i > 0 {
                 body.push(',');
             }

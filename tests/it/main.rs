@@ -34,6 +34,7 @@ mod restore;
 mod scanners;
 mod schemathesis;
 mod slow_clients;
+mod soak;
 mod sync;
 mod systemd;
 mod tls;
