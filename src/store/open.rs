@@ -197,6 +197,28 @@ pub(super) fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Migration step `i` (0-based) in a transaction of its own: its SQL and
+/// `user_version`; the first also writes the application id and the
+/// store's identity (`created_at` given, so the schema fixtures can fix it).
+pub(super) fn apply_step(
+    conn: &Connection,
+    i: usize,
+    store_id: &str,
+    created_at: &str,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(STEPS[i])?;
+    tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    if i == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2), ('last_seq', '0')",
+            (store_id, created_at),
+        )?;
+    }
+    tx.commit()
+}
+
 fn migrate(conn: &Connection, store_id: &str) -> Result<(), rusqlite::Error> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
@@ -209,18 +231,9 @@ fn migrate(conn: &Connection, store_id: &str) -> Result<(), rusqlite::Error> {
             )),
         ));
     }
-    for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        if i == 0 {
-            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2), ('last_seq', '0')",
-                (store_id, crate::events::format_time(time::OffsetDateTime::now_utc())),
-            )?;
-        }
-        tx.commit()?;
+    let created_at = crate::events::format_time(time::OffsetDateTime::now_utc());
+    for i in version as usize..STEPS.len() {
+        apply_step(conn, i, store_id, &created_at)?;
     }
     let owner: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {

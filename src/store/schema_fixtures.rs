@@ -1,6 +1,6 @@
 //! The schema fixtures of `tests/fixtures/schema/`: one database file per
 //! schema version, made by that version's migrations (steps 1..N of
-//! [`STEPS`], exactly as `open.rs` applies them) and a few rows of
+//! `migrations::STEPS`, by `open.rs`'s own `apply_step`) and a few rows of
 //! synthetic store data in the columns that version has. They are
 //! committed, so a later change here cannot change what an old file looks
 //! like; `tests/it/upgrades.rs` opens each with the current binary.
@@ -14,8 +14,6 @@ use std::path::Path;
 
 use rusqlite::{params, Connection};
 
-use super::migrations::{APPLICATION_ID, LATEST, STEPS};
-
 /// The store id the fixtures belong to (the tests' `STORE_ID`).
 pub const STORE_ID: &str = "test-store-01";
 
@@ -23,18 +21,8 @@ pub const STORE_ID: &str = "test-store-01";
 pub fn build(version: usize, path: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "DELETE")?;
-    for (i, step) in STEPS.iter().take(version).enumerate() {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        if i == 0 {
-            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('store_id', ?1), ('created_at', '2026-03-02T07:55:00.000Z'), ('last_seq', '0')",
-                [STORE_ID],
-            )?;
-        }
-        tx.commit()?;
+    for i in 0..version {
+        super::open::apply_step(&conn, i, STORE_ID, "2026-03-02T07:55:00.000Z")?;
     }
     let tx = conn.unchecked_transaction()?;
     rows(&tx, version)?;
@@ -186,7 +174,7 @@ mod tests {
     fn write_missing_schema_fixtures() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema");
         std::fs::create_dir_all(&dir).unwrap();
-        for v in 1..=super::LATEST as usize {
+        for v in 1..=crate::store::migrations::LATEST as usize {
             let path = dir.join(format!("v{v}.db"));
             if !path.exists() {
                 super::build(v, &path).unwrap();
@@ -199,7 +187,7 @@ mod tests {
     #[test]
     fn every_version_builds() {
         let dir = tempfile::tempdir().unwrap();
-        for v in 1..=super::LATEST as usize {
+        for v in 1..=crate::store::migrations::LATEST as usize {
             super::build(v, &dir.path().join(format!("v{v}.db"))).unwrap();
         }
     }
