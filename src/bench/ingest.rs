@@ -370,19 +370,7 @@ impl Server {
             .port();
         let config = dir.join("bench.toml");
         write(&config, port)?;
-        let exe = std::env::current_exe()?;
-        let out = Command::new(&exe)
-            .arg("--config")
-            .arg(&config)
-            .args(["token", "create", "--role", role, "--name", "bench"])
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "token create failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let token = String::from_utf8(out.stdout)?.trim().to_owned();
+        let token = create_token(&config, role)?;
         let server = Server::spawn(&config, port, token)?;
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
@@ -425,6 +413,24 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `store-edge token create --role ROLE` on `config` (named `bench-ROLE`):
+/// the token.
+pub(super) fn create_token(config: &Path, role: &str) -> anyhow::Result<String> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--config")
+        .arg(config)
+        .args(["token", "create", "--role", role, "--name"])
+        .arg(format!("bench-{role}"))
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "token create --role {role}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
 pub(super) fn signal_process(pid: u32, signal: i32) {

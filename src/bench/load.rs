@@ -8,13 +8,12 @@
 //! p50/p99 per route; exits non-zero on any error.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use super::ingest::{fresh_dir, sample_event, Server};
+use super::ingest::{create_token, fresh_dir, sample_event, Server};
 use crate::printers::fake_printer::FakePrinter;
 use crate::telemetry::out::outln;
 
@@ -352,29 +351,6 @@ fn write_config(config: &Path, dir: &Path, port: u16, printer: &str) -> anyhow::
     Ok(())
 }
 
-/// `store-edge token create --role ROLE` on `config`: the token.
-fn token(config: &Path, role: &str) -> anyhow::Result<String> {
-    let out = Command::new(std::env::current_exe()?)
-        .arg("--config")
-        .arg(config)
-        .args([
-            "token",
-            "create",
-            "--role",
-            role,
-            "--name",
-            &format!("load-{role}"),
-        ])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "token create --role {role}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-}
-
 pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let dir = fresh_dir(&args.dir, "load")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -389,9 +365,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         let config = dir.join("bench.toml");
         let base = format!("http://127.0.0.1:{}", server.port);
         let (staff, manager, admin) = (
-            token(&config, "staff")?,
-            token(&config, "manager")?,
-            token(&config, "admin")?,
+            create_token(&config, "staff")?,
+            create_token(&config, "manager")?,
+            create_token(&config, "admin")?,
         );
         let http = reqwest::Client::new();
         eprintln!("[1/2] 40 reservations, so that the board and search have orders ...");

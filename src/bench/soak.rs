@@ -146,15 +146,12 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// An EAN-13 from its first 12 digits.
+/// An EAN-13 from its first 12 digits (`base12` below 10^12).
 fn ean13(base12: u64) -> String {
-    let s = format!("{base12:012}");
-    let sum: u32 = s
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 1 { 3 } else { 1 })
-        .sum();
-    format!("{s}{}", (10 - sum % 10) % 10)
+    let body = format!("{base12:012}");
+    // Twelve ASCII digits always have a check digit.
+    let check = crate::scan::gtin::check_digit(&body).unwrap_or(0);
+    format!("{body}{check}")
 }
 
 /// The marker a print job carries, found in the printer's bytes.
