@@ -34,6 +34,16 @@ pub struct KpiArgs {
     /// Reports per window for the percentiles.
     #[arg(long, default_value_t = 30)]
     pub runs: u32,
+    /// Only the reports, on the databases an earlier run left in
+    /// `--dir` (`kpi/year.db`, `kpi/flagship.db` when present): fills
+    /// nothing and measures no ingest (`--events`/`--days` must be the
+    /// earlier run's).
+    #[arg(long)]
+    pub reuse: bool,
+    /// Skip the flagship (28 days at 10x): the ingest comparison and the
+    /// year's reports only.
+    #[arg(long)]
+    pub no_flagship: bool,
 }
 
 /// 2025-01-01T00:00:00Z: the year starts here.
@@ -217,20 +227,40 @@ fn mib_per_million(path: &Path, events: u64) -> f64 {
 pub fn run(args: KpiArgs) -> anyhow::Result<()> {
     outln!("# store-edge bench kpi")?;
     outln!()?;
-    let dir = fresh_dir(&args.dir, "kpi")?;
     let per_day = (args.events / args.days.max(1)).max(1_200);
     let timed = (per_day * args.days).min(1_000_000);
-    eprintln!(
-        "[1/4] a store's year: {} days of {per_day} events, KPI ingest on ...",
-        args.days
-    );
-    let year = dir.join("year.db");
-    let with = fill(&year, args.days, per_day, 1, true, timed)?;
-    eprintln!("[2/4] the same first {timed} events with the KPI ingest off ...");
-    let without = fill(&dir.join("no-kpi.db"), args.days, per_day, 1, false, timed)?;
-    eprintln!("[3/4] a flagship: 28 days at 10x ...");
-    let flagship = dir.join("flagship.db");
-    fill(&flagship, 28.min(args.days), per_day * 10, 10, true, 0)?;
+    let (dir, ingest) = if args.reuse {
+        let dir = std::path::absolute(args.dir.join("kpi"))?;
+        if !dir.join("year.db").exists() {
+            anyhow::bail!(
+                "--reuse: no {} (run bench kpi without --reuse first)",
+                dir.join("year.db").display()
+            );
+        }
+        (dir, None)
+    } else {
+        let dir = fresh_dir(&args.dir, "kpi")?;
+        eprintln!(
+            "[1/4] a store's year: {} days of {per_day} events, KPI ingest on ...",
+            args.days
+        );
+        let with = fill(&dir.join("year.db"), args.days, per_day, 1, true, timed)?;
+        eprintln!("[2/4] the same first {timed} events with the KPI ingest off ...");
+        let without = fill(&dir.join("no-kpi.db"), args.days, per_day, 1, false, timed)?;
+        if !args.no_flagship {
+            eprintln!("[3/4] a flagship: 28 days at 10x ...");
+            fill(
+                &dir.join("flagship.db"),
+                28.min(args.days),
+                per_day * 10,
+                10,
+                true,
+                0,
+            )?;
+        }
+        (dir, Some((with, without)))
+    };
+    let (year, flagship) = (dir.join("year.db"), dir.join("flagship.db"));
     eprintln!(
         "[4/4] the dashboard's report, {} runs per window ...",
         args.runs
@@ -238,13 +268,18 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
     let last = args.days - 1;
     outln!("| database | window | report p50 ms | report p99 ms |")?;
     outln!("|---|---|---|---|")?;
+    let flagship_days = if flagship.exists() && !args.no_flagship {
+        28.min(args.days)
+    } else {
+        0
+    };
     for (name, path, last, windows) in [
         ("year", &year, last, &[1u64, 28, 365][..]),
         (
             "flagship",
             &flagship,
-            28.min(args.days) - 1,
-            &[1u64, 28][..],
+            flagship_days.saturating_sub(1),
+            if flagship_days > 0 { &[1u64, 28][..] } else { &[][..] },
         ),
     ] {
         for &w in windows {
@@ -253,15 +288,17 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
             outln!("| {name} | {w} days | {p50:.1} | {p99:.1} |")?;
         }
     }
-    outln!()?;
-    outln!("| ingest (first {timed} events, writer path) | events/s |")?;
-    outln!("|---|---|")?;
-    outln!("| KPI ingest on | {with:.0} |")?;
-    outln!("| KPI ingest off | {without:.0} |")?;
-    outln!(
-        "| cost | {:.1} % slower |",
-        (without / with.max(1.0) - 1.0) * 100.0
-    )?;
+    if let Some((with, without)) = ingest {
+        outln!()?;
+        outln!("| ingest (first {timed} events, writer path) | events/s |")?;
+        outln!("|---|---|")?;
+        outln!("| KPI ingest on | {with:.0} |")?;
+        outln!("| KPI ingest off | {without:.0} |")?;
+        outln!(
+            "| cost | {:.1} % slower |",
+            (without / with.max(1.0) - 1.0) * 100.0
+        )?;
+    }
     outln!()?;
     let total = per_day * args.days;
     outln!(

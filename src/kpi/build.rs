@@ -86,6 +86,7 @@ pub(super) fn report(
     let pickups = pickups(&facts, settings, &total, overdue.len() as u64);
     let tx = total.total("tx").max(0) as u64;
     let identified = total.count("tx_identified", "");
+    let visits = total.count("visits", "");
     let facts_by_day = DayFacts::group(&facts);
     let (empty_sums, empty_facts) = (Sums::default(), DayFacts::default());
     let days = window
@@ -110,8 +111,8 @@ pub(super) fn report(
             identified_transactions: identified,
             identification_rate: rules::rate(identified, tx),
             identified_customers: customers.customers,
-            visits: customers.visits,
-            repeat_visits: rules::rate(customers.visits, customers.customers),
+            visits,
+            repeat_visits: rules::rate(visits, customers.customers),
             returning_customers: customers.returning,
             retention: rules::rate(customers.returning, customers.customers),
         },

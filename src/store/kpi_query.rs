@@ -11,6 +11,8 @@
 //! Must never: write, or compute a rule here (what counts where is
 //! `kpi/`'s and the ingest's, `store/kpi_ingest.rs`).
 
+use std::collections::BTreeMap;
+
 use super::{ReadConn, StoreError};
 
 /// A count column (SQLite integers are i64; a count is never negative).
@@ -92,83 +94,98 @@ pub struct OrderFacts {
     pub handed_over_with_sale: u64,
 }
 
-/// The order facts of the days `[from, to)`.
+/// The order facts of the days `[from, to)`: one read of each order that
+/// has any of its days in the window (SQLite unions the five day indexes,
+/// or scans the table when the window holds most orders), then each column
+/// group counted by its own day here. Five queries, one per day column,
+/// read most orders of a long window five times.
 pub fn order_facts(conn: &ReadConn, from: &str, to: &str) -> Result<OrderFacts, StoreError> {
-    let c = conn.sql();
-    let received = c
-        .prepare_cached(
-            "SELECT received_day, coalesce(channel, 'unknown'), count(*) FROM kpi_orders
-             WHERE received_day >= ?1 AND received_day < ?2 GROUP BY 1, 2",
-        )?
-        .query_map([from, to], |r| {
-            Ok(Received {
-                day: r.get(0)?,
-                channel: r.get(1)?,
-                n: count(r, 2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let span = |r: &rusqlite::Row<'_>| {
-        Ok(Span {
-            day: r.get(0)?,
-            start_ms: r.get(1)?,
-            end_ms: r.get(2)?,
+    let mut stmt = conn.sql().prepare_cached(
+        "SELECT channel, received_ms, received_day, ready_ms, ready_day, arrived_ms,
+                handed_ms, handed_day, outcome, outcome_day, refusal_reason,
+                cancelled_by, cancelled_day, cross_sell
+         FROM kpi_orders
+         WHERE (received_day >= ?1 AND received_day < ?2)
+            OR (ready_day >= ?1 AND ready_day < ?2)
+            OR (handed_day >= ?1 AND handed_day < ?2)
+            OR (outcome_day >= ?1 AND outcome_day < ?2)
+            OR (cancelled_day >= ?1 AND cancelled_day < ?2)",
+    )?;
+    let inw = |d: &Option<String>| d.as_deref().is_some_and(|d| d >= from && d < to);
+    let mut received: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut outcomes: BTreeMap<(String, String, Option<String>), u64> = BTreeMap::new();
+    let mut cancellations: BTreeMap<String, u64> = BTreeMap::new();
+    let mut facts = OrderFacts::default();
+    let mut rows = stmt.query([from, to])?;
+    while let Some(r) = rows.next()? {
+        let received_day: Option<String> = r.get(2)?;
+        let received_ms: Option<i64> = r.get(1)?;
+        if inw(&received_day) {
+            let channel: Option<String> = r.get(0)?;
+            *received
+                .entry((
+                    received_day.clone().unwrap_or_default(),
+                    channel.unwrap_or_else(|| "unknown".into()),
+                ))
+                .or_default() += 1;
+        }
+        let ready_day: Option<String> = r.get(4)?;
+        let ready_ms: Option<i64> = r.get(3)?;
+        if let (true, Some(start_ms), Some(end_ms)) = (inw(&ready_day), received_ms, ready_ms) {
+            facts.ready.push(Span {
+                day: ready_day.unwrap_or_default(),
+                start_ms,
+                end_ms,
+            });
+        }
+        let handed_day: Option<String> = r.get(7)?;
+        let outcome: Option<String> = r.get(8)?;
+        if inw(&handed_day) {
+            let (arrived_ms, handed_ms): (Option<i64>, Option<i64>) = (r.get(5)?, r.get(6)?);
+            if let (Some(start_ms), Some(end_ms)) = (arrived_ms, handed_ms) {
+                facts.counter_wait.push(Span {
+                    day: handed_day.clone().unwrap_or_default(),
+                    start_ms,
+                    end_ms,
+                });
+            }
+            if matches!(
+                outcome.as_deref(),
+                Some("handed_over" | "partially_handed_over")
+            ) {
+                facts.handed_over += 1;
+                facts.handed_over_with_sale += u64::from(r.get::<_, i64>(13)? == 1);
+            }
+        }
+        let outcome_day: Option<String> = r.get(9)?;
+        if let (true, Some(outcome)) = (inw(&outcome_day), outcome) {
+            *outcomes
+                .entry((outcome_day.unwrap_or_default(), outcome, r.get(10)?))
+                .or_default() += 1;
+        }
+        let cancelled_day: Option<String> = r.get(12)?;
+        if inw(&cancelled_day) {
+            let by: Option<String> = r.get(11)?;
+            *cancellations
+                .entry(by.unwrap_or_else(|| "unknown".into()))
+                .or_default() += 1;
+        }
+    }
+    facts.received = received
+        .into_iter()
+        .map(|((day, channel), n)| Received { day, channel, n })
+        .collect();
+    facts.outcomes = outcomes
+        .into_iter()
+        .map(|((day, outcome, refusal_reason), n)| Outcome {
+            day,
+            outcome,
+            refusal_reason,
+            n,
         })
-    };
-    let ready = c
-        .prepare_cached(
-            "SELECT ready_day, received_ms, ready_ms FROM kpi_orders
-             WHERE ready_day >= ?1 AND ready_day < ?2
-               AND received_ms IS NOT NULL AND ready_ms IS NOT NULL",
-        )?
-        .query_map([from, to], span)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let counter_wait = c
-        .prepare_cached(
-            "SELECT handed_day, arrived_ms, handed_ms FROM kpi_orders
-             WHERE handed_day >= ?1 AND handed_day < ?2
-               AND arrived_ms IS NOT NULL AND handed_ms IS NOT NULL",
-        )?
-        .query_map([from, to], span)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let outcomes = c
-        .prepare_cached(
-            "SELECT outcome_day, outcome, refusal_reason, count(*) FROM kpi_orders
-             WHERE outcome_day >= ?1 AND outcome_day < ?2 AND outcome IS NOT NULL
-             GROUP BY 1, 2, 3",
-        )?
-        .query_map([from, to], |r| {
-            Ok(Outcome {
-                day: r.get(0)?,
-                outcome: r.get(1)?,
-                refusal_reason: r.get(2)?,
-                n: count(r, 3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let cancellations = c
-        .prepare_cached(
-            "SELECT coalesce(cancelled_by, 'unknown'), count(*) FROM kpi_orders
-             WHERE cancelled_day >= ?1 AND cancelled_day < ?2 GROUP BY 1",
-        )?
-        .query_map([from, to], |r| Ok((r.get(0)?, count(r, 1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (handed_over, handed_over_with_sale) = c
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(cross_sell), 0) FROM kpi_orders
-             WHERE handed_day >= ?1 AND handed_day < ?2
-               AND outcome IN ('handed_over', 'partially_handed_over')",
-        )?
-        .query_row([from, to], |r| Ok((count(r, 0)?, count(r, 1)?)))?;
-    Ok(OrderFacts {
-        received,
-        ready,
-        counter_wait,
-        outcomes,
-        cancellations,
-        handed_over,
-        handed_over_with_sale,
-    })
+        .collect();
+    facts.cancellations = cancellations.into_iter().collect();
+    Ok(facts)
 }
 
 /// The identified customers of a window.
@@ -176,38 +193,46 @@ pub fn order_facts(conn: &ReadConn, from: &str, to: &str) -> Result<OrderFacts, 
 pub struct Customers {
     /// Distinct customer tokens with a visit in the window.
     pub customers: u64,
-    /// Visits (customer, day) in the window.
-    pub visits: u64,
     /// Customers of the window with a visit in `[lookback_from, from)`.
     pub returning: u64,
 }
 
-/// Customers, visits and returning customers of `[from, to)` (`kpi_visits`,
-/// by the index `kpi_visits_day`; the lookback by its primary key).
+/// Customers and returning customers of `[from, to)`, one pass over
+/// `kpi_customers` (first and last day of each customer's visits, kept
+/// with `kpi_visits`) instead of a DISTINCT over the window's visits,
+/// which grew with the window (a year: ~950,000 visits sorted per report).
+/// A customer whose first or last visit falls in the window visited in it;
+/// one whose visits straddle it needs one seek of `kpi_visits`' primary key
+/// (customer, day). Likewise for the lookback: a first visit in
+/// `[lookback_from, from)` answers it, one before needs a seek. The
+/// visits themselves are the `visits` rollup (`kpi_daily`).
 pub fn customers(
     conn: &ReadConn,
     from: &str,
     to: &str,
     lookback_from: &str,
 ) -> Result<Customers, StoreError> {
-    let c = conn.sql();
-    let visits = c
-        .prepare_cached("SELECT count(*) FROM kpi_visits WHERE day >= ?1 AND day < ?2")?
-        .query_row([from, to], |r| count(r, 0))?;
-    let (customers, returning) = c
+    let (customers, returning) = conn
+        .sql()
         .prepare_cached(
-            "SELECT count(*), coalesce(sum(EXISTS (
-                 SELECT 1 FROM kpi_visits p
-                 WHERE p.customer_token = w.customer_token AND p.day >= ?3 AND p.day < ?1)), 0)
-             FROM (SELECT DISTINCT customer_token FROM kpi_visits
-                   WHERE day >= ?1 AND day < ?2) w",
+            "SELECT count(*), coalesce(sum(CASE
+                 WHEN c.first_day >= ?1 THEN 0
+                 WHEN c.first_day >= ?3 THEN 1
+                 ELSE EXISTS (SELECT 1 FROM kpi_visits p
+                              WHERE p.customer_token = c.customer_token
+                                AND p.day >= ?3 AND p.day < ?1) END), 0)
+             FROM kpi_customers c
+             WHERE c.last_day >= ?1 AND c.first_day < ?2
+               AND (c.first_day >= ?1 OR c.last_day < ?2
+                    OR EXISTS (SELECT 1 FROM kpi_visits v
+                               WHERE v.customer_token = c.customer_token
+                                 AND v.day >= ?1 AND v.day < ?2))",
         )?
         .query_row([from, to, lookback_from], |r| {
             Ok((count(r, 0)?, count(r, 1)?))
         })?;
     Ok(Customers {
         customers,
-        visits,
         returning,
     })
 }
