@@ -40,6 +40,11 @@ pub struct KpiArgs {
     /// earlier run's).
     #[arg(long)]
     pub reuse: bool,
+    /// Like `--reuse`, but first completes a year an earlier run left
+    /// unfinished in `--dir` (e.g. stopped by a full disk): the same
+    /// events are generated, those already recorded skipped.
+    #[arg(long, conflicts_with = "reuse")]
+    pub resume: bool,
     /// Skip the flagship (28 days at 10x): the ingest comparison and the
     /// year's reports only.
     #[arg(long)]
@@ -157,12 +162,19 @@ fn fill(
         WriterSettings::new(path.to_owned(), u64::MAX / 2, 30, jiff::tz::TimeZone::UTC);
     settings.kpi_ingest = kpi_ingest;
     let (writer, thread) = Writer::start(db, settings, Arc::new(crate::telemetry::Metrics::new()))?;
+    // Resuming: the events already recorded are the first ones generated
+    // (each chunk is one op, committed whole or not at all).
+    let recorded = writer.health.last_seq.load(std::sync::atomic::Ordering::Relaxed);
     let mut rng = 0x5eed_u64;
     let (mut done, mut rate) = (0u64, 0.0);
     let started = Instant::now();
     for day in 0..days {
         let events = day_events(day, per_day, scale, &mut rng)?;
         for chunk in events.chunks(2_000) {
+            if done + chunk.len() as u64 <= recorded {
+                done += chunk.len() as u64;
+                continue;
+            }
             let chunk = chunk.to_vec();
             done += chunk.len() as u64;
             writer.run_blocking(1, move |ctx| {
@@ -229,13 +241,17 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
     outln!()?;
     let per_day = (args.events / args.days.max(1)).max(1_200);
     let timed = (per_day * args.days).min(1_000_000);
-    let (dir, ingest) = if args.reuse {
+    let (dir, ingest) = if args.reuse || args.resume {
         let dir = std::path::absolute(args.dir.join("kpi"))?;
         if !dir.join("year.db").exists() {
             anyhow::bail!(
-                "--reuse: no {} (run bench kpi without --reuse first)",
+                "--reuse/--resume: no {} (run bench kpi without them first)",
                 dir.join("year.db").display()
             );
+        }
+        if args.resume {
+            eprintln!("[1/4] completing the store's year in {} ...", dir.display());
+            fill(&dir.join("year.db"), args.days, per_day, 1, true, 0)?;
         }
         (dir, None)
     } else {
