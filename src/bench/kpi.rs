@@ -51,6 +51,33 @@ pub struct KpiArgs {
     pub no_flagship: bool,
 }
 
+/// Milliseconds of CPU time a clock (`CLOCK_THREAD_CPUTIME_ID`, or a
+/// thread's from `pthread_getcpuclockid`) has counted: what a report or
+/// the writer cost whatever else the box runs (the wall times of a loaded
+/// box are those of a fraction of its cores).
+fn cpu_ms(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; a bad clock id is an error
+    // return, read as 0.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
+/// The CPU clock of a running thread.
+fn thread_clock(thread: &std::thread::JoinHandle<()>) -> Option<libc::clockid_t> {
+    use std::os::unix::thread::JoinHandleExt;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: the thread is alive (its handle is not joined) and `clock`
+    // is a valid place to write.
+    (unsafe { libc::pthread_getcpuclockid(thread.as_pthread_t(), &mut clock) } == 0)
+        .then_some(clock)
+}
+
 /// 2025-01-01T00:00:00Z: the year starts here.
 const YEAR_START: i64 = 1_735_689_600;
 
@@ -147,7 +174,16 @@ fn day_events(day: u64, per_day: u64, scale: u64, rng: &mut u64) -> anyhow::Resu
     Ok(out)
 }
 
-/// Appends `days` days of `per_day` events; returns events/s of the first
+/// What `fill` measured over its first `timed` events.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rate {
+    /// Events per second of wall time.
+    per_s: f64,
+    /// Microseconds of the writer thread's CPU time per event.
+    writer_us: f64,
+}
+
+/// Appends `days` days of `per_day` events; returns the rate of the first
 /// `timed` events (`timed` = 0: all).
 fn fill(
     path: &Path,
@@ -156,17 +192,20 @@ fn fill(
     scale: u64,
     kpi_ingest: bool,
     timed: u64,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Rate> {
     let db = store::open_for_writing(path, "bench")?;
     let mut settings =
         WriterSettings::new(path.to_owned(), u64::MAX / 2, 30, jiff::tz::TimeZone::UTC);
     settings.kpi_ingest = kpi_ingest;
     let (writer, thread) = Writer::start(db, settings, Arc::new(crate::telemetry::Metrics::new()))?;
+    let clock = thread_clock(&thread);
+    let writer_cpu = || clock.map(cpu_ms).unwrap_or(0.0);
+    let cpu_started = writer_cpu();
     // Resuming: the events already recorded are the first ones generated
     // (each chunk is one op, committed whole or not at all).
     let recorded = writer.health.last_seq.load(std::sync::atomic::Ordering::Relaxed);
     let mut rng = 0x5eed_u64;
-    let (mut done, mut rate) = (0u64, 0.0);
+    let (mut done, mut rate) = (0u64, Rate::default());
     let started = Instant::now();
     for day in 0..days {
         let events = day_events(day, per_day, scale, &mut rng)?;
@@ -183,22 +222,28 @@ fn fill(
                 }
                 Ok(())
             })?;
-            if timed > 0 && done >= timed && rate == 0.0 {
-                rate = done as f64 / started.elapsed().as_secs_f64();
+            if timed > 0 && done >= timed && rate.per_s == 0.0 {
+                rate = Rate {
+                    per_s: done as f64 / started.elapsed().as_secs_f64(),
+                    writer_us: (writer_cpu() - cpu_started) * 1000.0 / done as f64,
+                };
                 if !kpi_ingest {
                     break;
                 }
             }
         }
-        if !kpi_ingest && rate > 0.0 {
+        if !kpi_ingest && rate.per_s > 0.0 {
             break;
         }
         if day % 30 == 29 {
             eprintln!("  day {} of {days}: {done} events", day + 1);
         }
     }
-    if rate == 0.0 {
-        rate = done as f64 / started.elapsed().as_secs_f64();
+    if rate.per_s == 0.0 {
+        rate = Rate {
+            per_s: done as f64 / started.elapsed().as_secs_f64(),
+            writer_us: (writer_cpu() - cpu_started) * 1000.0 / done.max(1) as f64,
+        };
     }
     drop(writer);
     thread
@@ -207,8 +252,14 @@ fn fill(
     Ok(rate)
 }
 
-/// p50/p99 ms of the report over the last `days` days.
-fn report_ms(path: &Path, last_day: u64, days: u64, runs: u32) -> anyhow::Result<(f64, f64)> {
+/// p50/p99 ms of the report over the last `days` days, and the p50 of its
+/// CPU time.
+fn report_ms(
+    path: &Path,
+    last_day: u64,
+    days: u64,
+    runs: u32,
+) -> anyhow::Result<(f64, f64, f64)> {
     let db = store::open_existing(path, "bench")?;
     let settings = kpi::Settings {
         store_id: "bench".into(),
@@ -222,13 +273,15 @@ fn report_ms(path: &Path, last_day: u64, days: u64, runs: u32) -> anyhow::Result
     let from = to.checked_sub(jiff::Span::new().days(days as i64))?;
     let window = kpi::Window { from, to };
     let now = jiff::Timestamp::from_second(YEAR_START + last_day as i64 * 86_400 + 20 * 3600)?;
-    let mut ms = Vec::new();
+    let (mut ms, mut cpu) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID));
         kpi::report(&db, &settings, &window, now)?;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpu.push(cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID) - c);
     }
-    Ok(quantiles(ms))
+    let (p50, p99) = quantiles(ms);
+    Ok((p50, p99, quantiles(cpu).0))
 }
 
 fn mib_per_million(path: &Path, events: u64) -> f64 {
@@ -282,8 +335,8 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
         args.runs
     );
     let last = args.days - 1;
-    outln!("| database | window | report p50 ms | report p99 ms |")?;
-    outln!("|---|---|---|---|")?;
+    outln!("| database | window | report p50 ms | report p99 ms | CPU p50 ms |")?;
+    outln!("|---|---|---|---|---|")?;
     let flagship_days = if flagship.exists() && !args.no_flagship {
         28.min(args.days)
     } else {
@@ -300,19 +353,30 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
     ] {
         for &w in windows {
             let w = w.min(last + 1);
-            let (p50, p99) = report_ms(path, last, w, args.runs)?;
-            outln!("| {name} | {w} days | {p50:.1} | {p99:.1} |")?;
+            let (p50, p99, cpu) = report_ms(path, last, w, args.runs)?;
+            outln!("| {name} | {w} days | {p50:.1} | {p99:.1} | {cpu:.1} |")?;
         }
     }
     if let Some((with, without)) = ingest {
         outln!()?;
-        outln!("| ingest (first {timed} events, writer path) | events/s |")?;
-        outln!("|---|---|")?;
-        outln!("| KPI ingest on | {with:.0} |")?;
-        outln!("| KPI ingest off | {without:.0} |")?;
         outln!(
-            "| cost | {:.1} % slower |",
-            (without / with.max(1.0) - 1.0) * 100.0
+            "| ingest (first {timed} events, writer path) | events/s | writer CPU µs per event |"
+        )?;
+        outln!("|---|---|---|")?;
+        outln!(
+            "| KPI ingest on | {:.0} | {:.2} |",
+            with.per_s,
+            with.writer_us
+        )?;
+        outln!(
+            "| KPI ingest off | {:.0} | {:.2} |",
+            without.per_s,
+            without.writer_us
+        )?;
+        outln!(
+            "| cost | {:.1} % slower | {:.1} % more CPU |",
+            (without.per_s / with.per_s.max(1.0) - 1.0) * 100.0,
+            (with.writer_us / without.writer_us.max(1e-9) - 1.0) * 100.0
         )?;
     }
     outln!()?;

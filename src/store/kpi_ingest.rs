@@ -129,17 +129,31 @@ fn int_field(data: &Map<String, Value>, key: &str) -> Option<i64> {
 /// neither) and drops an op's share when the op is rolled back.
 #[derive(Debug, Default)]
 pub struct Rollups {
-    deltas: HashMap<(String, &'static str, String), i64>,
+    /// Keyed by `day \x1f metric \x1f dim` (a day and a metric never hold
+    /// the separator; the dim is the rest, whatever it holds), so that the
+    /// thousands of adds to a known row borrow the key being built in
+    /// `key` instead of allocating one (three adds per event).
+    deltas: HashMap<String, i64>,
+    key: String,
 }
 
 impl Rollups {
     /// Adds `delta` to a daily rollup.
     fn add(&mut self, day: &str, metric: &'static str, dim: &str, delta: i64) {
-        if delta != 0 {
-            *self
-                .deltas
-                .entry((day.to_owned(), metric, dim.to_owned()))
-                .or_default() += delta;
+        if delta == 0 {
+            return;
+        }
+        self.key.clear();
+        self.key.push_str(day);
+        self.key.push('\x1f');
+        self.key.push_str(metric);
+        self.key.push('\x1f');
+        self.key.push_str(dim);
+        match self.deltas.get_mut(self.key.as_str()) {
+            Some(n) => *n += delta,
+            None => {
+                self.deltas.insert(self.key.clone(), delta);
+            }
         }
     }
 
@@ -163,10 +177,15 @@ impl Rollups {
     /// falls to 0 is removed, so the table is the same whatever the order
     /// of arrival.
     pub fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        for ((day, metric, dim), delta) in self.deltas.drain() {
+        for (key, delta) in self.deltas.drain() {
             if delta == 0 {
                 continue;
             }
+            let mut parts = key.splitn(3, '\x1f');
+            let (Some(day), Some(metric), Some(dim)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
             conn.prepare_cached(
                 "INSERT INTO kpi_daily (day, metric, dim, n) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (day, metric, dim) DO UPDATE SET n = n + excluded.n",
@@ -253,6 +272,11 @@ fn transaction(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), S
         ev.at_ms - PRICE_CHECK_SILENT_MS,
         ev.at_ms,
     )?;
+    if token.is_none() && order.is_none() {
+        // Neither an order nor a token to follow a handover by: no
+        // cross-sell either way (most sales; two look-ups saved).
+        return Ok(());
+    }
     refresh_tx_cross_sell(conn, ro, ev.seq)?;
     // Orders this transaction makes a cross-sell of.
     let orders: Vec<String> = conn
@@ -328,7 +352,11 @@ fn identification(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<()
         ro.add(ev.day, "silent_ident", "", 1);
     }
     visit(conn, ro, token, ev.day)?;
-    if let Some(register) = register {
+    // A silent identification has no transaction of its register in the
+    // 30 minutes after it, so none within the 10 that could use it: the
+    // re-match would find nothing (the usual case in order: the sale that
+    // follows is recorded after it, and re-matches then).
+    if let (Some(register), false) = (register, silent) {
         rematch(conn, ro, register, ev.at_ms)?;
     }
     Ok(())
