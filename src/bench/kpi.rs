@@ -203,7 +203,10 @@ fn fill(
     let cpu_started = writer_cpu();
     // Resuming: the events already recorded are the first ones generated
     // (each chunk is one op, committed whole or not at all).
-    let recorded = writer.health.last_seq.load(std::sync::atomic::Ordering::Relaxed);
+    let recorded = writer
+        .health
+        .last_seq
+        .load(std::sync::atomic::Ordering::Relaxed);
     let mut rng = 0x5eed_u64;
     let (mut done, mut rate) = (0u64, Rate::default());
     let started = Instant::now();
@@ -254,12 +257,7 @@ fn fill(
 
 /// p50/p99 ms of the report over the last `days` days, and the p50 of its
 /// CPU time.
-fn report_ms(
-    path: &Path,
-    last_day: u64,
-    days: u64,
-    runs: u32,
-) -> anyhow::Result<(f64, f64, f64)> {
+fn report_ms(path: &Path, last_day: u64, days: u64, runs: u32) -> anyhow::Result<(f64, f64, f64)> {
     let db = store::open_existing(path, "bench")?;
     let settings = kpi::Settings {
         store_id: "bench".into(),
@@ -348,7 +346,11 @@ pub fn run(args: KpiArgs) -> anyhow::Result<()> {
             "flagship",
             &flagship,
             flagship_days.saturating_sub(1),
-            if flagship_days > 0 { &[1u64, 28][..] } else { &[][..] },
+            if flagship_days > 0 {
+                &[1u64, 28][..]
+            } else {
+                &[][..]
+            },
         ),
     ] {
         for &w in windows {
