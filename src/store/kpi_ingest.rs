@@ -135,15 +135,6 @@ pub struct Rollups {
     /// `key` instead of allocating one (three adds per event).
     deltas: HashMap<String, i64>,
     key: String,
-    /// Per register: an upper bound of the latest `at_ms` of its `kpi_tx`
-    /// rows, read once (`max(at_ms)`, one seek) and raised by every sale
-    /// ingested after. An identification or price check after it has no
-    /// sale in the minutes that follow, so its silence look-up needs no
-    /// SQL (the usual case in order). It lives as long as this value: the
-    /// writer's group (one transaction: nothing else writes `kpi_tx`
-    /// meanwhile) or a verify replay. A rolled-back op leaves it too high,
-    /// never too low: too high only costs the look-up it would have saved.
-    last_tx: HashMap<String, i64>,
 }
 
 impl Rollups {
@@ -177,31 +168,9 @@ impl Rollups {
         }
     }
 
-    /// Forgets the changes (an op rolled back to its savepoint). The
-    /// bounds of the latest sales stay: still upper bounds.
+    /// Forgets the changes (an op rolled back to its savepoint).
     pub fn clear(&mut self) {
         self.deltas.clear();
-    }
-
-    /// An upper bound of the latest `at_ms` of `register`'s sales
-    /// (`i64::MIN` when it has none).
-    fn latest_tx_bound(&mut self, conn: &Connection, register: &str) -> Result<i64, StoreError> {
-        if let Some(&at) = self.last_tx.get(register) {
-            return Ok(at);
-        }
-        let at: Option<i64> = conn
-            .prepare_cached("SELECT max(at_ms) FROM kpi_tx WHERE register_id = ?1")?
-            .query_row([register], |r| r.get(0))?;
-        let at = at.unwrap_or(i64::MIN);
-        self.last_tx.insert(register.to_owned(), at);
-        Ok(at)
-    }
-
-    /// A sale of `register` at `at_ms` was recorded.
-    fn note_tx(&mut self, register: &str, at_ms: i64) {
-        if let Some(at) = self.last_tx.get_mut(register) {
-            *at = (*at).max(at_ms);
-        }
     }
 
     /// Writes the changes into `kpi_daily`: one upsert per row; a row that
@@ -276,7 +245,6 @@ fn transaction(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), S
     .execute(params![
         ev.seq, ev.day, ev.at_ms, tid, register, total, currency, items, token, order
     ])?;
-    ro.note_tx(register, ev.at_ms);
     if let Some(token) = token {
         // Identified by its own token: counted here, since `rematch` only
         // adds the difference to what a row already counted (and a new
@@ -356,16 +324,7 @@ fn clear_silent(
 }
 
 /// Is there a transaction of `register` in `[from, to]`?
-fn tx_within(
-    conn: &Connection,
-    ro: &mut Rollups,
-    register: &str,
-    from: i64,
-    to: i64,
-) -> Result<bool, StoreError> {
-    if ro.latest_tx_bound(conn, register)? < from {
-        return Ok(false);
-    }
+fn tx_within(conn: &Connection, register: &str, from: i64, to: i64) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM kpi_tx WHERE register_id = ?1 AND at_ms BETWEEN ?2 AND ?3 LIMIT 1",
@@ -381,7 +340,7 @@ fn identification(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<()
     };
     let register = str_field(ev.data, "register_id");
     let silent = match register {
-        Some(r) => !tx_within(conn, ro, r, ev.at_ms, ev.at_ms + IDENT_SILENT_MS)?,
+        Some(r) => !tx_within(conn, r, ev.at_ms, ev.at_ms + IDENT_SILENT_MS)?,
         None => false,
     };
     conn.prepare_cached(
@@ -409,7 +368,7 @@ fn price_check(conn: &Connection, ro: &mut Rollups, ev: &Ev<'_>) -> Result<(), S
     }
     let register = str_field(ev.data, "register_id");
     let silent = match register {
-        Some(r) => !tx_within(conn, ro, r, ev.at_ms, ev.at_ms + PRICE_CHECK_SILENT_MS)?,
+        Some(r) => !tx_within(conn, r, ev.at_ms, ev.at_ms + PRICE_CHECK_SILENT_MS)?,
         None => false,
     };
     conn.prepare_cached(
