@@ -132,7 +132,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     let server = Server::start(&fresh_dir(&args.dir, "http")?)?;
     std::thread::sleep(Duration::from_millis(500));
     let idle = server.memory_kib()?;
-    outln!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit |\n|---|---|---|---|---|---|")?;
+    outln!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit | clients' CPU | server CPU | server µs/request |\n|---|---|---|---|---|---|---|---|---|")?;
     for batch in [1usize, 100] {
         for clients in [1usize, 16, 64] {
             let r = rt.block_on(http_load(
@@ -155,8 +155,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             } else {
                 "raw batched"
             };
+            let cpu = r.cpu.as_ref();
             outln!(
-                "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} |",
+                "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} | {} | {} | {} |",
                 if batch == 1 {
                     "1 event".to_owned()
                 } else {
@@ -165,7 +166,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
                 r.events_per_s,
                 r.p50_ms,
                 r.p99_ms,
-                100.0 * r.events_per_s / limit
+                100.0 * r.events_per_s / limit,
+                cpu.map_or("?".into(), |c| c.clients_share()),
+                cpu.map_or("?".into(), |c| c.server_share()),
+                cpu.map_or("?".into(), |c| format!("{:.0}", c.server_us_per_request())),
             )?;
         }
     }
@@ -464,6 +468,72 @@ struct LoadResult {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// Where the CPU went during an HTTP load (absent for the paced run).
+    cpu: Option<CpuUse>,
+}
+
+/// CPU seconds the load's two sides used while it ran: this process (the
+/// HTTP clients: building bodies, reqwest, reading answers) and the server
+/// process (everything it does for the requests), beside the wall time.
+/// On a box where both share the same cores, the clients' share says how
+/// much of the machine the measurement itself takes.
+struct CpuUse {
+    clients_s: f64,
+    server_s: f64,
+    wall_s: f64,
+    requests: u64,
+}
+
+impl CpuUse {
+    /// `clients x% (y% of the CPU both used)`: x of one core.
+    fn clients_share(&self) -> String {
+        format!(
+            "{:.0}% of a core ({:.0}% of both sides')",
+            100.0 * self.clients_s / self.wall_s,
+            100.0 * self.clients_s / (self.clients_s + self.server_s).max(f64::EPSILON)
+        )
+    }
+
+    fn server_share(&self) -> String {
+        format!("{:.0}% of a core", 100.0 * self.server_s / self.wall_s)
+    }
+
+    fn server_us_per_request(&self) -> f64 {
+        1e6 * self.server_s / self.requests.max(1) as f64
+    }
+}
+
+/// CPU seconds (user + system) this process has used, all its threads
+/// (`getrusage(RUSAGE_SELF)`; children are not counted).
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// CPU seconds (utime + stime) process `pid` has used, from /proc/PID/stat.
+fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count after its `)`.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("unexpected /proc/PID/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of the whole line are the 12th and 13th after `)`.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/PID/stat")?
+            .parse::<f64>()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(11)? + ticks(12)?) / hz)
 }
 
 fn summarize(mut latencies: Vec<f64>, events: u64, elapsed: f64) -> LoadResult {
@@ -480,6 +550,7 @@ fn summarize(mut latencies: Vec<f64>, events: u64, elapsed: f64) -> LoadResult {
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
         max_ms: pick(1.0),
+        cpu: None,
     }
 }
 
@@ -491,6 +562,7 @@ async fn http_load(
 ) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
+    let (clients_cpu, server_cpu) = (own_cpu_seconds(), process_cpu_seconds(server.child.id())?);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (url, token) = (server.url(), server.token.clone());
@@ -534,7 +606,16 @@ async fn http_load(
         all.extend(lat);
         events += n;
     }
-    Ok(summarize(all, events, started.elapsed().as_secs_f64()))
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu = CpuUse {
+        clients_s: own_cpu_seconds() - clients_cpu,
+        server_s: process_cpu_seconds(server.child.id())? - server_cpu,
+        wall_s,
+        requests: all.len() as u64,
+    };
+    let mut result = summarize(all, events, wall_s);
+    result.cpu = Some(cpu);
+    Ok(result)
 }
 
 async fn paced_load(
