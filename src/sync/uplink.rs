@@ -51,8 +51,9 @@ pub(super) struct Prepared {
 #[derive(Clone, Default)]
 pub(super) struct Spares(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
 
-/// Buffers kept: one per batch that can be in flight at once.
-const SPARES_KEPT: usize = 4;
+/// Buffers kept: one for the batch being read and one per core
+/// compressing (more are freed: rarely more are in flight).
+const SPARES_KEPT: usize = 3;
 
 impl Spares {
     fn take(&self) -> Vec<u8> {
