@@ -215,9 +215,7 @@ fn in_process_limit(
             .iter()
             .map(|&s| (s, store_sync::EventFate::Delivered))
             .collect();
-        writer.run_blocking(0, move |w| {
-            store_sync::apply_results(w, &range.key, &fates)
-        })?;
+        writer.run_blocking(0, move |w| store_sync::apply_results(w, &range.key, &fates))?;
         after = last;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -226,7 +224,11 @@ fn in_process_limit(
     drop(writer);
     let _ = thread.join();
     let total_f = total.max(1) as f64;
-    Ok((total as f64 / secs, wire as f64 / total_f, cpu * 1e6 / total_f))
+    Ok((
+        total as f64 / secs,
+        wire as f64 / total_f,
+        cpu * 1e6 / total_f,
+    ))
 }
 
 /// Starts a count-only fake central and the edge on `db`; measures from

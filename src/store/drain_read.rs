@@ -47,9 +47,11 @@ impl StoredEvent {
 
 /// The columns in [`super::read::COLUMNS`] order, the unsent predicate of
 /// `store::sync` (keep both in step with it: the tests compare).
-const UNSENT_AFTER: &str = "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
+const UNSENT_AFTER: &str =
+    "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
      FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2";
-const UNSENT_IN_RANGE: &str = "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
+const UNSENT_IN_RANGE: &str =
+    "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
      FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq";
 
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::Error> {
@@ -147,7 +149,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         {
-            let conn = crate::store::open_for_writing(&path, "s1").unwrap().into_raw();
+            let conn = crate::store::open_for_writing(&path, "s1")
+                .unwrap()
+                .into_raw();
             for seq in 1..=40i64 {
                 conn.execute(
                     "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data) VALUES (?1, ?2, 'store.feedback.submitted', ?3, '2026-11-26T10:00:00.000Z', '2026-11-26T10:00:01.000Z', ?4, ?5, ?6)",
@@ -162,14 +166,11 @@ mod tests {
                 )
                 .unwrap();
             }
-            conn.execute("UPDATE meta SET value = '40' WHERE key = 'last_seq'", []).unwrap();
+            conn.execute("UPDATE meta SET value = '40' WHERE key = 'last_seq'", [])
+                .unwrap();
         }
-        let settings = crate::store::WriterSettings::new(
-            path.clone(),
-            1 << 30,
-            30,
-            jiff::tz::TimeZone::UTC,
-        );
+        let settings =
+            crate::store::WriterSettings::new(path.clone(), 1 << 30, 30, jiff::tz::TimeZone::UTC);
         let (writer, thread) = crate::store::Writer::start(
             crate::store::open_for_writing(&path, "s1").unwrap(),
             settings,
@@ -205,10 +206,9 @@ mod tests {
             let want = store_sync::unsent_after(&conn, after, max_events, max_bytes).unwrap();
             assert!(want.len() <= max_events);
             let mut got = Vec::new();
-            let n = for_each_unsent_after(&conn, after, max_events, max_bytes, |e| {
-                got.push(owned(e))
-            })
-            .unwrap();
+            let n =
+                for_each_unsent_after(&conn, after, max_events, max_bytes, |e| got.push(owned(e)))
+                    .unwrap();
             assert_eq!(n, got.len());
             assert_eq!(
                 format!("{got:?}"),
@@ -221,10 +221,14 @@ mod tests {
             let mut got = Vec::new();
             let n = for_each_unsent_in_range(&conn, first, last, |e| got.push(owned(e))).unwrap();
             assert_eq!(n, got.len());
-            assert_eq!(format!("{got:?}"), format!("{want:?}"), "range {first}..={last}");
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{want:?}"),
+                "range {first}..={last}"
+            );
         }
         // The borrowed view of an owned event is the same event.
         let all = store_sync::unsent_in_range(&conn, 1, 40).unwrap();
-        assert!(all.iter().all(|e| owned(e.as_ref()) .id == e.id));
+        assert!(all.iter().all(|e| owned(e.as_ref()).id == e.id));
     }
 }

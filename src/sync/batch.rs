@@ -465,6 +465,47 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_written_like_serde_and_ids_kept_in_order() {
+        for n in [0u64, 7, 10, 4_294_967_296, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        let mut body = BatchBody::new("urn:store-edge:s1", 0).unwrap();
+        assert!(body.is_empty());
+        for (seq, id, jump) in [
+            (3u64, "a", Some(i64::MIN)),
+            (9, "", Some(0)),
+            (u64::MAX, "ccc", None),
+        ] {
+            let e = StoredEvent {
+                sequence: seq,
+                id: id.into(),
+                event_type: "store.feedback.submitted".into(),
+                subject: None,
+                time: "2026-11-26T10:00:00.000Z".into(),
+                recorded_at: "2026-11-26T10:00:00.000Z".into(),
+                stage: None,
+                clockjump: jump,
+                data: "{}".into(),
+            };
+            body.push(e.as_ref()).unwrap();
+        }
+        assert_eq!(body.len(), 3);
+        let (json, ids) = body.finish();
+        assert_eq!(ids.seqs(), &[3, 9, u64::MAX]);
+        assert_eq!(ids.ids(), vec!["a", "", "ccc"]);
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v[0]["clockjump"], i64::MIN);
+        assert_eq!(v[1]["clockjump"], 0);
+        assert_eq!(v[2]["sequence"], u64::MAX.to_string());
+        assert!(v[2].get("clockjump").is_none());
+        // A reused buffer starts empty.
+        let again = BatchBody::with_buffer("urn:store-edge:s1", 0, json).unwrap();
+        assert_eq!(again.finish().0, b"[]");
+    }
+
+    #[test]
     fn encode_and_gzip_round_trip() {
         let e = StoredEvent {
             sequence: 7,

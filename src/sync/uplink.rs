@@ -93,8 +93,8 @@ fn compress(
     body: Vec<u8>,
     events: batch::BatchIds,
 ) -> Result<Prepared, String> {
-    let gz = batch::gzip(&body, ctx.settings.gzip_level)
-        .map_err(|e| format!("cannot gzip batch: {e}"));
+    let gz =
+        batch::gzip(&body, ctx.settings.gzip_level).map_err(|e| format!("cannot gzip batch: {e}"));
     spares.give(body);
     Ok(Prepared {
         range,
@@ -164,22 +164,27 @@ pub(super) fn run_preparer(
         let mut after = 0u64;
         for range in pending {
             after = after.max(range.last_seq);
-            let (body, events) =
-                match encode_range(&ctx, &conn, &spares, range.first_seq, range.last_seq) {
-                    Ok(Some(b)) => b,
-                    Ok(None) => {
-                        let key = range.key.clone();
-                        let _ = ctx
-                            .writer
-                            .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "uplink cannot prepare a pending batch; retrying");
-                        std::thread::sleep(Duration::from_secs(1));
-                        continue 'restart;
-                    }
-                };
+            let (body, events) = match encode_range(
+                &ctx,
+                &conn,
+                &spares,
+                range.first_seq,
+                range.last_seq,
+            ) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    let key = range.key.clone();
+                    let _ = ctx
+                        .writer
+                        .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "uplink cannot prepare a pending batch; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue 'restart;
+                }
+            };
             if !send_prepared(&ctx, &tx, &rt, &spares, range, body, events) {
                 return;
             }
