@@ -248,6 +248,33 @@ pub fn remote_central(config: &Config) -> Result<Option<Central>, SyncError> {
     }
 }
 
+/// Bounds what glibc's allocator keeps of the uplink's buffers, for the
+/// whole process (called once sync starts; idempotent). A backlog drain
+/// frees ~2 MiB bodies, gzip output, zlib state and central's 5,000-result
+/// answers on whichever pool thread finished with them; glibc gives every
+/// such thread an arena of its own (up to 8 per core) and keeps the freed
+/// memory in it, and its dynamic mmap threshold rises after the first
+/// large free so later bodies land in those arenas too: a 1 M drain left
+/// ~24 MiB in 8 arenas (`bench drain`, issue 15). Two arenas (the box has
+/// two cores) and a fixed 128 KiB mmap threshold (glibc's initial one,
+/// without the rise: a buffer that large — a gzip body, central's answer,
+/// zlib's tables — is mapped and handed back when freed, at ~one page
+/// fault per 4 KiB, ~1 % of the drain's CPU) bound what stays. No effect
+/// on other allocators or libcs.
+fn bound_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const ARENAS: libc::c_int = 2;
+        const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
+        // SAFETY: mallopt only sets allocator parameters; the values are
+        // within glibc's documented ranges.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        }
+    }
+}
+
 /// Starts uplink, downlink and the watcher (alarm, metrics, CLI "sync now")
 /// on `tasks`, talking to `central`.
 pub async fn start(
@@ -259,6 +286,7 @@ pub async fn start(
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> Result<SyncHandle, SyncError> {
+    bound_allocator();
     let orders_changed = Arc::new(Notify::new());
     let Central { url, token } = central;
     let settings = config.sync.clone();
@@ -288,8 +316,12 @@ pub async fn start(
     };
 
     // Preparer thread → bounded channel → sender task.
-    // Up to two batches are compressed at once ahead of the one in flight.
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    // The sender awaits one gzip job, one more waits in the channel and
+    // the preparer holds a third while it blocks on the send: up to three
+    // batches compress at once (both cores), and at most three plain
+    // bodies (~2.6 MiB each at 5,000 events) exist (issue 15: a channel of
+    // two allowed four, for no gain in rate).
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let ctx = ctx.clone();

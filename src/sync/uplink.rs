@@ -1,10 +1,13 @@
 //! The uplink: delivers unsent events to central in sequence order, in
 //! fixed batches, exactly once in effect.
 //!
-//! Two stages keep both cores busy: a *preparer* thread reads unsent
-//! events, fixes each batch in the database (key + range) before it is
-//! ever sent, and serializes and compresses it; the *sender* task posts
-//! batches in order and applies central's per-event results. A retry
+//! Three stages keep both cores busy: a *preparer* thread reads unsent
+//! events and writes each row straight into the batch's JSON body while
+//! SQLite holds it (no owned copy per event), after fixing the batch in
+//! the database (key + range) before it is ever sent; *gzip jobs* on the
+//! blocking pool compress bodies side by side (the channel keeps their
+//! order); the *sender* task posts batches in order and applies central's
+//! per-event results, the recording of one overlapping the next send. A retry
 //! always resends the same batch with the same key; only a 413 split, a
 //! 4xx bisection or a requeue makes new groupings (with new keys).
 //!
@@ -21,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::batch::{self, RetryCause, Verdict};
 use super::client::TransportError;
 use super::SyncContext;
-use crate::events::StoredEvent;
+use crate::store::drain_read;
 use crate::store::meta::{self, Key};
 use crate::store::sync::{self as store_sync, BatchRange, EventFate};
 use crate::store::StoreError;
@@ -32,12 +35,42 @@ use crate::store::StoreError;
 const IDLE_FALLBACK: Duration = Duration::from_secs(1);
 
 /// A batch ready to send: its fixed range, the (sequence, id) of each
-/// event in it and the gzip body. The events themselves are dropped once
-/// encoded, which keeps a large backlog drain within its memory budget.
+/// event in it and the gzip body. The plain body goes back to the
+/// preparer once compressed, which keeps a large backlog drain within its
+/// memory budget.
 pub(super) struct Prepared {
     range: BatchRange,
-    events: Vec<(u64, String)>,
+    events: batch::BatchIds,
     gz: Vec<u8>,
+}
+
+/// Plain body buffers handed back by the gzip jobs for the next batches:
+/// a drain reuses a few ~2 MiB buffers instead of allocating one per
+/// batch (each new one a fresh mapping or, worse, heap that the allocator
+/// keeps for good in the arena of whichever thread freed it).
+#[derive(Clone, Default)]
+pub(super) struct Spares(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept: one for the batch being read and one per core
+/// compressing (more are freed: rarely more are in flight).
+const SPARES_KEPT: usize = 3;
+
+impl Spares {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    fn give(&self, buffer: Vec<u8>) {
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < SPARES_KEPT {
+                v.push(buffer);
+            }
+        }
+    }
 }
 
 /// A fresh idempotency key: the store, the range and a random suffix (so a
@@ -51,17 +84,51 @@ fn new_key(store_id: &str, first: u64, last: u64) -> String {
     key
 }
 
-fn prepare(
+/// Compresses an encoded batch (on the blocking pool) and hands the
+/// plain buffer back to `spares`.
+fn compress(
     ctx: &SyncContext,
+    spares: &Spares,
     range: BatchRange,
-    events: Vec<StoredEvent>,
+    body: Vec<u8>,
+    events: batch::BatchIds,
 ) -> Result<Prepared, String> {
-    let body =
-        batch::encode(&events, &ctx.source).map_err(|e| format!("cannot encode batch: {e}"))?;
-    let gz = batch::gzip(&body, ctx.settings.gzip_level)
-        .map_err(|e| format!("cannot gzip batch: {e}"))?;
-    let events = events.into_iter().map(|e| (e.sequence, e.id)).collect();
-    Ok(Prepared { range, events, gz })
+    let gz =
+        batch::gzip(&body, ctx.settings.gzip_level).map_err(|e| format!("cannot gzip batch: {e}"));
+    spares.give(body);
+    Ok(Prepared {
+        range,
+        events,
+        gz: gz?,
+    })
+}
+
+/// Reads the unsent events of a fixed range and encodes them (the
+/// restart and split paths). `None` when none is left.
+fn encode_range(
+    ctx: &SyncContext,
+    conn: &crate::store::ReadConn,
+    spares: &Spares,
+    first: u64,
+    last: u64,
+) -> Result<Option<(Vec<u8>, batch::BatchIds)>, String> {
+    let mut body = batch::BatchBody::with_buffer(&ctx.source, 0, spares.take())
+        .map_err(|e| format!("cannot encode batch: {e}"))?;
+    let mut failed = None;
+    drain_read::for_each_unsent_in_range(conn, first, last, |e| {
+        if let Err(err) = body.push(e) {
+            failed.get_or_insert(err);
+        }
+    })
+    .map_err(|e| format!("cannot read a pending batch: {e}"))?;
+    if let Some(e) = failed {
+        return Err(format!("cannot encode batch: {e}"));
+    }
+    if body.is_empty() {
+        spares.give(body.finish().0);
+        return Ok(None);
+    }
+    Ok(Some(body.finish()))
 }
 
 /// The preparer thread: pending batches first (after a restart they are
@@ -74,6 +141,7 @@ pub(super) fn run_preparer(
     stop: Arc<AtomicBool>,
     rt: tokio::runtime::Handle,
 ) {
+    let spares = Spares::default();
     let unsent_grew = &ctx.writer.health.unsent_grew;
     'restart: while !stop.load(Ordering::Relaxed) {
         let generation = read_generation(&ctx);
@@ -96,22 +164,28 @@ pub(super) fn run_preparer(
         let mut after = 0u64;
         for range in pending {
             after = after.max(range.last_seq);
-            let events = match store_sync::unsent_in_range(&conn, range.first_seq, range.last_seq) {
-                Ok(e) => e,
+            let (body, events) = match encode_range(
+                &ctx,
+                &conn,
+                &spares,
+                range.first_seq,
+                range.last_seq,
+            ) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    let key = range.key.clone();
+                    let _ = ctx
+                        .writer
+                        .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
+                    continue;
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "uplink cannot read a pending batch; retrying");
+                    tracing::error!(error = %e, "uplink cannot prepare a pending batch; retrying");
                     std::thread::sleep(Duration::from_secs(1));
                     continue 'restart;
                 }
             };
-            if events.is_empty() {
-                let key = range.key.clone();
-                let _ = ctx
-                    .writer
-                    .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
-                continue;
-            }
-            if !send_prepared(&ctx, &tx, &rt, range, events) {
+            if !send_prepared(&ctx, &tx, &rt, &spares, range, body, events) {
                 return;
             }
         }
@@ -126,20 +200,47 @@ pub(super) fn run_preparer(
                 tracing::info!("quarantined events were requeued; regrouping the uplink");
                 continue 'restart;
             }
-            let events = match store_sync::unsent_after(
-                &conn,
-                after,
-                ctx.settings.batch_max_events,
-                ctx.settings.batch_max_bytes,
+            // Read and encoded in one pass; the range is fixed in the
+            // database below, before anything of it is sent.
+            let mut body = match batch::BatchBody::with_buffer(
+                &ctx.source,
+                ctx.settings.batch_max_events.min(8192),
+                spares.take(),
             ) {
-                Ok(e) => e,
+                Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(error = %e, "uplink cannot read unsent events; retrying");
+                    tracing::error!(error = %e, "uplink cannot encode a batch; retrying");
                     std::thread::sleep(Duration::from_secs(1));
                     continue;
                 }
             };
-            let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            let mut failed = None;
+            let read = drain_read::for_each_unsent_after(
+                &conn,
+                after,
+                ctx.settings.batch_max_events,
+                ctx.settings.batch_max_bytes,
+                |e| {
+                    if let Err(err) = body.push(e) {
+                        failed.get_or_insert(err);
+                    }
+                },
+            );
+            let (body, events) = body.finish();
+            if let Err(e) = read {
+                spares.give(body);
+                tracing::error!(error = %e, "uplink cannot read unsent events; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            if let Some(e) = failed {
+                spares.give(body);
+                tracing::error!(error = %e, "ALARM: uplink cannot encode stored events; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            let (Some(&first), Some(&last)) = (events.seqs().first(), events.seqs().last()) else {
+                spares.give(body);
                 // Nothing to send: sleep until the writer commits new or
                 // requeued events (or sees the CLI commit), with a slow
                 // poll as a safety net.
@@ -147,9 +248,9 @@ pub(super) fn run_preparer(
                 continue;
             };
             let range = BatchRange {
-                key: new_key(&ctx.store_id, first.sequence, last.sequence),
-                first_seq: first.sequence,
-                last_seq: last.sequence,
+                key: new_key(&ctx.store_id, first, last),
+                first_seq: first,
+                last_seq: last,
             };
             // Fixed before its first send.
             let fixed = range.clone();
@@ -160,13 +261,14 @@ pub(super) fn run_preparer(
                 Ok(()) => {}
                 Err(StoreError::WriterStopped) => return,
                 Err(e) => {
+                    spares.give(body);
                     tracing::error!(error = %e, "uplink cannot record a batch; retrying");
                     std::thread::sleep(Duration::from_secs(1));
                     continue;
                 }
             }
-            after = last.sequence;
-            if !send_prepared(&ctx, &tx, &rt, range, events) {
+            after = last;
+            if !send_prepared(&ctx, &tx, &rt, &spares, range, body, events) {
                 return;
             }
         }
@@ -180,21 +282,23 @@ fn read_generation(ctx: &SyncContext) -> Option<String> {
         .and_then(|c| meta::get(&c, Key::RequeueGeneration).ok().flatten())
 }
 
-/// A batch being serialized and compressed on the blocking pool. Several
-/// run at once (both cores compress) while the channel keeps their order.
+/// A batch being compressed on the blocking pool. Several run at once
+/// (both cores compress) while the channel keeps their order.
 pub(super) type PreparedJob = tokio::task::JoinHandle<Result<Prepared, String>>;
 
-/// Starts encoding + gzip of a fixed batch and hands the job over in
+/// Starts the gzip of an encoded, fixed batch and hands the job over in
 /// order; false when the sender is gone.
 fn send_prepared(
     ctx: &SyncContext,
     tx: &mpsc::Sender<PreparedJob>,
     rt: &tokio::runtime::Handle,
+    spares: &Spares,
     range: BatchRange,
-    events: Vec<StoredEvent>,
+    body: Vec<u8>,
+    events: batch::BatchIds,
 ) -> bool {
-    let c = ctx.clone();
-    let job = rt.spawn_blocking(move || prepare(&c, range, events));
+    let (c, s) = (ctx.clone(), spares.clone());
+    let job = rt.spawn_blocking(move || compress(&c, &s, range, body, events));
     tx.blocking_send(job).is_ok()
 }
 
@@ -246,7 +350,7 @@ async fn deliver(
             if cancel.is_cancelled() {
                 return false;
             }
-            let ids: Vec<&str> = p.events.iter().map(|(_, id)| id.as_str()).collect();
+            let ids = p.events.ids();
             ctx.metrics.sync_wire_bytes.inc_by(p.gz.len() as u64);
             let verdict = match ctx.client.push(&p.range.key, p.gz.clone()).await {
                 Ok(answer) => batch::classify(
@@ -269,7 +373,7 @@ async fn deliver(
             match verdict {
                 Verdict::Delivered(fates) => {
                     let pairs: Vec<(u64, EventFate)> =
-                        p.events.iter().map(|(seq, _)| *seq).zip(fates).collect();
+                        p.events.seqs().iter().copied().zip(fates).collect();
                     let quarantined: Vec<(u64, String)> = pairs
                         .iter()
                         .filter_map(|(s, f)| match f {
@@ -339,7 +443,7 @@ async fn deliver(
                         tracing::error!(status, problem = %problem, events = p.events.len(), "ALARM: central refused a whole batch; bisecting to find the event");
                     }
                     if p.events.len() == 1 {
-                        let seq = p.events[0].0;
+                        let seq = p.events.seqs()[0];
                         if !apply(
                             ctx,
                             &p.range.key,
@@ -395,11 +499,11 @@ async fn apply(ctx: &SyncContext, key: &str, pairs: Vec<(u64, EventFate)>) -> bo
 /// Replaces a batch by its two halves (new keys), prepared for sending.
 async fn split(ctx: &SyncContext, p: Prepared) -> Option<Vec<Prepared>> {
     let mid = p.events.len() / 2;
-    let (first, second) = p.events.split_at(mid);
-    let mk = |evs: &[(u64, String)]| BatchRange {
-        key: new_key(&ctx.store_id, evs[0].0, evs[evs.len() - 1].0),
-        first_seq: evs[0].0,
-        last_seq: evs[evs.len() - 1].0,
+    let (first, second) = p.events.seqs().split_at(mid);
+    let mk = |seqs: &[u64]| BatchRange {
+        key: new_key(&ctx.store_id, seqs[0], seqs[seqs.len() - 1]),
+        first_seq: seqs[0],
+        last_seq: seqs[seqs.len() - 1],
     };
     let ranges = vec![mk(first), mk(second)];
     let old = p.range.key.clone();
@@ -420,17 +524,19 @@ async fn split(ctx: &SyncContext, p: Prepared) -> Option<Vec<Prepared>> {
     let c = ctx.clone();
     tokio::task::spawn_blocking(move || {
         let conn = c.readers.get().ok()?;
+        let spares = Spares::default();
         let mut out = Vec::new();
         for range in ranges {
-            let evs = store_sync::unsent_in_range(&conn, range.first_seq, range.last_seq).ok()?;
-            if evs.is_empty() {
+            let Some((body, events)) =
+                encode_range(&c, &conn, &spares, range.first_seq, range.last_seq).ok()?
+            else {
                 let key = range.key.clone();
                 let _ = c
                     .writer
                     .run_blocking(0, move |w| store_sync::drop_batch(w, &key));
                 continue;
-            }
-            out.push(prepare(&c, range, evs).ok()?);
+            };
+            out.push(compress(&c, &spares, range, body, events).ok()?);
         }
         Some(out)
     })
