@@ -78,6 +78,8 @@ struct LinkState {
 
 impl Link {
     async fn succeeded(&self, ctx: &SyncContext) {
+        // The skew first: whoever sees "reachable" also sees central's clock.
+        self.persist_skew(ctx).await;
         let changed = {
             let Ok(mut s) = self.state.lock() else { return };
             let changed = s.reachable != Some(true);
@@ -89,7 +91,6 @@ impl Link {
             ctx.now_downlink.notify_one();
             self.persist(ctx, true, None).await;
         }
-        self.persist_skew(ctx).await;
     }
 
     async fn failed(&self, ctx: &SyncContext, error: &str) {

@@ -498,7 +498,7 @@ async fn sync_now_wakes_a_sleeping_uplink_and_metrics_show_sync() {
         api_status["clock_skew_s"]
             .as_i64()
             .is_some_and(|s| s.abs() <= 5),
-        "skew from central's Date header"
+        "skew from central's Date header: {api_status}"
     );
     let bad = http
         .post(svc.url("/api/v1/sync/requeue"))
