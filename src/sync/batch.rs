@@ -338,10 +338,12 @@ fn judge_results(body: &[u8], sent_ids: &[&str]) -> Verdict {
 }
 
 /// Capped exponential backoff with full jitter: a random delay in
-/// `[0, min(cap, base·2^attempt)]`. Retry-After is a floor plus a random
-/// extra up to as long again (`[after, 2·after)`), so a herd of stores told
-/// "retry after 1 s" does not come back in the same millisecond (issue 15,
-/// `bench fleet`). `random` is a number in [0, 1).
+/// `[0, min(cap, base·2^attempt)]`. When central said Retry-After, that
+/// is believed instead: a floor plus a random extra up to as long again
+/// (`[after, 2·after)`), so a herd of stores told "retry after 1 s" does
+/// not come back in the same millisecond (issue 15, `bench fleet`), nor
+/// waits out an exponential delay grown while central was down.
+/// `random` is a number in [0, 1).
 pub fn backoff(
     attempt: u32,
     base: Duration,
@@ -350,15 +352,14 @@ pub fn backoff(
     random: f64,
 ) -> Duration {
     let random = random.clamp(0.0, 1.0);
-    let jittered = ceiling(attempt, base, cap).mul_f64(random);
     match retry_after {
-        Some(after) => jittered.max(after + after.mul_f64(random)),
-        None => jittered,
+        Some(after) => after + after.mul_f64(random),
+        None => ceiling(attempt, base, cap).mul_f64(random),
     }
 }
 
-/// The same backoff without jitter: `min(cap, base·2^attempt)`, never less
-/// than Retry-After. Only for `bench fleet --no-jitter` (the herd it
+/// The same backoff without jitter: `min(cap, base·2^attempt)`, or exactly
+/// Retry-After. Only for `bench fleet --no-jitter` (the herd it
 /// shows), through the bench-only `STORE_EDGE_BENCH_NO_JITTER`.
 pub fn backoff_without_jitter(
     attempt: u32,
@@ -366,8 +367,7 @@ pub fn backoff_without_jitter(
     cap: Duration,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let ceiling = ceiling(attempt, base, cap);
-    retry_after.map_or(ceiling, |after| ceiling.max(after))
+    retry_after.unwrap_or_else(|| ceiling(attempt, base, cap))
 }
 
 fn ceiling(attempt: u32, base: Duration, cap: Duration) -> Duration {
@@ -487,10 +487,10 @@ mod tests {
         assert_eq!(backoff(2, base, cap, ten, 0.0), Duration::from_secs(10));
         assert_eq!(backoff(2, base, cap, ten, 0.1), Duration::from_secs(11));
         assert!(backoff(2, base, cap, ten, 0.999_999) < Duration::from_secs(20));
-        // A longer exponential delay still wins over Retry-After.
+        // Central's Retry-After replaces the delay grown while it was down.
         assert_eq!(
             backoff(10, base, cap, Some(Duration::from_secs(1)), 0.5),
-            Duration::from_secs(150)
+            Duration::from_millis(1500)
         );
         assert_eq!(backoff(0, base, cap, None, 0.0), Duration::ZERO);
     }
@@ -515,6 +515,10 @@ mod tests {
         );
         assert_eq!(
             backoff_without_jitter(40, base, cap, after),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backoff_without_jitter(40, base, cap, None),
             Duration::from_secs(300)
         );
     }
