@@ -702,11 +702,11 @@ pub fn text_plot(buckets: &[(u64, u64)], bucket_s: u64, height: usize) -> String
         }
         out.push('\n');
     }
-    out.push_str("      0 +");
+    out.push_str("     0 +");
     out.push_str(&"-".repeat(cols.len()));
     out.push('\n');
     let step_s = bucket_s * fold as u64;
-    let mut axis = " ".repeat(9);
+    let mut axis = " ".repeat(8);
     let mut col = 0;
     while col < cols.len() {
         let label = format!("{}s", col as u64 * step_s);
@@ -824,7 +824,7 @@ mod tests {
         let plot = text_plot(&[(0, 0), (10, 0), (10, 5), (5, 0)], 1, 4);
         assert_eq!(
             plot,
-            "    10 | ## \n       | ## \n       | #x#\n       | #x#\n      0 +----\n         0s\n"
+            "    10 | ## \n       | ## \n       | #x#\n       | #x#\n     0 +----\n        0s\n"
         );
         let wide: Vec<(u64, u64)> = (0..250).map(|i| (i, 0)).collect();
         let plot = text_plot(&wide, 1, 3);
