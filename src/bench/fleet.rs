@@ -529,6 +529,16 @@ fn print_report(args: &FleetArgs, r: &FleetReport) -> anyhow::Result<()> {
     outln!()?;
     outln!("```\n{}```", text_plot(&r.per_second, 1, 10))?;
     outln!()?;
+    // The herd shows at 100 ms: the requests told "retry after 1 s" in
+    // the same moment come back in the same moment.
+    let first = &r.per_100ms[..r.per_100ms.len().min(100)];
+    outln!(
+        "The first {:.0} s per 100 ms (one column = 100 ms):",
+        first.len() as f64 / 10.0
+    )?;
+    outln!()?;
+    outln!("```\n{}```", text_plot_ms(first, 100, 8))?;
+    outln!()?;
     outln!(
         "SVG (per 100 ms) and summary.json in {}",
         args.dir.join(format!("fleet-{label}")).display()
@@ -672,6 +682,11 @@ fn http_json(port: u16, path: &str) -> anyhow::Result<Value> {
 /// seconds below. Wide runs are folded so the plot stays within 100
 /// columns.
 pub fn text_plot(buckets: &[(u64, u64)], bucket_s: u64, height: usize) -> String {
+    text_plot_ms(buckets, bucket_s * 1000, height)
+}
+
+/// [`text_plot`] for buckets of `bucket_ms`.
+pub fn text_plot_ms(buckets: &[(u64, u64)], bucket_ms: u64, height: usize) -> String {
     let fold = buckets.len().div_ceil(100).max(1);
     let cols: Vec<(u64, u64)> = buckets
         .chunks(fold)
@@ -705,11 +720,11 @@ pub fn text_plot(buckets: &[(u64, u64)], bucket_s: u64, height: usize) -> String
     out.push_str("     0 +");
     out.push_str(&"-".repeat(cols.len()));
     out.push('\n');
-    let step_s = bucket_s * fold as u64;
+    let step_ms = bucket_ms * fold as u64;
     let mut axis = " ".repeat(8);
     let mut col = 0;
     while col < cols.len() {
-        let label = format!("{}s", col as u64 * step_s);
+        let label = format!("{}s", seconds(col as u64 * step_ms));
         axis.push_str(&label);
         let pad = 10usize.saturating_sub(label.len());
         axis.push_str(&" ".repeat(pad));
@@ -719,10 +734,21 @@ pub fn text_plot(buckets: &[(u64, u64)], bucket_s: u64, height: usize) -> String
     out.push('\n');
     if fold > 1 {
         out.push_str(&format!(
-            "        (one column = {step_s} s, the mean per {bucket_s} s)\n"
+            "        (one column = {} s, the mean per {} s)\n",
+            seconds(step_ms),
+            seconds(bucket_ms)
         ));
     }
     out
+}
+
+/// Milliseconds as seconds without a needless fraction: 3000 → "3", 1500 → "1.5".
+fn seconds(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        (ms / 1000).to_string()
+    } else {
+        format!("{}", ms as f64 / 1000.0)
+    }
 }
 
 /// The same as an SVG document, written by hand: a bar per bucket of
@@ -831,6 +857,9 @@ mod tests {
         assert!(plot.lines().all(|l| l.chars().count() <= 110), "{plot}");
         assert!(plot.contains("one column = 3 s"), "{plot}");
         assert!(text_plot(&[], 1, 2).contains("0 +"));
+        let fine: Vec<(u64, u64)> = (0..20).map(|i| (i % 10, 0)).collect();
+        let plot = text_plot_ms(&fine, 100, 2);
+        assert!(plot.ends_with("0s        1s\n"), "{plot}");
     }
 
     #[test]
