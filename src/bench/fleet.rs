@@ -212,6 +212,64 @@ impl Drop for Fleet {
     }
 }
 
+/// One edge of the run: its store, API port, config and directory.
+struct Edge {
+    store_id: String,
+    port: u16,
+    config: PathBuf,
+    dir: PathBuf,
+}
+
+impl Edge {
+    fn write_config(&self, central_port: u16, backoff_cap_s: u64) -> anyhow::Result<()> {
+        std::fs::write(
+            &self.config,
+            format!(
+                "[store]\nid = \"{}\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{}\"\n[central]\nurl = \"http://127.0.0.1:{central_port}\"\ntoken_file = \"{}\"\n[sync]\nbackoff_cap_s = {backoff_cap_s}\n[log]\nlevel = \"warn\"\n",
+                self.store_id,
+                self.dir.join("store-edge.db").display(),
+                self.port,
+                self.dir.join("central.token").display(),
+            ),
+        )?;
+        Ok(())
+    }
+
+    fn spawn(&self, exe: &Path, no_jitter: bool) -> anyhow::Result<Child> {
+        let log = std::fs::File::create(self.dir.join("edge.log"))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove(crate::sync::uplink::NO_JITTER_ENV);
+        if no_jitter {
+            cmd.env(crate::sync::uplink::NO_JITTER_ENV, "1");
+        }
+        cmd.spawn()
+            .with_context(|| format!("start {}", exe.display()))
+    }
+}
+
+fn edge_log_says_address_in_use(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("edge.log"))
+        .is_ok_and(|l| l.contains("Address already in use"))
+}
+
+/// `n` distinct free ports (all bound at once, then released).
+fn reserve_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -242,7 +300,9 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
     );
     let template = dir.join("template.db");
     fill_as(&template, args.events, "fleet-template")?;
-    let central_port = free_port()?;
+    // Held open together, so no two of them are the same port.
+    let mut ports = reserve_ports(args.edges + 1)?;
+    let central_port = ports.pop().context("no port")?;
     let mut stores_file = String::from("# store id, token (bench fleet)\n");
     let mut edges = Vec::with_capacity(args.edges);
     for (i, store_id) in store_ids.iter().enumerate() {
@@ -255,18 +315,14 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
         stores_file.push_str(&format!("{store_id} {token}\n"));
         let token_file = edge_dir.join("central.token");
         crate::config::secret::write_secret_file(&token_file, &format!("{token}\n"))?;
-        let port = free_port()?;
-        let config = edge_dir.join("store-edge.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[store]\nid = \"{store_id}\"\n[storage]\npath = \"{}\"\nmax_size_mb = 100000\n[api]\nlisten = \"127.0.0.1:{port}\"\n[central]\nurl = \"http://127.0.0.1:{central_port}\"\ntoken_file = \"{}\"\n[sync]\nbackoff_cap_s = {}\n[log]\nlevel = \"warn\"\n",
-                db.display(),
-                token_file.display(),
-                args.backoff_cap_s,
-            ),
-        )?;
-        edges.push((config, port, edge_dir));
+        let edge = Edge {
+            store_id: store_id.clone(),
+            port: ports[i],
+            config: edge_dir.join("store-edge.toml"),
+            dir: edge_dir,
+        };
+        edge.write_config(central_port, args.backoff_cap_s)?;
+        edges.push(edge);
     }
     std::fs::remove_file(&template)?;
     let stores_path = dir.join("stores.txt");
@@ -275,28 +331,28 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
     let mut fleet = Fleet::default();
     eprintln!("fleet: starting {} edges, central down ...", args.edges);
     let edges_started = Instant::now();
-    for (config, _, edge_dir) in &edges {
+    for edge in &edges {
         check_interrupted()?;
-        let log = std::fs::File::create(edge_dir.join("edge.log"))?;
-        let mut cmd = Command::new(&exe);
-        cmd.arg("--config")
-            .arg(config)
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove(crate::sync::uplink::NO_JITTER_ENV);
-        if args.no_jitter {
-            cmd.env(crate::sync::uplink::NO_JITTER_ENV, "1");
-        }
-        fleet.edges.push(
-            cmd.spawn()
-                .with_context(|| format!("start {}", exe.display()))?,
-        );
+        fleet.edges.push(edge.spawn(&exe, args.no_jitter)?);
     }
-    for ((_, port, edge_dir), child) in edges.iter().zip(&mut fleet.edges) {
-        wait_ready(*port, child, edge_dir)?;
+    for (i, edge) in edges.iter_mut().enumerate() {
+        // A port another process took between our choice and the edge's
+        // bind (an outgoing connection's, say): a new port, up to 3 times.
+        let mut attempts = 0;
+        while let Err(e) = wait_ready(edge.port, &mut fleet.edges[i], &edge.dir) {
+            attempts += 1;
+            if attempts > 3 || !edge_log_says_address_in_use(&edge.dir) {
+                return Err(e);
+            }
+            eprintln!(
+                "fleet: {} lost its port {}; a new one",
+                edge.store_id, edge.port
+            );
+            let _ = fleet.edges[i].wait();
+            edge.port = free_port()?;
+            edge.write_config(central_port, args.backoff_cap_s)?;
+            fleet.edges[i] = edge.spawn(&exe, args.no_jitter)?;
+        }
     }
     eprintln!(
         "fleet: {} edges ready after {:.1} s; central comes up {} s after their start",
@@ -342,6 +398,17 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
                 dir.join("central.log").display()
             );
         }
+        if let Some(i) = fleet
+            .edges
+            .iter_mut()
+            .position(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
+            bail!(
+                "edge {} exited before its backlog was delivered; see {}",
+                edges[i].store_id,
+                edges[i].dir.join("edge.log").display()
+            );
+        }
         if let Ok(stores) = http_json(central_port, "/_control/stores") {
             let rows = stores["stores"].as_array().cloned().unwrap_or_default();
             let stored: u64 = rows.iter().map(|r| r["stored"].as_u64().unwrap_or(0)).sum();
@@ -374,8 +441,8 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
     let mut retries = Vec::new();
     let mut rate_limited = Vec::new();
     let mut rss = Vec::new();
-    for ((_, port, _), child) in edges.iter().zip(&fleet.edges) {
-        let (all, limited) = edge_retries(*port).unwrap_or((f64::NAN, f64::NAN));
+    for (edge, child) in edges.iter().zip(&fleet.edges) {
+        let (all, limited) = edge_retries(edge.port).unwrap_or((f64::NAN, f64::NAN));
         retries.push(all);
         rate_limited.push(limited);
         rss.push(vm_hwm_kib(child.id()).unwrap_or(0) as f64 / 1024.0);
@@ -567,16 +634,17 @@ fn wait_ready(port: u16, child: &mut Child, edge_dir: &Path) -> anyhow::Result<(
     let started = Instant::now();
     loop {
         check_interrupted()?;
-        if let Ok((status, _)) = http_get(port, "/readyz") {
-            if status == 200 {
-                return Ok(());
-            }
-        }
+        // Exit first: another process on the port must not answer for it.
         if let Ok(Some(status)) = child.try_wait() {
             bail!(
                 "an edge exited ({status}) before it was ready; see {}",
                 edge_dir.join("edge.log").display()
             );
+        }
+        if let Ok((status, _)) = http_get(port, "/readyz") {
+            if status == 200 {
+                return Ok(());
+            }
         }
         if started.elapsed() > Duration::from_secs(120) {
             bail!(
