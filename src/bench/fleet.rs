@@ -598,10 +598,12 @@ fn print_report(args: &FleetArgs, r: &FleetReport) -> anyhow::Result<()> {
     outln!()?;
     // The herd shows at 100 ms: the requests told "retry after 1 s" in
     // the same moment come back in the same moment.
-    let first = &r.per_100ms[..r.per_100ms.len().min(100)];
+    let start = r.per_100ms.iter().position(|b| b.0 > 0).unwrap_or(0);
+    let first = &r.per_100ms[start..r.per_100ms.len().min(start + 100)];
     outln!(
-        "The first {:.0} s per 100 ms (one column = 100 ms):",
-        first.len() as f64 / 10.0
+        "The first {:.0} s from the first request, {:.1} s after central came up, per 100 ms (one column = 100 ms):",
+        first.len() as f64 / 10.0,
+        start as f64 / 10.0
     )?;
     outln!()?;
     outln!("```\n{}```", text_plot_ms(first, 100, 8))?;
