@@ -651,7 +651,12 @@ async fn paced_load(
 
 /// Fills a database with `n` events through the service's schema.
 pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
-    let conn = store::open_for_writing(path, "bench")?.into_raw();
+    fill_as(path, n, "bench")
+}
+
+/// [`fill`] for the database of store `store_id`.
+pub(super) fn fill_as(path: &Path, n: u64, store_id: &str) -> anyhow::Result<()> {
+    let conn = store::open_for_writing(path, store_id)?.into_raw();
     conn.pragma_update(None, "synchronous", "OFF")?;
     let start = time::OffsetDateTime::now_utc() - time::Duration::days(3);
     let mut seq = 0u64;

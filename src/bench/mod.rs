@@ -3,6 +3,7 @@
 //! the same disk. Numbers go to BENCHMARKS.md; tests never time anything.
 
 mod drain;
+pub mod fleet;
 mod ingest;
 mod kpi;
 mod load;
@@ -52,6 +53,12 @@ pub enum BenchCommand {
     /// lost, nothing twice at central, gap-free, integrity, no job printed
     /// twice). Needs socat.
     Soak(soak::SoakArgs),
+    /// A fleet back after an outage: many edge processes with a backlog
+    /// each against one fake central with a capacity (429 beyond it),
+    /// down, then up: time until every backlog is delivered, 429s,
+    /// retries and peak RSS per edge, duplicates vs stored twice, and the
+    /// request rate at central over time (text plot, SVG).
+    Fleet(fleet::FleetArgs),
 }
 
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
@@ -65,5 +72,6 @@ pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> 
         BenchCommand::Kpi(args) => kpi::run(args),
         BenchCommand::Load(args) => load::run(args),
         BenchCommand::Soak(args) => soak::run_bench(args),
+        BenchCommand::Fleet(args) => fleet::run(args),
     }
 }

@@ -16,12 +16,27 @@ pub struct FakeCentralArgs {
     /// Address to listen on. Keep it on loopback: `/_control/` has no auth.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
-    /// The store this central serves; other store ids get 403.
-    #[arg(long, value_name = "S")]
-    pub store_id: String,
+    /// The store this central serves (its events kept in full, for
+    /// `/_control/events`); other store ids get 403. Optional with --stores.
+    #[arg(
+        long,
+        value_name = "S",
+        required_unless_present = "stores",
+        requires = "token_file"
+    )]
+    pub store_id: Option<String>,
     /// File holding the store's bearer token (surrounding whitespace ignored).
-    #[arg(long, value_name = "F")]
-    pub token_file: PathBuf,
+    #[arg(long, value_name = "F", requires = "store_id")]
+    pub token_file: Option<PathBuf>,
+    /// More stores, one `STORE_ID TOKEN` a line (blank lines and `#`
+    /// comments allowed): one central for a fleet. Each store's events are
+    /// kept apart, as digests; a token used for another store's id is 403.
+    #[arg(long, value_name = "FILE")]
+    pub stores: Option<PathBuf>,
+    /// Answer 429 with Retry-After (--retry-after) when this many requests
+    /// are already in flight.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrent: Option<u64>,
     /// JSON array of PickupOrder documents: the initial order feed.
     #[arg(long, value_name = "FILE")]
     pub orders: Option<PathBuf>,
@@ -64,10 +79,34 @@ pub struct FakeCentralArgs {
 impl FakeCentralArgs {
     /// Reads the files the arguments name; errors name the file.
     pub fn to_config(&self) -> anyhow::Result<FakeCentralConfig> {
-        let token = read_text(&self.token_file, "token")?.trim().to_owned();
-        if token.is_empty() {
-            bail!("token file {} is empty", self.token_file.display());
-        }
+        let token = match &self.token_file {
+            None => String::new(),
+            Some(file) => {
+                let token = read_text(file, "token")?.trim().to_owned();
+                if token.is_empty() {
+                    bail!("token file {} is empty", file.display());
+                }
+                token
+            }
+        };
+        let stores = match &self.stores {
+            None => Vec::new(),
+            Some(path) => {
+                let table = super::parse_stores(&read_text(path, "stores")?)
+                    .map_err(|e| anyhow::anyhow!("stores file {}: {e}", path.display()))?;
+                let main = self.store_id.as_deref();
+                if let Some((id, _)) = table
+                    .iter()
+                    .find(|(id, t)| Some(id.as_str()) == main || *t == token)
+                {
+                    bail!(
+                        "stores file {}: store `{id}` repeats the --store-id store or its token",
+                        path.display()
+                    );
+                }
+                table
+            }
+        };
         let orders = match &self.orders {
             None => Vec::new(),
             Some(path) => {
@@ -90,8 +129,10 @@ impl FakeCentralArgs {
             ),
         };
         Ok(FakeCentralConfig {
-            store_id: self.store_id.clone(),
+            store_id: self.store_id.clone().unwrap_or_default(),
             token,
+            stores,
+            max_concurrent: self.max_concurrent.map(|n| n as usize),
             orders,
             count_only: self.count_only,
             signing_key,
@@ -152,7 +193,7 @@ pub fn run_cli(args: FakeCentralArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         eprintln!("fake central listening on http://{addr}");
-        tracing::info!(%addr, store_id = %args.store_id, count_only = args.count_only, "fake central started");
+        tracing::info!(%addr, store_id = ?args.store_id, count_only = args.count_only, "fake central started");
         shutdown_signal().await?;
         tracing::info!("fake central stopping");
         cancel.cancel();

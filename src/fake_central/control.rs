@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::faults::Faults;
 use super::problem::Problem;
-use super::{lock, orders, Shared};
+use super::{lock, orders, BookCounts, Shared, TIMELINE_BUCKET};
 
 fn bad_json(e: JsonRejection) -> Response {
     Problem::new(e.status(), "bad-request", e.body_text()).into_response()
@@ -129,4 +129,63 @@ pub(crate) async fn make_pass(
         }
         Err(e) => bad_json(e),
     }
+}
+
+/// `GET /_control/stores`: per store (the `--store-id` one first, then the
+/// `--stores` table in its order) what was stored, answered `duplicate`,
+/// `conflict` or `rejected`, and stored twice (must stay 0).
+pub(crate) async fn stores(State(shared): State<Shared>) -> Response {
+    let inner = &shared.inner;
+    let mut out = Vec::new();
+    if !inner.store_id.is_empty() {
+        let counts = lock(&inner.ledger).counts;
+        out.push(store_row(&inner.store_id, counts));
+    }
+    for tenant in &inner.tenants.stores {
+        let counts = lock(&tenant.book).counts;
+        out.push(store_row(&tenant.store_id, counts));
+    }
+    Json(json!({ "stores": out })).into_response()
+}
+
+fn store_row(store_id: &str, counts: BookCounts) -> Value {
+    let mut row = serde_json::to_value(counts).unwrap_or_else(|_| json!({}));
+    if let Some(map) = row.as_object_mut() {
+        map.insert("store_id".into(), Value::from(store_id));
+    }
+    row
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimelineQuery {
+    /// Bucket width: a multiple of 100 ms (default 1000).
+    #[serde(default = "one_second")]
+    bucket_ms: u64,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+/// `GET /_control/timeline[?bucket_ms=100|1000|…]`: requests to the store
+/// routes, 429s for capacity and events accepted, per bucket since start.
+pub(crate) async fn timeline(
+    State(shared): State<Shared>,
+    query: Result<axum::extract::Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let step = TIMELINE_BUCKET.as_millis() as u64;
+    let bucket_ms = match query {
+        Ok(q) if q.0.bucket_ms >= step && q.0.bucket_ms % step == 0 => q.0.bucket_ms,
+        Ok(_) => {
+            return Problem::bad_request(format!("`bucket_ms` must be a multiple of {step}"))
+                .into_response()
+        }
+        Err(e) => return Problem::bad_request(e.body_text()).into_response(),
+    };
+    let buckets = shared
+        .inner
+        .timeline
+        .buckets(std::time::Duration::from_millis(bucket_ms));
+    Json(json!({ "bucket_ms": bucket_ms, "buckets": buckets })).into_response()
 }

@@ -18,6 +18,7 @@ mod control;
 mod faults;
 mod orders;
 mod problem;
+mod stores;
 mod uplink;
 mod validate;
 
@@ -40,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cli::{run_cli, FakeCentralArgs};
 pub use faults::Faults;
+pub use stores::{parse_stores, BookCounts, TimelineBucket, TIMELINE_BUCKET};
 
 use problem::Problem;
 
@@ -66,6 +68,12 @@ pub struct FakeCentralConfig {
     pub faults: Faults,
     /// Ed25519 secret key for pickup passes; random when `None`.
     pub signing_key: Option<[u8; 32]>,
+    /// More stores (issue 15's fleet): store id → token. Their events are
+    /// kept as digests only (`stores.rs`); `store_id` may then be empty.
+    pub stores: Vec<(String, String)>,
+    /// More requests in flight to the store routes are answered 429 with
+    /// Retry-After (`faults.retry_after_s`).
+    pub max_concurrent: Option<usize>,
 }
 
 /// Counters since start. `accepted + duplicates + rejected + conflicts` is
@@ -87,6 +95,9 @@ pub struct Stats {
     pub wire_bytes: u64,
     /// Answers replaced or lost by fault injection (5xx, timeout, 429, drop).
     pub faults_injected: u64,
+    /// Requests answered 429 because `max_concurrent` were in flight.
+    #[serde(default)]
+    pub over_capacity: u64,
 }
 
 #[derive(Default)]
@@ -100,6 +111,7 @@ struct Counters {
     events_counted: AtomicU64,
     wire_bytes: AtomicU64,
     faults_injected: AtomicU64,
+    over_capacity: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -118,6 +130,9 @@ struct Ledger {
     by_id: HashMap<String, usize>,
     /// Idempotency-Key → SHA-256 of the decompressed batch it was used for.
     idempotency: HashMap<String, [u8; 32]>,
+    /// Sequences accepted, to count an event stored twice (under two ids).
+    seqs: std::collections::HashSet<u64>,
+    counts: BookCounts,
 }
 
 struct Inner {
@@ -135,6 +150,9 @@ struct Inner {
     key: SigningKey,
     /// Every server task `spawn` started, for `stopped`.
     tracker: TaskTracker,
+    tenants: stores::Tenants,
+    capacity: stores::Capacity,
+    timeline: stores::Timeline,
 }
 
 /// What handlers share: the state and the token that ends the server they
@@ -177,6 +195,9 @@ impl FakeCentral {
                 dice: faults::Dice::from_clock(),
                 key: SigningKey::from_bytes(&key_bytes),
                 tracker,
+                tenants: stores::Tenants::new(config.stores),
+                capacity: stores::Capacity::new(config.max_concurrent),
+                timeline: stores::Timeline::new(),
             }),
         }
     }
@@ -210,6 +231,8 @@ impl FakeCentral {
             )
             .route("/_control/events", get(control::events))
             .route("/_control/stats", get(control::stats))
+            .route("/_control/stores", get(control::stores))
+            .route("/_control/timeline", get(control::timeline))
             .route("/_control/orders", post(control::push_order))
             .route("/_control/passes", post(control::make_pass))
             .fallback(not_found)
@@ -297,22 +320,53 @@ impl FakeCentral {
     }
 }
 
+/// Whose request it is.
+#[derive(Clone)]
+pub(crate) enum Who {
+    /// The `--store-id` store, kept in full in the ledger.
+    Main,
+    /// A store of the `--stores` table, kept as digests.
+    Tenant(Arc<stores::Tenant>),
+}
+
+/// An admitted request: whose it is, and its place within the capacity
+/// (held until the answer is made).
+pub(crate) struct Admitted {
+    pub who: Who,
+    _slot: stores::Slot,
+}
+
 impl Shared {
-    /// Counts the request, applies the request-level faults, then checks
-    /// the token and the store. `Err` is the answer to give instead.
-    async fn admit(&self, store_id: &str, headers: &HeaderMap) -> Result<(), Response> {
+    /// Counts the request, refuses it beyond the capacity, applies the
+    /// request-level faults, then checks the token and the store. `Err` is
+    /// the answer to give instead.
+    async fn admit(&self, store_id: &str, headers: &HeaderMap) -> Result<Admitted, Response> {
         bump(&self.inner.counters.requests, 1);
+        self.inner.timeline.mark(stores::Mark::Request);
+        let Some(slot) = self.inner.capacity.enter() else {
+            bump(&self.inner.counters.over_capacity, 1);
+            self.inner.timeline.mark(stores::Mark::OverCapacity);
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "over-capacity",
+                "central is at capacity; nothing was stored, retry after the time in Retry-After",
+            )
+            .retry_after(self.inner.faults().retry_after_s)
+            .into_response());
+        };
         if let Some(answer) = faults::before_request(&self.inner, &self.stop).await {
             return Err(answer);
         }
-        self.inner
+        let who = self
+            .inner
             .authorize(store_id, headers)
-            .map_err(IntoResponse::into_response)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Admitted { who, _slot: slot })
     }
 }
 
 impl Inner {
-    fn authorize(&self, store_id: &str, headers: &HeaderMap) -> Result<(), Problem> {
+    fn authorize(&self, store_id: &str, headers: &HeaderMap) -> Result<Who, Problem> {
         let unauthorized =
             |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
         if self.faults().unauthorized {
@@ -326,25 +380,33 @@ impl Inner {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        match presented {
+        let forbidden = || {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("the token is not valid for store `{store_id}`"),
+            )
+        };
+        let token = match presented {
             None => {
                 return Err(unauthorized(
                     "missing store token: send `Authorization: Bearer <token>`",
                 ))
             }
-            Some(token) if token != self.token => {
-                return Err(unauthorized("unknown store token"));
-            }
-            Some(_) => {}
+            Some(token) => token,
+        };
+        if !self.store_id.is_empty() && token == self.token {
+            return if store_id == self.store_id {
+                Ok(Who::Main)
+            } else {
+                Err(forbidden())
+            };
         }
-        if store_id != self.store_id {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("the token is not valid for store `{store_id}`"),
-            ));
+        match self.tenants.whose(token, store_id) {
+            stores::Whose::Store(tenant) => Ok(Who::Tenant(tenant.clone())),
+            stores::Whose::OtherStore => Err(forbidden()),
+            stores::Whose::Unknown => Err(unauthorized("unknown store token")),
         }
-        Ok(())
     }
 
     fn faults(&self) -> Arc<Faults> {
@@ -373,6 +435,7 @@ impl Inner {
             events_counted: get(&c.events_counted),
             wire_bytes: get(&c.wire_bytes),
             faults_injected: get(&c.faults_injected),
+            over_capacity: get(&c.over_capacity),
         }
     }
 }

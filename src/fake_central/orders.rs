@@ -34,9 +34,11 @@ pub(crate) async fn list_orders(
     headers: HeaderMap,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(answer) = shared.admit(&store_id, &headers).await {
-        return answer;
-    }
+    // Held until the answer is made: the request counts against capacity.
+    let _admitted = match shared.admit(&store_id, &headers).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
     let Query(query) = match query {
         Ok(q) => q,
         Err(e) => return Problem::bad_request(e.body_text()).into_response(),
@@ -102,9 +104,11 @@ pub(crate) async fn pickup_keys(
     Path(store_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(answer) = shared.admit(&store_id, &headers).await {
-        return answer;
-    }
+    // Held until the answer is made: the request counts against capacity.
+    let _admitted = match shared.admit(&store_id, &headers).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
     faults::drop_answer(&shared.inner)
         .unwrap_or_else(|| Json(public_keys(&shared.inner.key)).into_response())
 }

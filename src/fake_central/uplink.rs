@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 
 use super::faults::{self, Faults};
 use super::problem::Problem;
-use super::{bump, lock, validate, Inner, Ledger, Shared};
+use super::stores::{self, digest64, Seen, Tenant};
+use super::{bump, lock, validate, Inner, Ledger, Shared, Who};
 
 /// Most events in one batch (the contract's `maxItems`).
 pub(crate) const MAX_EVENTS: usize = 5000;
@@ -55,9 +56,10 @@ pub(crate) async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(answer) = shared.admit(&store_id, &headers).await {
-        return answer;
-    }
+    let admitted = match shared.admit(&store_id, &headers).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
     let head = match read_head(&headers) {
         Ok(head) => head,
         Err(problem) => return problem.into_response(),
@@ -73,7 +75,9 @@ pub(crate) async fn post_events(
     // async workers, so other connections (and the edge, when the fake
     // runs in-process) keep moving.
     let inner = shared.inner.clone();
-    let answer = tokio::task::spawn_blocking(move || process(&inner, &head, &body)).await;
+    let who = admitted.who.clone();
+    let answer = tokio::task::spawn_blocking(move || process(&inner, &who, &head, &body)).await;
+    drop(admitted);
     match answer {
         Ok(Ok(answer)) => faults::drop_answer(&shared.inner).unwrap_or(answer),
         Ok(Err(problem)) => problem.into_response(),
@@ -123,7 +127,7 @@ fn read_head(headers: &HeaderMap) -> Result<Head, Problem> {
     })
 }
 
-fn process(inner: &Inner, head: &Head, body: &[u8]) -> Result<Response, Problem> {
+fn process(inner: &Inner, who: &Who, head: &Head, body: &[u8]) -> Result<Response, Problem> {
     bump(&inner.counters.wire_bytes, body.len() as u64);
     let json: Cow<'_, [u8]> = if head.gzip {
         Cow::Owned(gunzip(body)?)
@@ -146,6 +150,9 @@ fn process(inner: &Inner, head: &Head, body: &[u8]) -> Result<Response, Problem>
     let faults = inner.faults();
     refuse_listed_subjects(&faults, &events)?;
     let digest: [u8; 32] = Sha256::digest(&json).into();
+    if let Who::Tenant(tenant) = who {
+        return process_tenant(inner, tenant, head, digest, &events);
+    }
     let verdicts: Vec<_> = events
         .iter()
         .map(|e| validate::check_event(e, &inner.source))
@@ -175,18 +182,89 @@ fn process(inner: &Inner, head: &Head, body: &[u8]) -> Result<Response, Problem>
     }
     drop(ledger);
 
+    Ok(answer(inner, results))
+}
+
+/// Counts the results and makes the answer.
+fn answer(inner: &Inner, results: Vec<EventResult<'_>>) -> Response {
     let c = &inner.counters;
     bump(&c.batches, 1);
+    let mut accepted = 0;
     for r in &results {
         match r.status {
-            "accepted" => bump(&c.accepted, 1),
+            "accepted" => accepted += 1,
             "duplicate" => bump(&c.duplicates, 1),
             "conflict" => bump(&c.conflicts, 1),
             _ => bump(&c.rejected, 1),
         }
     }
+    bump(&c.accepted, accepted);
+    inner.timeline.mark(stores::Mark::Accepted(accepted));
     tracing::debug!(events = results.len(), "fake central: batch answered");
-    Ok(Json(BatchResult { results }).into_response())
+    Json(BatchResult { results }).into_response()
+}
+
+/// A batch of a store of the `--stores` table: judged against its book of
+/// digests (the same answers as the ledger gives, without keeping the
+/// events). Injected rejections by type or subject do not apply here.
+fn process_tenant(
+    inner: &Inner,
+    tenant: &Tenant,
+    head: &Head,
+    digest: [u8; 32],
+    events: &[Value],
+) -> Result<Response, Problem> {
+    let verdicts: Vec<_> = events
+        .iter()
+        .map(|e| validate::check_event(e, &tenant.source))
+        .collect();
+    // Digests of the canonical text (serde_json's maps are sorted), made
+    // before the lock.
+    let digests: Vec<u64> = events
+        .iter()
+        .map(|e| digest64(e.to_string().as_bytes()))
+        .collect();
+    let mut book = lock(&tenant.book);
+    match book.idempotency.get(&head.idempotency_key) {
+        Some(seen) if *seen != digest => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "this Idempotency-Key was already used for a different batch; nothing was stored",
+            ))
+        }
+        Some(_) => {}
+        None => {
+            book.idempotency
+                .insert(head.idempotency_key.clone(), digest);
+        }
+    }
+    let mut results = Vec::with_capacity(events.len());
+    for ((event, verdict), event_digest) in events.iter().zip(verdicts).zip(digests) {
+        let id = event.get("id").and_then(Value::as_str).unwrap_or("");
+        let (status, reason) = match verdict {
+            Err(reason) => {
+                book.counts.rejected += 1;
+                ("rejected", Some(reason))
+            }
+            Ok(()) => match book.judge(id, event_digest, sequence_of(event)) {
+                Seen::Accepted => ("accepted", None),
+                Seen::Duplicate => ("duplicate", None),
+                Seen::Conflict => (
+                    "conflict",
+                    Some("this id was already accepted with a different payload".into()),
+                ),
+            },
+        };
+        results.push(EventResult { id, status, reason });
+    }
+    drop(book);
+    Ok(answer(inner, results))
+}
+
+/// The edge's `sequence` extension attribute (a decimal string).
+fn sequence_of(event: &Value) -> Option<u64> {
+    event.get("sequence")?.as_str()?.parse().ok()
 }
 
 /// One event's fate. Stores it only when the answer is `accepted`.
@@ -198,6 +276,7 @@ fn judge(
     verdict: Result<(), String>,
 ) -> (&'static str, Option<String>) {
     if let Err(reason) = verdict {
+        ledger.counts.rejected += 1;
         return ("rejected", Some(reason));
     }
     if let Some(&index) = ledger.by_id.get(id) {
@@ -208,8 +287,10 @@ fn judge(
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
             .is_some_and(|stored| stored == *event);
         return if same {
+            ledger.counts.duplicates += 1;
             ("duplicate", None)
         } else {
+            ledger.counts.conflicts += 1;
             (
                 "conflict",
                 Some("this id was already accepted with a different payload".into()),
@@ -219,8 +300,15 @@ fn judge(
     let event_type = event.get("type").and_then(Value::as_str);
     let subject = event.get("subject").and_then(Value::as_str);
     if faults.rejects(event_type, subject) {
+        ledger.counts.rejected += 1;
         return ("rejected", Some("rejected by fault injection".into()));
     }
+    if let Some(seq) = sequence_of(event) {
+        if !ledger.seqs.insert(seq) {
+            ledger.counts.stored_twice += 1;
+        }
+    }
+    ledger.counts.stored += 1;
     ledger.by_id.insert(id.to_owned(), ledger.events.len());
     ledger.events.push(event.to_string().into_boxed_str());
     ("accepted", None)

@@ -375,6 +375,7 @@ async fn central(
         count_only: false,
         faults: Default::default(),
         signing_key: None,
+        ..Default::default()
     });
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let addr = fake

@@ -338,7 +338,11 @@ fn judge_results(body: &[u8], sent_ids: &[&str]) -> Verdict {
 }
 
 /// Capped exponential backoff with full jitter: a random delay in
-/// `[0, min(cap, base·2^attempt)]`, but never less than Retry-After.
+/// `[0, min(cap, base·2^attempt)]`. When central said Retry-After, that
+/// is believed instead: a floor plus a random extra up to as long again
+/// (`[after, 2·after)`), so a herd of stores told "retry after 1 s" does
+/// not come back in the same millisecond (issue 15, `bench fleet`), nor
+/// waits out an exponential delay grown while central was down.
 /// `random` is a number in [0, 1).
 pub fn backoff(
     attempt: u32,
@@ -347,13 +351,34 @@ pub fn backoff(
     retry_after: Option<Duration>,
     random: f64,
 ) -> Duration {
-    let exp = base.saturating_mul(1u32.checked_shl(attempt.min(30)).unwrap_or(u32::MAX));
-    let ceiling = exp.min(cap);
-    let jittered = ceiling.mul_f64(random.clamp(0.0, 1.0));
+    let random = random.clamp(0.0, 1.0);
     match retry_after {
-        Some(after) => jittered.max(after),
-        None => jittered,
+        Some(after) => after + after.mul_f64(random),
+        None => ceiling(attempt, base, cap).mul_f64(random),
     }
+}
+
+/// The same backoff without jitter: `min(cap, base·2^attempt)`, or exactly
+/// Retry-After. Only for `bench fleet --no-jitter` (the herd it
+/// shows), through the bench-only `STORE_EDGE_BENCH_NO_JITTER`.
+pub fn backoff_without_jitter(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    retry_after.unwrap_or_else(|| ceiling(attempt, base, cap))
+}
+
+fn ceiling(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    base.saturating_mul(1u32.checked_shl(attempt.min(30)).unwrap_or(u32::MAX))
+        .min(cap)
+}
+
+/// The order feed's poll interval jittered to 0.75–1.25× (`random` in
+/// [0, 1)), so stores that came back together do not poll together.
+pub fn jittered_interval(interval: Duration, random: f64) -> Duration {
+    interval.mul_f64(0.75 + 0.5 * random.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -457,11 +482,53 @@ mod tests {
         assert_eq!(backoff(0, base, cap, None, 0.999_999).as_millis(), 499);
         assert_eq!(backoff(3, base, cap, None, 0.5), Duration::from_secs(2));
         assert_eq!(backoff(40, base, cap, None, 0.5), Duration::from_secs(150));
+        // Retry-After is a floor plus up to as long again.
+        let ten = Some(Duration::from_secs(10));
+        assert_eq!(backoff(2, base, cap, ten, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(2, base, cap, ten, 0.1), Duration::from_secs(11));
+        assert!(backoff(2, base, cap, ten, 0.999_999) < Duration::from_secs(20));
+        // Central's Retry-After replaces the delay grown while it was down.
         assert_eq!(
-            backoff(2, base, cap, Some(Duration::from_secs(10)), 0.1),
-            Duration::from_secs(10)
+            backoff(10, base, cap, Some(Duration::from_secs(1)), 0.5),
+            Duration::from_millis(1500)
         );
         assert_eq!(backoff(0, base, cap, None, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_herd_told_the_same_retry_after_spreads_over_as_long_again() {
+        let after = Some(Duration::from_secs(1));
+        let (base, cap) = (Duration::from_millis(500), Duration::from_secs(300));
+        let waits: Vec<Duration> = (0..100)
+            .map(|i| backoff(0, base, cap, after, f64::from(i) / 100.0))
+            .collect();
+        assert_eq!(waits[0], Duration::from_secs(1));
+        assert!(waits.windows(2).all(|w| w[0] < w[1]));
+        assert!(waits[99] < Duration::from_secs(2));
+        // Without jitter every one of them comes back at the same moment.
+        assert!(
+            (0..100).all(|_| backoff_without_jitter(0, base, cap, after) == Duration::from_secs(1))
+        );
+        assert_eq!(
+            backoff_without_jitter(3, base, cap, None),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            backoff_without_jitter(40, base, cap, after),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backoff_without_jitter(40, base, cap, None),
+            Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn the_poll_interval_is_jittered_within_a_quarter() {
+        let i = Duration::from_secs(15);
+        assert_eq!(jittered_interval(i, 0.0), Duration::from_millis(11_250));
+        assert_eq!(jittered_interval(i, 0.5), i);
+        assert!(jittered_interval(i, 0.999_999) < Duration::from_millis(18_750));
     }
 
     #[test]

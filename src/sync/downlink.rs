@@ -49,9 +49,17 @@ pub(super) async fn run(ctx: SyncContext, cancel: CancellationToken) {
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(ctx.settings.poll_interval) => {}
+            _ = tokio::time::sleep(poll_wait(ctx.settings.poll_interval)) => {}
             _ = ctx.now_downlink.notified() => {}
         }
+    }
+}
+
+/// The poll interval, jittered to 0.75–1.25× unless jitter is off (bench).
+fn poll_wait(interval: std::time::Duration) -> std::time::Duration {
+    match super::uplink::jitter() {
+        Some(random) => super::batch::jittered_interval(interval, random),
+        None => interval,
     }
 }
 

@@ -410,13 +410,11 @@ async fn deliver(
                         .get_or_create(&vec![("cause".to_owned(), cause.as_str().to_owned())])
                         .inc();
                     ctx.link.failed(ctx, &format!("uplink: {detail}")).await;
-                    let wait = batch::backoff(
-                        *attempt,
-                        ctx.settings.backoff_base,
-                        ctx.settings.backoff_cap,
-                        after,
-                        fastrand(),
-                    );
+                    let (base, cap) = (ctx.settings.backoff_base, ctx.settings.backoff_cap);
+                    let wait = match jitter() {
+                        Some(random) => batch::backoff(*attempt, base, cap, after, random),
+                        None => batch::backoff_without_jitter(*attempt, base, cap, after),
+                    };
                     *attempt = attempt.saturating_add(1);
                     if !sleep_or_wake(ctx, wait, cancel).await {
                         return false;
@@ -551,6 +549,24 @@ async fn sleep_or_wake(ctx: &SyncContext, wait: Duration, cancel: &CancellationT
         _ = cancel.cancelled() => false,
         _ = tokio::time::sleep(wait) => true,
         _ = ctx.now.notified() => true,
+    }
+}
+
+/// The environment variable that turns jitter off. A bench-only switch
+/// for `bench fleet --no-jitter` (the herd it shows), not a config key:
+/// a store never sets it.
+pub const NO_JITTER_ENV: &str = "STORE_EDGE_BENCH_NO_JITTER";
+
+/// A number in [0, 1) for jitter, or `None` when `STORE_EDGE_BENCH_NO_JITTER=1`
+/// (read once per process).
+pub(super) fn jitter() -> Option<f64> {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var(NO_JITTER_ENV).is_ok_and(|v| v == "1"));
+    if off {
+        tracing::debug!("{NO_JITTER_ENV}=1: no jitter (bench only)");
+        None
+    } else {
+        Some(fastrand())
     }
 }
 

@@ -18,6 +18,7 @@ mod devices;
 mod disk_full;
 mod durability;
 mod fake_central;
+mod fleet;
 mod io_errors;
 mod kpi;
 mod kpi_api;
