@@ -159,21 +159,7 @@ fn process(inner: &Inner, who: &Who, head: &Head, body: &[u8]) -> Result<Respons
         .collect();
 
     let mut ledger = lock(&inner.ledger);
-    match ledger.idempotency.get(&head.idempotency_key) {
-        Some(seen) if *seen != digest => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "this Idempotency-Key was already used for a different batch; nothing was stored",
-            ))
-        }
-        Some(_) => {}
-        None => {
-            ledger
-                .idempotency
-                .insert(head.idempotency_key.clone(), digest);
-        }
-    }
+    remember_key(&mut ledger.idempotency, &head.idempotency_key, digest)?;
     let mut results = Vec::with_capacity(events.len());
     for (event, verdict) in events.iter().zip(verdicts) {
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
@@ -183,6 +169,27 @@ fn process(inner: &Inner, who: &Who, head: &Head, body: &[u8]) -> Result<Respons
     drop(ledger);
 
     Ok(answer(inner, results))
+}
+
+/// An Idempotency-Key seen before must carry the same batch (by digest);
+/// a new one is remembered.
+fn remember_key(
+    seen: &mut std::collections::HashMap<String, [u8; 32]>,
+    key: &str,
+    digest: [u8; 32],
+) -> Result<(), Problem> {
+    match seen.get(key) {
+        Some(before) if *before != digest => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "this Idempotency-Key was already used for a different batch; nothing was stored",
+        )),
+        Some(_) => Ok(()),
+        None => {
+            seen.insert(key.to_owned(), digest);
+            Ok(())
+        }
+    }
 }
 
 /// Counts the results and makes the answer.
@@ -225,20 +232,7 @@ fn process_tenant(
         .map(|e| digest64(e.to_string().as_bytes()))
         .collect();
     let mut book = lock(&tenant.book);
-    match book.idempotency.get(&head.idempotency_key) {
-        Some(seen) if *seen != digest => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "this Idempotency-Key was already used for a different batch; nothing was stored",
-            ))
-        }
-        Some(_) => {}
-        None => {
-            book.idempotency
-                .insert(head.idempotency_key.clone(), digest);
-        }
-    }
+    remember_key(&mut book.idempotency, &head.idempotency_key, digest)?;
     let mut results = Vec::with_capacity(events.len());
     for ((event, verdict), event_digest) in events.iter().zip(verdicts).zip(digests) {
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
