@@ -30,6 +30,13 @@ pub struct IngestArgs {
     /// Events stored before measuring the time to ready.
     #[arg(long, default_value_t = 1_000_000)]
     pub ready_events: u64,
+    /// Only the raw insert limits and the candidate event-table layouts
+    /// (issue 15 "Schema"); no HTTP, no time to ready.
+    #[arg(long)]
+    pub schema_only: bool,
+    /// Rounds per layout in `--schema-only` (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 /// A realistic transaction event: ids, amounts, tills and customer tokens
@@ -102,6 +109,13 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         args.dir.display()
     )?;
     outln!()?;
+
+    if args.schema_only {
+        eprintln!("raw rusqlite, the service's schema ...");
+        let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000)?;
+        eprintln!("candidate layouts ...");
+        return super::schema_layouts::run(&fresh_dir(&args.dir, "layouts")?, 200_000, args.rounds, raw);
+    }
 
     eprintln!("[1/6] raw rusqlite, 1,000 rows per transaction ...");
     let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000)?;
