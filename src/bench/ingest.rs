@@ -246,19 +246,22 @@ fn raw_sqlite(dir: &Path, rows: u64) -> anyhow::Result<f64> {
     while seq < rows {
         let tx = conn.unchecked_transaction()?;
         {
+            // The writer's row (schema 9): values made in the loop as
+            // the writer makes them.
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                "INSERT INTO event_log (seq, id, type, subject, time, recorded, local_day, data)
+                 VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?5, ?6, ?7)",
             )?;
             for _ in 0..1000 {
                 seq += 1;
-                let now = crate::events::format_time(time::OffsetDateTime::now_utc());
+                let now = crate::events::unix_ms(time::OffsetDateTime::now_utc());
                 stmt.execute(rusqlite::params![
                     seq as i64,
-                    uuid::Uuid::now_v7().to_string(),
+                    &uuid::Uuid::now_v7().as_bytes()[..],
                     "store.transaction.completed",
                     format!("T-{seq}"),
                     now,
-                    "decision",
+                    "2026-12-06",
                     data
                 ])?;
             }
@@ -297,8 +300,8 @@ pub(super) fn raw_single_commit(dir: &Path, n: usize) -> anyhow::Result<f64> {
     for i in 0..n {
         let t = Instant::now();
         conn.execute(
-            "INSERT INTO events (seq, id, type, time, recorded_at, data) VALUES (?1, ?2, 'store.feedback.submitted', 'x', 'x', '{}')",
-            rusqlite::params![i as i64 + 1, uuid::Uuid::now_v7().to_string()],
+            "INSERT INTO event_log (seq, id, type, time, recorded, data) VALUES (?1, ?2, 15, 0, 0, '{}')",
+            rusqlite::params![i as i64 + 1, &uuid::Uuid::now_v7().as_bytes()[..]],
         )?;
         times.push(t.elapsed().as_secs_f64());
     }
@@ -673,7 +676,8 @@ pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
         let tx = conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                "INSERT INTO event_log (seq, id, type, subject, time, recorded, local_day, data)
+                 VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?5, ?6, ?7)",
             )?;
             for _ in 0..10_000 {
                 if seq >= n {
@@ -682,16 +686,14 @@ pub(super) fn fill(path: &Path, n: u64) -> anyhow::Result<()> {
                 seq += 1;
                 let event = sample_event(seq);
                 let data = event["data"].to_string();
-                let at = crate::events::format_time(
-                    start + time::Duration::milliseconds(seq as i64 * 250),
-                );
+                let at = start + time::Duration::milliseconds(seq as i64 * 250);
                 stmt.execute(rusqlite::params![
                     seq as i64,
-                    uuid::Uuid::now_v7().to_string(),
+                    &uuid::Uuid::now_v7().as_bytes()[..],
                     "store.transaction.completed",
                     event["data"]["transaction_id"].as_str(),
-                    at,
-                    "decision",
+                    crate::events::unix_ms(at),
+                    at.date().to_string(),
                     data
                 ])?;
             }

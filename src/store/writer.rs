@@ -36,7 +36,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Db, ReadConn, StoreError};
-use crate::events::{format_time, NewEvent};
+use crate::events::NewEvent;
 use crate::telemetry::Metrics;
 
 /// At most this many operations share one transaction; more wait for the
@@ -513,32 +513,33 @@ impl WriteCtx<'_> {
     pub fn append(&mut self, event: &NewEvent) -> Result<Appended, StoreError> {
         let now = SystemTime::now();
         let recorded = time::OffsetDateTime::from(now);
-        let recorded_at = format_time(recorded);
         let happened = event.time.unwrap_or(recorded);
-        let time = format_time(happened);
         let at_ms = super::kpi_ingest::at_ms(happened);
         let local_day = super::kpi_ingest::local_day(at_ms, self.timezone);
         let clockjump = self.clock.observe(now, Instant::now());
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = uuid::Uuid::now_v7();
         let seq = *self.next_seq;
         let stage = event.event_type.stage.map(|s| s.as_str());
+        // Schema 9's lean row: the UUID's bytes, times in milliseconds,
+        // the type's code (migrations.rs; `open` registers every catalog
+        // type), no stage (the catalog's), no sent state (sync.rs).
         self.conn()
             .prepare_cached(
-                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data, local_day)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO event_log (seq, id, type, subject, time, recorded, clockjump, local_day, data)
+                 VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(rusqlite::params![
                 seq as i64,
-                id,
+                &id.as_bytes()[..],
                 event.event_type.name,
                 event.subject,
-                time,
-                recorded_at,
-                stage,
+                at_ms,
+                crate::events::unix_ms(recorded),
                 clockjump,
-                event.data_json,
                 local_day,
+                event.data_json,
             ])?;
+        let id = id.hyphenated().to_string();
         if self.kpi_ingest {
             super::kpi_ingest::ingest(
                 self.conn.sql(),
@@ -1104,11 +1105,7 @@ impl WriterThread {
         let version = data_version(self.conn.sql())?;
         let outside = version != self.data_version;
         if outside || self.health.unsent.load(Ordering::Relaxed) < 0 {
-            let unsent: i64 = self.conn.sql().query_row(
-                "SELECT count(*) FROM events WHERE sync_state = 0",
-                [],
-                |r| r.get(0),
-            )?;
+            let unsent: i64 = super::sync::unsent_count(self.conn.sql())?;
             self.health.unsent.store(unsent, Ordering::Relaxed);
         }
         if outside {
@@ -1131,10 +1128,7 @@ impl WriterThread {
         if due {
             self.last_prune = Some(Instant::now());
             let cutoff = unix_now() - i64::from(self.settings.retain_sent_days) * 86_400;
-            let pruned = self.conn.sql().execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE sync_state = 1 AND sent_at <= ?1 LIMIT ?2)",
-                [cutoff, PRUNE_CHUNK],
-            )?;
+            let pruned = prune_sent(self.conn.sql(), cutoff * 1000, PRUNE_CHUNK)? as i64;
             self.conn.sql().execute(
                 "DELETE FROM idempotency WHERE created_at < ?1",
                 [unix_now() - IDEMPOTENCY_TTL_S],
@@ -1170,8 +1164,44 @@ fn read_last_seq(conn: &Connection) -> Result<u64, StoreError> {
         })
         .optional()?;
     let recorded: u64 = recorded.and_then(|s| s.parse().ok()).unwrap_or(0);
-    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM event_log", [], |r| r.get(0))?;
     Ok(recorded.max(max.unwrap_or(0).max(0) as u64))
+}
+
+/// Retention: deletes, oldest first, up to `chunk` events below the
+/// "sent up to" watermark recorded at or before `cutoff_ms`, stopping at
+/// the first one recorded later (recording times rise with the sequence
+/// but for clock corrections, which then wait a little longer). Held
+/// (quarantined) events stay. Returns how many were deleted.
+fn prune_sent(conn: &Connection, cutoff_ms: i64, chunk: i64) -> Result<usize, StoreError> {
+    let mut last = None;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, recorded FROM event_log
+              WHERE seq <= (SELECT sent_upto FROM sync_watermark) ORDER BY seq LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([chunk])?;
+        while let Some(r) = rows.next()? {
+            let recorded = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Integer(ms) => ms,
+                other => other
+                    .as_str()
+                    .ok()
+                    .and_then(|t| crate::events::parse_time(t).ok())
+                    .map_or(i64::MAX, crate::events::unix_ms),
+            };
+            if recorded > cutoff_ms {
+                break;
+            }
+            last = Some(r.get::<_, i64>(0)?);
+        }
+    }
+    let Some(last) = last else { return Ok(0) };
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM event_log WHERE seq <= ?1 AND seq NOT IN (SELECT seq FROM sync_held)",
+        )?
+        .execute([last])?)
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -1616,7 +1646,7 @@ mod tests {
         Connection::open(&path)
             .unwrap()
             .execute(
-                "UPDATE events SET sync_state = 1 WHERE seq = (SELECT min(seq) FROM events)",
+                "UPDATE sync_watermark SET sent_upto = (SELECT min(seq) FROM event_log)",
                 [],
             )
             .unwrap();
