@@ -2,7 +2,6 @@
 //! check. They take any connection (pooled reader or a CLI's own), never
 //! the writer's, and never write.
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::{ReadConn, StoreError};

@@ -266,7 +266,7 @@ pub fn requeue_direct(db: &mut Db, ids: Option<&[String]>) -> Result<u64, StoreE
 /// just before the first of them, and what lay between stays delivered
 /// as `sync_sent` ranges.
 fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
-    let mut seqs: Vec<i64> = match ids {
+    let seqs: Vec<i64> = match ids {
         None => conn
             .prepare("SELECT seq FROM sync_held ORDER BY seq")?
             .query_map([], |r| r.get(0))?
