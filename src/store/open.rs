@@ -56,6 +56,10 @@ pub(super) fn open_checked_with(
     if exists {
         check_header(path).map_err(fail)?;
         probe(path, store_id)?;
+        // Before anything writes to the file (even the switch to WAL).
+        if step_9_pending(path).map_err(|e| fail(e.to_string()))? {
+            check_room_for_step_9(path).map_err(fail)?;
+        }
     } else if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
             fail(format!(
@@ -84,13 +88,6 @@ pub(super) fn open_checked_with(
     // against the quota.
     conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
         .map_err(|e| fail(e.to_string()))?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(|e| fail(e.to_string()))?;
-    if exists && (version < 9 || has_table(&conn, "events_v8").map_err(|e| fail(e.to_string()))?)
-    {
-        check_room_for_step_9(path).map_err(fail)?;
-    }
     migrate(&conn, store_id).map_err(|e| fail(format!("migration failed: {e}")))?;
     finish_step_9(&conn, progress).map_err(|e| fail(format!("migration failed: {e}")))?;
     register_event_types(&conn).map_err(|e| fail(e.to_string()))?;
@@ -228,6 +225,16 @@ fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
         [name],
         |r| r.get(0),
     )
+}
+
+/// Does the database still have schema 9's copy of the events ahead?
+fn step_9_pending(path: &Path) -> Result<bool, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version < 9 || has_table(&conn, "events_v8")?)
 }
 
 /// Free bytes on the database's file system; `STORE_EDGE_DEBUG_FREE_BYTES`
