@@ -417,3 +417,84 @@ pub fn pickup_keys(conn: &ReadConn) -> Result<Vec<(String, [u8; 32])>, StoreErro
         .filter_map(|(kid, key)| <[u8; 32]>::try_from(key.as_slice()).ok().map(|k| (kid, k)))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with events 1..=n (recorded at `recorded(seq)` ms).
+    fn db_with(n: i64, recorded: impl Fn(i64) -> i64) -> (tempfile::TempDir, crate::store::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open_for_writing(&dir.path().join("s.db"), "s1").unwrap();
+        for seq in 1..=n {
+            db.sql()
+                .execute(
+                    "INSERT INTO event_log (seq, id, type, time, recorded, data) VALUES (?1, ?2, 15, ?3, ?3, '{}')",
+                    rusqlite::params![seq, &uuid::Uuid::now_v7().as_bytes()[..], recorded(seq)],
+                )
+                .unwrap();
+        }
+        (dir, db)
+    }
+
+    fn state(c: &Connection) -> (i64, Vec<(i64, i64)>, Vec<i64>, Vec<i64>) {
+        let w = c
+            .query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))
+            .unwrap();
+        let ranges = c
+            .prepare("SELECT lo, hi FROM sync_sent ORDER BY lo")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let held = c
+            .prepare("SELECT seq FROM sync_held ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let unsent = c
+            .prepare(&format!(
+                "SELECT e.seq FROM event_log e WHERE {} ORDER BY e.seq",
+                UNSENT_AFTER_PARAM_1.replace("?1", "0")
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (w, ranges, held, unsent)
+    }
+
+    /// Results applied out of order wait as ranges; the watermark moves
+    /// over delivered, held and missing sequences as soon as it reaches
+    /// them; a requeue below it brings it back and keeps what lay between
+    /// delivered; a second delivery of the same range counts nothing.
+    #[test]
+    fn the_watermark_moves_over_what_is_settled_and_requeue_brings_it_back() {
+        let (_dir, db) = db_with(20, |s| s);
+        let c = db.sql();
+        c.execute("DELETE FROM event_log WHERE seq = 12", []).unwrap(); // a gap
+        assert_eq!(mark_delivered(c, 11, 15).unwrap(), 4);
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (0, vec![(11, 15)], vec![], (1..=10).chain(16..=20).collect()));
+        assert_eq!(mark_delivered(c, 1, 4).unwrap(), 4);
+        c.execute("INSERT INTO sync_held (seq, reason) VALUES (5, 'rejected')", []).unwrap();
+        assert_eq!(mark_delivered(c, 6, 10).unwrap(), 5);
+        assert_eq!(mark_delivered(c, 6, 10).unwrap(), 0, "already delivered");
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (15, vec![], vec![5], (16..=20).collect()));
+        assert_eq!(unsent_count(c).unwrap(), 5);
+
+        assert_eq!(requeue_rows(c, None).unwrap(), 1);
+        assert_eq!(state(c), (4, vec![(6, 15)], vec![], (5..=5).chain(16..=20).collect()));
+        assert_eq!(mark_delivered(c, 5, 5).unwrap(), 1);
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (15, vec![], vec![], (16..=20).collect()));
+        assert_eq!(mark_delivered(c, 16, 20).unwrap(), 5);
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (20, vec![], vec![], vec![]));
+    }
+}

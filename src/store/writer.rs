@@ -1178,7 +1178,8 @@ fn prune_sent(conn: &Connection, cutoff_ms: i64, chunk: i64) -> Result<usize, St
     {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, recorded FROM event_log
-              WHERE seq <= (SELECT sent_upto FROM sync_watermark) ORDER BY seq LIMIT ?1",
+              WHERE seq <= (SELECT sent_upto FROM sync_watermark)
+                AND seq NOT IN (SELECT seq FROM sync_held) ORDER BY seq LIMIT ?1",
         )?;
         let mut rows = stmt.query([chunk])?;
         while let Some(r) = rows.next()? {
@@ -1655,6 +1656,44 @@ mod tests {
         assert!(writer.health.unsent_grew.mark() > mark);
         drop(writer);
         thread.join().unwrap();
+    }
+
+    /// Retention deletes below the watermark only, oldest first, by the
+    /// recording time, keeps held (quarantined) events, and stops at the
+    /// first event recorded after the cutoff.
+    #[test]
+    fn retention_prunes_below_the_watermark_by_recording_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open_for_writing(&dir.path().join("r.db"), "s1").unwrap();
+        let c = db.sql();
+        // Recorded at 1000 * seq ms; event 6 recorded late (a clock step).
+        for seq in 1..=10i64 {
+            let recorded = if seq == 6 { 99_000 } else { 1000 * seq };
+            c.execute(
+                "INSERT INTO event_log (seq, id, type, time, recorded, data) VALUES (?1, x'00', 15, 0, ?2, '{}')",
+                [seq, recorded],
+            )
+            .unwrap();
+        }
+        c.execute_batch(
+            "UPDATE sync_watermark SET sent_upto = 8; INSERT INTO sync_held (seq, reason) VALUES (2, 'rejected');",
+        )
+        .unwrap();
+        let left = |c: &Connection| -> Vec<i64> {
+            c.prepare("SELECT seq FROM event_log ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(prune_sent(c, 3_000, 100).unwrap(), 2, "1 and 3; 2 is held");
+        assert_eq!(left(c), [2, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(prune_sent(c, 50_000, 100).unwrap(), 2, "stops at 6, recorded later");
+        assert_eq!(left(c), [2, 6, 7, 8, 9, 10]);
+        assert_eq!(prune_sent(c, i64::MAX, 1).unwrap(), 1, "a chunk of one");
+        assert_eq!(prune_sent(c, i64::MAX, 100).unwrap(), 2, "7, 8; never above the watermark");
+        assert_eq!(left(c), [2, 9, 10]);
     }
 
     #[test]
