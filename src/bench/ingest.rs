@@ -111,10 +111,13 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     outln!()?;
 
     if args.schema_only {
-        eprintln!("raw rusqlite, the service's schema ...");
-        let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000)?;
-        eprintln!("candidate layouts ...");
-        return super::schema_layouts::run(&fresh_dir(&args.dir, "layouts")?, 200_000, args.rounds, raw);
+        eprintln!("candidate layouts and the service's schema ...");
+        return super::schema_layouts::run(
+            &fresh_dir(&args.dir, "layouts")?,
+            200_000,
+            args.rounds,
+            &|dir| raw_sqlite(dir, 200_000),
+        );
     }
 
     eprintln!("[1/6] raw rusqlite, 1,000 rows per transaction ...");
