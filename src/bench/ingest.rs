@@ -262,6 +262,12 @@ fn raw_sqlite(dir: &Path, rows: u64, premade: bool) -> anyhow::Result<f64> {
     } else {
         Vec::new()
     };
+    // The writer looks the type's code up once (`WriterThread::type_codes`).
+    let code: i64 = conn.query_row(
+        "SELECT code FROM event_types WHERE name = 'store.transaction.completed'",
+        [],
+        |r| r.get(0),
+    )?;
     let started = Instant::now();
     let mut seq = 0u64;
     while seq < rows {
@@ -269,7 +275,7 @@ fn raw_sqlite(dir: &Path, rows: u64, premade: bool) -> anyhow::Result<f64> {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO event_log (seq, id, type, subject, time, recorded, local_day, data)
-                 VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
             )?;
             for _ in 0..1000 {
                 seq += 1;
@@ -284,7 +290,7 @@ fn raw_sqlite(dir: &Path, rows: u64, premade: bool) -> anyhow::Result<f64> {
                 stmt.execute(rusqlite::params![
                     seq as i64,
                     &id[..],
-                    "store.transaction.completed",
+                    code,
                     subject,
                     now,
                     "2026-12-06",

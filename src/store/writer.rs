@@ -274,7 +274,9 @@ impl Writer {
             clock: ClockTracker::default(),
             last_prune: None,
             estimated_since_measure: 0,
+            type_codes: std::collections::HashMap::new(),
         };
+        state.type_codes = type_codes(state.conn.sql())?;
         state.refresh_size();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -483,6 +485,7 @@ pub struct WriteCtx<'a> {
     unsent_delta: i64,
     timezone: &'a jiff::tz::TimeZone,
     kpi_ingest: bool,
+    type_codes: &'a std::collections::HashMap<String, i64>,
     /// The KPI rollups' changes of the current op (dropped when it rolls back).
     op_rollups: super::kpi_ingest::Rollups,
     /// Those of the group's committed ops, flushed before the commit.
@@ -523,15 +526,25 @@ impl WriteCtx<'_> {
         // Schema 9's lean row: the UUID's bytes, times in milliseconds,
         // the type's code (migrations.rs; `open` registers every catalog
         // type), no stage (the catalog's), no sent state (sync.rs).
+        let code = self
+            .type_codes
+            .get(event.event_type.name)
+            .copied()
+            .ok_or_else(|| {
+                StoreError::internal(
+                    "appending an event",
+                    std::io::Error::other(format!("no code for type {}", event.event_type.name)),
+                )
+            })?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO event_log (seq, id, type, subject, time, recorded, clockjump, local_day, data)
-                 VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?6, ?7, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(rusqlite::params![
                 seq as i64,
                 &id.as_bytes()[..],
-                event.event_type.name,
+                code,
                 event.subject,
                 at_ms,
                 crate::events::unix_ms(recorded),
@@ -741,6 +754,9 @@ struct WriterThread {
     last_prune: Option<Instant>,
     /// Bytes estimated for commits since the size was last measured.
     estimated_since_measure: u64,
+    /// `event_types` (schema 9): the code of every catalog type, read once
+    /// (`open` registered them all; a code never changes once given).
+    type_codes: std::collections::HashMap<String, i64>,
 }
 
 impl WriterThread {
@@ -872,6 +888,7 @@ impl WriterThread {
             unsent_delta: 0,
             timezone: &self.settings.timezone,
             kpi_ingest: self.settings.kpi_ingest,
+            type_codes: &self.type_codes,
             op_rollups: Default::default(),
             rollups: Default::default(),
         };
@@ -1166,6 +1183,15 @@ fn read_last_seq(conn: &Connection) -> Result<u64, StoreError> {
     let recorded: u64 = recorded.and_then(|s| s.parse().ok()).unwrap_or(0);
     let max: Option<i64> = conn.query_row("SELECT max(seq) FROM event_log", [], |r| r.get(0))?;
     Ok(recorded.max(max.unwrap_or(0).max(0) as u64))
+}
+
+/// The codes of the event types (schema 9's `event_types`).
+fn type_codes(conn: &Connection) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    let mut stmt = conn.prepare("SELECT name, code FROM event_types")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Retention: deletes, oldest first, up to `chunk` events below the
