@@ -213,7 +213,13 @@ fn create_sql(layout: &Layout) -> String {
 
 /// Rows/s of one layout: `rows` rows made first, then inserted 1,000 per
 /// transaction into a fresh database.
-fn measure(dir: &Path, n: usize, layout: &Layout, sample: &Sample, rows: u64) -> anyhow::Result<f64> {
+fn measure(
+    dir: &Path,
+    n: usize,
+    layout: &Layout,
+    sample: &Sample,
+    rows: u64,
+) -> anyhow::Result<f64> {
     let path = dir.join(format!("layout-{n}.db"));
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
@@ -266,7 +272,12 @@ pub(super) fn run(
     let doc_short = serde_json::to_string(&serde_json::json!({
         "id": uuid_text(1), "subject": "T-1", "time": ms_text(start_ms), "data": event["data"],
     }))?;
-    let sample = Sample { data, doc, doc_short, start_ms };
+    let sample = Sample {
+        data,
+        doc,
+        doc_short,
+        start_ms,
+    };
     // The last entry: the service's own schema and writer-like loop.
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); LAYOUTS.len() + 2];
     for round in 0..rounds {
@@ -321,13 +332,10 @@ pub(super) fn run(
     )?;
     let best: Vec<f64> = spread.iter().map(|(_, hi)| *hi).collect();
     outln!("| layout (values made before the timed loop) | rows/s (median) | min – max | median vs plain's median | best vs plain's best |\n|---|---|---|---|---|")?;
-    let names = LAYOUTS
-        .iter()
-        .map(|l| l.name)
-        .chain([
-            "the service's schema, values made in the loop (as the writer does)",
-            "**the service's schema, values made before the loop (as for every row above)**",
-        ]);
+    let names = LAYOUTS.iter().map(|l| l.name).chain([
+        "the service's schema, values made in the loop (as the writer does)",
+        "**the service's schema, values made before the loop (as for every row above)**",
+    ]);
     for (((name, rate), (lo, hi)), top) in names.zip(&medians).zip(&spread).zip(&best) {
         outln!(
             "| {name} | {rate:.0} | {lo:.0} – {hi:.0} | {:.0} % | {:.0} % |",

@@ -65,8 +65,8 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let conn = tokio::task::spawn_blocking(move || {
         store::open_for_writing_with_progress(&path, &store_id, &mut systemd::migrating)
     })
-        .await
-        .map_err(|e| StoreError::internal("opening the database", e))??;
+    .await
+    .map_err(|e| StoreError::internal("opening the database", e))??;
     let metrics = Arc::new(Metrics::new());
     let (writer, writer_thread) = Writer::start(
         conn,

@@ -253,8 +253,8 @@ pub fn inspect(path: &Path, store_id: &str) -> Result<BackupInfo, StoreError> {
                 })
                 .map_err(damaged)?,
         }
-            .or(get("created_at")?)
-            .unwrap_or_default(),
+        .or(get("created_at")?)
+        .unwrap_or_default(),
     };
     let backup_id =
         get(BACKUP_ID)?.unwrap_or_else(|| format!("unstamped-{last_sequence}-{taken_at}"));

@@ -239,11 +239,16 @@ fn step_9_pending(path: &Path) -> Result<bool, rusqlite::Error> {
 
 /// Free bytes on the database's file system; `STORE_EDGE_DEBUG_FREE_BYTES`
 /// pretends (tests of the refusal).
+// statvfs's field types differ between targets (u32 on 32-bit ARM).
+#[allow(clippy::useless_conversion)]
 fn free_bytes(path: &Path) -> Option<u64> {
     if let Some(fake) = std::env::var_os("STORE_EDGE_DEBUG_FREE_BYTES") {
         return fake.to_str().and_then(|s| s.parse().ok());
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `c` is a NUL-terminated path, `st` a buffer statvfs fills.
@@ -253,7 +258,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
     }
     // SAFETY: statvfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
 
 /// Schema 9 rewrites every event: refuse to begin (or go on) when the
@@ -725,7 +730,9 @@ mod tests {
                     crate::events::write_time_ms(ms + 3, &mut recorded);
                     let state = if seq == 500 || seq == watermark + 7_000 {
                         2
-                    } else if seq <= watermark || (watermark + 5_000..=watermark + 5_010).contains(&seq) {
+                    } else if seq <= watermark
+                        || (watermark + 5_000..=watermark + 5_010).contains(&seq)
+                    {
                         1
                     } else {
                         0
@@ -733,7 +740,11 @@ mod tests {
                     stmt.execute(rusqlite::params![
                         seq,
                         id,
-                        if seq % 10 == 0 { "store.legacy.thing" } else { "store.transaction.completed" },
+                        if seq % 10 == 0 {
+                            "store.legacy.thing"
+                        } else {
+                            "store.transaction.completed"
+                        },
                         (seq % 3 == 0).then(|| format!("T-{seq}")),
                         time,
                         recorded,
@@ -746,8 +757,11 @@ mod tests {
                     .unwrap();
                 }
             }
-            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'last_seq'", [n.to_string()])
-                .unwrap();
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
+                [n.to_string()],
+            )
+            .unwrap();
             tx.commit().unwrap();
             old_rows(&conn)
         };
@@ -767,8 +781,13 @@ mod tests {
         assert_eq!(reports, [(0, n as u64), (STEP_9_CHUNK as u64, n as u64)]);
 
         let mut reports = Vec::new();
-        let conn = open_checked_with(&path, "s1", &mut |done, total| reports.push((done, total))).unwrap();
-        assert_eq!(reports.first(), Some(&(STEP_9_CHUNK as u64, n as u64)), "resumed");
+        let conn =
+            open_checked_with(&path, "s1", &mut |done, total| reports.push((done, total))).unwrap();
+        assert_eq!(
+            reports.first(),
+            Some(&(STEP_9_CHUNK as u64, n as u64)),
+            "resumed"
+        );
         assert_eq!(reports.last(), Some(&(n as u64, n as u64)));
         assert!(reports.len() >= 3, "{reports:?}");
         assert!(!has_table(&conn, "events_v8").unwrap());

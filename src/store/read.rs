@@ -17,7 +17,8 @@ pub(crate) const COLUMNS: &str =
 /// An event is unsent: above the "sent up to" watermark (or `?1`, the
 /// larger), not held (quarantined), not in a range delivered out of order.
 /// `e` is the event log. One statement, so one snapshot.
-pub(crate) const UNSENT_AFTER_PARAM_1: &str = "e.seq > max(?1, (SELECT sent_upto FROM sync_watermark))
+pub(crate) const UNSENT_AFTER_PARAM_1: &str =
+    "e.seq > max(?1, (SELECT sent_upto FROM sync_watermark))
      AND e.seq NOT IN (SELECT seq FROM sync_held)
      AND NOT EXISTS (SELECT 1 FROM sync_sent s WHERE s.lo <= e.seq AND s.hi >= e.seq)";
 
@@ -34,7 +35,11 @@ pub(crate) fn id_text<'r>(
             bytes.copy_from_slice(b);
             let mut enc = [0u8; uuid::fmt::Hyphenated::LENGTH];
             buf.clear();
-            buf.push_str(uuid::Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut enc));
+            buf.push_str(
+                uuid::Uuid::from_bytes(bytes)
+                    .hyphenated()
+                    .encode_lower(&mut enc),
+            );
             Ok(buf.as_str())
         }
         other => other.as_str().map_err(Into::into),

@@ -147,7 +147,8 @@ pub fn apply_results(
                           WHERE e.seq = ?1 AND {}",
                         UNSENT_AFTER_PARAM_1.replace("?1", "0")
                     ))?
-                    .execute(rusqlite::params![*seq as i64, reason])? as u64;
+                    .execute(rusqlite::params![*seq as i64, reason])?
+                    as u64;
             }
         }
     }
@@ -304,7 +305,7 @@ fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreE
             )?;
             for (i, s) in below.iter().enumerate() {
                 let hi = below.get(i + 1).map_or(w, |next| next - 1);
-                if s + 1 <= hi {
+                if *s < hi {
                     add.execute([s + 1, hi])?;
                 }
             }
@@ -437,7 +438,10 @@ mod tests {
         (dir, db)
     }
 
-    fn state(c: &Connection) -> (i64, Vec<(i64, i64)>, Vec<i64>, Vec<i64>) {
+    /// The watermark, the delivered ranges, the held and the unsent events.
+    type State = (i64, Vec<(i64, i64)>, Vec<i64>, Vec<i64>);
+
+    fn state(c: &Connection) -> State {
         let w = c
             .query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))
             .unwrap();
@@ -476,12 +480,20 @@ mod tests {
     fn the_watermark_moves_over_what_is_settled_and_requeue_brings_it_back() {
         let (_dir, db) = db_with(20, |s| s);
         let c = db.sql();
-        c.execute("DELETE FROM event_log WHERE seq = 12", []).unwrap(); // a gap
+        c.execute("DELETE FROM event_log WHERE seq = 12", [])
+            .unwrap(); // a gap
         assert_eq!(mark_delivered(c, 11, 15).unwrap(), 4);
         advance_watermark(c).unwrap();
-        assert_eq!(state(c), (0, vec![(11, 15)], vec![], (1..=10).chain(16..=20).collect()));
+        assert_eq!(
+            state(c),
+            (0, vec![(11, 15)], vec![], (1..=10).chain(16..=20).collect())
+        );
         assert_eq!(mark_delivered(c, 1, 4).unwrap(), 4);
-        c.execute("INSERT INTO sync_held (seq, reason) VALUES (5, 'rejected')", []).unwrap();
+        c.execute(
+            "INSERT INTO sync_held (seq, reason) VALUES (5, 'rejected')",
+            [],
+        )
+        .unwrap();
         assert_eq!(mark_delivered(c, 6, 10).unwrap(), 5);
         assert_eq!(mark_delivered(c, 6, 10).unwrap(), 0, "already delivered");
         advance_watermark(c).unwrap();
@@ -489,7 +501,10 @@ mod tests {
         assert_eq!(unsent_count(c).unwrap(), 5);
 
         assert_eq!(requeue_rows(c, None).unwrap(), 1);
-        assert_eq!(state(c), (4, vec![(6, 15)], vec![], (5..=5).chain(16..=20).collect()));
+        assert_eq!(
+            state(c),
+            (4, vec![(6, 15)], vec![], (5..=5).chain(16..=20).collect())
+        );
         assert_eq!(mark_delivered(c, 5, 5).unwrap(), 1);
         advance_watermark(c).unwrap();
         assert_eq!(state(c), (15, vec![], vec![], (16..=20).collect()));

@@ -1156,7 +1156,7 @@ impl WriterThread {
                     retain_sent_days = self.settings.retain_sent_days,
                     "pruned sent events past retention"
                 );
-                if pruned as i64 == PRUNE_CHUNK {
+                if pruned == PRUNE_CHUNK {
                     self.last_prune = None;
                 }
             }
@@ -1715,10 +1715,18 @@ mod tests {
         };
         assert_eq!(prune_sent(c, 3_000, 100).unwrap(), 2, "1 and 3; 2 is held");
         assert_eq!(left(c), [2, 4, 5, 6, 7, 8, 9, 10]);
-        assert_eq!(prune_sent(c, 50_000, 100).unwrap(), 2, "stops at 6, recorded later");
+        assert_eq!(
+            prune_sent(c, 50_000, 100).unwrap(),
+            2,
+            "stops at 6, recorded later"
+        );
         assert_eq!(left(c), [2, 6, 7, 8, 9, 10]);
         assert_eq!(prune_sent(c, i64::MAX, 1).unwrap(), 1, "a chunk of one");
-        assert_eq!(prune_sent(c, i64::MAX, 100).unwrap(), 2, "7, 8; never above the watermark");
+        assert_eq!(
+            prune_sent(c, i64::MAX, 100).unwrap(),
+            2,
+            "7, 8; never above the watermark"
+        );
         assert_eq!(left(c), [2, 9, 10]);
     }
 

@@ -66,12 +66,23 @@ async fn upgrades(version: u32) {
     );
     // Schema 9 stores ids as bytes and times as milliseconds: they read
     // back as they were written, whatever version wrote them.
-    let list = events["events"].as_array().or(events.as_array()).expect("events");
+    let list = events["events"]
+        .as_array()
+        .or(events.as_array())
+        .expect("events");
     for (i, e) in list.iter().enumerate() {
         let seq = i + 1;
-        assert_eq!(e["id"], format!("0195a0c4-7e00-7000-8000-00000000000{seq}"), "{e}");
+        assert_eq!(
+            e["id"],
+            format!("0195a0c4-7e00-7000-8000-00000000000{seq}"),
+            "{e}"
+        );
         assert_eq!(e["time"], format!("2026-03-02T08:0{seq}:00.000Z"), "{e}");
-        assert_eq!(e["recordedat"], format!("2026-03-02T08:0{seq}:00.000Z"), "{e}");
+        assert_eq!(
+            e["recordedat"],
+            format!("2026-03-02T08:0{seq}:00.000Z"),
+            "{e}"
+        );
         assert_eq!(e["sequence"], seq.to_string(), "{e}");
     }
     assert_eq!(list[1]["subject"], "T-0815");
