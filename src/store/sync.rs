@@ -368,6 +368,14 @@ pub fn sync_counts(conn: &ReadConn) -> Result<SyncCounts, StoreError> {
     })
 }
 
+/// Quarantined events (the held exceptions; no scan of the log).
+pub fn quarantined_count(conn: &ReadConn) -> Result<i64, StoreError> {
+    Ok(conn
+        .sql()
+        .prepare_cached("SELECT count(*) FROM sync_held")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Unsent events (a range count above the watermark).
 pub(crate) fn unsent_count(conn: &Connection) -> Result<i64, rusqlite::Error> {
     conn.prepare_cached(&format!(
