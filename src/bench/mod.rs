@@ -11,6 +11,7 @@ mod pickup;
 mod print;
 mod print_jobs;
 mod scan;
+mod schema_layouts;
 pub mod soak;
 pub mod socat;
 

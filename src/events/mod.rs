@@ -208,6 +208,46 @@ pub fn format_time(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// Unix milliseconds of `t` (truncated, as [`format_time`] shows it).
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos().div_euclid(1_000_000)) as i64
+}
+
+/// Writes [`format_time`]'s form of unix milliseconds `ms` to `out` (the
+/// event log stores times as milliseconds; this renders them without an
+/// allocation per event). Years outside 0000–9999 take `format_time`'s way.
+pub fn write_time_ms(ms: i64, out: &mut String) {
+    use std::fmt::Write;
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        out.push_str(&format_time(t));
+        return;
+    }
+    let (h, m, sec, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}.{milli:03}Z"
+    );
+}
+
 /// Parses an RFC 3339 date-time (any offset).
 pub fn parse_time(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
@@ -228,6 +268,38 @@ pub fn in_event_years(t: OffsetDateTime) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The event log's millisecond times render exactly as `format_time`
+    /// renders the moment they came from (leap days, ends of years, 1970,
+    /// the last millisecond of 9999).
+    #[test]
+    fn millisecond_times_render_like_format_time() {
+        let mut ms: i64 = 0;
+        let mut step: i64 = 1;
+        let mut checked = 0;
+        while ms < 253_402_300_799_999 {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+            let mut out = String::new();
+            write_time_ms(ms, &mut out);
+            assert_eq!(out, format_time(t), "at {ms} ms");
+            assert_eq!(unix_ms(t), ms);
+            ms += step;
+            step = step * 3 / 2 + 7_777;
+            checked += 1;
+        }
+        for s in [
+            "2000-02-29T23:59:59.999Z",
+            "2026-12-31T23:59:59.001Z",
+            "9999-12-31T23:59:59.999Z",
+            "2024-03-01T00:00:00.000Z",
+        ] {
+            let t = parse_time(s).unwrap();
+            let mut out = String::new();
+            write_time_ms(unix_ms(t), &mut out);
+            assert_eq!(out, s);
+        }
+        assert!(checked > 50);
+    }
 
     #[test]
     fn subject_is_derived_and_checked() {

@@ -62,9 +62,11 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let _lock = store::lock::DbLock::try_acquire(&config.storage.path)?;
     let path = config.storage.path.clone();
     let store_id = config.store.id.clone();
-    let conn = tokio::task::spawn_blocking(move || store::open_for_writing(&path, &store_id))
-        .await
-        .map_err(|e| StoreError::internal("opening the database", e))??;
+    let conn = tokio::task::spawn_blocking(move || {
+        store::open_for_writing_with_progress(&path, &store_id, &mut systemd::migrating)
+    })
+    .await
+    .map_err(|e| StoreError::internal("opening the database", e))??;
     let metrics = Arc::new(Metrics::new());
     let (writer, writer_thread) = Writer::start(
         conn,

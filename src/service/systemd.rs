@@ -17,6 +17,21 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
+/// Progress of a long migration before READY (schema 9 copies the event
+/// log in chunks): each chunk asks systemd for 30 s more of start time
+/// (`EXTEND_TIMEOUT_USEC`) and shows how far it got. The store reports
+/// progress through a callback; only this module talks to systemd.
+pub fn migrating(done: u64, total: u64) {
+    let status = format!("upgrading the event log: {done} of {total} events copied");
+    notify(&[
+        NotifyState::ExtendTimeoutUsec(30_000_000),
+        NotifyState::Status(&status),
+    ]);
+    if total > 0 && (done == total || done % 500_000 < crate::store::STEP_9_CHUNK as u64) {
+        tracing::info!(done, total, "upgrading the event log to schema 9");
+    }
+}
+
 fn summary(state: &AppState) -> String {
     let h = &state.writer.health;
     let unsent = h.unsent.load(Ordering::Relaxed);

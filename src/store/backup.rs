@@ -126,9 +126,24 @@ fn last_sequence(conn: &Connection) -> Result<u64, rusqlite::Error> {
             r.get(0)
         })
         .optional()?;
-    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+    let max: Option<i64> = conn.query_row(
+        &format!("SELECT max(seq) FROM {}", event_table(conn)?),
+        [],
+        |r| r.get(0),
+    )?;
     let meta = meta.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Ok(meta.max(max.unwrap_or(0).max(0) as u64))
+}
+
+/// The table holding the events: `event_log` from schema 9 on, `events`
+/// in a backup of an older schema.
+fn event_table(conn: &Connection) -> Result<&'static str, rusqlite::Error> {
+    let lean: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'event_log')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(if lean { "event_log" } else { "events" })
 }
 
 fn restores_of(conn: &Connection) -> Result<Vec<RestoreRecord>, StoreError> {
@@ -220,18 +235,31 @@ pub fn inspect(path: &Path, store_id: &str) -> Result<BackupInfo, StoreError> {
     let taken_at_stamped = stamped.is_some();
     let taken_at = match stamped {
         Some(t) => t,
-        None => conn
-            .query_row("SELECT max(recorded_at) FROM events", [], |r| {
-                r.get::<_, Option<String>>(0)
-            })
-            .map_err(damaged)?
-            .or(get("created_at")?)
-            .unwrap_or_default(),
+        None => match event_table(&conn).map_err(damaged)? {
+            "event_log" => conn
+                .query_row(
+                    "SELECT recorded FROM event_log ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| {
+                        let mut buf = String::new();
+                        Ok(super::read::time_text(r.get_ref(0)?, &mut buf)?.to_owned())
+                    },
+                )
+                .optional()
+                .map_err(damaged)?,
+            _ => conn
+                .query_row("SELECT max(recorded_at) FROM events", [], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+                .map_err(damaged)?,
+        }
+        .or(get("created_at")?)
+        .unwrap_or_default(),
     };
     let backup_id =
         get(BACKUP_ID)?.unwrap_or_else(|| format!("unstamped-{last_sequence}-{taken_at}"));
-    let events = conn
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+    let events = event_table(&conn)
+        .and_then(|t| conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)))
         .map_err(damaged)?;
     Ok(BackupInfo {
         store_id: owner,

@@ -11,6 +11,8 @@
 //! Must never: return an event that those functions would not, or skip
 //! one that they would.
 
+use std::sync::LazyLock;
+
 use super::{ReadConn, StoreError};
 use crate::events::StoredEvent;
 
@@ -46,13 +48,23 @@ impl StoredEvent {
 }
 
 /// The columns in [`super::read::COLUMNS`] order, the unsent predicate of
-/// `store::sync` (keep both in step with it: the tests compare).
-const UNSENT_AFTER: &str =
-    "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
-     FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2";
-const UNSENT_IN_RANGE: &str =
-    "SELECT seq, id, type, subject, time, recorded_at, journeystage, clockjump, data \
-     FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq";
+/// `store::sync` (the same constant: the tests compare the results too).
+static UNSENT_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY e.seq LIMIT ?2",
+        super::read::COLUMNS,
+        super::read::FROM_EVENTS,
+        super::read::UNSENT_AFTER_PARAM_1
+    )
+});
+static UNSENT_IN_RANGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM {} WHERE {} AND e.seq <= ?2 ORDER BY e.seq",
+        super::read::COLUMNS,
+        super::read::FROM_EVENTS,
+        super::read::UNSENT_AFTER_PARAM_1
+    )
+});
 
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::Error> {
     row.get_ref(i)?.as_str().map_err(Into::into)
@@ -62,17 +74,30 @@ fn opt_text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>,
     row.get_ref(i)?.as_str_or_null().map_err(Into::into)
 }
 
-fn event_ref<'r>(row: &'r rusqlite::Row<'_>) -> Result<EventRef<'r>, rusqlite::Error> {
+/// Where the id and times of one row are rendered (the event log stores
+/// them as bytes and milliseconds); reused from row to row.
+#[derive(Default)]
+struct Rendered {
+    id: String,
+    time: String,
+    recorded: String,
+}
+
+fn event_ref<'r>(
+    row: &'r rusqlite::Row<'_>,
+    buf: &'r mut Rendered,
+) -> Result<EventRef<'r>, rusqlite::Error> {
+    let event_type = text(row, 2)?;
     Ok(EventRef {
         sequence: row.get::<_, i64>(0)? as u64,
-        id: text(row, 1)?,
-        event_type: text(row, 2)?,
+        id: super::read::id_text(row.get_ref(1)?, &mut buf.id)?,
+        event_type,
         subject: opt_text(row, 3)?,
-        time: text(row, 4)?,
-        recorded_at: text(row, 5)?,
-        stage: opt_text(row, 6)?,
-        clockjump: row.get(7)?,
-        data: text(row, 8)?,
+        time: super::read::time_text(row.get_ref(4)?, &mut buf.time)?,
+        recorded_at: super::read::time_text(row.get_ref(5)?, &mut buf.recorded)?,
+        stage: super::read::stage_of(event_type),
+        clockjump: row.get(6)?,
+        data: text(row, 7)?,
     })
 }
 
@@ -86,14 +111,15 @@ pub fn for_each_unsent_after(
     max_bytes: usize,
     mut f: impl FnMut(EventRef<'_>),
 ) -> Result<usize, StoreError> {
-    let mut stmt = conn.sql().prepare_cached(UNSENT_AFTER)?;
+    let mut stmt = conn.sql().prepare_cached(&UNSENT_AFTER)?;
     let mut rows = stmt.query(rusqlite::params![
         after.min(i64::MAX as u64) as i64,
         max_events.min(i64::MAX as usize) as i64
     ])?;
     let (mut n, mut bytes) = (0usize, 0usize);
+    let mut buf = Rendered::default();
     while let Some(row) = rows.next()? {
-        let event = event_ref(row)?;
+        let event = event_ref(row, &mut buf)?;
         bytes += event.data.len() + 300;
         if n > 0 && bytes > max_bytes {
             break;
@@ -112,14 +138,15 @@ pub fn for_each_unsent_in_range(
     last: u64,
     mut f: impl FnMut(EventRef<'_>),
 ) -> Result<usize, StoreError> {
-    let mut stmt = conn.sql().prepare_cached(UNSENT_IN_RANGE)?;
+    let mut stmt = conn.sql().prepare_cached(&UNSENT_IN_RANGE)?;
     let mut rows = stmt.query(rusqlite::params![
-        first.min(i64::MAX as u64) as i64,
+        (first.min(i64::MAX as u64) as i64).saturating_sub(1),
         last.min(i64::MAX as u64) as i64
     ])?;
     let mut n = 0usize;
+    let mut buf = Rendered::default();
     while let Some(row) = rows.next()? {
-        f(event_ref(row)?);
+        f(event_ref(row, &mut buf)?);
         n += 1;
     }
     Ok(n)
@@ -153,13 +180,27 @@ mod tests {
                 .unwrap()
                 .into_raw();
             for seq in 1..=40i64 {
+                // Ids as UUID bytes and as older text, times as
+                // milliseconds and as older text, types with and without a stage.
+                let id = if seq % 2 == 0 {
+                    rusqlite::types::Value::Blob(uuid::Uuid::now_v7().as_bytes().to_vec())
+                } else {
+                    rusqlite::types::Value::Text(format!("id-{seq}"))
+                };
+                let time = if seq % 4 == 0 {
+                    rusqlite::types::Value::Text("2026-11-26T10:00:00+01:00".into())
+                } else {
+                    rusqlite::types::Value::Integer(1_796_000_000_000 + seq)
+                };
                 conn.execute(
-                    "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data) VALUES (?1, ?2, 'store.feedback.submitted', ?3, '2026-11-26T10:00:00.000Z', '2026-11-26T10:00:01.000Z', ?4, ?5, ?6)",
+                    "INSERT INTO event_log (seq, id, type, subject, time, recorded, clockjump, data)
+                     VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, 1796000001000, ?6, ?7)",
                     rusqlite::params![
                         seq,
-                        format!("id-{seq}"),
+                        id,
+                        if seq % 2 == 0 { "store.feedback.submitted" } else { "store.device.status" },
                         (seq % 3 == 0).then(|| format!("sub\"{seq}")),
-                        (seq % 2 == 0).then_some("loyalty"),
+                        time,
                         (seq % 5 == 0).then_some(-seq),
                         format!("{{\"score\":{seq},\"pad\":\"{}\"}}", "x".repeat(seq as usize * 10)),
                     ],

@@ -189,7 +189,7 @@ impl Scratch {
 
     /// Replays into `main`, compares per day. Returns the report and the
     /// verifiable days. With `recompute`, each event's day comes from its
-    /// time in `tz` (and `real.events.local_day` is updated); otherwise
+    /// time in `tz` (and `real.event_log.local_day` is updated); otherwise
     /// the stored local day is used (the one the ingest used).
     fn verify(
         &self,
@@ -202,28 +202,35 @@ impl Scratch {
             "INSERT INTO main.pickup_orders (order_id, version, central_status, document, received_at, updated_at)
              SELECT order_id, version, central_status, document, received_at, updated_at FROM real.pickup_orders",
         )?;
-        let total: i64 = c.query_row("SELECT count(*) FROM real.events", [], |r| r.get(0))?;
+        let total: i64 = c.query_row("SELECT count(*) FROM real.event_log", [], |r| r.get(0))?;
         // Raw events present per day, by the day stored with them.
         let mut present: HashMap<String, i64> = HashMap::new();
         let mut replayed = 0u64;
         let mut rollups = kpi_ingest::Rollups::default();
         {
-            let mut set_day = c.prepare("UPDATE real.events SET local_day = ?1 WHERE seq = ?2")?;
+            let mut set_day =
+                c.prepare("UPDATE real.event_log SET local_day = ?1 WHERE seq = ?2")?;
             let mut stmt = c.prepare(
-                "SELECT seq, type, journeystage, time, local_day, data FROM real.events ORDER BY seq",
+                "SELECT e.seq, t.name, e.time, e.local_day, e.data
+                   FROM real.event_log e JOIN real.event_types t ON t.code = e.type ORDER BY e.seq",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let seq: i64 = r.get(0)?;
                 let type_name: String = r.get(1)?;
-                let stage: Option<String> = r.get(2)?;
-                let time: String = r.get(3)?;
-                let stored: Option<String> = r.get(4)?;
-                let data: String = r.get(5)?;
-                let at = crate::events::parse_time(&time).map_err(|e| {
-                    StoreError::invalid(format!("event {seq}: its time `{time}`"), e)
-                })?;
-                let at_ms = kpi_ingest::at_ms(at);
+                let stage = super::read::stage_of(&type_name);
+                let stored: Option<String> = r.get(3)?;
+                let data: String = r.get(4)?;
+                let at_ms = match r.get_ref(2)? {
+                    rusqlite::types::ValueRef::Integer(ms) => ms,
+                    other => {
+                        let time = other.as_str().map_err(rusqlite::Error::from)?;
+                        let at = crate::events::parse_time(time).map_err(|e| {
+                            StoreError::invalid(format!("event {seq}: its time `{time}`"), e)
+                        })?;
+                        kpi_ingest::at_ms(at)
+                    }
+                };
                 let computed = || kpi_ingest::local_day(at_ms, tz);
                 let day = match (&stored, recompute) {
                     (Some(d), false) => d.clone(),
@@ -243,7 +250,7 @@ impl Scratch {
                     &Ev {
                         seq,
                         type_name: &type_name,
-                        stage: stage.as_deref(),
+                        stage,
                         at_ms,
                         day: &day,
                         data: &data,
@@ -466,7 +473,7 @@ mod tests {
 
         // The first two days' events pruned: they and the 14 days after are skipped.
         db.sql()
-            .execute("DELETE FROM events WHERE local_day <= '2026-03-02'", [])
+            .execute("DELETE FROM event_log WHERE local_day <= '2026-03-02'", [])
             .unwrap();
         let report = verify(&db, &utc, &mut |_, _| {}).unwrap();
         assert!(report.is_clean(), "{report:?}");

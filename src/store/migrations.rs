@@ -368,6 +368,118 @@ pub const STEPS: &[&str] = &[
     DROP TABLE pairing_codes;
     ALTER TABLE pairing_codes_8 RENAME TO pairing_codes;
     "#,
+    // 9: a lean event log (issue 15, BENCHMARKS.md "Schema"). Ingest pays
+    // for every byte and every index of a row; `bench ingest --schema-only`
+    // measured which ones matter. The event keeps only what is filtered or
+    // ordered on plus what the API and central are sent, in compact form:
+    // the UUID as its 16 bytes, times as unix milliseconds, the type as a
+    // small code, no journeystage (the catalog's, derived from the type),
+    // no CHECK on the data (the writer stores what it serialised itself),
+    // no secondary index. The sent state moves out of the rows: a persisted
+    // "sent up to" watermark plus exceptions, so an acknowledgement is one
+    // small write instead of rewriting every row (and its index entries).
+    //
+    // The rows are copied by `open::finish_step_9` in chunks of their own
+    // transactions (resumable; oldest first, each chunk deleted from the
+    // old table as it is copied, so the file grows by about a chunk); the
+    // SQL here only renames the old table and moves the sent state, which
+    // is small.
+    r#"
+    -- The event types, by a code that never changes once given (new ones
+    -- are added when a binary that knows them opens the database).
+    CREATE TABLE event_types (
+        code INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    INSERT INTO event_types (code, name) VALUES
+        (1, 'store.loyalty.identified'), (2, 'store.product.scanned'),
+        (3, 'store.transaction.completed'), (4, 'store.receipt.printed'),
+        (5, 'store.pickup.received'), (6, 'store.pickup.picking_started'),
+        (7, 'store.pickup.ready'), (8, 'store.pickup.customer_arrived'),
+        (9, 'store.pickup.handed_over'), (10, 'store.pickup.refused'),
+        (11, 'store.pickup.no_show'), (12, 'store.pickup.cancelled'),
+        (13, 'store.pickup.conflict'), (14, 'store.reservation.created'),
+        (15, 'store.feedback.submitted'), (16, 'store.service.visit'),
+        (17, 'store.edge.restored'), (18, 'store.device.status');
+
+    -- One row per touchpoint. `seq`: the CloudEvents sequence, gap-free,
+    -- given by the single writer. `id`: the UUIDv7 as 16 bytes (an older
+    -- id that is not a UUID stays text). `time`, `recorded`: unix ms (an
+    -- older value that does not read back the same stays text). `type`:
+    -- event_types.code. `local_day`: `YYYY-MM-DD` in store.timezone.
+    CREATE TABLE event_log (
+        seq       INTEGER PRIMARY KEY,
+        id        BLOB NOT NULL,
+        type      INTEGER NOT NULL,
+        subject   TEXT,
+        time      INTEGER NOT NULL,
+        recorded  INTEGER NOT NULL,
+        clockjump INTEGER,
+        local_day TEXT,
+        data      TEXT NOT NULL
+    );
+
+    -- Sent state. Every event with seq <= sent_upto was delivered, unless
+    -- sync_held holds it; above it, an event is unsent unless sync_held
+    -- holds it or a sync_sent range covers it (results applied out of
+    -- order; merged into the watermark as soon as it reaches them).
+    CREATE TABLE sync_watermark (
+        one       INTEGER PRIMARY KEY CHECK (one = 1),
+        sent_upto INTEGER NOT NULL
+    );
+    CREATE TABLE sync_sent (
+        lo INTEGER PRIMARY KEY,
+        hi INTEGER NOT NULL,
+        CHECK (lo <= hi)
+    );
+    -- Quarantined events (central said rejected/conflict): kept for an
+    -- operator, never sent again until `sync requeue`, never pruned.
+    CREATE TABLE sync_held (
+        seq    INTEGER PRIMARY KEY,
+        reason TEXT
+    );
+
+    INSERT INTO sync_watermark (one, sent_upto) VALUES (1, coalesce(
+        (SELECT min(seq) - 1 FROM events WHERE sync_state = 0),
+        (SELECT max(seq) FROM events),
+        0));
+    INSERT INTO sync_held (seq, reason)
+        SELECT seq, quarantine_reason FROM events WHERE sync_state = 2;
+    INSERT INTO sync_sent (lo, hi)
+        SELECT min(seq), max(seq) FROM (
+            SELECT seq, seq - row_number() OVER (ORDER BY seq) AS island FROM events
+             WHERE sync_state = 1 AND seq > (SELECT sent_upto FROM sync_watermark))
+        GROUP BY island;
+
+    -- The old rows wait here for the chunked copy (open::finish_step_9).
+    DROP INDEX events_unsent;
+    DROP INDEX events_sent_at;
+    DROP INDEX events_quarantined;
+    ALTER TABLE events RENAME TO events_v8;
+
+    -- The old shape, read-only, for a person with sqlite3 and old scripts
+    -- (nothing in the service reads it; the writer inserts into event_log).
+    CREATE VIEW events AS
+    SELECT e.seq AS seq,
+           CASE WHEN typeof(e.id) = 'blob' THEN lower(substr(hex(e.id), 1, 8) || '-' || substr(hex(e.id), 9, 4) || '-'
+                || substr(hex(e.id), 13, 4) || '-' || substr(hex(e.id), 17, 4) || '-' || substr(hex(e.id), 21))
+                ELSE e.id END AS id,
+           t.name AS type,
+           e.subject AS subject,
+           CASE WHEN typeof(e.time) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%fZ', e.time / 1000.0, 'unixepoch')
+                ELSE e.time END AS time,
+           CASE WHEN typeof(e.recorded) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%fZ', e.recorded / 1000.0, 'unixepoch')
+                ELSE e.recorded END AS recorded_at,
+           e.clockjump AS clockjump,
+           e.data AS data,
+           e.local_day AS local_day,
+           CASE WHEN h.seq IS NOT NULL THEN 2
+                WHEN e.seq <= (SELECT sent_upto FROM sync_watermark)
+                  OR EXISTS (SELECT 1 FROM sync_sent s WHERE s.lo <= e.seq AND s.hi >= e.seq) THEN 1
+                ELSE 0 END AS sync_state,
+           h.reason AS quarantine_reason
+      FROM event_log e JOIN event_types t ON t.code = e.type LEFT JOIN sync_held h ON h.seq = e.seq;
+    "#,
 ];
 
 /// The schema version this binary writes and understands.

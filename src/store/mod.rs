@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::LATEST as SCHEMA_VERSION;
+pub use open::STEP_9_CHUNK;
 pub use writer::{
     AppendOutcome, Appended, Idempotency, WriteCtx, WriteOp, Writer, WriterHealth, WriterSettings,
 };
@@ -193,6 +194,17 @@ impl Db {
 /// their bytes. Returns the read-write connection for the writer.
 pub fn open_for_writing(path: &Path, store_id: &str) -> Result<Db, StoreError> {
     open::open_checked(path, store_id).map(|c| Db(ReadConn(c)))
+}
+
+/// [`open_for_writing`], with `progress(done, total)` called after every
+/// chunk of a long migration (schema 9 copies the events in chunks): the
+/// service passes one that tells systemd it is still starting.
+pub fn open_for_writing_with_progress(
+    path: &Path,
+    store_id: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Db, StoreError> {
+    open::open_checked_with(path, store_id, progress).map(|c| Db(ReadConn(c)))
 }
 
 /// Read-only connections, reused. SQLite connections are cheap but not

@@ -37,6 +37,17 @@ pub(super) fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 /// Checks the file (if it exists) and returns a read-write connection with
 /// the schema migrated to [`LATEST`] and the store id recorded.
 pub(super) fn open_checked(path: &Path, store_id: &str) -> Result<Connection, StoreError> {
+    open_checked_with(path, store_id, &mut |_, _| {})
+}
+
+/// [`open_checked`], reporting the progress of a long migration (schema
+/// 9's copy of the events: rows copied, rows in all) to `progress` after
+/// every chunk, so that the service can tell systemd it is still starting.
+pub(super) fn open_checked_with(
+    path: &Path,
+    store_id: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Connection, StoreError> {
     let fail = |problem: String| StoreError::Unusable {
         file: path.to_path_buf(),
         problem,
@@ -45,6 +56,10 @@ pub(super) fn open_checked(path: &Path, store_id: &str) -> Result<Connection, St
     if exists {
         check_header(path).map_err(fail)?;
         probe(path, store_id)?;
+        // Before anything writes to the file (even the switch to WAL).
+        if step_9_pending(path).map_err(|e| fail(e.to_string()))? {
+            check_room_for_step_9(path).map_err(fail)?;
+        }
     } else if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
             fail(format!(
@@ -74,6 +89,8 @@ pub(super) fn open_checked(path: &Path, store_id: &str) -> Result<Connection, St
     conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
         .map_err(|e| fail(e.to_string()))?;
     migrate(&conn, store_id).map_err(|e| fail(format!("migration failed: {e}")))?;
+    finish_step_9(&conn, progress).map_err(|e| fail(format!("migration failed: {e}")))?;
+    register_event_types(&conn).map_err(|e| fail(e.to_string()))?;
     Ok(conn)
 }
 
@@ -193,6 +210,143 @@ pub(super) fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
                  use that store's config or another storage.path"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Rows of the old event table copied per transaction by schema 9's
+/// migration: a chunk takes well under a second on a store box, so each
+/// progress report comes far inside systemd's start timeout.
+pub const STEP_9_CHUNK: i64 = 50_000;
+
+fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+/// Does the database still have schema 9's copy of the events ahead?
+fn step_9_pending(path: &Path) -> Result<bool, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version < 9 || has_table(&conn, "events_v8")?)
+}
+
+/// Free bytes on the database's file system; `STORE_EDGE_DEBUG_FREE_BYTES`
+/// pretends (tests of the refusal).
+// statvfs's field types differ between targets (u32 on 32-bit ARM).
+#[allow(clippy::useless_conversion)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    if let Some(fake) = std::env::var_os("STORE_EDGE_DEBUG_FREE_BYTES") {
+        return fake.to_str().and_then(|s| s.parse().ok());
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path, `st` a buffer statvfs fills.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
+/// Schema 9 rewrites every event: refuse to begin (or go on) when the
+/// file system has less room than the database takes, rather than fill
+/// the disk half-way through.
+fn check_room_for_step_9(path: &Path) -> Result<(), String> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let Some(free) = free_bytes(path) else {
+        return Ok(());
+    };
+    if free < size {
+        return Err(format!(
+            "the upgrade to schema 9 rewrites the event log and needs at least as much free disk as the database takes: {} MiB free, the database is {} MiB; free space on {} (or move the database) and start again; nothing was changed",
+            free / (1024 * 1024),
+            size.div_ceil(1024 * 1024),
+            path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+        ));
+    }
+    Ok(())
+}
+
+/// Schema 9's copy of the events into the lean `event_log`, oldest first,
+/// [`STEP_9_CHUNK`] rows per transaction, each chunk deleted from the old
+/// table in the same transaction (so a crash or kill resumes where it
+/// stopped, and the file grows by about a chunk, not by a copy of the
+/// log). The old table is dropped when it is empty. Times and ids are
+/// made compact only where they read back exactly the same (see
+/// migrations.rs); anything else is kept as it was.
+pub(super) fn finish_step_9(
+    conn: &Connection,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), rusqlite::Error> {
+    if !has_table(conn, "events_v8")? {
+        return Ok(());
+    }
+    let left: i64 = conn.query_row("SELECT count(*) FROM events_v8", [], |r| r.get(0))?;
+    let done_before: i64 = conn.query_row("SELECT count(*) FROM event_log", [], |r| r.get(0))?;
+    let total = (left + done_before) as u64;
+    let mut done = done_before as u64;
+    progress(done, total);
+    loop {
+        let tx = conn.unchecked_transaction()?;
+        let last: Option<i64> = tx.query_row(
+            "SELECT max(seq) FROM (SELECT seq FROM events_v8 ORDER BY seq LIMIT ?1)",
+            [STEP_9_CHUNK],
+            |r| r.get(0),
+        )?;
+        let Some(last) = last else {
+            tx.execute_batch("DROP TABLE events_v8;")?;
+            tx.commit()?;
+            break;
+        };
+        tx.execute(
+            "INSERT OR IGNORE INTO event_types (name) SELECT DISTINCT type FROM events_v8 WHERE seq <= ?1",
+            [last],
+        )?;
+        let n = tx.execute(
+            "INSERT INTO event_log (seq, id, type, subject, time, recorded, clockjump, local_day, data)
+             SELECT seq,
+                    CASE WHEN length(id) = 36 AND lower(id) = id
+                          AND id GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-*'
+                          AND substr(id, 9, 1) = '-' AND substr(id, 14, 1) = '-' AND substr(id, 19, 1) = '-' AND substr(id, 24, 1) = '-'
+                          AND unhex(replace(id, '-', '')) IS NOT NULL
+                         THEN unhex(replace(id, '-', '')) ELSE id END,
+                    (SELECT t.code FROM event_types t WHERE t.name = events_v8.type),
+                    subject,
+                    CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', time) = time
+                         THEN CAST(round(unixepoch(time, 'subsec') * 1000) AS INTEGER) ELSE time END,
+                    CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', recorded_at) = recorded_at
+                         THEN CAST(round(unixepoch(recorded_at, 'subsec') * 1000) AS INTEGER) ELSE recorded_at END,
+                    clockjump, local_day, data
+               FROM events_v8 WHERE seq <= ?1 ORDER BY seq",
+            [last],
+        )?;
+        tx.execute("DELETE FROM events_v8 WHERE seq <= ?1", [last])?;
+        tx.commit()?;
+        done += n as u64;
+        progress(done, total);
+    }
+    Ok(())
+}
+
+/// Gives every type of this binary's catalog a code (schema 9's
+/// `event_types`; a type added by a later release gets the next one).
+pub(super) fn register_event_types(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare("INSERT OR IGNORE INTO event_types (name) VALUES (?1)")?;
+    for t in crate::events::catalog::CATALOG {
+        stmt.execute([t.name])?;
     }
     Ok(())
 }
@@ -519,5 +673,143 @@ mod tests {
             Role::Manager
         );
         crate::store::pairing::create(&db, Role::Manager, None, now).unwrap();
+    }
+
+    /// The old shape of every event, as schema 8 held it and as the
+    /// `events` view shows it from schema 9 on.
+    fn old_rows(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT seq, id, type, subject, time, recorded_at, clockjump, data, local_day, sync_state, quarantine_reason FROM events ORDER BY seq")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut out = Vec::new();
+                for i in 0..11 {
+                    out.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(out.join("|"))
+            })
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// Schema 9 copies a big event log in chunks (progress after each),
+    /// resumes after being stopped half-way, and keeps every event, its
+    /// sent state and its exact id and times (also an id that is not a
+    /// UUID, a time with an offset, a type no longer in the catalog).
+    #[test]
+    fn schema_9_copies_the_events_in_chunks_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let n: i64 = 2 * STEP_9_CHUNK + 10_000;
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for i in 0..8 {
+                apply_step(&conn, i, "s1", "2026-03-02T07:55:00.000Z").unwrap();
+            }
+            let tx = conn.unchecked_transaction().unwrap();
+            {
+                let mut stmt = tx
+                    .prepare("INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data, sync_state, sent_at, quarantine_reason, local_day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'decision', ?7, ?8, ?9, ?10, ?11, '2026-03-02')")
+                    .unwrap();
+                let watermark = n - 10_000;
+                for seq in 1..=n {
+                    let id = match seq % 1000 {
+                        1 => format!("legacy-{seq}"),
+                        2 => uuid::Uuid::now_v7().hyphenated().to_string().to_uppercase(),
+                        _ => uuid::Uuid::now_v7().hyphenated().to_string(),
+                    };
+                    let ms = 1_772_438_400_000i64 + seq * 250;
+                    let mut time = String::new();
+                    crate::events::write_time_ms(ms, &mut time);
+                    if seq % 777 == 0 {
+                        time = "2026-03-02T09:00:00+01:00".into();
+                    }
+                    let mut recorded = String::new();
+                    crate::events::write_time_ms(ms + 3, &mut recorded);
+                    let state = if seq == 500 || seq == watermark + 7_000 {
+                        2
+                    } else if seq <= watermark
+                        || (watermark + 5_000..=watermark + 5_010).contains(&seq)
+                    {
+                        1
+                    } else {
+                        0
+                    };
+                    stmt.execute(rusqlite::params![
+                        seq,
+                        id,
+                        if seq % 10 == 0 {
+                            "store.legacy.thing"
+                        } else {
+                            "store.transaction.completed"
+                        },
+                        (seq % 3 == 0).then(|| format!("T-{seq}")),
+                        time,
+                        recorded,
+                        (seq % 101 == 0).then_some(-seq),
+                        format!("{{\"n\":{seq}}}"),
+                        state,
+                        (state == 1).then_some(1_772_438_700i64),
+                        (state == 2).then_some("rejected: test"),
+                    ])
+                    .unwrap();
+                }
+            }
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'last_seq'",
+                [n.to_string()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            old_rows(&conn)
+        };
+        assert_eq!(before.len() as i64, n);
+
+        // Stopped (a kill, a crash) after the first chunk committed.
+        let mut reports = Vec::new();
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            open_checked_with(&path, "s1", &mut |done, total| {
+                reports.push((done, total));
+                if done > 0 {
+                    panic!("stopped half-way");
+                }
+            })
+        }));
+        assert!(stopped.is_err());
+        assert_eq!(reports, [(0, n as u64), (STEP_9_CHUNK as u64, n as u64)]);
+
+        let mut reports = Vec::new();
+        let conn =
+            open_checked_with(&path, "s1", &mut |done, total| reports.push((done, total))).unwrap();
+        assert_eq!(
+            reports.first(),
+            Some(&(STEP_9_CHUNK as u64, n as u64)),
+            "resumed"
+        );
+        assert_eq!(reports.last(), Some(&(n as u64, n as u64)));
+        assert!(reports.len() >= 3, "{reports:?}");
+        assert!(!has_table(&conn, "events_v8").unwrap());
+        let after = old_rows(&conn);
+        assert_eq!(after.len(), before.len());
+        for (a, b) in before.iter().zip(&after) {
+            assert_eq!(a, b);
+        }
+        // The compact forms where they read back the same.
+        let (blobs, ints): (i64, i64) = conn
+            .query_row(
+                "SELECT sum(typeof(id) = 'blob'), sum(typeof(time) = 'integer') FROM event_log",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let legacy = (1..=n).filter(|s| matches!(s % 1000, 1 | 2)).count() as i64;
+        assert_eq!(blobs, n - legacy);
+        assert_eq!(ints, n - n / 777);
+        let w: i64 = conn
+            .query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(w, n - 10_000);
     }
 }

@@ -2,27 +2,97 @@
 //! check. They take any connection (pooled reader or a CLI's own), never
 //! the writer's, and never write.
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::{ReadConn, StoreError};
 use crate::events::StoredEvent;
 
-/// The columns [`event_from_row`] reads, in order.
+/// The event log with its type names (schema 9, migrations.rs).
+pub(crate) const FROM_EVENTS: &str = "event_log e JOIN event_types t ON t.code = e.type";
+
+/// The columns [`event_from_row`] reads, in order (from [`FROM_EVENTS`]).
 pub(crate) const COLUMNS: &str =
-    "seq, id, type, subject, time, recorded_at, journeystage, clockjump, data";
+    "e.seq, e.id, t.name, e.subject, e.time, e.recorded, e.clockjump, e.data";
+
+/// An event is unsent: above the "sent up to" watermark (or `?1`, the
+/// larger), not held (quarantined), not in a range delivered out of order.
+/// `e` is the event log. One statement, so one snapshot.
+pub(crate) const UNSENT_AFTER_PARAM_1: &str =
+    "e.seq > max(?1, (SELECT sent_upto FROM sync_watermark))
+     AND e.seq NOT IN (SELECT seq FROM sync_held)
+     AND NOT EXISTS (SELECT 1 FROM sync_sent s WHERE s.lo <= e.seq AND s.hi >= e.seq)";
+
+/// The id column: 16 bytes of a UUID, written in its hyphenated form to
+/// `buf`, or (an id from before schema 9 that is not a UUID) the text.
+pub(crate) fn id_text<'r>(
+    v: rusqlite::types::ValueRef<'r>,
+    buf: &'r mut String,
+) -> Result<&'r str, rusqlite::Error> {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Blob(b) if b.len() == 16 => {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(b);
+            let mut enc = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            buf.clear();
+            buf.push_str(
+                uuid::Uuid::from_bytes(bytes)
+                    .hyphenated()
+                    .encode_lower(&mut enc),
+            );
+            Ok(buf.as_str())
+        }
+        other => other.as_str().map_err(Into::into),
+    }
+}
+
+/// A time column: unix milliseconds rendered as `format_time` does into
+/// `buf`, or (a value from before schema 9 that did not read back the
+/// same as milliseconds) the text.
+pub(crate) fn time_text<'r>(
+    v: rusqlite::types::ValueRef<'r>,
+    buf: &'r mut String,
+) -> Result<&'r str, rusqlite::Error> {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Integer(ms) => {
+            buf.clear();
+            crate::events::write_time_ms(ms, buf);
+            Ok(buf.as_str())
+        }
+        other => other.as_str().map_err(Into::into),
+    }
+}
+
+/// The id the event log stores for an API id: the UUID's bytes, or the
+/// text for an older id that is not a UUID.
+pub(crate) fn id_value(id: &str) -> rusqlite::types::Value {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if u.hyphenated().to_string() == id => {
+            rusqlite::types::Value::Blob(u.as_bytes().to_vec())
+        }
+        _ => rusqlite::types::Value::Text(id.to_owned()),
+    }
+}
+
+/// The catalog's journey stage of a type (the event log does not store it).
+pub(crate) fn stage_of(type_name: &str) -> Option<&'static str> {
+    crate::events::catalog::lookup(type_name).and_then(|t| t.stage.map(|s| s.as_str()))
+}
 
 pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
+    let mut buf = String::new();
+    let event_type: String = r.get(2)?;
     Ok(StoredEvent {
         sequence: r.get::<_, i64>(0)? as u64,
-        id: r.get(1)?,
-        event_type: r.get(2)?,
+        id: id_text(r.get_ref(1)?, &mut buf)?.to_owned(),
+        stage: stage_of(&event_type).map(str::to_owned),
+        event_type,
         subject: r.get(3)?,
-        time: r.get(4)?,
-        recorded_at: r.get(5)?,
-        stage: r.get(6)?,
-        clockjump: r.get(7)?,
-        data: r.get(8)?,
+        time: time_text(r.get_ref(4)?, &mut buf)?.to_owned(),
+        recorded_at: time_text(r.get_ref(5)?, &mut buf)?.to_owned(),
+        clockjump: r.get(6)?,
+        data: r.get(7)?,
     })
 }
 
@@ -38,13 +108,13 @@ pub fn list_events(
     let rows = match event_type {
         Some(t) => conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE type = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                "SELECT {COLUMNS} FROM {FROM_EVENTS} WHERE e.type = (SELECT code FROM event_types WHERE name = ?1) AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
             ))?
             .query_map(rusqlite::params![t, after, limit], event_from_row)?
             .collect::<Result<Vec<_>, _>>()?,
         None => conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                "SELECT {COLUMNS} FROM {FROM_EVENTS} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
             ))?
             .query_map(rusqlite::params![after, limit], event_from_row)?
             .collect::<Result<Vec<_>, _>>()?,
@@ -92,17 +162,11 @@ pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, Store
         store_id: meta("store_id")?.unwrap_or_default(),
         schema_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
         created_at: meta("created_at")?,
-        events_stored: count("SELECT count(*) FROM events")?,
+        events_stored: count("SELECT count(*) FROM event_log")?,
         last_sequence,
-        unsent: count("SELECT count(*) FROM events WHERE sync_state = 0")?,
-        quarantined: count("SELECT count(*) FROM events WHERE sync_state = 2")?,
-        oldest_unsent_recorded_at: conn
-            .query_row(
-                "SELECT recorded_at FROM events WHERE sync_state = 0 ORDER BY seq LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?,
+        unsent: super::sync::unsent_count(conn)?,
+        quarantined: count("SELECT count(*) FROM sync_held")?,
+        oldest_unsent_recorded_at: super::sync::oldest_unsent(conn_ref)?,
         size_bytes: ((pages - free).max(0) as u64) * page_size as u64 + wal_len,
         api_tokens_active: count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")?,
         restored: restore.as_ref().map(super::backup::restore_notice),

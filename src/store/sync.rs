@@ -2,6 +2,12 @@
 //! quarantine, requeue and central's pickup keys. (Central's orders are
 //! `orders.rs`, the sync status and cursor `meta.rs`.)
 //!
+//! Sent state (schema 9): a persisted "sent up to" watermark
+//! (`sync_watermark`) plus exceptions — quarantined events (`sync_held`)
+//! and ranges delivered ahead of the watermark (`sync_sent`, merged into
+//! it as soon as it reaches them). Marking a batch sent writes a range
+//! and moves the watermark; no event row is rewritten.
+//!
 //! Must never: mark an event sent without central's `accepted`/`duplicate`
 //! for its id, delete an unsent or quarantined event, or let an older order
 //! version overwrite a newer one.
@@ -9,7 +15,7 @@
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::read::{event_from_row, COLUMNS};
+use super::read::{event_from_row, COLUMNS, FROM_EVENTS, UNSENT_AFTER_PARAM_1};
 use super::{Db, ReadConn, StoreError, WriteCtx};
 use crate::events::StoredEvent;
 
@@ -57,7 +63,7 @@ pub fn unsent_after(
     max_bytes: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.sql().prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
+        "SELECT {COLUMNS} FROM {FROM_EVENTS} WHERE {UNSENT_AFTER_PARAM_1} ORDER BY e.seq LIMIT ?2"
     ))?;
     let mut rows = stmt.query(rusqlite::params![after as i64, max_events as i64])?;
     let mut out = Vec::new();
@@ -80,10 +86,13 @@ pub fn unsent_in_range(
     last: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.sql().prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM events WHERE sync_state = 0 AND seq BETWEEN ?1 AND ?2 ORDER BY seq"
+        "SELECT {COLUMNS} FROM {FROM_EVENTS} WHERE {UNSENT_AFTER_PARAM_1} AND e.seq <= ?2 ORDER BY e.seq"
     ))?;
     let rows = stmt
-        .query_map(rusqlite::params![first as i64, last as i64], event_from_row)?
+        .query_map(
+            rusqlite::params![(first as i64).saturating_sub(1), last as i64],
+            event_from_row,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -104,20 +113,16 @@ pub fn apply_results(
     batch_key: &str,
     fates: &[(u64, EventFate)],
 ) -> Result<(u64, u64), StoreError> {
-    let now = super::writer::unix_now();
     let mut sent = 0u64;
     let mut quarantined = 0u64;
-    // Consecutive delivered sequences become one ranged UPDATE.
+    // Consecutive delivered sequences become one range.
     let mut run: Option<(u64, u64)> = None;
     let flush = |ctx: &WriteCtx<'_>,
                  run: &mut Option<(u64, u64)>,
                  sent: &mut u64|
      -> Result<(), StoreError> {
         if let Some((a, b)) = run.take() {
-            *sent += ctx
-                .conn()
-                .prepare_cached("UPDATE events SET sync_state = 1, sent_at = ?3 WHERE seq BETWEEN ?1 AND ?2 AND sync_state = 0")?
-                .execute(rusqlite::params![a as i64, b as i64, now])? as u64;
+            *sent += mark_delivered(ctx.conn(), a, b)?;
         }
         Ok(())
     };
@@ -137,17 +142,83 @@ pub fn apply_results(
                 flush(ctx, &mut run, &mut sent)?;
                 quarantined += ctx
                     .conn()
-                    .prepare_cached("UPDATE events SET sync_state = 2, quarantine_reason = ?2 WHERE seq = ?1 AND sync_state = 0")?
-                    .execute(rusqlite::params![*seq as i64, reason])? as u64;
+                    .prepare_cached(&format!(
+                        "INSERT INTO sync_held (seq, reason) SELECT e.seq, ?2 FROM event_log e
+                          WHERE e.seq = ?1 AND {}",
+                        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+                    ))?
+                    .execute(rusqlite::params![*seq as i64, reason])?
+                    as u64;
             }
         }
     }
     flush(ctx, &mut run, &mut sent)?;
+    advance_watermark(ctx.conn())?;
     ctx.conn()
         .prepare_cached("DELETE FROM uplink_batches WHERE idempotency_key = ?1")?
         .execute([batch_key])?;
     ctx.note_unsent_change(-((sent + quarantined) as i64));
     Ok((sent, quarantined))
+}
+
+/// Records `a..=b` delivered; returns how many of its events were unsent.
+fn mark_delivered(conn: &Connection, a: u64, b: u64) -> Result<u64, StoreError> {
+    let (a, b) = (a as i64, b as i64);
+    let newly: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM event_log e WHERE {UNSENT_AFTER_PARAM_1} AND e.seq <= ?2"
+        ))?
+        .query_row(rusqlite::params![a - 1, b], |r| r.get(0))?;
+    if newly > 0 {
+        conn.prepare_cached(
+            "INSERT INTO sync_sent (lo, hi) VALUES (?1, ?2)
+             ON CONFLICT (lo) DO UPDATE SET hi = max(hi, excluded.hi)",
+        )?
+        .execute(rusqlite::params![a, b])?;
+    }
+    Ok(newly as u64)
+}
+
+/// Moves the watermark over every event above it that is delivered (a
+/// `sync_sent` range) or held, and over sequences no event has; drops
+/// the ranges it passed.
+fn advance_watermark(conn: &Connection) -> Result<(), StoreError> {
+    let start: i64 = conn
+        .prepare_cached("SELECT sent_upto FROM sync_watermark")?
+        .query_row([], |r| r.get(0))?;
+    let mut w = start;
+    loop {
+        let next: Option<i64> = conn
+            .prepare_cached("SELECT min(seq) FROM event_log WHERE seq > ?1")?
+            .query_row([w], |r| r.get(0))?;
+        let Some(m) = next else { break };
+        let held = conn
+            .prepare_cached("SELECT 1 FROM sync_held WHERE seq = ?1")?
+            .query_row([m], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if held {
+            w = m;
+            continue;
+        }
+        let hi: Option<i64> = conn
+            .prepare_cached("SELECT max(hi) FROM sync_sent WHERE lo <= ?1 AND hi >= ?1")?
+            .query_row([m], |r| r.get(0))?;
+        match hi {
+            Some(hi) => w = hi,
+            None => {
+                w = w.max(m - 1);
+                break;
+            }
+        }
+    }
+    if w != start {
+        conn.prepare_cached("UPDATE sync_watermark SET sent_upto = ?1")?
+            .execute([w])?;
+        conn.prepare_cached("DELETE FROM sync_sent WHERE hi <= ?1")?
+            .execute([w])?;
+    }
+    Ok(())
 }
 
 /// Replaces a batch by new groupings (413 split, 4xx bisection). The new
@@ -191,25 +262,55 @@ pub fn requeue_direct(db: &mut Db, ids: Option<&[String]>) -> Result<u64, StoreE
     Ok(n)
 }
 
-/// The rows of a requeue, inside the caller's transaction.
+/// The rows of a requeue, inside the caller's transaction: the held
+/// events leave `sync_held`; those below the watermark bring it down to
+/// just before the first of them, and what lay between stays delivered
+/// as `sync_sent` ranges.
 fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreError> {
-    let n = match ids {
-        None => conn.execute(
-            "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2",
-            [],
-        )?,
+    let seqs: Vec<i64> = match ids {
+        None => conn
+            .prepare("SELECT seq FROM sync_held ORDER BY seq")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
         Some(ids) => {
-            let mut n = 0;
             let mut stmt = conn.prepare_cached(
-                "UPDATE events SET sync_state = 0, quarantine_reason = NULL WHERE sync_state = 2 AND id = ?1",
+                "SELECT h.seq FROM sync_held h JOIN event_log e ON e.seq = h.seq WHERE e.id = ?1",
             )?;
+            let mut out = Vec::new();
             for id in ids {
-                n += stmt.execute([id])?;
+                if let Some(seq) = stmt
+                    .query_row([super::read::id_value(id)], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    out.push(seq);
+                }
             }
-            n
+            out.sort_unstable();
+            out.dedup();
+            out
         }
-    } as u64;
+    };
+    let n = seqs.len() as u64;
     if n > 0 {
+        let mut del = conn.prepare_cached("DELETE FROM sync_held WHERE seq = ?1")?;
+        for s in &seqs {
+            del.execute([s])?;
+        }
+        let w: i64 = conn.query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))?;
+        let below: Vec<i64> = seqs.iter().copied().filter(|s| *s <= w).collect();
+        if let Some(&first) = below.first() {
+            let mut add = conn.prepare_cached(
+                "INSERT INTO sync_sent (lo, hi) VALUES (?1, ?2)
+                 ON CONFLICT (lo) DO UPDATE SET hi = max(hi, excluded.hi)",
+            )?;
+            for (i, s) in below.iter().enumerate() {
+                let hi = below.get(i + 1).map_or(w, |next| next - 1);
+                if *s < hi {
+                    add.execute([s + 1, hi])?;
+                }
+            }
+            conn.execute("UPDATE sync_watermark SET sent_upto = ?1", [first - 1])?;
+        }
         conn.execute("DELETE FROM uplink_batches", [])?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('requeue_generation', '1')
@@ -232,13 +333,16 @@ pub struct Quarantined {
 
 pub fn quarantined(conn: &ReadConn, limit: u32) -> Result<Vec<Quarantined>, StoreError> {
     let mut stmt = conn.sql().prepare_cached(
-        "SELECT seq, id, type, quarantine_reason FROM events WHERE sync_state = 2 ORDER BY seq LIMIT ?1",
+        "SELECT h.seq, e.id, t.name, h.reason FROM sync_held h
+           JOIN event_log e ON e.seq = h.seq JOIN event_types t ON t.code = e.type
+          ORDER BY h.seq LIMIT ?1",
     )?;
     let rows = stmt
         .query_map([limit], |r| {
+            let mut buf = String::new();
             Ok(Quarantined {
                 sequence: r.get::<_, i64>(0)?.to_string(),
-                id: r.get(1)?,
+                id: super::read::id_text(r.get_ref(1)?, &mut buf)?.to_owned(),
                 event_type: r.get(2)?,
                 reason: r.get(3)?,
             })
@@ -258,25 +362,39 @@ pub struct SyncCounts {
 pub fn sync_counts(conn: &ReadConn) -> Result<SyncCounts, StoreError> {
     let sql = conn.sql();
     Ok(SyncCounts {
-        unsent: sql.query_row(
-            "SELECT count(*) FROM events WHERE sync_state = 0",
-            [],
-            |r| r.get(0),
-        )?,
-        quarantined: sql.query_row(
-            "SELECT count(*) FROM events WHERE sync_state = 2",
-            [],
-            |r| r.get(0),
-        )?,
+        unsent: unsent_count(sql)?,
+        quarantined: sql.query_row("SELECT count(*) FROM sync_held", [], |r| r.get(0))?,
         oldest_unsent_recorded_at: oldest_unsent(conn)?,
     })
 }
 
-pub fn oldest_unsent(conn: &ReadConn) -> Result<Option<String>, StoreError> {
+/// Quarantined events (the held exceptions; no scan of the log).
+pub fn quarantined_count(conn: &ReadConn) -> Result<i64, StoreError> {
     Ok(conn
         .sql()
-        .prepare_cached("SELECT recorded_at FROM events WHERE sync_state = 0 ORDER BY seq LIMIT 1")?
-        .query_row([], |r| r.get(0))
+        .prepare_cached("SELECT count(*) FROM sync_held")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Unsent events (a range count above the watermark).
+pub(crate) fn unsent_count(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT count(*) FROM event_log e WHERE {}",
+        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+    ))?
+    .query_row([], |r| r.get(0))
+}
+
+pub fn oldest_unsent(conn: &ReadConn) -> Result<Option<String>, StoreError> {
+    let mut stmt = conn.sql().prepare_cached(&format!(
+        "SELECT e.recorded FROM event_log e WHERE {} ORDER BY e.seq LIMIT 1",
+        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+    ))?;
+    Ok(stmt
+        .query_row([], |r| {
+            let mut buf = String::new();
+            Ok(super::read::time_text(r.get_ref(0)?, &mut buf)?.to_owned())
+        })
         .optional()?)
 }
 
@@ -307,4 +425,99 @@ pub fn pickup_keys(conn: &ReadConn) -> Result<Vec<(String, [u8; 32])>, StoreErro
         .into_iter()
         .filter_map(|(kid, key)| <[u8; 32]>::try_from(key.as_slice()).ok().map(|k| (kid, k)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with events 1..=n (recorded at `recorded(seq)` ms).
+    fn db_with(n: i64, recorded: impl Fn(i64) -> i64) -> (tempfile::TempDir, crate::store::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open_for_writing(&dir.path().join("s.db"), "s1").unwrap();
+        for seq in 1..=n {
+            db.sql()
+                .execute(
+                    "INSERT INTO event_log (seq, id, type, time, recorded, data) VALUES (?1, ?2, 15, ?3, ?3, '{}')",
+                    rusqlite::params![seq, &uuid::Uuid::now_v7().as_bytes()[..], recorded(seq)],
+                )
+                .unwrap();
+        }
+        (dir, db)
+    }
+
+    /// The watermark, the delivered ranges, the held and the unsent events.
+    type State = (i64, Vec<(i64, i64)>, Vec<i64>, Vec<i64>);
+
+    fn state(c: &Connection) -> State {
+        let w = c
+            .query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))
+            .unwrap();
+        let ranges = c
+            .prepare("SELECT lo, hi FROM sync_sent ORDER BY lo")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let held = c
+            .prepare("SELECT seq FROM sync_held ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let unsent = c
+            .prepare(&format!(
+                "SELECT e.seq FROM event_log e WHERE {} ORDER BY e.seq",
+                UNSENT_AFTER_PARAM_1.replace("?1", "0")
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (w, ranges, held, unsent)
+    }
+
+    /// Results applied out of order wait as ranges; the watermark moves
+    /// over delivered, held and missing sequences as soon as it reaches
+    /// them; a requeue below it brings it back and keeps what lay between
+    /// delivered; a second delivery of the same range counts nothing.
+    #[test]
+    fn the_watermark_moves_over_what_is_settled_and_requeue_brings_it_back() {
+        let (_dir, db) = db_with(20, |s| s);
+        let c = db.sql();
+        c.execute("DELETE FROM event_log WHERE seq = 12", [])
+            .unwrap(); // a gap
+        assert_eq!(mark_delivered(c, 11, 15).unwrap(), 4);
+        advance_watermark(c).unwrap();
+        assert_eq!(
+            state(c),
+            (0, vec![(11, 15)], vec![], (1..=10).chain(16..=20).collect())
+        );
+        assert_eq!(mark_delivered(c, 1, 4).unwrap(), 4);
+        c.execute(
+            "INSERT INTO sync_held (seq, reason) VALUES (5, 'rejected')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(mark_delivered(c, 6, 10).unwrap(), 5);
+        assert_eq!(mark_delivered(c, 6, 10).unwrap(), 0, "already delivered");
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (15, vec![], vec![5], (16..=20).collect()));
+        assert_eq!(unsent_count(c).unwrap(), 5);
+
+        assert_eq!(requeue_rows(c, None).unwrap(), 1);
+        assert_eq!(
+            state(c),
+            (4, vec![(6, 15)], vec![], (5..=5).chain(16..=20).collect())
+        );
+        assert_eq!(mark_delivered(c, 5, 5).unwrap(), 1);
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (15, vec![], vec![], (16..=20).collect()));
+        assert_eq!(mark_delivered(c, 16, 20).unwrap(), 5);
+        advance_watermark(c).unwrap();
+        assert_eq!(state(c), (20, vec![], vec![], vec![]));
+    }
 }

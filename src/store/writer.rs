@@ -36,7 +36,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Db, ReadConn, StoreError};
-use crate::events::{format_time, NewEvent};
+use crate::events::NewEvent;
 use crate::telemetry::Metrics;
 
 /// At most this many operations share one transaction; more wait for the
@@ -274,7 +274,9 @@ impl Writer {
             clock: ClockTracker::default(),
             last_prune: None,
             estimated_since_measure: 0,
+            type_codes: std::collections::HashMap::new(),
         };
+        state.type_codes = type_codes(state.conn.sql())?;
         state.refresh_size();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -483,6 +485,7 @@ pub struct WriteCtx<'a> {
     unsent_delta: i64,
     timezone: &'a jiff::tz::TimeZone,
     kpi_ingest: bool,
+    type_codes: &'a std::collections::HashMap<String, i64>,
     /// The KPI rollups' changes of the current op (dropped when it rolls back).
     op_rollups: super::kpi_ingest::Rollups,
     /// Those of the group's committed ops, flushed before the commit.
@@ -513,32 +516,43 @@ impl WriteCtx<'_> {
     pub fn append(&mut self, event: &NewEvent) -> Result<Appended, StoreError> {
         let now = SystemTime::now();
         let recorded = time::OffsetDateTime::from(now);
-        let recorded_at = format_time(recorded);
         let happened = event.time.unwrap_or(recorded);
-        let time = format_time(happened);
         let at_ms = super::kpi_ingest::at_ms(happened);
         let local_day = super::kpi_ingest::local_day(at_ms, self.timezone);
         let clockjump = self.clock.observe(now, Instant::now());
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = uuid::Uuid::now_v7();
         let seq = *self.next_seq;
         let stage = event.event_type.stage.map(|s| s.as_str());
+        // Schema 9's lean row: the UUID's bytes, times in milliseconds,
+        // the type's code (migrations.rs; `open` registers every catalog
+        // type), no stage (the catalog's), no sent state (sync.rs).
+        let code = self
+            .type_codes
+            .get(event.event_type.name)
+            .copied()
+            .ok_or_else(|| {
+                StoreError::internal(
+                    "appending an event",
+                    std::io::Error::other(format!("no code for type {}", event.event_type.name)),
+                )
+            })?;
         self.conn()
             .prepare_cached(
-                "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, clockjump, data, local_day)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO event_log (seq, id, type, subject, time, recorded, clockjump, local_day, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(rusqlite::params![
                 seq as i64,
-                id,
-                event.event_type.name,
+                &id.as_bytes()[..],
+                code,
                 event.subject,
-                time,
-                recorded_at,
-                stage,
+                at_ms,
+                crate::events::unix_ms(recorded),
                 clockjump,
-                event.data_json,
                 local_day,
+                event.data_json,
             ])?;
+        let id = id.hyphenated().to_string();
         if self.kpi_ingest {
             super::kpi_ingest::ingest(
                 self.conn.sql(),
@@ -740,6 +754,9 @@ struct WriterThread {
     last_prune: Option<Instant>,
     /// Bytes estimated for commits since the size was last measured.
     estimated_since_measure: u64,
+    /// `event_types` (schema 9): the code of every catalog type, read once
+    /// (`open` registered them all; a code never changes once given).
+    type_codes: std::collections::HashMap<String, i64>,
 }
 
 impl WriterThread {
@@ -871,6 +888,7 @@ impl WriterThread {
             unsent_delta: 0,
             timezone: &self.settings.timezone,
             kpi_ingest: self.settings.kpi_ingest,
+            type_codes: &self.type_codes,
             op_rollups: Default::default(),
             rollups: Default::default(),
         };
@@ -1104,11 +1122,7 @@ impl WriterThread {
         let version = data_version(self.conn.sql())?;
         let outside = version != self.data_version;
         if outside || self.health.unsent.load(Ordering::Relaxed) < 0 {
-            let unsent: i64 = self.conn.sql().query_row(
-                "SELECT count(*) FROM events WHERE sync_state = 0",
-                [],
-                |r| r.get(0),
-            )?;
+            let unsent: i64 = super::sync::unsent_count(self.conn.sql())?;
             self.health.unsent.store(unsent, Ordering::Relaxed);
         }
         if outside {
@@ -1131,10 +1145,7 @@ impl WriterThread {
         if due {
             self.last_prune = Some(Instant::now());
             let cutoff = unix_now() - i64::from(self.settings.retain_sent_days) * 86_400;
-            let pruned = self.conn.sql().execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE sync_state = 1 AND sent_at <= ?1 LIMIT ?2)",
-                [cutoff, PRUNE_CHUNK],
-            )?;
+            let pruned = prune_sent(self.conn.sql(), cutoff * 1000, PRUNE_CHUNK)? as i64;
             self.conn.sql().execute(
                 "DELETE FROM idempotency WHERE created_at < ?1",
                 [unix_now() - IDEMPOTENCY_TTL_S],
@@ -1145,7 +1156,7 @@ impl WriterThread {
                     retain_sent_days = self.settings.retain_sent_days,
                     "pruned sent events past retention"
                 );
-                if pruned as i64 == PRUNE_CHUNK {
+                if pruned == PRUNE_CHUNK {
                     self.last_prune = None;
                 }
             }
@@ -1170,8 +1181,54 @@ fn read_last_seq(conn: &Connection) -> Result<u64, StoreError> {
         })
         .optional()?;
     let recorded: u64 = recorded.and_then(|s| s.parse().ok()).unwrap_or(0);
-    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM event_log", [], |r| r.get(0))?;
     Ok(recorded.max(max.unwrap_or(0).max(0) as u64))
+}
+
+/// The codes of the event types (schema 9's `event_types`).
+fn type_codes(conn: &Connection) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    let mut stmt = conn.prepare("SELECT name, code FROM event_types")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Retention: deletes, oldest first, up to `chunk` events below the
+/// "sent up to" watermark recorded at or before `cutoff_ms`, stopping at
+/// the first one recorded later (recording times rise with the sequence
+/// but for clock corrections, which then wait a little longer). Held
+/// (quarantined) events stay. Returns how many were deleted.
+fn prune_sent(conn: &Connection, cutoff_ms: i64, chunk: i64) -> Result<usize, StoreError> {
+    let mut last = None;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, recorded FROM event_log
+              WHERE seq <= (SELECT sent_upto FROM sync_watermark)
+                AND seq NOT IN (SELECT seq FROM sync_held) ORDER BY seq LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([chunk])?;
+        while let Some(r) = rows.next()? {
+            let recorded = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Integer(ms) => ms,
+                other => other
+                    .as_str()
+                    .ok()
+                    .and_then(|t| crate::events::parse_time(t).ok())
+                    .map_or(i64::MAX, crate::events::unix_ms),
+            };
+            if recorded > cutoff_ms {
+                break;
+            }
+            last = Some(r.get::<_, i64>(0)?);
+        }
+    }
+    let Some(last) = last else { return Ok(0) };
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM event_log WHERE seq <= ?1 AND seq NOT IN (SELECT seq FROM sync_held)",
+        )?
+        .execute([last])?)
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -1616,7 +1673,7 @@ mod tests {
         Connection::open(&path)
             .unwrap()
             .execute(
-                "UPDATE events SET sync_state = 1 WHERE seq = (SELECT min(seq) FROM events)",
+                "UPDATE sync_watermark SET sent_upto = (SELECT min(seq) FROM event_log)",
                 [],
             )
             .unwrap();
@@ -1625,6 +1682,52 @@ mod tests {
         assert!(writer.health.unsent_grew.mark() > mark);
         drop(writer);
         thread.join().unwrap();
+    }
+
+    /// Retention deletes below the watermark only, oldest first, by the
+    /// recording time, keeps held (quarantined) events, and stops at the
+    /// first event recorded after the cutoff.
+    #[test]
+    fn retention_prunes_below_the_watermark_by_recording_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open_for_writing(&dir.path().join("r.db"), "s1").unwrap();
+        let c = db.sql();
+        // Recorded at 1000 * seq ms; event 6 recorded late (a clock step).
+        for seq in 1..=10i64 {
+            let recorded = if seq == 6 { 99_000 } else { 1000 * seq };
+            c.execute(
+                "INSERT INTO event_log (seq, id, type, time, recorded, data) VALUES (?1, x'00', 15, 0, ?2, '{}')",
+                [seq, recorded],
+            )
+            .unwrap();
+        }
+        c.execute_batch(
+            "UPDATE sync_watermark SET sent_upto = 8; INSERT INTO sync_held (seq, reason) VALUES (2, 'rejected');",
+        )
+        .unwrap();
+        let left = |c: &Connection| -> Vec<i64> {
+            c.prepare("SELECT seq FROM event_log ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(prune_sent(c, 3_000, 100).unwrap(), 2, "1 and 3; 2 is held");
+        assert_eq!(left(c), [2, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(
+            prune_sent(c, 50_000, 100).unwrap(),
+            2,
+            "stops at 6, recorded later"
+        );
+        assert_eq!(left(c), [2, 6, 7, 8, 9, 10]);
+        assert_eq!(prune_sent(c, i64::MAX, 1).unwrap(), 1, "a chunk of one");
+        assert_eq!(
+            prune_sent(c, i64::MAX, 100).unwrap(),
+            2,
+            "7, 8; never above the watermark"
+        );
+        assert_eq!(left(c), [2, 9, 10]);
     }
 
     #[test]

@@ -192,17 +192,15 @@ async fn a_three_day_backlog_of_300k_drains_within_64_mb() {
             .expect("begin");
         let three_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(3);
         let mut stmt = db
-            .prepare("INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data) VALUES (?1, ?2, 'store.transaction.completed', ?3, ?4, ?4, 'decision', ?5)")
+            .prepare("INSERT INTO event_log (seq, id, type, subject, time, recorded, data) VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = 'store.transaction.completed'), ?3, ?4, ?4, ?5)")
             .expect("prepare");
         for seq in 1..=300_000i64 {
             let at = three_days_ago + time::Duration::seconds(seq / 2);
-            let at = at
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("time");
+            let at = (at.unix_timestamp_nanos() / 1_000_000) as i64;
             let data = json!({"transaction_id": format!("T-{seq}"), "register_id": "till-1", "total_minor": 1299, "currency": "EUR", "item_count": 2});
             stmt.execute(rusqlite::params![
                 seq,
-                uuid::Uuid::now_v7().to_string(),
+                &uuid::Uuid::now_v7().as_bytes()[..],
                 format!("T-{seq}"),
                 at,
                 data.to_string()

@@ -131,6 +131,62 @@ async fn notify_ready_watchdog_and_stopping() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// The upgrade to schema 9 copies the event log before READY: each chunk
+/// asks systemd for more start time (EXTEND_TIMEOUT_USEC) and says how far
+/// it got, all before READY=1.
+#[tokio::test]
+async fn the_schema_9_upgrade_extends_the_start_timeout_before_ready() {
+    let mut svc = Service::new("", "");
+    std::fs::create_dir_all(svc.db.parent().expect("dir")).expect("dir");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema/v8.db"),
+        &svc.db,
+    )
+    .expect("copy the schema 8 fixture");
+    let socket_path = svc.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    svc.spawn(&[("NOTIFY_SOCKET", socket_path.to_str().expect("utf8"))]);
+    let started = Instant::now();
+    let mut before_ready = Vec::new();
+    let mut buf = [0u8; 4096];
+    'outer: loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "READY=1 within the deadline; seen {before_ready:?}"
+        );
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&buf[..n]).lines() {
+            if line == "READY=1" {
+                break 'outer;
+            }
+            before_ready.push(line.to_owned());
+        }
+    }
+    let extends = before_ready
+        .iter()
+        .filter(|l| *l == "EXTEND_TIMEOUT_USEC=30000000")
+        .count();
+    assert!(
+        extends >= 2,
+        "one at the start, one per chunk: {before_ready:?}"
+    );
+    assert!(
+        before_ready
+            .iter()
+            .any(|l| l == "STATUS=upgrading the event log: 3 of 3 events copied"),
+        "{before_ready:?}"
+    );
+    unsafe { libc::kill(svc.pid(), libc::SIGTERM) };
+    let mut child = svc.child.take().expect("child");
+    let status = common::wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(0));
+}
+
 /// The package's nightly backup: the timer and its service verify together
 /// (the service pointing at the built binary), the service runs the issue's
 /// command as store-edge and is hardened at least as well as the main unit.

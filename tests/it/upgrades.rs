@@ -64,6 +64,30 @@ async fn upgrades(version: u32) {
             "store.pickup.received"
         ]
     );
+    // Schema 9 stores ids as bytes and times as milliseconds: they read
+    // back as they were written, whatever version wrote them.
+    let list = events["events"]
+        .as_array()
+        .or(events.as_array())
+        .expect("events");
+    for (i, e) in list.iter().enumerate() {
+        let seq = i + 1;
+        assert_eq!(
+            e["id"],
+            format!("0195a0c4-7e00-7000-8000-00000000000{seq}"),
+            "{e}"
+        );
+        assert_eq!(e["time"], format!("2026-03-02T08:0{seq}:00.000Z"), "{e}");
+        assert_eq!(
+            e["recordedat"],
+            format!("2026-03-02T08:0{seq}:00.000Z"),
+            "{e}"
+        );
+        assert_eq!(e["sequence"], seq.to_string(), "{e}");
+    }
+    assert_eq!(list[1]["subject"], "T-0815");
+    assert_eq!(list[1]["journeystage"], "decision");
+    assert_eq!(list[1]["data"]["total_minor"], 4999);
 
     let tokens = json_of(&svc, &["token", "list", "--json"]);
     let names: Vec<&str> = tokens
@@ -161,4 +185,34 @@ async fn a_schema_7_database_upgrades() {
 #[tokio::test]
 async fn a_schema_8_database_upgrades() {
     upgrades(8).await;
+}
+
+#[tokio::test]
+async fn a_schema_9_database_upgrades() {
+    upgrades(9).await;
+}
+
+/// Schema 9 rewrites the event log: with less free disk than the database
+/// takes it refuses, says why, and leaves the file as it was.
+#[test]
+fn the_schema_9_upgrade_is_refused_without_room() {
+    let svc = Service::new("", "");
+    std::fs::create_dir_all(svc.db.parent().expect("dir")).expect("dir");
+    std::fs::copy(fixture(8), &svc.db).expect("copy fixture");
+    let before = std::fs::read(&svc.db).expect("read");
+    let out = svc
+        .cli_command(&["status", "--json"])
+        .env("STORE_EDGE_DEBUG_FREE_BYTES", "4096")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs at least as much free disk as the database takes"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&svc.db).expect("read"), before, "untouched");
+    // With room it upgrades.
+    let status = json_of(&svc, &["status", "--json"]);
+    assert_eq!(status["schema_version"], current_version(), "{status}");
 }

@@ -74,12 +74,14 @@ impl Service {
 
     /// Runs a CLI command against this config and returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
-        self.command(Path::new(BIN))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("run store-edge")
+        self.cli_command(args).output().expect("run store-edge")
+    }
+
+    /// The CLI command with this service's config, to add to (env, stdin).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(Path::new(BIN));
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd
     }
 
     pub fn token(&self, role: &str, name: &str) -> String {
