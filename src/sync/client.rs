@@ -91,7 +91,9 @@ impl CentralClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.bytes().await.map_err(|e| self.map_err(e))?.to_vec();
+        // Taken over, not copied, when the collected answer is one buffer
+        // (central's answer to a full batch is ~0.3 MiB).
+        let body = Vec::from(resp.bytes().await.map_err(|e| self.map_err(e))?);
         Ok(Answer {
             status,
             retry_after,
@@ -117,7 +119,7 @@ impl CentralClient {
     pub async fn push(
         &self,
         idempotency_key: &str,
-        gz_body: Vec<u8>,
+        gz_body: bytes::Bytes,
     ) -> Result<Answer, TransportError> {
         let resp = self
             .http
@@ -203,7 +205,8 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap();
-        let Err(TransportError::Connection(text)) = client.push("key-0001", Vec::new()).await
+        let Err(TransportError::Connection(text)) =
+            client.push("key-0001", bytes::Bytes::new()).await
         else {
             panic!("expected a connection error");
         };

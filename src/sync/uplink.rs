@@ -41,7 +41,8 @@ const IDLE_FALLBACK: Duration = Duration::from_secs(1);
 pub(super) struct Prepared {
     range: BatchRange,
     events: batch::BatchIds,
-    gz: Vec<u8>,
+    /// Shared, not copied, by each send of the batch (a retry resends it).
+    gz: bytes::Bytes,
 }
 
 /// Plain body buffers handed back by the gzip jobs for the next batches:
@@ -99,7 +100,7 @@ fn compress(
     Ok(Prepared {
         range,
         events,
-        gz: gz?,
+        gz: gz?.into(),
     })
 }
 
