@@ -5,11 +5,10 @@
 //! Retry-After, and that every event arrives exactly once.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{free_port, http, write_secret, BIN, DEADLINE};
+use crate::common::{free_port, http, wait_healthy, write_secret, BIN};
 
 const BATCH_TYPE: &str = "application/cloudevents-batch+json";
 
@@ -48,17 +47,7 @@ impl Central {
             port,
             _dir: dir,
         };
-        let started = Instant::now();
-        while http()
-            .get(central.url("/v1/health"))
-            .send()
-            .await
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(started.elapsed() < DEADLINE, "fake central did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_healthy(&central.url("/v1/health")).await;
         central
     }
 

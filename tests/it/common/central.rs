@@ -49,18 +49,7 @@ impl FakeCentralProc {
             child: Some(child),
             dir,
         };
-        let client = http();
-        let started = Instant::now();
-        while client
-            .get(fake.url("/v1/health"))
-            .send()
-            .await
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(started.elapsed() < DEADLINE, "fake central did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_healthy(&fake.url("/v1/health")).await;
         fake
     }
 
@@ -146,4 +135,21 @@ pub fn order_doc(id: &str, version: i64, status: &str) -> serde_json::Value {
         "items": [{"line_id": "1", "sku": "SOFA-GRN", "name": "Green velvet sofa", "quantity": 1}],
         "verification": {"code_hash": "$argon2id$v=19$m=19456,t=2,p=1$ZGVtby1zYWx0LTAx$bVUT2XT9AwTmAUAepPmKW3steoVHwjM5h5Pz6LdiezI"}
     })
+}
+
+/// Waits until a fake central answers 200 on `health_url` (panics after
+/// `DEADLINE`): a process just spawned is not listening yet.
+pub async fn wait_healthy(health_url: &str) {
+    let client = http();
+    let started = Instant::now();
+    while client
+        .get(health_url)
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(started.elapsed() < DEADLINE, "fake central did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
