@@ -138,11 +138,7 @@ fn last_sequence(conn: &Connection) -> Result<u64, rusqlite::Error> {
 /// The table holding the events: `event_log` from schema 9 on, `events`
 /// in a backup of an older schema.
 fn event_table(conn: &Connection) -> Result<&'static str, rusqlite::Error> {
-    let lean: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'event_log')",
-        [],
-        |r| r.get(0),
-    )?;
+    let lean = super::open::has_table(conn, "event_log")?;
     Ok(if lean { "event_log" } else { "events" })
 }
 

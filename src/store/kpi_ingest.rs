@@ -54,11 +54,6 @@ fn order_token(conn: &Connection, order_id: &str) -> Result<Option<String>, Stor
         .flatten())
 }
 
-/// The unix milliseconds of an RFC 3339 time as stored (`format_time`).
-pub fn at_ms(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// The local day of `at_ms` in `tz`, `YYYY-MM-DD`.
 pub fn local_day(at_ms: i64, tz: &jiff::tz::TimeZone) -> String {
     match jiff::Timestamp::from_millisecond(at_ms) {

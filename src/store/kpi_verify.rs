@@ -228,7 +228,7 @@ impl Scratch {
                         let at = crate::events::parse_time(time).map_err(|e| {
                             StoreError::invalid(format!("event {seq}: its time `{time}`"), e)
                         })?;
-                        kpi_ingest::at_ms(at)
+                        crate::events::unix_ms(at)
                     }
                 };
                 let computed = || kpi_ingest::local_day(at_ms, tz);

@@ -152,15 +152,7 @@ pub(super) fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
         let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-        let has_meta: bool = conn
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
-                [],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        let owner = if has_meta {
+        let owner = if has_table(&conn, "meta")? {
             conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
                 r.get(0)
             })
@@ -219,7 +211,8 @@ pub(super) fn probe(path: &Path, store_id: &str) -> Result<(), StoreError> {
 /// progress report comes far inside systemd's start timeout.
 pub const STEP_9_CHUNK: i64 = 50_000;
 
-fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
+/// Does the database have a table of this name?
+pub(super) fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
         [name],

@@ -158,15 +158,16 @@ pub fn status(conn: &ReadConn, path: &std::path::Path) -> Result<DbStatus, Store
     wal.push("-wal");
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     let restore = super::backup::last_restore(conn_ref)?;
+    let sync = super::sync::sync_counts(conn_ref)?;
     Ok(DbStatus {
         store_id: meta("store_id")?.unwrap_or_default(),
         schema_version: conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
         created_at: meta("created_at")?,
         events_stored: count("SELECT count(*) FROM event_log")?,
         last_sequence,
-        unsent: super::sync::unsent_count(conn)?,
-        quarantined: count("SELECT count(*) FROM sync_held")?,
-        oldest_unsent_recorded_at: super::sync::oldest_unsent(conn_ref)?,
+        unsent: sync.unsent,
+        quarantined: sync.quarantined,
+        oldest_unsent_recorded_at: sync.oldest_unsent_recorded_at,
         size_bytes: ((pages - free).max(0) as u64) * page_size as u64 + wal_len,
         api_tokens_active: count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")?,
         restored: restore.as_ref().map(super::backup::restore_notice),

@@ -67,7 +67,6 @@ fn rows(c: &Connection, v: usize) -> rusqlite::Result<()> {
     for (i, (ty, subject, stage, data, sent)) in events.iter().enumerate() {
         let seq = i as i64 + 1;
         let id = format!("0195a0c4-7e00-7000-8000-00000000000{seq}");
-        let time = format!("2026-03-02T08:0{seq}:00.000Z");
         if v >= 9 {
             // Schema 9: the lean row and the watermark (events 1 and 2 sent).
             let ms = 1_772_438_400_000i64 + seq * 60_000;
@@ -76,12 +75,12 @@ fn rows(c: &Connection, v: usize) -> rusqlite::Result<()> {
                  VALUES (?1, ?2, (SELECT code FROM event_types WHERE name = ?3), ?4, ?5, ?5, '2026-03-02', ?6)",
                 params![seq, &uuid::Uuid::parse_str(&id).expect("a UUID").as_bytes()[..], ty, subject, ms, data],
             )?;
-            let _ = (stage, time);
             if *sent == 1 {
                 c.execute("UPDATE sync_watermark SET sent_upto = ?1", [seq])?;
             }
             continue;
         }
+        let time = format!("2026-03-02T08:0{seq}:00.000Z");
         c.execute(
             "INSERT INTO events (seq, id, type, subject, time, recorded_at, journeystage, data, sync_state, sent_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",

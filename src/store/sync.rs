@@ -143,11 +143,10 @@ pub fn apply_results(
                 quarantined += ctx
                     .conn()
                     .prepare_cached(&format!(
-                        "INSERT INTO sync_held (seq, reason) SELECT e.seq, ?2 FROM event_log e
-                          WHERE e.seq = ?1 AND {}",
-                        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+                        "INSERT INTO sync_held (seq, reason) SELECT e.seq, ?3 FROM event_log e
+                          WHERE e.seq = ?2 AND {UNSENT_AFTER_PARAM_1}"
                     ))?
-                    .execute(rusqlite::params![*seq as i64, reason])?
+                    .execute(rusqlite::params![0, *seq as i64, reason])?
                     as u64;
             }
         }
@@ -170,22 +169,33 @@ fn mark_delivered(conn: &Connection, a: u64, b: u64) -> Result<u64, StoreError> 
         ))?
         .query_row(rusqlite::params![a - 1, b], |r| r.get(0))?;
     if newly > 0 {
-        conn.prepare_cached(
-            "INSERT INTO sync_sent (lo, hi) VALUES (?1, ?2)
-             ON CONFLICT (lo) DO UPDATE SET hi = max(hi, excluded.hi)",
-        )?
-        .execute(rusqlite::params![a, b])?;
+        add_sent_range(conn, a, b)?;
     }
     Ok(newly as u64)
+}
+
+/// Records `lo..=hi` as delivered ahead of the watermark (widening a
+/// range that starts at the same sequence).
+fn add_sent_range(conn: &Connection, lo: i64, hi: i64) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "INSERT INTO sync_sent (lo, hi) VALUES (?1, ?2)
+         ON CONFLICT (lo) DO UPDATE SET hi = max(hi, excluded.hi)",
+    )?
+    .execute([lo, hi])?;
+    Ok(())
+}
+
+/// The "sent up to" watermark.
+fn watermark(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached("SELECT sent_upto FROM sync_watermark")?
+        .query_row([], |r| r.get(0))
 }
 
 /// Moves the watermark over every event above it that is delivered (a
 /// `sync_sent` range) or held, and over sequences no event has; drops
 /// the ranges it passed.
 fn advance_watermark(conn: &Connection) -> Result<(), StoreError> {
-    let start: i64 = conn
-        .prepare_cached("SELECT sent_upto FROM sync_watermark")?
-        .query_row([], |r| r.get(0))?;
+    let start = watermark(conn)?;
     let mut w = start;
     loop {
         let next: Option<i64> = conn
@@ -296,17 +306,13 @@ fn requeue_rows(conn: &Connection, ids: Option<&[String]>) -> Result<u64, StoreE
         for s in &seqs {
             del.execute([s])?;
         }
-        let w: i64 = conn.query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))?;
+        let w = watermark(conn)?;
         let below: Vec<i64> = seqs.iter().copied().filter(|s| *s <= w).collect();
         if let Some(&first) = below.first() {
-            let mut add = conn.prepare_cached(
-                "INSERT INTO sync_sent (lo, hi) VALUES (?1, ?2)
-                 ON CONFLICT (lo) DO UPDATE SET hi = max(hi, excluded.hi)",
-            )?;
             for (i, s) in below.iter().enumerate() {
                 let hi = below.get(i + 1).map_or(w, |next| next - 1);
                 if *s < hi {
-                    add.execute([s + 1, hi])?;
+                    add_sent_range(conn, s + 1, hi)?;
                 }
             }
             conn.execute("UPDATE sync_watermark SET sent_upto = ?1", [first - 1])?;
@@ -363,7 +369,7 @@ pub fn sync_counts(conn: &ReadConn) -> Result<SyncCounts, StoreError> {
     let sql = conn.sql();
     Ok(SyncCounts {
         unsent: unsent_count(sql)?,
-        quarantined: sql.query_row("SELECT count(*) FROM sync_held", [], |r| r.get(0))?,
+        quarantined: quarantined_count(conn)?,
         oldest_unsent_recorded_at: oldest_unsent(conn)?,
     })
 }
@@ -379,19 +385,17 @@ pub fn quarantined_count(conn: &ReadConn) -> Result<i64, StoreError> {
 /// Unsent events (a range count above the watermark).
 pub(crate) fn unsent_count(conn: &Connection) -> Result<i64, rusqlite::Error> {
     conn.prepare_cached(&format!(
-        "SELECT count(*) FROM event_log e WHERE {}",
-        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+        "SELECT count(*) FROM event_log e WHERE {UNSENT_AFTER_PARAM_1}"
     ))?
-    .query_row([], |r| r.get(0))
+    .query_row([0], |r| r.get(0))
 }
 
 pub fn oldest_unsent(conn: &ReadConn) -> Result<Option<String>, StoreError> {
     let mut stmt = conn.sql().prepare_cached(&format!(
-        "SELECT e.recorded FROM event_log e WHERE {} ORDER BY e.seq LIMIT 1",
-        UNSENT_AFTER_PARAM_1.replace("?1", "0")
+        "SELECT e.recorded FROM event_log e WHERE {UNSENT_AFTER_PARAM_1} ORDER BY e.seq LIMIT 1"
     ))?;
     Ok(stmt
-        .query_row([], |r| {
+        .query_row([0], |r| {
             let mut buf = String::new();
             Ok(super::read::time_text(r.get_ref(0)?, &mut buf)?.to_owned())
         })
@@ -450,9 +454,7 @@ mod tests {
     type State = (i64, Vec<(i64, i64)>, Vec<i64>, Vec<i64>);
 
     fn state(c: &Connection) -> State {
-        let w = c
-            .query_row("SELECT sent_upto FROM sync_watermark", [], |r| r.get(0))
-            .unwrap();
+        let w = watermark(c).unwrap();
         let ranges = c
             .prepare("SELECT lo, hi FROM sync_sent ORDER BY lo")
             .unwrap()
@@ -469,11 +471,10 @@ mod tests {
             .unwrap();
         let unsent = c
             .prepare(&format!(
-                "SELECT e.seq FROM event_log e WHERE {} ORDER BY e.seq",
-                UNSENT_AFTER_PARAM_1.replace("?1", "0")
+                "SELECT e.seq FROM event_log e WHERE {UNSENT_AFTER_PARAM_1} ORDER BY e.seq"
             ))
             .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map([0], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -262,6 +262,7 @@ impl Writer {
             full_logged_s: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel(hooks.capacity.unwrap_or(QUEUE_CAPACITY));
+        let type_codes = type_codes(db.sql())?;
         let mut state = WriterThread {
             data_version: data_version(db.sql())?,
             conn: db.0,
@@ -274,9 +275,8 @@ impl Writer {
             clock: ClockTracker::default(),
             last_prune: None,
             estimated_since_measure: 0,
-            type_codes: std::collections::HashMap::new(),
+            type_codes,
         };
-        state.type_codes = type_codes(state.conn.sql())?;
         state.refresh_size();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -517,7 +517,7 @@ impl WriteCtx<'_> {
         let now = SystemTime::now();
         let recorded = time::OffsetDateTime::from(now);
         let happened = event.time.unwrap_or(recorded);
-        let at_ms = super::kpi_ingest::at_ms(happened);
+        let at_ms = crate::events::unix_ms(happened);
         let local_day = super::kpi_ingest::local_day(at_ms, self.timezone);
         let clockjump = self.clock.observe(now, Instant::now());
         let id = uuid::Uuid::now_v7();
