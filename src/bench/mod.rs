@@ -62,6 +62,13 @@ pub enum BenchCommand {
     Fleet(fleet::FleetArgs),
 }
 
+/// A free port on loopback for a process a bench starts.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 pub fn execute(cmd: BenchCommand, _config: Option<&Path>) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest::run(args),

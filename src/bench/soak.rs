@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::free_port;
 use super::socat::SocatPair;
 use crate::printers::fake_printer::FakePrinter;
 use crate::telemetry::out::outln;
@@ -138,12 +139,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// An EAN-13 from its first 12 digits (`base12` below 10^12).
