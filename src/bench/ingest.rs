@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::events::NewEvent;
 use crate::store::{self, Writer, WriterSettings};
 use crate::telemetry::Metrics;
+use super::free_port;
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
@@ -121,7 +122,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         );
     }
 
-    eprintln!("[1/6] raw rusqlite, 1,000 rows per transaction ...");
+    eprintln!("[1/7] raw rusqlite, 1,000 rows per transaction ...");
     let raw_in_loop = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000, false)?;
     let raw = raw_sqlite(&fresh_dir(&args.dir, "raw")?, 200_000, true)?;
     let plain = raw_plain(&fresh_dir(&args.dir, "plain")?, 300_000)?;
@@ -135,7 +136,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         one_commit * 1000.0
     )?;
 
-    eprintln!("[2/6] in-process group commit ...");
+    eprintln!("[2/7] in-process group commit ...");
     let mut group = Vec::new();
     for callers in [1usize, 16, 64] {
         let rate = rt.block_on(in_process_group_commit(
@@ -148,52 +149,17 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     }
     outln!()?;
 
-    eprintln!("[3/6] HTTP through the real binary ...");
-    let server = Server::start(&fresh_dir(&args.dir, "http")?)?;
+    eprintln!("[3/7] HTTP through the real binary ...");
+    let server = Server::start(&fresh_dir(&args.dir, "http")?, &[])?;
     std::thread::sleep(Duration::from_millis(500));
     let idle = server.memory_kib()?;
-    outln!("| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit | clients' CPU | server CPU | server µs/request |\n|---|---|---|---|---|---|---|---|---|")?;
+    outln!("{HTTP_HEADER}")?;
     for batch in [1usize, 100] {
         for clients in [1usize, 16, 64] {
-            let r = rt.block_on(http_load(
-                &server,
-                clients,
-                batch,
-                Duration::from_secs(args.seconds),
-            ))?;
-            let limit = if batch == 1 {
-                group
-                    .iter()
-                    .find(|(c, _)| *c == clients)
-                    .map(|(_, r)| *r)
-                    .unwrap_or(1.0)
-            } else {
-                raw
-            };
-            let limit_name = if batch == 1 {
-                "group commit"
-            } else {
-                "raw batched"
-            };
-            let cpu = r.cpu.as_ref();
-            outln!(
-                "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} | {} | {} | {} |",
-                if batch == 1 {
-                    "1 event".to_owned()
-                } else {
-                    format!("batch of {batch}")
-                },
-                r.events_per_s,
-                r.p50_ms,
-                r.p99_ms,
-                100.0 * r.events_per_s / limit,
-                cpu.map_or("?".into(), |c| c.clients_share()),
-                cpu.map_or("?".into(), |c| c.server_share()),
-                cpu.map_or("?".into(), |c| format!("{:.0}", c.server_us_per_request())),
-            )?;
+            http_row(&rt, &server, clients, batch, &group, raw, args.seconds)?;
         }
     }
-    eprintln!("[4/6] paced 50 events/s ...");
+    eprintln!("[4/7] paced 50 events/s ...");
     let paced = rt.block_on(paced_load(
         &server,
         50.0,
@@ -214,13 +180,31 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     outln!("| RSS idle after start | {} |", idle.1)?;
     outln!("| peak RSS (VmHWM) after all load | {} |", loaded.0)?;
 
+    // The same rows with the KPI ingest off (a bench-only switch): what the
+    // request path and the event log cost without the KPI facts that every
+    // one of these sales feeds (issue 15's profile puts half the writer
+    // there), against the same limits.
+    eprintln!("[5/7] HTTP again, KPI ingest off ...");
+    let server = Server::start(
+        &fresh_dir(&args.dir, "http-no-kpi")?,
+        &[(crate::service::NO_KPI_ENV, "1")],
+    )?;
+    outln!()?;
+    outln!("KPI ingest off (`{}=1`, bench only; the limits above):", crate::service::NO_KPI_ENV)?;
+    outln!()?;
+    outln!("{HTTP_HEADER}")?;
+    for (clients, batch) in [(64usize, 1usize), (16, 100), (64, 100)] {
+        http_row(&rt, &server, clients, batch, &group, raw, args.seconds)?;
+    }
+    drop(server);
+
     eprintln!(
-        "[5/6] building a database with {} events ...",
+        "[6/7] building a database with {} events ...",
         args.ready_events
     );
     let ready_dir = fresh_dir(&args.dir, "ready")?;
     fill(&ready_dir.join("store-edge.db"), args.ready_events)?;
-    eprintln!("[6/6] time to ready ...");
+    eprintln!("[7/7] time to ready ...");
     let mut times = Vec::new();
     for _ in 0..5 {
         times.push(time_to_ready(&ready_dir)?);
@@ -238,6 +222,54 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     outln!(
         "| median of 5 warm starts | {:.1} |",
         times[times.len() / 2]
+    )?;
+    Ok(())
+}
+
+const HTTP_HEADER: &str = "| HTTP clients | request | events/s | p50 ms | p99 ms | vs limit | clients' CPU | server CPU | server µs/request |\n|---|---|---|---|---|---|---|---|---|";
+
+/// One HTTP row: `clients` posting `batch` events per request for
+/// `seconds`, against in-process group commit (single events) or the raw
+/// same-schema insert (batches).
+fn http_row(
+    rt: &tokio::runtime::Runtime,
+    server: &Server,
+    clients: usize,
+    batch: usize,
+    group: &[(usize, f64)],
+    raw: f64,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let r = rt.block_on(http_load(
+        server,
+        clients,
+        batch,
+        Duration::from_secs(seconds),
+    ))?;
+    let (limit, limit_name) = if batch == 1 {
+        let group = group
+            .iter()
+            .find(|(c, _)| *c == clients)
+            .map_or(1.0, |(_, r)| *r);
+        (group, "group commit")
+    } else {
+        (raw, "raw batched")
+    };
+    let cpu = r.cpu.as_ref();
+    outln!(
+        "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.0}% of {limit_name} | {} | {} | {} |",
+        if batch == 1 {
+            "1 event".to_owned()
+        } else {
+            format!("batch of {batch}")
+        },
+        r.events_per_s,
+        r.p50_ms,
+        r.p99_ms,
+        100.0 * r.events_per_s / limit,
+        cpu.map_or("?".into(), |c| c.clients_share()),
+        cpu.map_or("?".into(), |c| c.server_share()),
+        cpu.map_or("?".into(), |c| format!("{:.0}", c.server_us_per_request())),
     )?;
     Ok(())
 }
@@ -393,7 +425,19 @@ pub(super) struct Server {
 impl Server {
     /// Spawns `store-edge run` on `config`, whose API listens on `port`.
     pub(super) fn spawn(config: &Path, port: u16, token: String) -> anyhow::Result<Server> {
+        Server::spawn_env(config, port, token, &[])
+    }
+
+    /// [`Server::spawn`] with extra environment variables (the bench-only
+    /// switches).
+    fn spawn_env(
+        config: &Path,
+        port: u16,
+        token: String,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let child = Command::new(std::env::current_exe()?)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("run")
@@ -405,10 +449,14 @@ impl Server {
         Ok(Server { child, port, token })
     }
 
-    fn start(dir: &Path) -> anyhow::Result<Server> {
-        Server::start_with(dir, "pos", |config, port| {
-            write_plain_config(config, dir, port)
-        })
+    fn start(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let config = dir.join("bench.toml");
+        write_plain_config(&config, dir, port)?;
+        let token = create_token(&config, "pos")?;
+        let server = Server::spawn_env(&config, port, token, env)?;
+        server.wait_ready(Duration::from_secs(30))?;
+        Ok(server)
     }
 
     /// Writes a config with `write(config, port)`, creates a token of
@@ -418,9 +466,7 @@ impl Server {
         role: &str,
         write: impl FnOnce(&Path, u16) -> anyhow::Result<()>,
     ) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let config = dir.join("bench.toml");
         write(&config, port)?;
         let token = create_token(&config, role)?;

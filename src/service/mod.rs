@@ -56,6 +56,22 @@ pub enum ServiceError {
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
+/// Bench only (`bench ingest` sets it to measure what the KPI facts cost
+/// the request path): `1` starts the service with the KPI ingest off, so
+/// the KPI tables miss every event it records until `kpi verify --rebuild`.
+/// Never set it on a store's box; the service says so loudly when it is.
+pub const NO_KPI_ENV: &str = "STORE_EDGE_BENCH_NO_KPI";
+
+fn kpi_ingest_off() -> bool {
+    let off = std::env::var(NO_KPI_ENV).is_ok_and(|v| v == "1");
+    if off {
+        tracing::warn!(
+            "{NO_KPI_ENV}=1: the KPI ingest is OFF (a benchmark switch); the KPIs miss every event recorded now until `store-edge kpi verify --rebuild`"
+        );
+    }
+    off
+}
+
 pub async fn run(config: Config) -> Result<(), ServiceError> {
     // Held until the service ends: `db restore` refuses while it is held,
     // and the service does not start while a restore holds it.
@@ -75,7 +91,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
             max_size_bytes: config.storage.max_size_bytes(),
             retain_sent_days: config.storage.retain_sent_days,
             timezone: config.store.tz.clone(),
-            kpi_ingest: true,
+            kpi_ingest: !kpi_ingest_off(),
         },
         metrics.clone(),
     )?;

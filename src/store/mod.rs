@@ -6,6 +6,7 @@
 //! the functions and write operations defined here.
 
 pub mod backup;
+mod checkpointer;
 pub mod drain_read;
 pub mod kpi_counts;
 pub mod kpi_ingest;

@@ -1,0 +1,85 @@
+//! WAL checkpoints on a thread of their own, beside the writer.
+//!
+//! SQLite checkpoints from inside the COMMIT that pushes the WAL past
+//! 1,000 pages: the writer thread copied pages into the database file and
+//! fsync'd it while every caller of the next group waited (issue 15's
+//! profile of batched HTTP ingest: 13 % of the server's CPU, in the
+//! writer). Here the writer's WAL hook only pokes this thread, which runs a
+//! PASSIVE checkpoint on its own connection while the writer goes on with
+//! the next group (WAL mode lets one checkpointer and one writer work at
+//! once, and PASSIVE never waits for either).
+//!
+//! The WAL stays bounded: it restarts from its beginning only when a
+//! checkpoint caught up with it, which a writer that never pauses may not
+//! let happen; past [`WRITER_CHECKPOINT_PAGES`] the writer checkpoints in
+//! its own commit again, as SQLite would (and the quota's TRUNCATE
+//! checkpoint is unchanged). Durability is not touched: a commit is on disk
+//! once its WAL frames are fsync'd, whoever copies them later.
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+
+/// WAL pages after which the writer asks for a checkpoint (SQLite's own
+/// auto-checkpoint threshold).
+pub(super) const CHECKPOINT_PAGES: i32 = 1000;
+
+/// WAL pages after which the writer checkpoints itself, in its commit: the
+/// background checkpoints did not let the WAL restart (16 MiB at 4 KiB
+/// pages, the size `journal_size_limit` trims the file back to).
+pub(super) const WRITER_CHECKPOINT_PAGES: i32 = 4 * CHECKPOINT_PAGES;
+
+/// Starts the checkpoint thread on a connection of its own to `path` and
+/// hands its checkpoints to it from `writer`'s WAL hook. The thread ends
+/// when `writer` is closed (the hook, and with it the sender, is dropped).
+/// When the second connection cannot be opened, SQLite's own automatic
+/// checkpoint in the writer's commits stays, and this says why.
+pub(super) fn install(writer: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, file = %path.display(),
+                "cannot open a connection for background checkpoints; the writer checkpoints in its commits");
+            return Ok(());
+        }
+    };
+    super::open::configure(&conn)?;
+    let (poke, poked) = sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || run(conn, poked))
+        .map_err(|e| StoreError::internal("starting the checkpoint thread", e))?;
+    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+        if pages >= WRITER_CHECKPOINT_PAGES {
+            // Errors as SQLite's own auto-checkpoint treats them: the
+            // commit stands, the next one tries again.
+            if let Err(e) = wal.checkpoint() {
+                tracing::debug!(error = %e, "checkpoint in the writer's commit did not complete");
+            }
+        } else if pages >= CHECKPOINT_PAGES {
+            match poke.try_send(()) {
+                // Full: a checkpoint is already asked for. Disconnected:
+                // the thread stopped (it said why); the bound above holds.
+                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+            }
+        }
+        Ok(())
+    }))?;
+    Ok(())
+}
+
+fn run(conn: Connection, poked: Receiver<()>) {
+    while poked.recv().is_ok() {
+        // PASSIVE copies what no reader still needs and returns; BUSY
+        // (another checkpoint, e.g. the quota's) is left to the next poke.
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::debug!(error = %e, "background WAL checkpoint did not complete");
+        }
+    }
+}
