@@ -187,10 +187,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     eprintln!("[5/7] HTTP again, KPI ingest off ...");
     let server = Server::start(
         &fresh_dir(&args.dir, "http-no-kpi")?,
-        &[(crate::service::NO_KPI_ENV, "1")],
+        &[(store::writer::NO_KPI_ENV, "1")],
     )?;
     outln!()?;
-    outln!("KPI ingest off (`{}=1`, bench only; the limits above):", crate::service::NO_KPI_ENV)?;
+    outln!("KPI ingest off (`{}=1`, bench only; the limits above):", store::writer::NO_KPI_ENV)?;
     outln!()?;
     outln!("{HTTP_HEADER}")?;
     for (clients, batch) in [(64usize, 1usize), (16, 100), (64, 100)] {

@@ -56,13 +56,9 @@ pub enum ServiceError {
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
-/// Bench only (`bench ingest` sets it to measure what the KPI facts cost
-/// the request path): `1` starts the service with the KPI ingest off, so
-/// the KPI tables miss every event it records until `kpi verify --rebuild`.
-/// Never set it on a store's box; the service says so loudly when it is.
-pub const NO_KPI_ENV: &str = "STORE_EDGE_BENCH_NO_KPI";
-
+/// `STORE_EDGE_BENCH_NO_KPI=1` ([`store::writer::NO_KPI_ENV`]), said loudly.
 fn kpi_ingest_off() -> bool {
+    use store::writer::NO_KPI_ENV;
     let off = std::env::var(NO_KPI_ENV).is_ok_and(|v| v == "1");
     if off {
         tracing::warn!(

@@ -18,6 +18,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -34,10 +35,14 @@ pub(super) const WRITER_CHECKPOINT_PAGES: i32 = 4 * CHECKPOINT_PAGES;
 
 /// Starts the checkpoint thread on a connection of its own to `path` and
 /// hands its checkpoints to it from `writer`'s WAL hook. The thread ends
-/// when `writer` is closed (the hook, and with it the sender, is dropped).
-/// When the second connection cannot be opened, SQLite's own automatic
-/// checkpoint in the writer's commits stays, and this says why.
-pub(super) fn install(writer: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// when the hook is removed ([`stop`]) or `writer` is closed (the hook, and
+/// with it the sender, is dropped). When the second connection cannot be
+/// opened, SQLite's own automatic checkpoint in the writer's commits stays,
+/// and this says why.
+pub(super) fn install(
+    writer: &mut Connection,
+    path: &Path,
+) -> Result<Option<JoinHandle<()>>, StoreError> {
     let conn = match Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -46,12 +51,12 @@ pub(super) fn install(writer: &mut Connection, path: &Path) -> Result<(), StoreE
         Err(e) => {
             tracing::warn!(error = %e, file = %path.display(),
                 "cannot open a connection for background checkpoints; the writer checkpoints in its commits");
-            return Ok(());
+            return Ok(None);
         }
     };
     super::open::configure(&conn)?;
     let (poke, poked) = sync_channel::<()>(1);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("store-checkpoint".into())
         .spawn(move || run(conn, poked))
         .map_err(|e| StoreError::internal("starting the checkpoint thread", e))?;
@@ -71,7 +76,23 @@ pub(super) fn install(writer: &mut Connection, path: &Path) -> Result<(), StoreE
         }
         Ok(())
     }))?;
-    Ok(())
+    Ok(Some(thread))
+}
+
+/// Ends the checkpoint thread and waits for it, so that the writer's last
+/// checkpoint on the way out does not meet one of its own in progress
+/// (SQLite would answer BUSY and leave the WAL to the next start). The
+/// writer checkpoints in its commits again afterwards.
+pub(super) fn stop(writer: &mut Connection, thread: Option<JoinHandle<()>>) {
+    let Some(thread) = thread else { return };
+    // Dropping the hook drops the sender: the thread's wait ends.
+    if let Err(e) = writer.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>) {
+        tracing::debug!(error = %e, "removing the WAL hook failed");
+        return;
+    }
+    if thread.join().is_err() {
+        tracing::warn!("the checkpoint thread panicked");
+    }
 }
 
 fn run(conn: Connection, poked: Receiver<()>) {

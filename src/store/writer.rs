@@ -205,6 +205,13 @@ pub struct WriterSettings {
     pub kpi_ingest: bool,
 }
 
+/// Bench only (`bench ingest` sets it to measure what the KPI facts cost
+/// the request path): `1` makes `store-edge run` start its writer with
+/// `kpi_ingest: false`, so the KPI tables miss every event recorded
+/// meanwhile until `kpi verify --rebuild`. Never set on a store's box; the
+/// service warns when it is.
+pub const NO_KPI_ENV: &str = "STORE_EDGE_BENCH_NO_KPI";
+
 impl WriterSettings {
     /// The settings of a database at `path` with the service's defaults
     /// for everything but the quota, retention and time zone.
@@ -249,7 +256,7 @@ impl Writer {
         db.sql()
             .set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         tune_writer_connection(db.sql())?;
-        super::checkpointer::install(&mut (db.0).0, &settings.path)?;
+        let checkpointer = super::checkpointer::install(&mut (db.0).0, &settings.path)?;
         let health = Arc::new(WriterHealth {
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
@@ -278,6 +285,7 @@ impl Writer {
             last_prune: None,
             estimated_since_measure: 0,
             type_codes,
+            checkpointer,
         };
         state.refresh_size();
         let handle = std::thread::Builder::new()
@@ -759,6 +767,9 @@ struct WriterThread {
     /// `event_types` (schema 9): the code of every catalog type, read once
     /// (`open` registered them all; a code never changes once given).
     type_codes: std::collections::HashMap<String, i64>,
+    /// The background checkpoint thread (`store/checkpointer.rs`), stopped
+    /// before the last checkpoint on the way out.
+    checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterThread {
@@ -807,6 +818,7 @@ impl WriterThread {
             self.health.beat();
         }
         // All handles dropped: the queue is drained and committed.
+        super::checkpointer::stop(&mut (self.conn).0, self.checkpointer.take());
         if let Err(e) = self
             .conn
             .sql()
