@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::json;
 
+use super::free_port;
 use crate::events::NewEvent;
 use crate::store::{self, Writer, WriterSettings};
 use crate::telemetry::Metrics;
-use super::free_port;
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
@@ -190,7 +190,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         &[(store::writer::NO_KPI_ENV, "1")],
     )?;
     outln!()?;
-    outln!("KPI ingest off (`{}=1`, bench only; the limits above):", store::writer::NO_KPI_ENV)?;
+    outln!(
+        "KPI ingest off (`{}=1`, bench only; the limits above):",
+        store::writer::NO_KPI_ENV
+    )?;
     outln!()?;
     outln!("{HTTP_HEADER}")?;
     for (clients, batch) in [(64usize, 1usize), (16, 100), (64, 100)] {

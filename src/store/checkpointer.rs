@@ -60,18 +60,24 @@ pub(super) fn install(
         .name("store-checkpoint".into())
         .spawn(move || run(conn, poked))
         .map_err(|e| StoreError::internal("starting the checkpoint thread", e))?;
+    let mut pace = Pace::default();
     writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
-        if pages >= WRITER_CHECKPOINT_PAGES {
-            // Errors as SQLite's own auto-checkpoint treats them: the
-            // commit stands, the next one tries again.
-            if let Err(e) = wal.checkpoint() {
-                tracing::debug!(error = %e, "checkpoint in the writer's commit did not complete");
-            }
-        } else if pages >= CHECKPOINT_PAGES {
-            match poke.try_send(()) {
+        match pace.after_commit(pages) {
+            Due::Nothing => {}
+            Due::Background => {
                 // Full: a checkpoint is already asked for. Disconnected:
-                // the thread stopped (it said why); the bound above holds.
-                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+                // the thread stopped; the writer's own checkpoint below
+                // still bounds the WAL.
+                match poke.try_send(()) {
+                    Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+                }
+            }
+            Due::InTheWriter => {
+                // Errors as SQLite's own auto-checkpoint treats them: the
+                // commit stands, the next one tries again.
+                if let Err(e) = wal.checkpoint() {
+                    tracing::debug!(error = %e, "checkpoint in the writer's commit did not complete");
+                }
             }
         }
         Ok(())
@@ -86,12 +92,54 @@ pub(super) fn install(
 pub(super) fn stop(writer: &mut Connection, thread: Option<JoinHandle<()>>) {
     let Some(thread) = thread else { return };
     // Dropping the hook drops the sender: the thread's wait ends.
-    if let Err(e) = writer.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>) {
+    if let Err(e) =
+        writer.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>)
+    {
         tracing::debug!(error = %e, "removing the WAL hook failed");
         return;
     }
     if thread.join().is_err() {
         tracing::warn!("the checkpoint thread panicked");
+    }
+}
+
+/// Which checkpoint a commit that left `pages` frames in the WAL calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    Background,
+    InTheWriter,
+}
+
+/// Asks for a background checkpoint once per [`CHECKPOINT_PAGES`] new
+/// frames, not after every commit past the threshold: a checkpoint that
+/// has not finished when the next transaction begins keeps the WAL from
+/// restarting, and asking again after each small commit then cost an
+/// extra fsync per commit (`bench pickup`: one per staff action).
+#[derive(Debug, Default)]
+struct Pace {
+    /// The WAL's frames at the last commit (fewer now: it restarted).
+    last: i32,
+    /// Frames at which the next background checkpoint is due.
+    next: i32,
+}
+
+impl Pace {
+    fn after_commit(&mut self, pages: i32) -> Due {
+        if pages < self.last || self.next == 0 {
+            self.next = CHECKPOINT_PAGES;
+        }
+        self.last = pages;
+        if pages >= WRITER_CHECKPOINT_PAGES {
+            // Fully copied once this returns: the next transaction restarts the WAL.
+            self.next = CHECKPOINT_PAGES;
+            Due::InTheWriter
+        } else if pages >= self.next {
+            self.next = pages + CHECKPOINT_PAGES;
+            Due::Background
+        } else {
+            Due::Nothing
+        }
     }
 }
 
@@ -102,5 +150,46 @@ fn run(conn: Connection, poked: Receiver<()>) {
         if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
             tracing::debug!(error = %e, "background WAL checkpoint did not complete");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asks_once_per_thousand_new_frames_and_the_writer_past_four_thousand() {
+        let mut pace = Pace::default();
+        let mut seen = Vec::new();
+        // Small commits of 7 frames each, the WAL never restarting.
+        for pages in (7..=4_200).step_by(7) {
+            match pace.after_commit(pages) {
+                Due::Nothing => {}
+                due => seen.push((pages, due)),
+            }
+        }
+        seen.truncate(5);
+        assert_eq!(
+            seen,
+            vec![
+                (1_001, Due::Background),
+                (2_002, Due::Background),
+                (3_003, Due::Background),
+                // From here on as SQLite's own auto-checkpoint: in the
+                // commit, until the WAL restarts.
+                (4_004, Due::InTheWriter),
+                (4_011, Due::InTheWriter),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restarted_wal_starts_counting_again() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.after_commit(1_500), Due::Background);
+        assert_eq!(pace.after_commit(1_600), Due::Nothing);
+        // Restarted: 20 frames now, fewer than before.
+        assert_eq!(pace.after_commit(20), Due::Nothing);
+        assert_eq!(pace.after_commit(1_000), Due::Background);
     }
 }
