@@ -156,6 +156,69 @@ fn run(conn: Connection, poked: Receiver<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::NewEvent;
+    use crate::store::{open_for_writing, Writer, WriterSettings};
+
+    fn wal_bytes(db: &Path) -> u64 {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
+    /// Many times the WAL's bound written through the real writer, in
+    /// groups as the API sends them: the background checkpoints (and the
+    /// writer's own past 4,000 frames) keep the WAL file bounded, and on
+    /// the way out the writer stops the thread and folds everything in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_and_everything_is_in_the_database_after_a_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let (writer, thread) = Writer::start(
+            open_for_writing(&path, "s1").unwrap(),
+            WriterSettings::new(path.clone(), 1 << 30, 30, jiff::tz::TimeZone::UTC),
+            std::sync::Arc::new(crate::telemetry::Metrics::new()),
+        )
+        .unwrap();
+        let mut wal_max = 0;
+        let (rounds, per_round) = (300, 300);
+        for round in 0..rounds {
+            let events = (0..per_round)
+                .map(|i| {
+                    let data = serde_json::json!({
+                        "transaction_id": format!("T-{round}-{i}"),
+                        "register_id": format!("till-{}", i % 4),
+                        "total_minor": 1999, "currency": "EUR", "item_count": 3,
+                        "customer_token": format!("{:x<43}", format!("Tok{}", (round * per_round + i) % 997)),
+                        "pickup_order_id": format!("W-{}", round * per_round + i),
+                    });
+                    NewEvent::from_client("store.transaction.completed", data, None, None).unwrap()
+                })
+                .collect();
+            writer.append(events, None).await.unwrap();
+            wal_max = wal_max.max(wal_bytes(&path));
+        }
+        let db_bytes = std::fs::metadata(&path).unwrap().len();
+        // 4,000 frames of 4 KiB pages plus one group's frames.
+        let bound = (WRITER_CHECKPOINT_PAGES as u64 + 1_000) * 4_120;
+        assert!(
+            db_bytes > 2 * bound,
+            "the test wrote too little: {db_bytes} bytes"
+        );
+        assert!(
+            wal_max <= bound,
+            "WAL grew to {wal_max} bytes (bound {bound})"
+        );
+        drop(writer);
+        thread.join().unwrap();
+        // Every connection closed after a full checkpoint: SQLite removed
+        // the WAL, so the database file alone holds every event.
+        assert_eq!(wal_bytes(&path), 0);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM event_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, rounds * per_round);
+    }
 
     #[test]
     fn asks_once_per_thousand_new_frames_and_the_writer_past_four_thousand() {
