@@ -440,9 +440,10 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<FleetReport> {
         let (all, limited) = edge_retries(edge.port).unwrap_or((f64::NAN, f64::NAN));
         retries.push(all);
         rate_limited.push(limited);
-        rss.push(vm_hwm_kib(child.id()).unwrap_or(0) as f64 / 1024.0);
+        rss.push(crate::telemetry::memory_kib_of(child.id()).map_or(0, |m| m.0) as f64 / 1024.0);
     }
-    let central_rss_mib = vm_hwm_kib(central_pid).unwrap_or(0) as f64 / 1024.0;
+    let central_rss_mib =
+        crate::telemetry::memory_kib_of(central_pid).map_or(0, |m| m.0) as f64 / 1024.0;
     let stats = http_json(central_port, "/_control/stats")?;
     let timeline = |ms: u64| -> anyhow::Result<Vec<(u64, u64)>> {
         let t = http_json(central_port, &format!("/_control/timeline?bucket_ms={ms}"))?;
@@ -677,17 +678,6 @@ fn parse_retries(metrics: &str) -> (f64, f64) {
         }
     }
     (all, limited)
-}
-
-/// VmHWM of a process in KiB.
-fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmHWM")
 }
 
 /// A GET on loopback: (status, body), with chunked bodies joined.

@@ -488,16 +488,8 @@ impl Server {
 
     /// (VmHWM, VmRSS) of the server in KiB.
     pub(super) fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        Ok((field("VmHWM:"), field("VmRSS:")))
+        crate::telemetry::memory_kib_of(self.child.id())
+            .context("cannot read the server's memory from /proc")
     }
 }
 

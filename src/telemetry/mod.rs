@@ -35,9 +35,16 @@ pub fn init_logging(level: &str) {
         .try_init();
 }
 
-/// Peak and current resident memory of this process from /proc (Linux).
+/// Peak and current resident memory (VmHWM, VmRSS) of this process in
+/// KiB, from /proc (Linux).
 pub fn memory_kib() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    memory_kib_of("self")
+}
+
+/// [`memory_kib`] of process `pid` (or `"self"`): the benchmarks read the
+/// processes they start with it.
+pub fn memory_kib_of(pid: impl std::fmt::Display) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
             .lines()
