@@ -452,14 +452,11 @@ impl Server {
         Ok(Server { child, port, token })
     }
 
+    /// A `pos` service on the plain config in `dir`, with `env` set.
     fn start(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
-        let port = free_port()?;
-        let config = dir.join("bench.toml");
-        write_plain_config(&config, dir, port)?;
-        let token = create_token(&config, "pos")?;
-        let server = Server::spawn_env(&config, port, token, env)?;
-        server.wait_ready(Duration::from_secs(30))?;
-        Ok(server)
+        Server::start_with_env(dir, "pos", env, |config, port| {
+            write_plain_config(config, dir, port)
+        })
     }
 
     /// Writes a config with `write(config, port)`, creates a token of
@@ -469,11 +466,21 @@ impl Server {
         role: &str,
         write: impl FnOnce(&Path, u16) -> anyhow::Result<()>,
     ) -> anyhow::Result<Server> {
+        Server::start_with_env(dir, role, &[], write)
+    }
+
+    /// [`Server::start_with`] with extra environment variables.
+    fn start_with_env(
+        dir: &Path,
+        role: &str,
+        env: &[(&str, &str)],
+        write: impl FnOnce(&Path, u16) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let config = dir.join("bench.toml");
         write(&config, port)?;
         let token = create_token(&config, role)?;
-        let server = Server::spawn(&config, port, token)?;
+        let server = Server::spawn_env(&config, port, token, env)?;
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
     }

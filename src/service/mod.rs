@@ -55,7 +55,6 @@ pub enum ServiceError {
     Locked(#[from] store::lock::LockError),
 }
 
-/// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
 /// `STORE_EDGE_BENCH_NO_KPI=1` ([`store::writer::NO_KPI_ENV`]), said loudly.
 fn kpi_ingest_off() -> bool {
     use store::writer::NO_KPI_ENV;
@@ -68,6 +67,7 @@ fn kpi_ingest_off() -> bool {
     off
 }
 
+/// Runs the service until SIGTERM/SIGINT. Returns Ok after a clean stop.
 pub async fn run(config: Config) -> Result<(), ServiceError> {
     // Held until the service ends: `db restore` refuses while it is held,
     // and the service does not start while a restore holds it.

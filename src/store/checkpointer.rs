@@ -17,7 +17,7 @@
 //! once its WAL frames are fsync'd, whoever copies them later.
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
@@ -67,10 +67,8 @@ pub(super) fn install(
             Due::Background => {
                 // Full: a checkpoint is already asked for. Disconnected:
                 // the thread stopped; the writer's own checkpoint below
-                // still bounds the WAL.
-                match poke.try_send(()) {
-                    Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-                }
+                // still bounds the WAL. Neither needs more.
+                let _ = poke.try_send(());
             }
             Due::InTheWriter => {
                 // Errors as SQLite's own auto-checkpoint treats them: the
@@ -116,7 +114,7 @@ enum Due {
 /// has not finished when the next transaction begins keeps the WAL from
 /// restarting, and asking again after each small commit then cost an
 /// extra fsync per commit (`bench pickup`: one per staff action).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pace {
     /// The WAL's frames at the last commit (fewer now: it restarted).
     last: i32,
@@ -124,15 +122,24 @@ struct Pace {
     next: i32,
 }
 
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            last: 0,
+            next: CHECKPOINT_PAGES,
+        }
+    }
+}
+
 impl Pace {
     fn after_commit(&mut self, pages: i32) -> Due {
-        if pages < self.last || self.next == 0 {
+        if pages < self.last {
             self.next = CHECKPOINT_PAGES;
         }
         self.last = pages;
         if pages >= WRITER_CHECKPOINT_PAGES {
-            // Fully copied once this returns: the next transaction restarts the WAL.
-            self.next = CHECKPOINT_PAGES;
+            // Fully copied once this returns: the next transaction
+            // restarts the WAL, which the line above then sees.
             Due::InTheWriter
         } else if pages >= self.next {
             self.next = pages + CHECKPOINT_PAGES;

@@ -1183,7 +1183,6 @@ impl WriterThread {
     }
 }
 
-/// Savepoint statements, prepared once per connection.
 /// The writer connection's own settings (issue 15's profile of batched
 /// HTTP ingest, below). Every op runs under a savepoint, and SQLite copies
 /// each page an op first changes into the savepoint's sub-journal: by
@@ -1202,6 +1201,7 @@ fn tune_writer_connection(conn: &Connection) -> Result<(), StoreError> {
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
+/// Savepoint statements, prepared once per connection.
 fn savepoint(tx: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
